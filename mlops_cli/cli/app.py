@@ -1,0 +1,43 @@
+"""The root Typer app: one sub-app or command per module of `commands/`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mlops_cli import __version__
+from mlops_cli.cli.commands import audit, init, models, register
+from mlops_cli.cli.errors import MlopsGroup
+
+app = typer.Typer(
+    name="mlops",
+    cls=MlopsGroup,
+    help="A local-first MLOps toolchain for the terminal; everything lives in the project's .mlops/ folder.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """A local-first MLOps toolchain for the terminal."""
+
+
+app.command("init")(init.init)
+app.command("register")(register.register)
+app.add_typer(models.app, name="models")
+app.add_typer(audit.app, name="audit")

@@ -1,0 +1,72 @@
+"""The one error root. Domain code raises these; only the CLI prints them and exits.
+
+Each class carries the exit code the README documents, so every command exits alike.
+"""
+
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """A failure a user can act on: `message` says what went wrong, `hint` what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MlopsError):
+    """Input that can never work: a bad name, a malformed KEY=VALUE, a bad option mix."""
+
+    exit_code = 2
+
+
+class NotFoundError(MlopsError):
+    """A model, version, alias, file or job that does not exist."""
+
+    exit_code = 1
+
+
+class StoreNotFoundError(MlopsError):
+    """No `.mlops/` store could be found or opened."""
+
+    exit_code = 3
+
+
+class StoreError(MlopsError):
+    """The store cannot be used: newer schema, read-only filesystem, disk full, corrupt data."""
+
+    exit_code = 1
+
+
+class ExternalToolError(MlopsError):
+    """An external tool (docker, kubectl, a converter) failed or is missing."""
+
+    exit_code = 4
+
+
+class MissingDependencyError(MlopsError):
+    """An optional extra is not installed; the hint names the pip command to run."""
+
+    exit_code = 1
+
+    def __init__(self, module: str, extra: str) -> None:
+        super().__init__(
+            f"this needs the Python package '{module}', which is not installed",
+            hint=f"pip install 'mlops-cli[{extra}]'",
+        )
+
+
+class CheckFailedError(MlopsError):
+    """A check ran and failed: parity, drift, audit verification. `report` holds the details."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, hint: str | None = None, report: object = None) -> None:
+        super().__init__(message, hint)
+        self.report = report

@@ -1,0 +1,1 @@
+"""Model registry operations: registering files and folders, and managing versions."""

@@ -1,0 +1,130 @@
+"""`mlops register`: files or folders in, a new immutable model version out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlops_cli.audit.provenance import git_info, provenance
+from mlops_cli.domain import (
+    DatasetRecord,
+    FileEntry,
+    Manifest,
+    ModelVersion,
+    NoProgress,
+    ProgressSink,
+    validate_alias,
+    validate_name,
+)
+from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.models.frameworks import detect_framework, validate_framework
+from mlops_cli.models.manifest import collect_files
+from mlops_cli.models.signature import read_signature
+from mlops_cli.store import Store, registry
+
+
+def default_name(path: Path) -> str:
+    """The name a model gets without --name: the file's stem (or folder's name), lower-cased."""
+    stem = path.name if path.is_dir() else path.stem
+    name = stem.lower()
+    try:
+        return validate_name(name)
+    except UsageError as exc:
+        raise UsageError(f"cannot use {stem!r} as a model name", hint="pass --name NAME") from exc
+
+
+def register_model(
+    store: Store,
+    path: Path,
+    *,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    alias: str | None = None,
+    description: str | None = None,
+    framework: str | None = None,
+    datasets: list[Path] | None = None,
+    message: str | None = None,
+    metadata: dict | None = None,
+    signature: dict | None = None,
+    progress: ProgressSink | None = None,
+) -> ModelVersion:
+    """Store a model file or folder as the next version of `name` and return the version.
+
+    Raises UsageError for bad names/aliases/frameworks, MlopsError for unreadable input and
+    StoreError when the store cannot be written; on any failure nothing is left behind.
+    """
+    name = validate_name(name) if name else default_name(path)
+    if alias:
+        validate_alias(alias)
+    if framework:
+        validate_framework(framework)
+    progress = progress or NoProgress()
+    files = collect_files(path)
+    dataset_paths = [_dataset_path(p) for p in datasets or []]
+    framework = framework or detect_framework(path, [f.relative for f in files])
+    if signature is None:
+        signature = read_signature(framework, path, [f.relative for f in files])
+
+    with _new_blobs_removed_on_failure(store) as written:
+        entries = []
+        total = sum(f.size for f in files) + sum(p.stat().st_size for p in dataset_paths)
+        with progress.task(f"storing {path.name}", total) as advance:
+            for source in files:
+                put = store.objects.put_file(
+                    source.absolute,
+                    likely_present=registry.blob_size_known(store.conn, source.size),
+                    progress=advance,
+                )
+                if put.written:
+                    written.append(put.digest)
+                entries.append(FileEntry(source.relative, put.size, source.mode, put.digest))
+            records = []
+            for dataset in dataset_paths:
+                put = store.objects.put_file(
+                    dataset,
+                    likely_present=registry.blob_size_known(store.conn, dataset.stat().st_size),
+                    progress=advance,
+                )
+                if put.written:
+                    written.append(put.digest)
+                records.append(DatasetRecord(str(dataset), put.digest, put.size))
+        draft = registry.VersionDraft(
+            name=name,
+            manifest=Manifest(tuple(entries)),
+            framework=framework,
+            source_path=str(path.absolute()),
+            description=description,
+            signature=signature,
+            tags=dict(tags or {}),
+            alias=alias,
+            datasets=tuple(records),
+            metadata=dict(metadata or {}),
+            git=git_info(path.absolute()),
+        )
+        return registry.create_version(store.conn, draft, provenance(message), blob_exists=store.objects.has)
+
+
+def _dataset_path(path: Path) -> Path:
+    if not path.is_file():
+        raise MlopsError(f"dataset {path}: no such file")
+    return path.absolute()
+
+
+@contextmanager
+def _new_blobs_removed_on_failure(store: Store) -> Iterator[list[str]]:
+    """Yield a list to note newly written blobs in; on failure remove those nothing references.
+
+    The check and removal run under the write lock, so a concurrent register that already
+    adopted one of these blobs keeps it.
+    """
+    written: list[str] = []
+    try:
+        yield written
+    except BaseException:
+        if written:
+            try:
+                registry.remove_unreferenced_blobs(store.conn, written, store.objects.remove)
+            except MlopsError:
+                pass  # the store is unwritable: the original error says more than this one
+        raise

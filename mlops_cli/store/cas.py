@@ -1,0 +1,218 @@
+"""Content-addressed blobs: `objects/sha256/ab/cdef...`, written once, read-only, verified.
+
+A blob is hashed while it is copied (one read pass) into `tmp/`, fsynced, then renamed into
+place, so a crash never leaves a partial blob under its final name.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_cli.errors import MlopsError, StoreError
+
+ALGORITHM = "sha256"
+CHUNK = 4 * 1024 * 1024
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PutResult:
+    digest: str  # "sha256:<hex>"
+    size: int
+    written: bool  # False when an identical blob was already there
+
+
+def hex_of(digest: str) -> str:
+    algorithm, _, hexdigest = digest.rpartition(":")
+    if algorithm not in ("", ALGORITHM) or len(hexdigest) != 64:
+        raise StoreError(f"malformed digest {digest!r}")
+    return hexdigest
+
+
+def _os_error(exc: OSError, what: str) -> StoreError:
+    if exc.errno == errno.ENOSPC:
+        return StoreError(f"the disk is full while {what}; nothing was stored")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreError(f"cannot write the store while {what}: {exc.strerror}", hint=str(exc))
+    return StoreError(f"I/O error while {what}: {exc}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ObjectStore:
+    """The blob area of one store. Every method takes and returns `sha256:<hex>` digests."""
+
+    def __init__(self, objects_dir: Path, tmp_dir: Path) -> None:
+        self.root = objects_dir / ALGORITHM
+        self.tmp = tmp_dir
+
+    def path_for(self, digest: str) -> Path:
+        hexdigest = hex_of(digest)
+        return self.root / hexdigest[:2] / hexdigest[2:]
+
+    def has(self, digest: str, size: int | None = None) -> bool:
+        try:
+            st = self.path_for(digest).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def clean_stale_temp_files(self) -> int:
+        """Remove temp files left by writers that no longer run; return how many."""
+        removed = 0
+        if not self.tmp.is_dir():
+            return 0
+        for entry in self.tmp.iterdir():
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def hash_file(self, source: Path, progress: Progress | None = None) -> tuple[str, int]:
+        """Hash a file without storing it; return (digest, size)."""
+        hasher = hashlib.sha256()
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        size = 0
+        with open(source, "rb", buffering=0) as src:
+            _advise_sequential(src.fileno())
+            while n := src.readinto(buffer):
+                hasher.update(view[:n])
+                size += n
+                if progress:
+                    progress(n)
+        return f"{ALGORITHM}:{hasher.hexdigest()}", size
+
+    def put_file(
+        self, source: Path, *, likely_present: bool = False, progress: Progress | None = None
+    ) -> PutResult:
+        """Store a file's bytes; return its digest and whether a new blob was written.
+
+        With `likely_present` (a blob of the same size exists) the file is hashed first and
+        not copied at all when the blob is there, which makes re-registering cheap.
+        """
+        if likely_present:
+            digest, size = self.hash_file(source)
+            if self.has(digest, size):
+                if progress:
+                    progress(size)
+                return PutResult(digest, size, written=False)
+        return self._copy_in(source, progress)
+
+    def _copy_in(self, source: Path, progress: Progress | None) -> PutResult:
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            self.clean_stale_temp_files()
+        except OSError as exc:
+            raise _os_error(exc, "preparing the store") from exc
+        temp = self.tmp / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+        hasher = hashlib.sha256()
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        size = 0
+        try:
+            with open(source, "rb", buffering=0) as src:
+                _advise_sequential(src.fileno())
+                with open(temp, "xb", buffering=0) as dst:
+                    while n := src.readinto(buffer):
+                        chunk = view[:n]
+                        hasher.update(chunk)
+                        written = 0
+                        while written < n:
+                            written += dst.write(chunk[written:])
+                        size += n
+                        if progress:
+                            progress(n)
+                    os.fsync(dst.fileno())
+            digest = f"{ALGORITHM}:{hasher.hexdigest()}"
+            final = self.path_for(digest)
+            if self.has(digest, size):
+                temp.unlink()
+                return PutResult(digest, size, written=False)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(temp, 0o444)
+            os.replace(temp, final)
+            _fsync_dir(final.parent)
+            return PutResult(digest, size, written=True)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            if exc.filename and Path(exc.filename) == source:
+                raise MlopsError(f"cannot read {source}: {exc.strerror}") from exc
+            raise _os_error(exc, f"storing {source.name}") from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+
+    def verify(self, digest: str, size: int | None = None, progress: Progress | None = None) -> str | None:
+        """Re-hash a blob; return None when intact, else what is wrong with it."""
+        path = self.path_for(digest)
+        if not path.is_file():
+            return "missing"
+        actual_size = path.stat().st_size
+        if size is not None and actual_size != size:
+            return f"size {actual_size}, expected {size}"
+        actual, _ = self.hash_file(path, progress)
+        if actual != f"{ALGORITHM}:{hex_of(digest)}":
+            return f"content hashes to {actual}"
+        return None
+
+    def materialise(self, digest: str, size: int, dest: Path, mode: int) -> None:
+        """Copy a blob to `dest`, verifying size and digest as it is copied."""
+        path = self.path_for(digest)
+        if not path.is_file():
+            raise StoreError(f"blob {digest} is missing from the store", hint="run `mlops audit verify`")
+        hasher = hashlib.sha256()
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        copied = 0
+        with open(path, "rb", buffering=0) as src, open(dest, "wb", buffering=0) as dst:
+            while n := src.readinto(buffer):
+                hasher.update(view[:n])
+                dst.write(view[:n])
+                copied += n
+        if copied != size or f"{ALGORITHM}:{hasher.hexdigest()}" != f"{ALGORITHM}:{hex_of(digest)}":
+            dest.unlink(missing_ok=True)
+            raise StoreError(
+                f"blob {digest} is corrupt (size or digest differ)", hint="run `mlops audit verify`"
+            )
+        os.chmod(dest, mode & 0o777 | stat.S_IWUSR)
+
+    def remove(self, digest: str) -> None:
+        self.path_for(digest).unlink(missing_ok=True)
+
+
+def _advise_sequential(fd: int) -> None:
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

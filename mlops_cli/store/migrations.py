@@ -1,0 +1,151 @@
+"""The schema, as numbered migrations tracked in PRAGMA user_version.
+
+Each migration runs in its own transaction. A migration is never edited once landed: a change
+is a new function appended to MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from mlops_cli.errors import StoreError
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: executescript() would COMMIT the migration's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+
+
+def m001_registry_and_audit(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT,
+            last_version INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE blobs (
+            digest TEXT PRIMARY KEY,
+            size INTEGER NOT NULL
+        );
+        CREATE INDEX blobs_size ON blobs(size);
+        CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            version INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            framework TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            host TEXT NOT NULL,
+            source_path TEXT,
+            description TEXT,
+            message TEXT,
+            git TEXT,
+            signature TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (model_id, version)
+        );
+        CREATE INDEX versions_digest ON versions(digest);
+        CREATE TABLE files (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mode INTEGER NOT NULL,
+            digest TEXT NOT NULL REFERENCES blobs(digest),
+            PRIMARY KEY (version_id, path)
+        );
+        CREATE INDEX files_digest ON files(digest);
+        CREATE TABLE datasets (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            role TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            digest TEXT NOT NULL REFERENCES blobs(digest),
+            PRIMARY KEY (version_id, path)
+        );
+        CREATE INDEX datasets_digest ON datasets(digest);
+        CREATE TABLE tags (
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (version_id, key)
+        );
+        CREATE TABLE aliases (
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            alias TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            PRIMARY KEY (model_id, alias)
+        );
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            host TEXT NOT NULL,
+            message TEXT,
+            git TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX events_action ON events(action);
+        CREATE INDEX events_subject ON events(subject);
+        -- The audit log is append-only: the database itself refuses edits and deletions.
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_registry_and_audit]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def check_schema(conn: sqlite3.Connection) -> int:
+    """Refuse a database written by a newer mlops; return its schema version."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"this store has schema version {current}, newer than this mlops understands ({SCHEMA_VERSION})",
+            hint="upgrade mlops-cli (pip install -U mlops-cli)",
+        )
+    return current
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations the database lacks, each in one transaction; return the version.
+
+    Concurrent processes are safe: the version is re-read under the write lock.
+    """
+    if check_schema(conn) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
+    for number, migration in enumerate(MIGRATIONS, start=1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if schema_version(conn) < number:
+                migration(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
