@@ -279,3 +279,34 @@ class NoProgress:
     @contextmanager
     def task(self, description: str, total: float | None) -> Iterator[Callable[[float], None]]:
         yield lambda amount: None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A long-running piece of work (a batch scoring run, a monitoring run) and its state."""
+
+    id: str
+    kind: str
+    model_ref: str | None
+    model_digest: str | None
+    status: str  # running, completed, failed, interrupted
+    created_at: str
+    updated_at: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Something built from a version, such as a Docker image."""
+
+    kind: str
+    ref: str
+    digest: str | None
+    created_at: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -112,7 +112,36 @@ def m001_registry_and_audit(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_registry_and_audit]
+def m002_jobs_and_artifacts(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            model_ref TEXT,
+            model_digest TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX jobs_kind ON jobs(kind, created_at);
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            digest TEXT,
+            details TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX artifacts_version ON artifacts(version_id, kind);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_registry_and_audit, m002_jobs_and_artifacts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

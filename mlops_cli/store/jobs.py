@@ -1,0 +1,128 @@
+"""Jobs (batch scoring, monitoring runs) and artifacts built from versions (images).
+
+Like the registry, every write is one transaction with its audit event.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from mlops_cli.domain import Artifact, Job, ModelRef, Provenance
+from mlops_cli.errors import NotFoundError
+from mlops_cli.store.db import transaction
+from mlops_cli.store.events import append_event, utc_now
+from mlops_cli.store.registry import _resolve_id
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        kind=row["kind"],
+        model_ref=row["model_ref"],
+        model_digest=row["model_digest"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        details=json.loads(row["details"]),
+    )
+
+
+def create_job(
+    conn: sqlite3.Connection,
+    job_id: str,
+    kind: str,
+    model_ref: str | None,
+    model_digest: str | None,
+    details: dict[str, Any],
+    provenance: Provenance,
+) -> Job:
+    """Record a job as running, with a `<kind>.start` audit event."""
+    now = utc_now()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO jobs (id, kind, model_ref, model_digest, status, created_at, updated_at, details)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (job_id, kind, model_ref, model_digest, "running", now, now, json.dumps(details, sort_keys=True)),
+        )
+        append_event(conn, f"{kind}.start", job_id, provenance, {"model": model_ref, **details})
+    return get_job(conn, job_id)
+
+
+def finish_job(
+    conn: sqlite3.Connection, job_id: str, status: str, details: dict[str, Any], provenance: Provenance
+) -> Job:
+    """Set a job's final status and merge `details` into its record, with a `<kind>` event."""
+    job = get_job(conn, job_id)
+    merged = {**job.details, **details}
+    with transaction(conn):
+        conn.execute(
+            "UPDATE jobs SET status = ?, updated_at = ?, details = ? WHERE id = ?",
+            (status, utc_now(), json.dumps(merged, sort_keys=True), job_id),
+        )
+        append_event(
+            conn, job.kind, job_id, provenance, {"status": status, "model": job.model_ref, **details}
+        )
+    return get_job(conn, job_id)
+
+
+def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no job {job_id!r}")
+    return _job_from_row(row)
+
+
+def list_jobs(conn: sqlite3.Connection, kind: str | None = None, limit: int = 50) -> list[Job]:
+    if kind:
+        rows = conn.execute(
+            "SELECT * FROM jobs WHERE kind = ? ORDER BY created_at DESC LIMIT ?", (kind, limit)
+        )
+    else:
+        rows = conn.execute("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,))
+    return [_job_from_row(r) for r in rows]
+
+
+def add_artifact(
+    conn: sqlite3.Connection,
+    ref: ModelRef,
+    kind: str,
+    artifact_ref: str,
+    digest: str | None,
+    details: dict[str, Any],
+    provenance: Provenance,
+) -> Artifact:
+    """Record something built from a version (for example an image), with a `<kind>` event."""
+    now = utc_now()
+    with transaction(conn):
+        _, version_id = _resolve_id(conn, ref)
+        conn.execute(
+            "INSERT INTO artifacts (version_id, kind, ref, digest, details, created_at) VALUES (?,?,?,?,?,?)",
+            (version_id, kind, artifact_ref, digest, json.dumps(details, sort_keys=True), now),
+        )
+        version = conn.execute(
+            "SELECT m.name, v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+            (version_id,),
+        ).fetchone()
+        append_event(
+            conn,
+            kind,
+            f"{version['name']}:{version['version']}",
+            provenance,
+            {"ref": artifact_ref, "digest": digest, **details},
+        )
+    return Artifact(kind, artifact_ref, digest, now, details)
+
+
+def list_artifacts(conn: sqlite3.Connection, ref: ModelRef, kind: str | None = None) -> list[Artifact]:
+    _, version_id = _resolve_id(conn, ref)
+    sql = "SELECT * FROM artifacts WHERE version_id = ?"
+    params: list[Any] = [version_id]
+    if kind:
+        sql += " AND kind = ?"
+        params.append(kind)
+    return [
+        Artifact(r["kind"], r["ref"], r["digest"], r["created_at"], json.loads(r["details"]))
+        for r in conn.execute(sql + " ORDER BY id", params)
+    ]
