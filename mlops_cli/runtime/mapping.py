@@ -435,7 +435,8 @@ def _parse_numbers(arr: Any, kind: str) -> tuple[Any, list[tuple[int, str]]]:
     parsed: list[Any] = []
     problems: list[tuple[int, str]] = []
     for index, text in enumerate(arr.to_pylist()):
-        if text is None:
+        if text is None or not text.strip():
+            problems.append((index, "missing value"))
             parsed.append(None)
             continue
         try:
