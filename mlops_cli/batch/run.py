@@ -32,7 +32,6 @@ from mlops_cli.batch.worker import (
 from mlops_cli.batch.writers import assemble, check_writable, read_part
 from mlops_cli.domain import Job, NoProgress, ProgressSink
 from mlops_cli.errors import MlopsError, NotFoundError, UsageError
-from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
 from mlops_cli.store import Store
@@ -191,10 +190,7 @@ def _errors_target(request: ScoreRequest) -> tuple[Path | None, str | None]:
 
 
 def _schema(model: ResolvedModel, request: ScoreRequest) -> ModelSchema:
-    labels = model.class_labels
-    if labels is None:
-        labels = class_labels_from_graph(model.model_path)
-    return schema_from_signature(model.signature, request.features or None, labels)
+    return schema_from_signature(model.signature, request.features or None)
 
 
 def _check_inputs(

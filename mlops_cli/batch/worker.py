@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.runtime.mapping import InputError
+from mlops_cli.runtime.mapping import InputError, to_arrow
 from mlops_cli.runtime.predictor import Predictor
 from mlops_cli.runtime.session import SessionConfig
 
@@ -108,7 +108,7 @@ def score_chunk(
     arrays = [good.column(name) for name in spec.passthrough]
     names = list(spec.passthrough)
     for name, values in outputs.items():
-        arrays.append(pa.array(values))
+        arrays.append(to_arrow(values))
         names.append(name)
     table = pa.Table.from_arrays(arrays, names=names)
     errors = None
