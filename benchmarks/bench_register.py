@@ -58,8 +58,9 @@ def bench_large_file(work: Path, size_mb: int, runs: int) -> None:
     project = work / "again"
     project.mkdir()
     subprocess.run([*MLOPS, "init"], cwd=project, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([*MLOPS, "register", str(big), "--name", "big"], cwd=project, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*MLOPS, "register", str(big), "--name", "big"], cwd=project, check=True, stdout=subprocess.DEVNULL
+    )
     copy_of_big = work / "same-bytes.bin"
     shutil.copyfile(big, copy_of_big)
 
@@ -74,12 +75,16 @@ def bench_large_file(work: Path, size_mb: int, runs: int) -> None:
     print(f"\n== register a {size_mb} MiB file (median of {runs})")
     print(f"sha256sum && cp              {b_copy:7.3f} s")
     print(f"sha256sum && cp && sync      {b_sync:7.3f} s")
-    print(f"mlops register (fsynced)     {ours:7.3f} s   ratio {ours / b_copy:.2f}x vs sha256sum+cp "
-          f"(target <= 1.3x), {ours / b_sync:.2f}x vs +sync")
-    print(f"\n== register the same bytes again (another file, same content)")
+    print(
+        f"mlops register (fsynced)     {ours:7.3f} s   ratio {ours / b_copy:.2f}x vs sha256sum+cp "
+        f"(target <= 1.3x), {ours / b_sync:.2f}x vs +sync"
+    )
+    print("\n== register the same bytes again (another file, same content)")
     print(f"sha256sum                    {b_hash:7.3f} s")
-    print(f"mlops register               {again:7.3f} s   ratio {again / b_hash:.2f}x (target <= 1.1x); "
-          f"blobs in store: {len(blobs)}")
+    print(
+        f"mlops register               {again:7.3f} s   ratio {again / b_hash:.2f}x (target <= 1.1x); "
+        f"blobs in store: {len(blobs)}"
+    )
 
 
 def bench_list(work: Path, versions: int) -> None:
@@ -109,14 +114,18 @@ def bench_list(work: Path, versions: int) -> None:
     store.close()
     list_time = median_of(5, lambda: timed([*MLOPS, "models", "list", "--json"], project))
     help_time = median_of(5, lambda: timed([*MLOPS, "--help"], project))
-    print(f"\n== a store with {versions} versions of 500 models (filled in {fill:.1f} s, "
-          f"{versions / fill:.0f} registrations/s through the store API)")
+    print(
+        f"\n== a store with {versions} versions of 500 models (filled in {fill:.1f} s, "
+        f"{versions / fill:.0f} registrations/s through the store API)"
+    )
     print(f"mlops models list --json     {list_time:7.3f} s (target < 0.5 s, includes Python start-up)")
     print(f"mlops --help                 {help_time:7.3f} s (target < 0.3 s)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--versions", type=int, default=10_000)

@@ -12,8 +12,22 @@ from mlops_cli import __version__
 from mlops_cli.cli.app import app
 from mlops_cli.cli.completions import SHELLS, completion_script
 
-HEAVY = ["numpy", "onnxruntime", "onnx", "pandas", "pyarrow", "docker", "kubernetes", "tensorflow", "torch",
-         "sklearn", "git", "yaml", "uvicorn", "starlette"]
+HEAVY = [
+    "numpy",
+    "onnxruntime",
+    "onnx",
+    "pandas",
+    "pyarrow",
+    "docker",
+    "kubernetes",
+    "tensorflow",
+    "torch",
+    "sklearn",
+    "git",
+    "yaml",
+    "uvicorn",
+    "starlette",
+]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -65,8 +79,12 @@ def test_version(cli):
 
 
 def test_python_dash_m_runs_the_same_cli(project):
-    result = subprocess.run([sys.executable, "-m", "mlops_cli", "models", "list", "--json"], cwd=project,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "models", "list", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and json.loads(result.stdout) == []
 
 
@@ -100,7 +118,11 @@ def test_completion_scripts_are_current(shell):
 
 
 def test_completion_answers_with_commands(project):
-    env = {"_MLOPS_COMPLETE": "complete_bash", "COMP_WORDS": "mlops models ", "COMP_CWORD": "2",
-           "PATH": "/usr/bin:/bin"}
+    env = {
+        "_MLOPS_COMPLETE": "complete_bash",
+        "COMP_WORDS": "mlops models ",
+        "COMP_CWORD": "2",
+        "PATH": "/usr/bin:/bin",
+    }
     result = subprocess.run([sys.executable, "-m", "mlops_cli"], env=env, capture_output=True, text=True)
     assert {"list", "show", "tag", "alias", "download", "rm"} <= set(result.stdout.split())

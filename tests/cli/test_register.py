@@ -11,8 +11,21 @@ def _blob_files(project):
 
 
 def test_register_a_file(cli, model_file, project):
-    result = cli("register", model_file, "--name", "churn", "--tag", "team=growth", "--alias", "candidate",
-                 "--description", "churn model", "-m", "first try", "--json")
+    result = cli(
+        "register",
+        model_file,
+        "--name",
+        "churn",
+        "--tag",
+        "team=growth",
+        "--alias",
+        "candidate",
+        "--description",
+        "churn model",
+        "-m",
+        "first try",
+        "--json",
+    )
     assert result.exit_code == 0, result.stderr
     record = result.json
     assert record["ref"] == "churn:1"
@@ -197,17 +210,43 @@ def test_concurrent_registrations_get_distinct_gapless_versions(project, tmp_pat
         paths.append(path)
     env = {**os.environ, "MLOPS_ACTOR": "tester@example.com"}
     procs = [
-        subprocess.Popen([sys.executable, "-c", REGISTER_SCRIPT, str(p)], cwd=project, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", REGISTER_SCRIPT, str(p)],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for p in paths
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs, strict=False):
         assert proc.returncode == 0, err
         assert "locked" not in err
     versions = sorted(json.loads(out)["version"] for out, _ in outputs)
     assert versions == list(range(1, workers + 1))
-    check = subprocess.run([sys.executable, "-m", "mlops_cli", "audit", "verify", "--json"], cwd=project,
-                           capture_output=True, text=True, env=env)
+    check = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "audit", "verify", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert check.returncode == 0, check.stderr
     assert json.loads(check.stdout)["events"] == workers + 1
+
+
+def test_onnx_signature_is_stored_with_the_version(cli, project):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    features = np.random.default_rng(1).normal(size=(30, 3)).astype(np.float32)
+    model = LinearRegression().fit(features, features.sum(axis=1))
+    (project / "reg.onnx").write_bytes(skl2onnx.to_onnx(model, features[:1]).SerializeToString())
+    record = cli("register", project / "reg.onnx", "--json").json
+    assert record["framework"] == "onnx"
+    assert record["signature"]["inputs"][0]["shape"] == [None, 3]
+    shown = cli("models", "show", "reg")
+    assert "signature" in shown.stdout and "variable" in shown.stdout

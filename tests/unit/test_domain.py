@@ -18,7 +18,9 @@ def test_model_refs_parse(text, expected):
     assert ModelRef.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "Churn", "a/b", "a..b", "-x", "x:0", "x:-1", "x:abc", "x@", "x@latest", "x@1"])
+@pytest.mark.parametrize(
+    "text", ["", "Churn", "a/b", "a..b", "-x", "x:0", "x:-1", "x:abc", "x@", "x@latest", "x@1"]
+)
 def test_bad_refs_are_usage_errors(text):
     with pytest.raises(UsageError):
         ModelRef.parse(text)

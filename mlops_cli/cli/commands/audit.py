@@ -49,7 +49,9 @@ def log(
             table.add_column(column)
         for e in events:
             commit = (e.git.commit or "")[:10] + ("*" if e.git.dirty else "") if e.git else ""
-            table.add_row(str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, commit, e.message or "")
+            table.add_row(
+                str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, commit, e.message or ""
+            )
         console.print(table)
 
     Output(json).result(events, human)
