@@ -56,8 +56,14 @@ def test_lightgbm_and_xgboost_native_files(fitted, tmp_path):
 
 @pytest.mark.parametrize(
     "name, expected",
-    [("m.onnx", "onnx"), ("m.keras", "keras"), ("m.h5", "keras"), ("m.pt", "pytorch"), ("m.pth", "pytorch"),
-     ("notes.txt", "unknown")],
+    [
+        ("m.onnx", "onnx"),
+        ("m.keras", "keras"),
+        ("m.h5", "keras"),
+        ("m.pt", "pytorch"),
+        ("m.pth", "pytorch"),
+        ("notes.txt", "unknown"),
+    ],
 )
 def test_by_suffix(tmp_path, name, expected):
     (tmp_path / name).write_bytes(b"whatever")
