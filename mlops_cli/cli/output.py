@@ -54,7 +54,9 @@ class Output:
         if self._stdout is None:
             from rich.console import Console
 
-            self._stdout = Console(file=sys.stdout, soft_wrap=True, highlight=False)
+            # In a pipe, rich would assume 80 columns and cut digests; give lines room instead.
+            width = None if sys.stdout.isatty() else 200
+            self._stdout = Console(file=sys.stdout, soft_wrap=True, highlight=False, width=width)
         return self._stdout
 
     @property
