@@ -87,7 +87,7 @@ def run_measured(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float
     return elapsed, peak / 1e6
 
 
-def make_data(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
+def make_data(folder: Path, rows: int, seed: int = 0, csv: bool = True) -> tuple[Path | None, Path]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -95,16 +95,18 @@ def make_data(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
     rng = np.random.default_rng(seed)
     csv_path, parquet_path = folder / f"data-{rows}.csv", folder / f"data-{rows}.parquet"
     step = 500_000
-    parquet_writer = None
-    with pacsv.CSVWriter(str(csv_path), pa.schema([(f, pa.float64()) for f in FEATURES])) as csv_writer:
+    schema = pa.schema([(f, pa.float64()) for f in FEATURES])
+    csv_writer = pacsv.CSVWriter(str(csv_path), schema) if csv else None
+    with pq.ParquetWriter(str(parquet_path), schema) as parquet_writer:
         for start in range(0, rows, step):
             count = min(step, rows - start)
             table = pa.table({f: rng.normal(size=count) for f in FEATURES})
-            csv_writer.write_table(table)
-            parquet_writer = parquet_writer or pq.ParquetWriter(str(parquet_path), table.schema)
+            if csv_writer:
+                csv_writer.write_table(table)
             parquet_writer.write_table(table)
-    parquet_writer.close()
-    return csv_path, parquet_path
+    if csv_writer:
+        csv_writer.close()
+    return (csv_path if csv else None), parquet_path
 
 
 def make_models(folder: Path) -> dict[str, tuple[Path, Path]]:
@@ -245,7 +247,7 @@ def report(results: dict[tuple[str, str], tuple[float, float]], rows: int) -> No
 
 def scale_check(work: Path, env: dict[str, str], mlops: list[str], rows: int) -> None:
     """Peak RSS must not grow with the input: 5x the rows, at most 10 % more memory."""
-    _, big = make_data(work, rows * 5, seed=2)
+    _, big = make_data(work, rows * 5, seed=2, csv=False)
     _, small_rss = run_measured(
         [*mlops, "score-batch", "logreg", "-i", f"data-{rows}.parquet", "-o", "s.parquet"], work, env
     )

@@ -100,8 +100,6 @@ class ScoreRequest:
         """Threads per session: as asked, else the cores shared out between the workers."""
         if self.threads_per_worker:
             return self.threads_per_worker
-        if self.workers == 1:
-            return 0
         return max(1, (os.cpu_count() or 1) // self.workers)
 
     def output_target(self) -> tuple[Path, str]:

@@ -29,9 +29,9 @@ from mlops_cli.batch.worker import (
     score_chunk,
     score_in_worker,
 )
-from mlops_cli.batch.writers import assemble, check_writable, read_part
+from mlops_cli.batch.writers import assemble, check_writable
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import MlopsError, NotFoundError, UsageError
+from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
 from mlops_cli.store import Store
@@ -60,6 +60,7 @@ def score_batch(
     InputError for bad data, and leaves the checkpoint in place on failure or interrupt.
     """
     progress = progress or NoProgress()
+    _require("pyarrow", "numpy", "onnxruntime")
     previous: Job | None = None
     if job_id is not None:
         previous = _unfinished_job(store, job_id)
@@ -94,6 +95,11 @@ def score_batch(
             hint="start a new run without --resume",
         )
 
+    if previous is not None and threads_per_worker is None and previous.details.get("session_threads"):
+        # Tree ensembles sum in an order that depends on the thread count: keep the first run's,
+        # so the resumed output is byte-for-byte the uninterrupted one whatever --workers says.
+        request = replace(request, threads_per_worker=previous.details["session_threads"])
+
     prov = provenance(request.message)
     folder = JobFolder(store.paths.jobs / (previous.id if previous else new_job_id()))
     if previous is None:
@@ -104,7 +110,13 @@ def score_batch(
             KIND,
             model.ref,
             model.digest,
-            {"plan_key": key, "request": request.to_dict(), "output": str(output), "inputs": plan["inputs"]},
+            {
+                "plan_key": key,
+                "request": request.to_dict(),
+                "output": str(output),
+                "inputs": plan["inputs"],
+                "session_threads": request.session_threads,
+            },
             prov,
         )
     else:
@@ -147,12 +159,21 @@ def score_batch(
         "chunks_resumed": counts["resumed"],
         "shard": f"{request.shard[0]}/{request.shard[1]}",
         "workers": request.workers,
+        "session_threads": request.session_threads,
         "duration_s": round(time.monotonic() - started, 3),
         "error": None,
     }
     job = job_store.finish_job(store.conn, job.id, "completed", details, prov)
     folder.remove_parts()
     return job
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(module, "batch")
 
 
 def _unfinished_job(store: Store, job_id: str) -> Job:
@@ -430,4 +451,4 @@ def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         stop.set()
 
 
-__all__ = ["score_batch", "KIND", "NotFoundError", "read_part"]
+__all__ = ["KIND", "score_batch"]

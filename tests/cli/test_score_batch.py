@@ -402,3 +402,34 @@ def test_missing_input_and_unknown_model(cli, project, forest):
         cli("score-batch", "nope", "-i", data, "-o", project / "o.csv"), 1, "no model named 'nope'"
     )
     one_line_error(cli("score-batch", "forest"), 2, "give REF, --input and --output")
+
+
+def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = write(make_table(60_000), project / "in.parquet")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--workers", "2"]
+    ok(cli(*args, "-o", project / "reference.csv"))
+    out = project / "out.csv"
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow"))) >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    job = next(j for j in jobs.list_jobs(store.conn, "score-batch") if j.status != "completed")
+    assert job.status == "interrupted"
+    assert not out.exists()
+
+    resumed = ok(cli("score-batch", "--resume", job.id, "--workers", 1, "--json"))
+    assert resumed["id"] == job.id and resumed["status"] == "completed"
+    assert resumed["details"]["chunks_resumed"] >= 5
+    assert out.read_bytes() == (project / "reference.csv").read_bytes()
