@@ -71,7 +71,7 @@ def columns_of(file: InputFile) -> list[str]:
         raise InputError(f"{file.path.name} is empty", hint="remove it from the inputs")
     try:
         if file.format == "csv":
-            with open(file.path, newline="", encoding="utf-8") as handle:
+            with open(file.path, newline="", encoding="utf-8-sig") as handle:
                 header = next(csv.reader(io.StringIO(handle.readline())), [])
             if not header:
                 raise InputError(f"{file.path.name} has no header line")

@@ -22,7 +22,8 @@ from mlops_cli.runtime.mapping import _KINDS, InputError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-CSV_BLOCK_SIZE = 1 << 20  # measured: larger blocks made the streaming reader slower
+CSV_BLOCK_SIZE = 1 << 20  # the unit pyarrow parses in parallel within a segment
+CSV_SEGMENT = 32 << 20
 JSON_BLOCK_SIZE = 8 << 20
 
 
@@ -91,17 +92,19 @@ def _file_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) -
     if file.format == "parquet":
         yield from _parquet_batches(file, columns)
         return
-    reader = _csv_batches if file.format == "csv" else _json_batches
+    if file.format == "csv":
+        yield from _csv_batches(file, columns, dtypes)
+        return
     consumed = 0
     try:
-        for batch in reader(file, columns, dtypes, text=False, skip=0):
+        for batch in _json_batches(file, columns, dtypes, text=False, skip=0):
             consumed += batch.num_rows
             yield batch
     except pa.ArrowInvalid as exc:
         if not _is_conversion_error(exc):
             raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
         # Values that do not parse as the model's types: read the rest as text, row by row checks.
-        yield from reader(file, columns, dtypes, text=True, skip=consumed)
+        yield from _json_batches(file, columns, dtypes, text=True, skip=consumed)
 
 
 def _is_conversion_error(exc: Exception) -> bool:
@@ -130,25 +133,63 @@ def _parquet_batches(file: InputFile, columns: list[str]) -> Iterator[pa.RecordB
         raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
 
 
-def _csv_batches(
-    file: InputFile, columns: list[str], dtypes: dict[str, str], *, text: bool, skip: int
-) -> Iterator[pa.RecordBatch]:
+def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) -> Iterator[pa.RecordBatch]:
+    """CSV in segments of whole lines, each parsed by pyarrow's multithreaded reader.
+
+    pyarrow's streaming reader parses on one core; `read_csv` on a segment uses them all while
+    memory stays at a segment. A segment whose values do not parse as the model's types is
+    parsed again with those columns as text, so the mapping layer can name each bad row.
+    """
+    import csv
+    import io
+
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read_options = pacsv.ReadOptions(use_threads=True, block_size=CSV_BLOCK_SIZE, skip_rows_after_names=skip)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=columns,
-        column_types={name: _arrow_hint(dtype, text) for name, dtype in dtypes.items()},
-        strings_can_be_null=not text,
-    )
-    try:
-        reader = pacsv.open_csv(file.path, read_options=read_options, convert_options=convert_options)
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            raise InputError(f"{file.path.name} is empty") from exc
-        raise
-    yield from reader
+    with open(file.path, "rb") as handle:
+        header_line = handle.readline()
+        names = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig"))), [])
+        read_options = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=CSV_BLOCK_SIZE)
+
+        # Other columns (passthrough) take the types inferred from the first segment, so every
+        # chunk of the output has the same schema.
+        pinned: dict[str, pa.DataType] = {}
+
+        def parse(segment: bytes, text: bool) -> pa.Table:
+            types = {**pinned, **{name: _arrow_hint(dtype, text) for name, dtype in dtypes.items()}}
+            convert_options = pacsv.ConvertOptions(
+                include_columns=columns, column_types=types, strings_can_be_null=not text
+            )
+            buffer = pa.py_buffer(segment)
+            table = pacsv.read_csv(buffer, read_options=read_options, convert_options=convert_options)
+            if not pinned:
+                for field in table.schema:
+                    if field.name not in dtypes and not pa.types.is_null(field.type):
+                        pinned[field.name] = field.type
+            return table
+
+        carry = b""
+        while True:
+            block = handle.read(CSV_SEGMENT)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                segment, carry = data[:cut], data[cut:]
+            else:
+                segment, carry = data, b""
+            if segment.strip():
+                try:
+                    table = parse(segment, text=False)
+                except pa.ArrowInvalid as exc:
+                    if not _is_conversion_error(exc):
+                        raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
+                    table = parse(segment, text=True)
+                yield from table.to_batches()
+            if not block:
+                return
 
 
 def _json_batches(
