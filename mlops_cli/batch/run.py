@@ -338,7 +338,10 @@ def _run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: An
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     first: Chunk | None = None
-    context = multiprocessing.get_context("spawn")
+    # Not fork: this process already runs reader and hashing threads. The fork server imports
+    # the libraries once and forks each worker from that, instead of N fresh interpreters.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mlops_cli.batch.worker", "numpy", "pyarrow", "onnxruntime"])
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,))
     pending: set[Any] = set()
     try:
