@@ -433,3 +433,66 @@ def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, proj
     assert resumed["id"] == job.id and resumed["status"] == "completed"
     assert resumed["details"]["chunks_resumed"] >= 5
     assert out.read_bytes() == (project / "reference.csv").read_bytes()
+
+
+def test_text_feature_column_in_parquet_is_checked_row_by_row(cli, project, forest):
+    table = make_table(6)
+    texts = [str(v) for v in table.column("f0").to_pylist()]
+    texts[4] = "n/a"
+    table = table.set_column(1, "f0", pa.array(texts))
+    data = write(table, project / "in.parquet")
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.csv"),
+        1,
+        "row 5: column 'f0': 'n/a' is not a number",
+    )
+    job = ok(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--on-error", "skip", "--json")
+    )
+    assert (job["details"]["rows_scored"], job["details"]["rows_failed"]) == (5, 1)
+    label, _ = direct_run(forest, features_of(make_table(6)))
+    assert read(project / "o.csv").column("prediction").to_pylist() == [
+        int(v) for i, v in enumerate(label) if i != 4
+    ]
+
+
+def test_parquet_files_whose_types_differ(cli, project, forest):
+    write(make_table(5), project / "a.parquet")
+    other = make_table(5)
+    write(other.set_column(0, "id", pa.array([str(i) for i in range(5)])), project / "b.parquet")
+    result = cli("score-batch", "forest", "-i", str(project / "*.parquet"), "-o", project / "o.csv")
+    one_line_error(result, 1, "different schemas", "column 'id'")
+
+
+def test_string_labels_name_the_probability_columns_and_bom_header(cli, project, store):
+    path = logistic_onnx(project, labels=["no", "yes"])
+    register_onnx(store, path, "churn")
+    table = make_table(40)
+    data = project / "in.csv"
+    pacsv.write_csv(table, data)
+    data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes())  # written by a spreadsheet
+    ok(cli("score-batch", "churn", "-i", data, "-o", project / "o.jsonl", "--passthrough", "id"))
+    rows = read(project / "o.jsonl").to_pylist()
+    assert list(rows[0]) == ["id", "prediction", "proba_no", "proba_yes"]
+    label, proba = direct_run(path, features_of(table))
+    assert [r["prediction"] for r in rows] == list(label)
+    np.testing.assert_allclose([r["proba_yes"] for r in rows], proba[:, 1], rtol=1e-6)
+
+
+def test_option_mistakes(cli, project, forest):
+    data = write(make_table(5), project / "in.csv")
+    base = ["score-batch", "forest", "-i", data, "-o", project / "o.csv"]
+    one_line_error(
+        cli(*base, "--errors-output", project / "e.csv"), 2, "--errors-output needs --on-error skip"
+    )
+    clash = write(make_table(5).append_column("prediction", pa.array([1] * 5)), project / "clash.csv")
+    clashing = cli(
+        "score-batch", "forest", "-i", clash, "-o", project / "o.csv", "--passthrough", "id,prediction"
+    )
+    one_line_error(clashing, 2, "would clash")
+    one_line_error(cli(*base, "--passthrough", "nope"), 2, "--passthrough column 'nope'")
+    one_line_error(cli(*base, "--on-error", "ignore"), 2, "--on-error")
+    one_line_error(cli(*base, "--workers", 0), 2, "--workers")
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.txt"), 2, "cannot tell the format"
+    )
