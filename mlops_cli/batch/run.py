@@ -104,26 +104,12 @@ def score_batch(
     folder = JobFolder(store.paths.jobs / (previous.id if previous else new_job_id()))
     if previous is None:
         folder.create(plan)
-        job = job_store.create_job(
-            store.conn,
-            folder.root.name,
-            KIND,
-            model.ref,
-            model.digest,
-            {
-                "plan_key": key,
-                "request": request.to_dict(),
-                "output": str(output),
-                "inputs": plan["inputs"],
-                "session_threads": request.session_threads,
-            },
-            prov,
-        )
-    else:
-        job = job_store.finish_job(
-            store.conn, previous.id, "running", {"resumed": previous.details.get("resumed", 0) + 1}, prov
-        )
-    folder.lock()
+    folder.lock()  # before the record says "running": a second resume of the same job stops here
+    try:
+        job = _start_record(store, folder, previous, model, key, request, output, plan, prov)
+    except BaseException:
+        folder.unlock()
+        raise
     started = time.monotonic()
     try:
         counts = _run(folder, model, schema, files, request, progress)
@@ -166,6 +152,31 @@ def score_batch(
     job = job_store.finish_job(store.conn, job.id, "completed", details, prov)
     folder.remove_parts()
     return job
+
+
+def _start_record(
+    store: Store,
+    folder: JobFolder,
+    previous: Job | None,
+    model: ResolvedModel,
+    key: str,
+    request: ScoreRequest,
+    output: Path,
+    plan: dict[str, Any],
+    prov: Any,
+) -> Job:
+    """A new job row (`score-batch.start` event), or the resumed one set back to running."""
+    if previous is not None:
+        resumed = previous.details.get("resumed", 0) + 1
+        return job_store.finish_job(store.conn, previous.id, "running", {"resumed": resumed}, prov)
+    details = {
+        "plan_key": key,
+        "request": request.to_dict(),
+        "output": str(output),
+        "inputs": plan["inputs"],
+        "session_threads": request.session_threads,
+    }
+    return job_store.create_job(store.conn, folder.root.name, KIND, model.ref, model.digest, details, prov)
 
 
 def _require(*modules: str) -> None:

@@ -67,6 +67,9 @@ class InputError(MlopsError):
         self.column = column
         self.row = row
 
+    def __reduce__(self):  # raised in worker processes: keep the hint, column and row across
+        return (type(self), (self.message, self.hint, self.column, self.row))
+
 
 @dataclass(frozen=True)
 class TensorSpec:

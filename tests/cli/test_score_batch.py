@@ -317,6 +317,10 @@ def test_bad_text_after_the_first_block_is_found(cli, project, forest):
     data.write_text("\n".join(text) + "\n")
     result = cli("score-batch", "forest", "-i", data, "-o", project / "o.parquet", "--batch-size", 1000)
     one_line_error(result, 1, "row 4500: column 'f0': 'oops' is not a number")
+    in_worker = cli(
+        "score-batch", "forest", "-i", data, "-o", project / "o.parquet", "--batch-size", 1000, "-w", 2
+    )
+    one_line_error(in_worker, 1, "row 4500: column 'f0': 'oops' is not a number", "pass --on-error skip")
     skipped = ok(
         cli("score-batch", "forest", "-i", data, "-o", project / "o.parquet", "--on-error", "skip", "--json")
     )
