@@ -334,6 +334,64 @@ def to_feeds(
     return result.feeds
 
 
+def feeds_from_arrays(schema: ModelSchema, arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Ready tensors keyed by input name (for callers that send `{"X": [[...], ...]}`), checked.
+
+    Each is cast to its input's element type; InputError names the first input that is
+    missing, unknown, of the wrong width, or holds values that do not cast (and their row).
+    """
+    import numpy as np
+
+    expected = {spec.name: spec for spec in schema.inputs}
+    for name in arrays:
+        if name not in expected:
+            raise InputError(f"unknown input {name!r} (the model takes: {', '.join(expected)})", column=name)
+    feeds: dict[str, np.ndarray] = {}
+    for name, spec in expected.items():
+        if name not in arrays:
+            raise InputError(f"missing input {name!r}", column=name)
+        dtype = np.dtype(_NUMPY[spec.dtype or "float"])
+        text = dtype.kind == "O"
+        value = np.asarray(arrays[name], dtype=object if text else None)
+        if spec.rank is not None and value.ndim != spec.rank:
+            if spec.rank == 2 and value.ndim == 1 and spec.width in (None, 1):
+                value = value.reshape(-1, 1)
+            else:
+                raise InputError(
+                    f"input {name!r} needs {spec.rank} dimensions, got {value.ndim}", column=name
+                )
+        if spec.width is not None and value.ndim == 2 and value.shape[1] != spec.width:
+            raise InputError(
+                f"input {name!r} needs {spec.width} values per row, got {value.shape[1]}", column=name
+            )
+        if not text:
+            try:
+                value = value.astype(dtype)
+            except (TypeError, ValueError) as exc:
+                flat = value.reshape(len(value), -1) if value.ndim else value.reshape(1, 1)
+                row = next(i for i, r in enumerate(flat) if not _castable(r, dtype))
+                raise InputError(
+                    f"input {name!r}, row {row + 1}: values do not cast to {spec.dtype}",
+                    column=name,
+                    row=row + 1,
+                ) from exc
+            if dtype.kind == "f" and np.isnan(value).any():
+                row = int(np.flatnonzero(np.isnan(value.reshape(len(value), -1)).any(axis=1))[0])
+                raise InputError(f"input {name!r}, row {row + 1}: NaN", column=name, row=row + 1)
+        feeds[name] = value
+    return feeds
+
+
+def _castable(row: Any, dtype: Any) -> bool:
+    import numpy as np
+
+    try:
+        np.asarray(row).astype(dtype)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _as_arrow(values: Any) -> Any:
     import pyarrow as pa
 

@@ -160,3 +160,22 @@ def test_runtime_without_the_store_imports_no_store_cli_or_heavy_libraries():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_feeds_from_arrays_checks_names_widths_and_values(project):
+    from mlops_cli.runtime.mapping import feeds_from_arrays
+
+    predictor = Predictor.from_path(logistic_onnx(project))
+    feeds = feeds_from_arrays(predictor.schema, {"X": [[0.1, 0.2, 0.3, 0.4], [1, 2, 3, 4]]})
+    assert feeds["X"].dtype == np.float32 and feeds["X"].shape == (2, 4)
+    assert list(predictor.run(feeds)) == ["prediction", "proba_0", "proba_1"]
+    with pytest.raises(InputError, match="missing input 'X'"):
+        feeds_from_arrays(predictor.schema, {})
+    with pytest.raises(InputError, match="unknown input 'Y'"):
+        feeds_from_arrays(predictor.schema, {"X": [[1, 2, 3, 4]], "Y": [1]})
+    with pytest.raises(InputError, match="needs 4 values per row, got 3"):
+        feeds_from_arrays(predictor.schema, {"X": [[1, 2, 3]]})
+    with pytest.raises(InputError, match="row 2: values do not cast to float"):
+        feeds_from_arrays(predictor.schema, {"X": [[1, 2, 3, 4], [1, "a", 3, 4]]})
+    with pytest.raises(InputError, match="row 1: NaN"):
+        feeds_from_arrays(predictor.schema, {"X": [[1, float("nan"), 3, 4]]})
