@@ -3,6 +3,7 @@
 - `request`: what the user asked for, validated (formats, shards, workers).
 - `inputs`: input paths and globs to files, their headers checked against each other.
 - `readers`: files to fixed-size chunks of rows, numbered the same way on every run.
+- `pipeline`: a reader thread ahead of scoring, and the worker process pool.
 - `worker`: one chunk scored and written as a part file (in-process or in a worker process).
 - `checkpoint`: the job folder `.mlops/jobs/<id>/`: plan, lock and finished parts.
 - `writers`: finished parts assembled into the output under a temp name, then renamed.

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +16,14 @@ from mlops_cli.batch.inputs import (
     check_same_columns,
     resolve_inputs,
 )
+from mlops_cli.batch.pipeline import prefetch, run_pool, shard_todo
 from mlops_cli.batch.readers import Chunk, iter_chunks
 from mlops_cli.batch.request import ScoreRequest, format_of
 from mlops_cli.batch.worker import (
     WorkerSpec,
-    init_worker,
     load_predictor,
     part_path,
     score_chunk,
-    score_in_worker,
 )
 from mlops_cli.batch.writers import assemble, check_writable
 from mlops_cli.domain import Job, NoProgress, ProgressSink
@@ -305,8 +301,8 @@ def _run(
     first_chunk: Chunk | None = None
     total = _total_rows(files, count)
     with progress.task(f"scoring with {model.ref}", total, unit="rows") as advance:
-        chunks = _prefetch(iter_chunks(files, columns, schema.column_dtypes(), request.batch_size))
-        todo = _todo(chunks, index, count, done, mine, advance)
+        chunks = prefetch(iter_chunks(files, columns, schema.column_dtypes(), request.batch_size))
+        todo = shard_todo(chunks, index, count, done, mine, advance)
         if request.workers == 1:
             predictor = load_predictor(spec)
             for chunk in todo:
@@ -314,7 +310,7 @@ def _run(
                 result = score_chunk(predictor, spec, chunk.index, chunk.file_index, chunk.start, chunk.batch)
                 advance(result.rows)
         else:
-            first_chunk = _run_pool(spec, request.workers, todo, advance)
+            first_chunk = run_pool(spec, request.workers, todo, advance)
     if not mine:
         _empty_part(folder, spec, files, columns, schema, request.batch_size, first_chunk)
         mine = [EMPTY_PART]
@@ -327,49 +323,6 @@ def _run(
         counts["failed"] += failed
     counts["hasher"] = hasher
     return counts
-
-
-def _todo(
-    chunks: Iterator[Chunk], index: int, count: int, done: set[int], mine: list[int], advance: Any
-) -> Iterator[Chunk]:
-    """This shard's chunks that still need scoring; notes every chunk of the shard in `mine`."""
-    for chunk in chunks:
-        if chunk.index % count != index:
-            continue
-        mine.append(chunk.index)
-        if chunk.index in done:
-            advance(chunk.rows)
-            continue
-        yield chunk
-
-
-def _run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: Any) -> Chunk | None:
-    """Score chunks in worker processes, at most two per worker in flight, so memory stays bounded."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    first: Chunk | None = None
-    # Not fork: this process already runs reader and hashing threads. The fork server imports
-    # the libraries once and forks each worker from that, instead of N fresh interpreters.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mlops_cli.batch.worker", "numpy", "pyarrow", "onnxruntime"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,))
-    pending: set[Any] = set()
-    try:
-        for chunk in todo:
-            first = first or chunk
-            while len(pending) >= 2 * workers:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    advance(future.result().rows)
-            pending.add(pool.submit(score_in_worker, chunk.index, chunk.file_index, chunk.start, chunk.batch))
-        for future in pending:
-            advance(future.result().rows)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return first
 
 
 def _empty_part(
@@ -426,43 +379,6 @@ def _total_rows(files: list[InputFile], shards: int) -> int | None:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
-
-
-_END = object()
-
-
-def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """Read the next chunks in a thread while this one is scored (pyarrow releases the GIL)."""
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        buffer.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            buffer.put(exc)
-
-    thread = threading.Thread(target=produce, name="mlops-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 __all__ = ["KIND", "score_batch"]
