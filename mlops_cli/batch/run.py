@@ -126,7 +126,6 @@ def score_batch(
     finally:
         folder.unlock()
     details = {
-        "status": "completed",
         "output": {"path": str(output), "format": fmt, "sha256": output_digest, "rows": rows},
         "errors_output": (
             {"path": str(errors_output), "sha256": errors_digest, "rows": counts["failed"]}
