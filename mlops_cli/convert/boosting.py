@@ -62,7 +62,9 @@ class BoostingAdapter(Adapter):
                     self.model, initial_types=initial, target_opset=opset, zipmap=False
                 )
             else:
-                onx = onnxmltools.convert_xgboost(self.model, initial_types=initial, target_opset=opset)
+                onx = onnxmltools.convert_xgboost(
+                    _unnamed(self.model), initial_types=initial, target_opset=opset
+                )
         except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError) as exc:
             raise ExternalToolError(f"onnxmltools could not convert the {self.library} model: {exc}") from exc
         output.write_bytes(onx.SerializeToString())
@@ -93,7 +95,21 @@ class BoostingAdapter(Adapter):
 
     def versions(self) -> dict[str, str | None]:
         dist = "xgboost-cpu" if self.library == "xgboost" else "lightgbm"
-        return {self.library: version_of(dist) or version_of(self.library), "onnxmltools": version_of("onnxmltools")}
+        return {
+            self.library: version_of(dist) or version_of(self.library),
+            "onnxmltools": version_of("onnxmltools"),
+        }
+
+
+def _unnamed(model: Any) -> Any:
+    """A copy without feature names: onnxmltools only reads XGBoost's positional f0, f1, ..."""
+    import copy
+
+    if getattr(model.get_booster(), "feature_names", None) is None:
+        return model
+    clone = copy.deepcopy(model)
+    clone.get_booster().feature_names = None
+    return clone
 
 
 @cache

@@ -34,8 +34,18 @@ def load_object(path: Path, label: str) -> Any:
         if root in extra:
             raise MissingDependencyError(root, extra[root]) from exc
         raise MlopsError(f"{label} needs the module {exc.name!r} to load, which is not installed") from exc
-    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise MlopsError(f"{label} is not a readable pickle or joblib file ({type(exc).__name__}: {exc})") from exc
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as exc:
+        raise MlopsError(
+            f"{label} is not a readable pickle or joblib file ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _load_skops(path: Path, label: str) -> Any:

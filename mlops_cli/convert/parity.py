@@ -73,7 +73,9 @@ def compare(
     if rtol < 0 or atol < 0 or not 0 <= max_mismatch_rate <= 1:
         raise UsageError("--rtol and --atol must be >= 0, --max-mismatch-rate between 0 and 1")
     if list(native) != list(converted):
-        raise UsageError(f"the ONNX model's outputs {list(converted)} do not match the original's {list(native)}")
+        raise UsageError(
+            f"the ONNX model's outputs {list(converted)} do not match the original's {list(native)}"
+        )
     n = len(next(iter(native.values()))) if native else 0
     bad = np.zeros(n, dtype=bool)
     diffs: list[OutputDiff] = []
@@ -89,7 +91,9 @@ def compare(
         if name in labels:
             rows_bad = (expected.astype(str) != actual.astype(str)).any(axis=1)
             diffs.append(
-                OutputDiff(name, "labels", None, None, int(rows_bad.sum()), float(1 - rows_bad.mean()) if n else 1.0)
+                OutputDiff(
+                    name, "labels", None, None, int(rows_bad.sum()), float(1 - rows_bad.mean()) if n else 1.0
+                )
             )
             for i in np.flatnonzero(rows_bad)[:WORST_ROWS]:
                 worst.append((float("inf"), _row(i, name, expected[i], actual[i], None)))

@@ -7,6 +7,7 @@ from what the model says about its inputs (with a warning: real data finds more 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,7 +94,9 @@ def read_rows(path: Path, label: str, suffix: str | None = None) -> Rows:
         if suffix in (".parquet", ".pq"):
             parquet = require("pyarrow.parquet", "data", "pyarrow")
             table = parquet.read_table(path).slice(0, MAX_ROWS)
-            return Rows(label, {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names})
+            return Rows(
+                label, {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
+            )
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read rows from {label}: {exc}") from exc
@@ -120,7 +123,9 @@ def _read_csv(path: Path, label: str) -> Rows:
         records = []
         for record in reader:
             if len(record) != len(header):
-                raise UsageError(f"{label}: line {reader.line_num} has {len(record)} fields, not {len(header)}")
+                raise UsageError(
+                    f"{label}: line {reader.line_num} has {len(record)} fields, not {len(header)}"
+                )
             records.append(record)
             if len(records) >= MAX_ROWS:
                 break
@@ -143,6 +148,7 @@ def fit_rows(rows: Rows, spec: InputSpec, features: list[str] | None) -> Rows:
     """
     names = spec.feature_names or features
     if rows.columns is not None and names:
+        rows = _match_renamed(rows, names)
         missing = [n for n in names if n not in rows.columns]
         if missing:
             raise UsageError(
@@ -165,6 +171,24 @@ def fit_rows(rows: Rows, spec: InputSpec, features: list[str] | None) -> Rows:
     if len(rows) == 0:
         raise UsageError(f"{rows.source} has no rows")
     return rows
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def _match_renamed(rows: Rows, names: list[str]) -> Rows:
+    """Rename columns the model knows under a sanitised name (LightGBM turns spaces into _)."""
+    if all(n in rows.columns for n in names):
+        return rows
+    by_normal = {_normal(c): c for c in rows.columns}
+    renames = {}
+    for name in names:
+        if name not in rows.columns and by_normal.get(_normal(name)) not in (None, *names):
+            renames[by_normal[_normal(name)]] = name
+    if not renames:
+        return rows
+    return Rows(rows.source, {renames.get(k, k): v for k, v in rows.columns.items()})
 
 
 def _row_size(rows: Rows) -> int:

@@ -134,11 +134,17 @@ def convert_model(
                 }
                 model_path.unlink()
                 model_path = quantised_path.rename(out_dir / "model.onnx")
+        signature = _signature(model_path, adapter, rows)
+        # Converters may cap the requested opset (onnxmltools at 15): record what was written.
+        opset = int((signature.get("opsets") or {}).get("ai.onnx", opset))
         result = ConvertResult(source, None, opset, adapter.converter, report, quantization)
         if not report.passed and not request.force:
             raise CheckFailedError(_failure_message(report), hint=_failure_hint(), report=result)
         if not report.passed:
-            warn(_failure_message(report).replace("; nothing registered", "") + "; registering it anyway (--force)")
+            warn(
+                _failure_message(report).replace("; nothing registered", "")
+                + "; registering it anyway (--force)"
+            )
         version = register_model(
             store,
             model_path,
@@ -146,7 +152,7 @@ def convert_model(
             framework="onnx",
             tags=_tags(source, adapter, opset, report, request),
             metadata=_metadata(source, adapter, opset, report, quantization),
-            signature=_signature(model_path, adapter, rows),
+            signature=signature,
             message=request.message or f"converted from {source.ref} with {adapter.converter}",
         )
     return ConvertResult(source, version, opset, adapter.converter, report, quantization)
@@ -283,14 +289,24 @@ def run_onnx(adapter: Adapter, path: Path, rows: Rows) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
         raise ExternalToolError(f"onnxruntime failed to run the converted model: {exc}") from exc
     names = adapter.output_names([o.name for o in session.get_outputs()])
-    return dict(zip(names, raw))
+    if len(names) != len(raw):
+        raise ExternalToolError(f"the converted model has {len(raw)} outputs, expected {len(names)}")
+    return dict(zip(names, raw, strict=True))
 
 
 def _parity(
-    adapter: Adapter, path: Path, rows: Rows, native: dict[str, Any], request: ConvertRequest, *, quantised: bool
+    adapter: Adapter,
+    path: Path,
+    rows: Rows,
+    native: dict[str, Any],
+    request: ConvertRequest,
+    *,
+    quantised: bool,
 ) -> ParityReport:
     converted = run_onnx(adapter, path, rows)
-    default_rtol, default_atol = (QUANTISED_RTOL, QUANTISED_ATOL) if quantised else (DEFAULT_RTOL, DEFAULT_ATOL)
+    default_rtol, default_atol = (
+        (QUANTISED_RTOL, QUANTISED_ATOL) if quantised else (DEFAULT_RTOL, DEFAULT_ATOL)
+    )
     return compare(
         native,
         converted,
@@ -327,7 +343,10 @@ def _failure_message(report: ParityReport) -> str:
 
 
 def _failure_hint() -> str:
-    return "see the worst rows in the report; loosen --rtol/--atol/--max-mismatch-rate, or --force to register anyway"
+    return (
+        "see the worst rows in the report; loosen --rtol/--atol/--max-mismatch-rate, "
+        "or --force to register anyway"
+    )
 
 
 def _tags(

@@ -106,7 +106,7 @@ class SklearnAdapter(Adapter):
         return pandas.DataFrame(
             {n: (v if rows.is_string(n) else v.astype("float64")) for n, v in rows.columns.items()}
             if rows.columns is not None
-            else dict(zip(self.fitted_names, rows.matrix().T))
+            else dict(zip(self.fitted_names, rows.matrix().T, strict=True))
         )
 
     def native(self, rows: Rows) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def _known_text_columns(model: Any) -> dict[str, list[str]]:
                 categories = getattr(step, "categories_", None)
                 if categories is None:
                     continue
-                for column, values in zip(columns, categories):
+                for column, values in zip(columns, categories, strict=False):
                     if values.dtype.kind in "OUS":
                         found[column] = [str(v) for v in values if v == v]
     return found

@@ -38,7 +38,9 @@ def load(path: Path, input_shape: tuple[int, ...] | None) -> Adapter:
     except MlopsError:
         raise
     except Exception as exc:  # noqa: BLE001 - Keras and TF raise many types for a bad file
-        raise MlopsError(f"{path.name} is not a loadable Keras/TensorFlow model ({type(exc).__name__}: {exc})") from exc
+        raise MlopsError(
+            f"{path.name} is not a loadable Keras/TensorFlow model ({type(exc).__name__}: {exc})"
+        ) from exc
     return KerasAdapter(model, input_shape)
 
 
@@ -69,9 +71,17 @@ class _TensorFlowAdapter(Adapter):
         except Exception as exc:  # noqa: BLE001 - tf2onnx raises many types
             found = _UNSUPPORTED_OPS.search(str(exc))
             if found:
-                hint = "exact GELU lowers to Erfc: use gelu(approximate=True)" if "Erfc" in found.group(1) else None
-                raise ExternalToolError(f"tf2onnx cannot convert the TensorFlow op(s) {found.group(1)}", hint=hint) from exc
-            raise ExternalToolError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
+                hint = (
+                    "exact GELU lowers to Erfc: use gelu(approximate=True)"
+                    if "Erfc" in found.group(1)
+                    else None
+                )
+                raise ExternalToolError(
+                    f"tf2onnx cannot convert the TensorFlow op(s) {found.group(1)}", hint=hint
+                ) from exc
+            raise ExternalToolError(
+                f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}"
+            ) from exc
         _rewrite_unsupported(output)
 
     def native(self, rows: Rows) -> dict[str, Any]:
@@ -154,7 +164,9 @@ def _rewrite_unsupported(path: Path) -> None:
         if node.op_type == "Erfc" and node.domain in ("", "ai.onnx"):
             erf = f"{node.output[0]}__erf"
             nodes.append(helper.make_node("Erf", [node.input[0]], [erf], name=f"{node.name}__erf"))
-            nodes.append(helper.make_node("Sub", ["mlops__one", erf], [node.output[0]], name=f"{node.name}__sub"))
+            nodes.append(
+                helper.make_node("Sub", ["mlops__one", erf], [node.output[0]], name=f"{node.name}__sub")
+            )
             rewrote = True
         else:
             nodes.append(node)

@@ -53,7 +53,9 @@ def load(path: Path, input_shape: tuple[int, ...] | None) -> TorchAdapter:
         else:
             module = torch.load(str(path), map_location="cpu", weights_only=False)
     except (RuntimeError, ValueError, EOFError, OSError, KeyError, AttributeError) as exc:
-        raise MlopsError(f"{path.name} is not a loadable PyTorch model ({type(exc).__name__}: {exc})") from exc
+        raise MlopsError(
+            f"{path.name} is not a loadable PyTorch model ({type(exc).__name__}: {exc})"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the file's code raises
         if type(exc).__name__ == "UnpicklingError":
             raise MlopsError(f"{path.name} is not a loadable PyTorch model ({exc})") from exc

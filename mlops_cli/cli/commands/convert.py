@@ -39,14 +39,18 @@ def convert(
     ref: ModelRefArg,
     sample: Annotated[
         Optional[Path],
-        typer.Option("--sample", help="CSV (with header), Parquet or NPY rows for the parity check and shapes."),
+        typer.Option(
+            "--sample", help="CSV (with header), Parquet or NPY rows for the parity check and shapes."
+        ),
     ] = None,
     name: Annotated[
         Optional[str], typer.Option("--name", "-n", help="Register under this name; default: REF's name.")
     ] = None,
     opset: Annotated[
         Optional[int],
-        typer.Option("--opset", help="ONNX opset; default: the highest the converter and onnxruntime support."),
+        typer.Option(
+            "--opset", help="ONNX opset; default: the highest the converter and onnxruntime support."
+        ),
     ] = None,
     features: Annotated[
         Optional[str],
@@ -54,19 +58,24 @@ def convert(
     ] = None,
     input_shape: Annotated[
         Optional[str],
-        typer.Option("--input-shape", help="Shape of one example without the batch axis, e.g. 3,32,32 (PyTorch)."),
+        typer.Option(
+            "--input-shape", help="Shape of one example without the batch axis, e.g. 3,32,32 (PyTorch)."
+        ),
     ] = None,
     rtol: Annotated[
-        Optional[float], typer.Option("--rtol", help="Relative tolerance [default: 1e-4; 0.1 with --quantize].")
+        Optional[float],
+        typer.Option("--rtol", help="Relative tolerance [default: 1e-4; 0.1 with --quantize]."),
     ] = None,
     atol: Annotated[
-        Optional[float], typer.Option("--atol", help="Absolute tolerance [default: 1e-5; 0.05 with --quantize].")
+        Optional[float],
+        typer.Option("--atol", help="Absolute tolerance [default: 1e-5; 0.05 with --quantize]."),
     ] = None,
     max_mismatch_rate: Annotated[
         float, typer.Option("--max-mismatch-rate", help="Share of rows allowed out of tolerance (tree ties).")
     ] = 0.001,
     quantize: Annotated[
-        Optional[str], typer.Option("--quantize", help="'dynamic': int8 weights via onnxruntime.quantization.")
+        Optional[str],
+        typer.Option("--quantize", help="'dynamic': int8 weights via onnxruntime.quantization."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Register even if parity fails (tagged parity=failed).")
@@ -126,7 +135,9 @@ def _render(result: ConvertResult, console: Console) -> None:
             markup=False,
         )
     else:
-        console.print(f"Converted {result.source.ref} via {result.converter}, opset {result.opset}: not registered")
+        console.print(
+            f"Converted {result.source.ref} via {result.converter}, opset {result.opset}: not registered"
+        )
     render_parity(result.parity.to_dict(), console)
     if result.quantization:
         q = result.quantization
