@@ -89,7 +89,10 @@ def compare(
                 f"output {name!r}: the ONNX model gives shape {actual.shape}, the original {expected.shape}"
             )
         if name in labels:
-            rows_bad = (expected.astype(str) != actual.astype(str)).any(axis=1)
+            if expected.dtype.kind in "biuf" and actual.dtype.kind in "biuf":
+                rows_bad = (expected.astype(np.float64) != actual.astype(np.float64)).any(axis=1)
+            else:
+                rows_bad = (expected.astype(str) != actual.astype(str)).any(axis=1)
             diffs.append(
                 OutputDiff(
                     name, "labels", None, None, int(rows_bad.sum()), float(1 - rows_bad.mean()) if n else 1.0
