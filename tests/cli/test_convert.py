@@ -1,4 +1,5 @@
 """`mlops convert` for scikit-learn, LightGBM and XGBoost: always run (they are in `dev`)."""
+# ruff: noqa: N806 - X is the usual name for a feature matrix
 
 from __future__ import annotations
 
