@@ -135,6 +135,18 @@ class TorchAdapter(Adapter):
         return torch.from_numpy(values.astype("float32"))
 
     def convert(self, rows: Rows, options: Options, output: Path) -> None:
+        import logging
+
+        # The exporter logs optional-package notes (torchvision) as warnings: not the user's news.
+        exporter_log = logging.getLogger("torch.onnx")
+        level = exporter_log.level
+        exporter_log.setLevel(logging.ERROR)
+        try:
+            self._convert(rows, options, output)
+        finally:
+            exporter_log.setLevel(level)
+
+    def _convert(self, rows: Rows, options: Options, output: Path) -> None:
         import torch
 
         example = self._example(rows)
