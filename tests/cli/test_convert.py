@@ -426,3 +426,20 @@ def test_xgboost_regressor_and_boosters_inside_pipelines(cli, project):
         parity = result.json["parity"]
         assert parity["passed"], (name, json.dumps(parity))
         assert parity["mismatch_rate"] <= 0.001
+
+
+def test_convert_help_imports_no_framework():
+    """`mlops convert --help` must stay fast: converters and runtimes load only when used."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from mlops_cli.cli import run\n"
+        "sys.argv = ['mlops', 'convert', '--help']\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['numpy', 'onnx', 'onnxruntime', 'sklearn', 'skl2onnx', 'pandas', 'torch', 'tensorflow',"
+        " 'tf2onnx', 'lightgbm', 'xgboost', 'onnxmltools', 'joblib']\n"
+        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY:", result.stdout
