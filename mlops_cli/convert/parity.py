@@ -102,15 +102,17 @@ def compare(
                 worst.append((float("inf"), _row(i, name, expected[i], actual[i], None)))
         else:
             e, a = expected.astype(np.float64), actual.astype(np.float64)
-            abs_diff = np.abs(e - a)
-            both_nan = np.isnan(e) & np.isnan(a)
-            abs_diff[both_nan] = 0.0
+            with np.errstate(invalid="ignore", over="ignore"):
+                abs_diff = np.abs(e - a)
+            agree = (e == a) | (np.isnan(e) & np.isnan(a))  # equal infinities and NaNs agree
+            abs_diff[agree] = 0.0
             abs_diff[np.isnan(abs_diff)] = np.inf
             # Relative to the original value, over values larger than atol: near zero only
             # the absolute difference means anything.
-            scale = np.abs(e)
+            scale = np.nan_to_num(np.abs(e), nan=0.0, posinf=0.0)
             rel_diff = np.where(scale > atol, abs_diff / np.maximum(scale, atol or 1e-300), 0.0)
-            rows_bad = (abs_diff > atol + rtol * np.abs(e)).any(axis=1)
+            tolerance = atol + rtol * np.nan_to_num(np.abs(e), nan=0.0, posinf=0.0)
+            rows_bad = (abs_diff > tolerance).any(axis=1)
             row_worst = abs_diff.max(axis=1) if abs_diff.size else np.zeros(n)
             diffs.append(
                 OutputDiff(

@@ -25,7 +25,7 @@ from mlops_cli.convert.parity import (
     compare,
 )
 from mlops_cli.convert.rows import Rows, choose_rows
-from mlops_cli.domain import ModelVersion, NoProgress, ProgressSink, validate_name
+from mlops_cli.domain import ModelVersion, validate_name
 from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, StoreError, UsageError
 from mlops_cli.models.manage import show_version
 from mlops_cli.models.registering import register_model
@@ -83,7 +83,7 @@ def convert_model(
     request: ConvertRequest,
     *,
     warn: Callable[[str], None] = lambda text: None,
-    progress: ProgressSink | None = None,
+    note: Callable[[str], None] = lambda text: None,
 ) -> ConvertResult:
     """Convert `request.ref` to ONNX, check parity and register the result as framework "onnx".
 
@@ -93,7 +93,6 @@ def convert_model(
     converter or onnxruntime fails.
     """
     _validate(request)
-    progress = progress or NoProgress()
     source = show_version(store, request.ref)
     if source.framework == "onnx":
         raise UsageError(f"{source.ref} is already an ONNX model")
@@ -101,10 +100,10 @@ def convert_model(
     require("onnxruntime", "onnx")
     with tempfile.TemporaryDirectory(prefix="mlops-convert-") as tmp:
         work = Path(tmp)
-        with progress.task(f"loading {source.ref}", None):
-            root = _materialise(store, source, work / "source")
-            adapter = load_adapter(source, root, request)
-            datasets = _materialise_datasets(store, source, work / "datasets")
+        note(f"loading {source.ref} ({source.framework}) from the store, digests verified")
+        root = _materialise(store, source, work / "source")
+        adapter = load_adapter(source, root, request)
+        datasets = _materialise_datasets(store, source, work / "datasets")
         rows = choose_rows(
             adapter.spec(), sample=request.sample, datasets=datasets, features=request.features, warn=warn
         )
@@ -113,27 +112,27 @@ def convert_model(
         out_dir = work / "onnx"
         out_dir.mkdir()
         model_path = out_dir / "model.onnx"
-        with progress.task(f"converting with {adapter.converter}", None):
-            adapter.convert(rows, options, model_path)
-        with progress.task("checking parity", None):
-            native = _native(adapter, rows)
-            quantised = request.quantize is not None
-            report = _parity(adapter, model_path, rows, native, request, quantised=False)
-            quantization = None
-            if quantised and report.passed:
-                float_report = report
-                quantised_path = out_dir / "model.int8.onnx"
-                _quantize(model_path, quantised_path)
-                report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
-                quantization = {
-                    "mode": request.quantize,
-                    "size_before": model_path.stat().st_size,
-                    "size_after": quantised_path.stat().st_size,
-                    "size_reduction": round(1 - quantised_path.stat().st_size / model_path.stat().st_size, 4),
-                    "float_parity": float_report.to_dict(),
-                }
-                model_path.unlink()
-                model_path = quantised_path.rename(out_dir / "model.onnx")
+        note(f"converting with {adapter.converter} at opset {opset}")
+        adapter.convert(rows, options, model_path)
+        note(f"checking parity on {len(rows)} rows from {rows.source}")
+        native = _native(adapter, rows)
+        report = _parity(adapter, model_path, rows, native, request, quantised=False)
+        quantization = None
+        if request.quantize is not None and report.passed:
+            note(f"quantising ({request.quantize}) and checking parity again")
+            float_report = report
+            quantised_path = out_dir / "model.int8.onnx"
+            _quantize(model_path, quantised_path, opset)
+            report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
+            quantization = {
+                "mode": request.quantize,
+                "size_before": model_path.stat().st_size,
+                "size_after": quantised_path.stat().st_size,
+                "size_reduction": round(1 - quantised_path.stat().st_size / model_path.stat().st_size, 4),
+                "float_parity": float_report.to_dict(),
+            }
+            model_path.unlink()
+            model_path = quantised_path.rename(out_dir / "model.onnx")
         signature = _signature(model_path, adapter, rows)
         # Converters may cap the requested opset (onnxmltools at 15): record what was written.
         opset = int((signature.get("opsets") or {}).get("ai.onnx", opset))
@@ -318,11 +317,23 @@ def _parity(
     )
 
 
-def _quantize(source: Path, target: Path) -> None:
+def _quantize(source: Path, target: Path, opset: int) -> None:
     import logging
 
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # The quantiser wants exactly one default-domain import: skl2onnx may write it twice, and
+    # graphs of only ai.onnx.ml ops (a scaler + linear model) may not import it at all.
+    model = onnx.load(str(source))
+    versions: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        versions[domain] = max(versions.get(domain, 0), entry.version)
+    versions.setdefault("", opset)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+    onnx.save(model, str(source))
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger

@@ -443,3 +443,10 @@ def test_convert_help_imports_no_framework():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "HEAVY:", result.stdout
+
+
+def test_quantize_a_graph_of_only_ml_ops(cli, pipeline_model):
+    """skl2onnx writes the default domain twice here; the quantiser needs it exactly once."""
+    result = cli("convert", "lr", "--sample", pipeline_model, "--quantize", "dynamic", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["parity"]["passed"]

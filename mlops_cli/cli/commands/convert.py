@@ -115,7 +115,7 @@ def convert(
     )
     with store_for(store) as opened:
         try:
-            result = convert_model(opened, request, warn=out.warn, progress=out)
+            result = convert_model(opened, request, warn=out.warn, note=out.note)
         except CheckFailedError as exc:
             failed = exc.report
             if failed is not None:
