@@ -101,6 +101,121 @@ class BoostingAdapter(Adapter):
         }
 
 
+def load_native(path: Path, library: str) -> NativeBoosterAdapter:
+    """A LightGBM text model or an XGBoost JSON/UBJ model file, loaded without unpickling.
+
+    Raises MlopsError for a file the library cannot read.
+    """
+    module = require(library, "boosting", "xgboost-cpu" if library == "xgboost" else None)
+    require("onnxmltools", "boosting")
+    try:
+        booster = module.Booster(model_file=str(path))
+    except Exception as exc:  # noqa: BLE001 - LightGBMError / XGBoostError, and OSError
+        raise MlopsError(
+            f"{path.name} is not a readable {library} model file ({type(exc).__name__}: {exc})"
+        ) from exc
+    return NativeBoosterAdapter(booster, library)
+
+
+class NativeBoosterAdapter(Adapter):
+    """A bare Booster: its objective says whether it classifies, and into how many classes."""
+
+    converter = "onnxmltools"
+    max_opset = MAX_OPSET
+    _CLASSIFYING = ("binary", "multiclass", "multiclassova", "binary:logistic", "multi:softprob")
+
+    def __init__(self, booster: Any, library: str) -> None:
+        self.booster = booster
+        self.library = library
+        self.framework = library
+        if library == "lightgbm":
+            self.objective = str(booster.dump_model().get("objective", "")).split(" ")[0]
+            self.n_features = booster.num_feature()
+            names = booster.feature_name()
+            self.names = None if all(n == f"Column_{i}" for i, n in enumerate(names)) else list(names)
+        else:
+            import json
+
+            self.objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+            self.n_features = booster.num_features()
+            self.names = list(booster.feature_names) if booster.feature_names else None
+        classifying = self.objective.startswith(("binary", "multi"))
+        if classifying and self.objective not in self._CLASSIFYING:
+            raise MlopsError(
+                f"cannot check a {library} model with objective {self.objective!r}",
+                hint="probabilistic objectives convert: binary, multiclass, binary:logistic, multi:softprob",
+            )
+        self.classifier = classifying
+        if classifying:
+            self.label_outputs = frozenset({"label"})
+
+    def spec(self) -> InputSpec:
+        return InputSpec(kind="table", feature_names=self.names, n_features=self.n_features)
+
+    def convert(self, rows: Rows, options: Options, output: Path) -> None:
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        initial = [("input", FloatTensorType([None, self.n_features]))]
+        opset = min(options.opset, MAX_OPSET)
+        try:
+            if self.library == "lightgbm":
+                onx = onnxmltools.convert_lightgbm(
+                    self.booster, initial_types=initial, target_opset=opset, zipmap=False
+                )
+            else:
+                booster = self.booster.copy()
+                booster.feature_names = None  # onnxmltools reads only positional f0, f1, ...
+                onx = onnxmltools.convert_xgboost(booster, initial_types=initial, target_opset=opset)
+        except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError, AttributeError) as exc:
+            raise ExternalToolError(f"onnxmltools could not convert the {self.library} model: {exc}") from exc
+        output.write_bytes(onx.SerializeToString())
+
+    def native(self, rows: Rows) -> dict[str, Any]:
+        import numpy as np
+
+        X = rows.matrix()  # noqa: N806 - the usual name
+        if self.library == "xgboost":
+            import xgboost
+
+            values = self.booster.predict(xgboost.DMatrix(X, feature_names=self.names))
+        else:
+            values = self.booster.predict(X)
+        if not self.classifier:
+            return {"prediction": values}
+        probabilities = np.column_stack([1 - values, values]) if values.ndim == 1 else values
+        return {"label": probabilities.argmax(axis=1), "probabilities": probabilities}
+
+    def output_names(self, onnx_outputs: list[str]) -> list[str]:
+        return ["label", "probabilities"] if self.classifier else ["prediction"]
+
+    def feed(self, rows: Rows, input_names: list[str]) -> dict[str, Any]:
+        import numpy as np
+
+        return {input_names[0]: rows.matrix().astype(np.float32)}
+
+    def feature_names(self, rows: Rows) -> list[str] | None:
+        return self.names or rows.names
+
+    def class_labels(self) -> list[Any] | None:
+        if not self.classifier:
+            return None
+        if self.library == "lightgbm":
+            count = self.booster.dump_model().get("num_class", 1)
+        else:
+            import json
+
+            count = int(json.loads(self.booster.save_config())["learner"]["learner_model_param"]["num_class"])
+        return list(range(max(int(count), 2)))
+
+    def versions(self) -> dict[str, str | None]:
+        dist = "xgboost-cpu" if self.library == "xgboost" else "lightgbm"
+        return {
+            self.library: version_of(dist) or version_of(self.library),
+            "onnxmltools": version_of("onnxmltools"),
+        }
+
+
 def _unnamed(model: Any) -> Any:
     """A copy without feature names: onnxmltools only reads XGBoost's positional f0, f1, ..."""
     import copy

@@ -17,6 +17,14 @@ from mlops_cli.errors import MissingDependencyError, MlopsError
 _SKOPS_TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "lightgbm", "xgboost", "collections", "builtins")
 
 
+def is_pickle(path: Path) -> bool:
+    """A pickle or joblib file (by name or by its first byte), not a library's own model format."""
+    if path.suffix.lower() in (".pkl", ".pickle", ".joblib", ".skops"):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
 def load_object(path: Path, label: str) -> Any:
     """The Python object in a pickle, joblib or skops file.
 

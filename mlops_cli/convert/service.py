@@ -181,9 +181,13 @@ def load_adapter(source: ModelVersion, root: Path, request: ConvertRequest) -> A
 
         return torch.load(_main_path(source, root, framework), request.input_shape)
     if framework in ("sklearn", "lightgbm", "xgboost"):
-        from mlops_cli.convert.loading import load_object
+        from mlops_cli.convert.loading import is_pickle, load_object
 
         path = _main_path(source, root, framework)
+        if framework != "sklearn" and not is_pickle(path):
+            from mlops_cli.convert.boosting import load_native
+
+            return load_native(path, framework)
         return adapter_for_object(load_object(path, f"{source.ref} ({path.name})"), source.ref, request)
     raise UsageError(
         f"{source.ref} has framework {framework!r}, which mlops cannot convert",

@@ -450,3 +450,45 @@ def test_quantize_a_graph_of_only_ml_ops(cli, pipeline_model):
     result = cli("convert", "lr", "--sample", pipeline_model, "--quantize", "dynamic", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json["parity"]["passed"]
+
+
+@pytest.mark.parametrize(
+    ("library", "objective", "filename"),
+    [
+        ("lightgbm", "binary", "model.txt"),
+        ("lightgbm", "regression", "model.txt"),
+        ("xgboost", "multi:softprob", "model.json"),
+        ("xgboost", "binary:logistic", "model.ubj"),
+    ],
+)
+def test_native_booster_files(cli, project, library, objective, filename):
+    """LightGBM text and XGBoost JSON/UBJ model files: no pickle involved."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(300, 5))
+    target = rng.integers(0, 3, 300) if objective.startswith("multi") else (X[:, 0] > 0).astype(int)
+    if library == "lightgbm":
+        import lightgbm
+
+        booster = lightgbm.train({"objective": objective, "verbose": -1}, lightgbm.Dataset(X, target), 10)
+    else:
+        import xgboost
+
+        params = {"objective": objective, **({"num_class": 3} if objective.startswith("multi") else {})}
+        booster = xgboost.train(params, xgboost.DMatrix(X, target), 10)
+    booster.save_model(str(project / filename))
+    np.save(project / "rows.npy", rng.normal(size=(100, 5)))
+    assert register(cli, project / filename, "native")["framework"] == library
+    result = cli("convert", "native", "--sample", project / "rows.npy", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["parity"]["passed"] and result.json["parity"]["mismatched_rows"] == 0
+    labels = cli("models", "show", "native:2", "--json").json["signature"]["class_labels"]
+    expected = None if objective == "regression" else [0, 1, 2] if objective.startswith("multi") else [0, 1]
+    assert labels == expected
+
+
+def test_corrupt_native_booster_file(cli, project):
+    (project / "model.txt").write_text("tree\nversion=v4\nnum_class=1\nthis is not a model\n")
+    assert register(cli, project / "model.txt", "broken")["framework"] == "lightgbm"
+    result = cli("convert", "broken")
+    assert result.exit_code == 1
+    assert "is not a readable lightgbm model file" in _one_error_line(result)
