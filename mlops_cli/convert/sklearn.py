@@ -32,7 +32,9 @@ class SklearnAdapter(Adapter):
         from sklearn.base import is_classifier
 
         self.model = model
-        self.classifier = is_classifier(model) and hasattr(model, "predict_proba")
+        # Classifiers without probabilities (LinearSVC) still give labels to compare.
+        self.classifier = is_classifier(model)
+        self.probabilities = self.classifier and hasattr(model, "predict_proba")
         if self.classifier:
             self.label_outputs = frozenset({"label"})
         self.method = "predict" if hasattr(model, "predict") else "transform"
@@ -84,7 +86,7 @@ class SklearnAdapter(Adapter):
             register_with_skl2onnx()
             # onnxmltools' tree converters inside a skl2onnx graph need the ML domain pinned.
             target_opset = {"": min(options.opset, 17), "ai.onnx.ml": 3}
-        convert_options = {id(_final(self.model)): {"zipmap": False}} if self.classifier else None
+        convert_options = {id(_final(self.model)): {"zipmap": False}} if self.probabilities else None
         try:
             onx = to_onnx(
                 self.model,
@@ -111,15 +113,17 @@ class SklearnAdapter(Adapter):
 
     def native(self, rows: Rows) -> dict[str, Any]:
         X = self._frame(rows)  # noqa: N806 - the usual name
-        if self.classifier:
+        if self.probabilities:
             return {"label": self.model.predict(X), "probabilities": self.model.predict_proba(X)}
+        if self.classifier:
+            return {"label": self.model.predict(X)}
         if self.method == "predict":
             return {"prediction": self.model.predict(X)}
         return {"transformed": _dense(self.model.transform(X))}
 
     def output_names(self, onnx_outputs: list[str]) -> list[str]:
         if self.classifier:
-            return ["label", "probabilities"]
+            return ["label", "probabilities" if self.probabilities else "scores"][: len(onnx_outputs)]
         return ["prediction" if self.method == "predict" else "transformed"]
 
     def feed(self, rows: Rows, input_names: list[str]) -> dict[str, Any]:

@@ -492,3 +492,18 @@ def test_corrupt_native_booster_file(cli, project):
     result = cli("convert", "broken")
     assert result.exit_code == 1
     assert "is not a readable lightgbm model file" in _one_error_line(result)
+
+
+def test_classifier_without_probabilities_compares_labels(cli, project):
+    from sklearn.svm import LinearSVC
+
+    X = np.random.default_rng(9).normal(size=(120, 4))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")
+    joblib.dump(LinearSVC().fit(X, y), project / "svc.joblib")
+    np.save(project / "rows.npy", X)
+    register(cli, project / "svc.joblib", "svc")
+    result = cli("convert", "svc", "--sample", project / "rows.npy", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [o["name"] for o in result.json["parity"]["outputs"]] == ["label"]
+    assert result.json["parity"]["outputs"][0]["label_agreement"] == 1.0
+    assert cli("models", "show", "svc:2", "--json").json["signature"]["class_labels"] == ["down", "up"]
