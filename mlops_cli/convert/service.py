@@ -96,43 +96,34 @@ def convert_model(
     source = show_version(store, request.ref)
     if source.framework == "onnx":
         raise UsageError(f"{source.ref} is already an ONNX model")
+    name = validate_name(request.name) if request.name else source.name
     require("onnx", "onnx")
     require("onnxruntime", "onnx")
     with tempfile.TemporaryDirectory(prefix="mlops-convert-") as tmp:
         work = Path(tmp)
         note(f"loading {source.ref} ({source.framework}) from the store, digests verified")
-        root = _materialise(store, source, work / "source")
-        adapter = load_adapter(source, root, request)
+        adapter = load_adapter(source, _materialise(store, source, work / "source"), request)
         datasets = _materialise_datasets(store, source, work / "datasets")
         rows = choose_rows(
             adapter.spec(), sample=request.sample, datasets=datasets, features=request.features, warn=warn
         )
         opset = choose_opset(request.opset, adapter.max_opset)
-        options = Options(opset=opset, features=request.features, input_shape=request.input_shape)
         out_dir = work / "onnx"
         out_dir.mkdir()
         model_path = out_dir / "model.onnx"
         note(f"converting with {adapter.converter} at opset {opset}")
-        adapter.convert(rows, options, model_path)
+        adapter.convert(rows, Options(opset, request.features, request.input_shape), model_path)
         note(f"checking parity on {len(rows)} rows from {rows.source}")
         native = _native(adapter, rows)
         report = _parity(adapter, model_path, rows, native, request, quantised=False)
         quantization = None
         if request.quantize is not None and report.passed:
             note(f"quantising ({request.quantize}) and checking parity again")
-            float_report = report
-            quantised_path = out_dir / "model.int8.onnx"
-            _quantize(model_path, quantised_path, opset)
-            report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
-            quantization = {
-                "mode": request.quantize,
-                "size_before": model_path.stat().st_size,
-                "size_after": quantised_path.stat().st_size,
-                "size_reduction": round(1 - quantised_path.stat().st_size / model_path.stat().st_size, 4),
-                "float_parity": float_report.to_dict(),
-            }
-            model_path.unlink()
-            model_path = quantised_path.rename(out_dir / "model.onnx")
+            report, quantization = _quantise_and_check(
+                adapter, model_path, rows, native, request, report, opset
+            )
+        elif request.quantize is not None:
+            warn("not quantised: the float model already fails the parity check")
         signature = _signature(model_path, adapter, rows)
         # Converters may cap the requested opset (onnxmltools at 15): record what was written.
         opset = int((signature.get("opsets") or {}).get("ai.onnx", opset))
@@ -147,14 +138,38 @@ def convert_model(
         version = register_model(
             store,
             model_path,
-            name=validate_name(request.name) if request.name else source.name,
+            name=name,
             framework="onnx",
-            tags=_tags(source, adapter, opset, report, request),
+            tags=_tags(source, adapter, opset, report, request, quantised=quantization is not None),
             metadata=_metadata(source, adapter, opset, report, quantization),
             signature=signature,
             message=request.message or f"converted from {source.ref} with {adapter.converter}",
         )
     return ConvertResult(source, version, opset, adapter.converter, report, quantization)
+
+
+def _quantise_and_check(
+    adapter: Adapter,
+    model_path: Path,
+    rows: Rows,
+    native: dict[str, Any],
+    request: ConvertRequest,
+    float_report: ParityReport,
+    opset: int,
+) -> tuple[ParityReport, dict[str, Any]]:
+    """Replace `model_path` by its int8 form; return its parity report and the size change."""
+    quantised_path = model_path.with_name("model.int8.onnx")
+    _quantize(model_path, quantised_path, opset)
+    report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
+    before, after = model_path.stat().st_size, quantised_path.stat().st_size
+    quantised_path.replace(model_path)
+    return report, {
+        "mode": request.quantize,
+        "size_before": before,
+        "size_after": after,
+        "size_reduction": round(1 - after / before, 4),
+        "float_parity": float_report.to_dict(),
+    }
 
 
 def _validate(request: ConvertRequest) -> None:
@@ -369,7 +384,13 @@ def _failure_hint() -> str:
 
 
 def _tags(
-    source: ModelVersion, adapter: Adapter, opset: int, report: ParityReport, request: ConvertRequest
+    source: ModelVersion,
+    adapter: Adapter,
+    opset: int,
+    report: ParityReport,
+    request: ConvertRequest,
+    *,
+    quantised: bool,
 ) -> dict[str, str]:
     tags = {
         "format": "onnx",
@@ -379,8 +400,8 @@ def _tags(
         "derived_from": source.ref,
         "parity": "passed" if report.passed else "failed",
     }
-    if request.quantize:
-        tags["quantized"] = request.quantize
+    if quantised:
+        tags["quantized"] = str(request.quantize)
     return tags
 
 
