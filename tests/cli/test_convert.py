@@ -335,6 +335,7 @@ def test_text_in_a_numeric_model_sample(cli, project):
         (("--sample", "missing.csv"), "no such file"),
         (("--sample", "rows.txt"), "cannot read .txt files"),
         (("--features", ","), "--features needs at least one"),
+        (("--name", "Bad Name"), "invalid model name"),
     ],
 )
 def test_bad_options(cli, pipeline_model, project, args, expected):
@@ -507,3 +508,10 @@ def test_classifier_without_probabilities_compares_labels(cli, project):
     assert [o["name"] for o in result.json["parity"]["outputs"]] == ["label"]
     assert result.json["parity"]["outputs"][0]["label_agreement"] == 1.0
     assert cli("models", "show", "svc:2", "--json").json["signature"]["class_labels"] == ["down", "up"]
+
+
+def test_parquet_sample(cli, pipeline_model, project):
+    pd.read_csv(pipeline_model).to_parquet(project / "sample.parquet")
+    result = cli("convert", "lr", "--sample", project / "sample.parquet", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["parity"]["rows"] == 120 and result.json["parity"]["passed"]
