@@ -143,6 +143,7 @@ def convert_model(
             tags=_tags(source, adapter, opset, report, request, quantised=quantization is not None),
             metadata=_metadata(source, adapter, opset, report, quantization),
             signature=signature,
+            source_path=f"mlops:{source.ref}",
             message=request.message or f"converted from {source.ref} with {adapter.converter}",
         )
     return ConvertResult(source, version, opset, adapter.converter, report, quantization)
