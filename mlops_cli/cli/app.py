@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import audit, init, models, register
+from mlops_cli.cli.commands import audit, init, models, register, serve
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -41,3 +41,4 @@ app.command("init")(init.init)
 app.command("register")(register.register)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
+app.command("serve")(serve.serve)
