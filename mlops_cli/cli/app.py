@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import audit, init, models, register, serve
+from mlops_cli.cli.commands import audit, init, models, package, register, serve
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -42,3 +42,4 @@ app.command("register")(register.register)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
 app.command("serve")(serve.serve)
+app.command("package")(package.package)

@@ -179,13 +179,16 @@ class ServingApp:
             raise HTTPError(404, f"unknown model {name!r}; this server serves {self.model.name!r}")
         if version is not None and version != self.model.version:
             raise HTTPError(
-                404, f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}"
+                404,
+                f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}",
             )
 
     async def _body(self, headers: dict, receive: Any) -> bytes:
         media = headers.get(b"content-type", JSON).split(b";", 1)[0].strip().lower()
         if media != JSON:
-            raise HTTPError(415, f"unsupported content type {media.decode('latin-1')!r}; send application/json")
+            raise HTTPError(
+                415, f"unsupported content type {media.decode('latin-1')!r}; send application/json"
+            )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
@@ -265,7 +268,9 @@ class ServingApp:
         wanted = [o["name"] for o in requested]
         unknown = [n for n in wanted if n not in names]
         if unknown:
-            raise HTTPError(400, f"unknown output(s) {', '.join(map(str, unknown))}; the model has {', '.join(names)}")
+            raise HTTPError(
+                400, f"unknown output(s) {', '.join(map(str, unknown))}; the model has {', '.join(names)}"
+            )
         return wanted
 
     async def _invocations(self, path: str, body: bytes, request_id: str) -> tuple[int, bytes]:

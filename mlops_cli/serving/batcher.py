@@ -116,7 +116,8 @@ class MicroBatcher:
         for job in batch:
             end = start + job.rows
             part = {
-                name: (value[start:end] if _splittable(value, rows) else value) for name, value in outputs.items()
+                name: (value[start:end] if _splittable(value, rows) else value)
+                for name, value in outputs.items()
             }
             if not job.future.done():
                 job.future.set_result(part)

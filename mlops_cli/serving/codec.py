@@ -77,7 +77,9 @@ def decode_tensor(spec: TensorSpec, tensor: Any) -> np.ndarray:
         missing = [k for k in ("shape", "datatype", "data") if tensor.get(k) is None]
         raise HTTPError(400, f"input {name!r} lacks {', '.join(missing)}")
     if datatype != spec.datatype:
-        raise HTTPError(400, f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}")
+        raise HTTPError(
+            400, f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}"
+        )
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise HTTPError(400, f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
     check_shape(spec, tuple(shape))
@@ -86,9 +88,7 @@ def decode_tensor(spec: TensorSpec, tensor: Any) -> np.ndarray:
     array = to_array(name, data, spec.datatype)
     size = math.prod(shape)
     if array.size != size:
-        raise HTTPError(
-            400, f"input {name!r}: shape {shape} needs {size} values but data has {array.size}"
-        )
+        raise HTTPError(400, f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
     return array.reshape(shape)
 
 
@@ -97,7 +97,7 @@ def check_shape(spec: TensorSpec, shape: tuple[int, ...]) -> None:
     expected = spec.shape
     if expected is None:
         return
-    if len(shape) != len(expected) or any(e >= 0 and e != d for e, d in zip(expected, shape)):
+    if len(shape) != len(expected) or any(e >= 0 and e != d for e, d in zip(expected, shape, strict=False)):
         wanted = "[" + ", ".join("-1" if e < 0 else str(e) for e in expected) + "]"
         raise HTTPError(400, f"input {spec.name!r} has shape {list(shape)} but the model expects {wanted}")
 

@@ -160,7 +160,9 @@ class Collector:
             for key, values in cols.items():
                 data.setdefault(key, []).append(values)
         arrays = {
-            "ts": pa.array((np.array(columns.pop("ts")) * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC")),
+            "ts": pa.array(
+                (np.array(columns.pop("ts")) * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC")
+            ),
             "row": pa.array(columns.pop("row"), pa.int32()),
         }
         arrays.update({k: pa.array(v, pa.string()) for k, v in columns.items()})

@@ -44,7 +44,9 @@ def _split(value: Any) -> tuple[list[str] | None, list[list]]:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise HTTPError(400, "dataframe_split must be an object with 'data' (and usually 'columns')")
     columns, data = value.get("columns"), value["data"]
-    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
         raise HTTPError(400, "dataframe_split.columns must be a list of strings")
     if not data:
         raise HTTPError(400, "dataframe_split.data has no rows")
@@ -73,4 +75,4 @@ def _columnar(value: dict, key: str) -> tuple[list[str], list[list]]:
     lengths = {len(v) for v in lists}
     if len(lengths) != 1:
         raise HTTPError(400, f"{key}: every column must have the same number of values")
-    return columns, [list(row) for row in zip(*lists)]
+    return columns, [list(row) for row in zip(*lists, strict=False)]

@@ -34,7 +34,7 @@ class Histogram:
         for label, counts in sorted(self.counts.items()):
             prefix = f'{label_name}="{label}",' if label_name else ""
             running = 0
-            for bound, count in zip(self.buckets, counts):
+            for bound, count in zip(self.buckets, counts, strict=False):
                 running += count
                 out.append(f'{metric}_bucket{{{prefix}le="{bound:g}"}} {running}')
             running += counts[-1]

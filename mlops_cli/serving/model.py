@@ -8,7 +8,6 @@ table through `rows_from_outputs()`.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 
@@ -49,7 +48,7 @@ class ServedModel:
             values = self.session.run(None, feeds)
         except self._invalid as exc:
             raise HTTPError(400, f"the model rejected the input: {_short(exc)}") from None
-        return dict(zip(self.output_names, values))
+        return dict(zip(self.output_names, values, strict=False))
 
     # --- tables (the MLflow-style endpoint and the collection files) --------------------------
 
@@ -104,7 +103,11 @@ class ServedModel:
         columns: dict[str, np.ndarray] = {}
         for name, value in feeds.items():
             if value.ndim == 2 and value.shape[1] > 1:
-                names = self.feature_names if self.feature_names and len(self.feature_names) == value.shape[1] else None
+                names = (
+                    self.feature_names
+                    if self.feature_names and len(self.feature_names) == value.shape[1]
+                    else None
+                )
                 for j in range(value.shape[1]):
                     columns[names[j] if names else f"{name}_{j}"] = value[:, j]
             else:
@@ -118,7 +121,7 @@ class ServedModel:
             return columns["prediction"].tolist()
         names = list(columns)
         values = [columns[n].tolist() for n in names]
-        return [dict(zip(names, row)) for row in zip(*values)]
+        return [dict(zip(names, row, strict=False)) for row in zip(*values, strict=False)]
 
     def collect_columns(self, feeds: dict, outputs: dict) -> dict[str, np.ndarray]:
         return {**self.input_columns(feeds), **self.output_columns(outputs)}

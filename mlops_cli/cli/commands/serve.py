@@ -29,7 +29,9 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 10.0,
     collect: Annotated[
         Optional[Path],
-        typer.Option(help="Write every request's inputs and outputs to rotating Parquet files here.", metavar="DIR"),
+        typer.Option(
+            help="Write every request's inputs and outputs to rotating Parquet files here.", metavar="DIR"
+        ),
     ] = None,
     batch_max_size: Annotated[
         int, typer.Option(help="Micro-batch concurrent requests up to this many rows (0: off).", metavar="N")
@@ -62,7 +64,12 @@ def serve(
         server = local.prepare(opened, ref, config)
     output = Output(json)
     output.result(
-        {"ref": server.version.ref, "digest": server.version.digest, "url": server.url, "bundle": str(server.bundle.root)},
-        f"Serving {server.version.ref} on {server.url} (v2: {server.url}/v2/models/{server.version.name}/infer)",
+        {
+            "ref": server.version.ref,
+            "digest": server.version.digest,
+            "url": server.url,
+            "bundle": str(server.bundle.root),
+        },
+        f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
     )
     local.run(server)
