@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     serve(
         ServeConfig(
-            bundle_dir=args.model_dir,
+            bundle=args.model_dir,
             host=args.host,
             port=args.port,
             workers=args.workers,

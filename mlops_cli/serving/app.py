@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from mlops_cli import __version__
+from mlops_cli.runtime.mapping import InputError
 from mlops_cli.serving import invocations, jsonio
 from mlops_cli.serving.auth import BearerAuth
 from mlops_cli.serving.batcher import MicroBatcher
@@ -40,7 +41,7 @@ class ServingApp:
         if model is None:
             from mlops_cli.serving.model import ServedModel
 
-            model = ServedModel(read_bundle(config.bundle_dir), intra_op_threads=config.intra_op_threads)
+            model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
         self.model = model
         self.metrics = Metrics(model.name, model.version)
         self.auth = None
@@ -127,6 +128,8 @@ class ServingApp:
                 content_type = PROMETHEUS
         except HTTPError as exc:
             status, payload = exc.status, jsonio.dumps({"error": exc.message})
+        except InputError as exc:  # the runtime's word for values that cannot reach the model
+            status, payload = 400, jsonio.dumps({"error": exc.message})
         except Exception:  # noqa: BLE001 - a 500 for the client, the traceback for the log
             log.exception("request %s %s (id %s) failed", method, path, request_id)
             status = 500

@@ -1,8 +1,9 @@
-"""A model bundle: the folder a server loads, with the version's files and `mlops-serving.json`.
+"""A model bundle: what a server loads, described by one `mlops-serving.json` file.
 
-`mlops serve` writes one from the store; `mlops package` copies one into the image. The JSON
-names the model, its version and digest, the ONNX file to load and the stored signature, so
-the server needs nothing else.
+The JSON names the model, its version and digest, the ONNX file to load (relative to the
+bundle's root) and the stored signature, so the server needs nothing else. In an image the
+JSON sits in /model beside the files; for `mlops serve` it sits in the store's cache and its
+`root` points at the version's verified files.
 """
 
 from __future__ import annotations
@@ -29,26 +30,35 @@ class Bundle:
     def model_path(self) -> Path:
         return self.root / self.model_file
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, with_root: bool = False) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("root")
+        root = data.pop("root")
+        if with_root:
+            data["root"] = str(root)
         return data
 
 
-def write_bundle_file(bundle: Bundle) -> Path:
-    path = bundle.root / BUNDLE_FILE
-    path.write_text(json.dumps(bundle.to_json(), indent=2, sort_keys=True) + "\n")
-    return path
+def write_bundle_file(bundle: Bundle, path: Path | None = None) -> Path:
+    """Write the JSON into the bundle's root, or to `path` with the root recorded in it."""
+    target = path or bundle.root / BUNDLE_FILE
+    data = bundle.to_json(with_root=path is not None)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(target)
+    return target
 
 
-def read_bundle(root: Path) -> Bundle:
-    """The bundle in `root`; ValueError with a readable message when it is missing or broken."""
-    root = Path(root)
-    path = root / BUNDLE_FILE
+def read_bundle(location: Path | str) -> Bundle:
+    """The bundle in a folder (its `mlops-serving.json`) or a bundle JSON file.
+
+    ValueError with a readable message when it is missing or broken.
+    """
+    location = Path(location)
+    path = location / BUNDLE_FILE if location.is_dir() else location
     try:
         data = json.loads(path.read_text())
         return Bundle(
-            root=root,
+            root=Path(data["root"]) if data.get("root") else path.parent,
             name=data["name"],
             version=int(data["version"]),
             digest=data["digest"],
@@ -57,6 +67,6 @@ def read_bundle(root: Path) -> Bundle:
             git_commit=data.get("git_commit"),
         )
     except FileNotFoundError:
-        raise ValueError(f"{root} is not a model bundle: {BUNDLE_FILE} is missing") from None
+        raise ValueError(f"{location} is not a model bundle: {path.name} is missing") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path} is not a valid bundle file: {exc}") from None

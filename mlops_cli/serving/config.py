@@ -12,7 +12,7 @@ CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 
 @dataclass(frozen=True)
 class ServeConfig:
-    bundle_dir: str
+    bundle: str
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1

@@ -1,8 +1,11 @@
-"""The served model: an onnxruntime session plus the rules that turn tables into its inputs.
+"""The served model: a runtime session and schema, plus the JSON-rows path of /invocations.
 
-v2 requests arrive as tensors and go straight to `run()`; MLflow-style requests arrive as a
-table (column names and rows) and go through `feeds_from_table()` first; outputs go back to a
-table through `rows_from_outputs()`.
+Sessions, the model's schema (which input, which feature order, which element types) and the
+naming of output columns (`prediction`, `proba_<class>`) all come from `mlops_cli.runtime`, as
+in batch scoring. Only the last step of /invocations is done here: JSON rows are already typed
+Python values, so they go to numpy directly instead of through the runtime's Arrow converter,
+which exists for text tables and would put pyarrow (+170 MB) in every image and ~20 us per
+column on every request.
 """
 
 from __future__ import annotations
@@ -11,25 +14,28 @@ import logging
 
 import numpy as np
 
+from mlops_cli.errors import UsageError
+from mlops_cli.runtime.mapping import (
+    _NUMPY,
+    ModelSchema,
+    from_outputs,
+    schema_from_session,
+    schema_from_signature,
+)
+from mlops_cli.runtime.session import SessionConfig, get_session
 from mlops_cli.serving.bundle import Bundle
-from mlops_cli.serving.codec import TensorSpec, spec_from_ort
+from mlops_cli.serving.codec import spec_from_ort
 from mlops_cli.serving.errors import HTTPError
 
 log = logging.getLogger("mlops.serving")
 
 
 class ServedModel:
-    """Load once at start-up; `run()` is safe to call from several threads (onnxruntime is)."""
+    """Loaded once at start-up; `run()` may be called from several threads (onnxruntime is safe)."""
 
     def __init__(self, bundle: Bundle, intra_op_threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(bundle.model_path), options, providers=["CPUExecutionProvider"]
-        )
+        config = SessionConfig(intra_op_threads=intra_op_threads, inter_op_threads=1)
+        self.session = get_session(bundle.model_path, config, bundle.digest)
         self.bundle = bundle
         self.name = bundle.name
         self.version = str(bundle.version)
@@ -37,101 +43,124 @@ class ServedModel:
         self.outputs = [spec_from_ort(o) for o in self.session.get_outputs()]
         self.input_specs = {s.name: s for s in self.inputs}
         self.output_names = [s.name for s in self.outputs]
-        signature = bundle.signature or {}
-        self.feature_names: list[str] | None = signature.get("feature_names")
-        self.class_labels: list | None = signature.get("class_labels")
+        self.schema = _schema(self.session, bundle.signature or {})
         self._invalid = _invalid_argument_error()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """All outputs for `feeds`; a 400 when onnxruntime rejects the input values."""
+        """Every output tensor by name; a 400 when onnxruntime rejects the values."""
         try:
             values = self.session.run(None, feeds)
         except self._invalid as exc:
-            raise HTTPError(400, f"the model rejected the input: {_short(exc)}") from None
-        return dict(zip(self.output_names, values, strict=False))
+            raise HTTPError(400, f"the model rejected the input: {_first_line(exc)}") from None
+        return dict(zip(self.output_names, values, strict=True))
 
-    # --- tables (the MLflow-style endpoint and the collection files) --------------------------
+    # --- tables: /invocations and the collection files ----------------------------------------
 
     def feeds_from_table(self, columns: list[str] | None, rows: list[list]) -> dict[str, np.ndarray]:
-        """Model inputs from rows of values, by column name when names are given."""
+        """The model's feeds from JSON rows, by column name when names are given (a 400 if not)."""
+        schema = self._table_schema()
         if not rows:
             raise HTTPError(400, "no rows to score")
-        if len(self.inputs) == 1:
-            spec = self.inputs[0]
+        if schema.layout == "tensor":
+            spec = schema.inputs[0]
             if columns == [spec.name] and isinstance(rows[0][0], list):
                 columns, rows = None, [r[0] for r in rows]  # {"inputs": {"X": [[...], ...]}}
-            if columns is not None and self.feature_names:
-                missing = [f for f in self.feature_names if f not in columns]
-                if missing:
-                    raise HTTPError(400, f"missing column(s): {', '.join(missing)}")
-                index = [columns.index(f) for f in self.feature_names]
-                rows = [[row[i] for i in index] for row in rows]
-            width = spec.shape[1] if spec.shape and len(spec.shape) == 2 and spec.shape[1] >= 0 else None
-            if width is not None and any(len(r) != width for r in rows):
-                got = sorted({len(r) for r in rows})
-                raise HTTPError(400, f"the model expects {width} values per row, got {got}")
-            return {spec.name: _column_array(spec, rows, (len(rows), -1))}
+            if columns is not None and schema.features:
+                rows = _reorder(rows, columns, list(schema.features))
+            width = spec.width
+            if width is not None and any(not isinstance(r, list) or len(r) != width for r in rows):
+                raise HTTPError(400, f"the model takes {width} values per row")
+            return {spec.name: _array(rows, spec.dtype, spec.name, schema.features)}
         if columns is None:
-            raise HTTPError(400, f"name the columns: the model has inputs {', '.join(self.input_specs)}")
+            if len(schema.inputs) == 1:
+                columns = [schema.inputs[0].name]
+                rows = [r if len(r) == 1 else [r] for r in rows]
+            else:
+                raise HTTPError(400, f"name the columns; the model's inputs are {', '.join(schema.columns)}")
         feeds = {}
-        for spec in self.inputs:
+        for spec in schema.inputs:
             if spec.name not in columns:
-                raise HTTPError(400, f"missing column {spec.name!r}")
-            i = columns.index(spec.name)
-            shape = (len(rows), 1) if spec.shape is None or len(spec.shape) == 2 else (len(rows),)
-            feeds[spec.name] = _column_array(spec, [r[i] for r in rows], shape)
+                raise HTTPError(400, f"missing column {spec.name!r} (the request has {', '.join(columns)})")
+            index = columns.index(spec.name)
+            values = _array([r[index] for r in rows], spec.dtype, spec.name, None)
+            feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
         return feeds
 
     def output_columns(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Output tensors as named columns: `prediction` and `proba_<class>` for classifiers."""
-        columns: dict[str, np.ndarray] = {}
-        for name, value in outputs.items():
-            value = np.asarray(value)
-            if value.ndim == 2 and value.shape[1] > 1 and name.startswith("prob"):
-                labels = self.class_labels or list(range(value.shape[1]))
-                for j in range(value.shape[1]):
-                    columns[f"proba_{labels[j]}"] = value[:, j]
-            elif value.ndim <= 1 or value.shape[1] == 1:
-                key = "prediction" if "prediction" not in columns else name
-                columns[key] = value.reshape(len(value)) if value.ndim else value.reshape(1)
-            else:
-                for j in range(value.shape[1]):
-                    columns[f"{name}_{j}"] = value[:, j]
-        return columns
-
-    def input_columns(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        columns: dict[str, np.ndarray] = {}
-        for name, value in feeds.items():
-            if value.ndim == 2 and value.shape[1] > 1:
-                names = (
-                    self.feature_names
-                    if self.feature_names and len(self.feature_names) == value.shape[1]
-                    else None
-                )
-                for j in range(value.shape[1]):
-                    columns[names[j] if names else f"{name}_{j}"] = value[:, j]
-            else:
-                columns[name] = value.reshape(len(value)) if value.ndim else value.reshape(1)
-        return columns
+        return from_outputs(self._table_schema(), outputs)
 
     def rows_from_outputs(self, outputs: dict[str, np.ndarray]) -> list:
-        """MLflow's shape: a list of values for one column, else a list of records."""
+        """MLflow's shape: a list of values for a single `prediction`, else a list of records."""
         columns = self.output_columns(outputs)
         if list(columns) == ["prediction"]:
-            return columns["prediction"].tolist()
+            return np.asarray(columns["prediction"]).tolist()
         names = list(columns)
-        values = [columns[n].tolist() for n in names]
-        return [dict(zip(names, row, strict=False)) for row in zip(*values, strict=False)]
+        values = [np.asarray(columns[n]).tolist() for n in names]
+        return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
     def collect_columns(self, feeds: dict, outputs: dict) -> dict[str, np.ndarray]:
-        return {**self.input_columns(feeds), **self.output_columns(outputs)}
+        """One column per feature (named when known) and per output column, for collection."""
+        columns: dict[str, np.ndarray] = {}
+        features = self.schema.features if self.schema is not None else None
+        for name, value in feeds.items():
+            if value.ndim == 2 and value.shape[1] > 1:
+                names = features if features and len(features) == value.shape[1] else None
+                for j in range(value.shape[1]):
+                    columns[names[j] if names else f"{name}_{j}"] = value[:, j]
+            elif value.ndim == 2 and value.shape[1] == 1:
+                columns[name] = value[:, 0]
+            elif value.ndim == 1:
+                columns[name] = value
+            else:
+                columns[name] = [row.ravel().tolist() for row in value]
+        if self.schema is not None:
+            columns.update(self.output_columns(outputs))
+        else:
+            columns.update({n: np.asarray(v) for n, v in outputs.items()})
+        return columns
+
+    def _table_schema(self) -> ModelSchema:
+        if self.schema is None:
+            raise HTTPError(400, "this model's inputs cannot be fed from a table; use the v2 infer endpoint")
+        return self.schema
 
 
-def _column_array(spec: TensorSpec, values: list, shape: tuple[int, ...]) -> np.ndarray:
+def _schema(session, signature: dict) -> ModelSchema | None:
+    """The runtime's schema, or None for a model that tables cannot feed (v2 still serves it)."""
     try:
-        return np.array(values, dtype=spec.dtype).reshape(shape)
+        if signature.get("inputs"):
+            return schema_from_signature(signature)
+        return schema_from_session(session, None, signature.get("class_labels"))
+    except UsageError as exc:
+        log.info("tables cannot feed this model (%s); /invocations will refuse requests", exc)
+        return None
+
+
+def _reorder(rows: list[list], columns: list[str], features: list[str]) -> list[list]:
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise HTTPError(400, f"missing column(s): {', '.join(missing)}")
+    if columns == features:
+        return rows
+    index = [columns.index(f) for f in features]
+    return [[row[i] for i in index] for row in rows]
+
+
+def _array(values: list, dtype: str | None, name: str, features) -> np.ndarray:
+    target = _NUMPY.get(dtype or "float", "float32")
+    try:
+        if target == "object":
+            if not all(isinstance(v, str) for v in values):
+                raise TypeError("expected strings")
+            return np.array(values, dtype=object)
+        array = np.array(values, dtype=target)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise HTTPError(400, f"input {spec.name!r}: values must be {spec.datatype} ({exc})") from None
+        raise HTTPError(400, f"input {name!r}: values must be {dtype or 'float'} ({exc})") from None
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        where = np.argwhere(np.isnan(array))[0]
+        column = f"column {features[where[1]]!r}, " if features and len(where) > 1 else ""
+        raise HTTPError(400, f"input {name!r}: missing value or NaN at {column}row {int(where[0]) + 1}")
+    return array
 
 
 def _invalid_argument_error() -> tuple[type[Exception], ...]:
@@ -140,6 +169,6 @@ def _invalid_argument_error() -> tuple[type[Exception], ...]:
     return tuple(getattr(state, n) for n in ("InvalidArgument",) if hasattr(state, n))
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

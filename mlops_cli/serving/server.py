@@ -42,7 +42,7 @@ def uvicorn_options(config: ServeConfig) -> dict:
 
 
 def serve(config: ServeConfig) -> None:
-    """Serve until SIGTERM/SIGINT. The model loads in each worker from `config.bundle_dir`."""
+    """Serve until SIGTERM/SIGINT. The model loads in each worker from `config.bundle`."""
     import uvicorn
 
     configure_logging(config.log_level)

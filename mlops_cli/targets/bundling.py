@@ -1,72 +1,64 @@
-"""Turning a registered version into a model bundle folder the server can load on its own."""
+"""Turning a registered version into a model bundle the server loads without the store.
+
+The runtime loader materialises and verifies the version's files; this adds what the server
+must know without `onnx` installed (class labels read from the graph) and writes the JSON.
+"""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
-from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.errors import MlopsError
 from mlops_cli.models.manage import show_version
-from mlops_cli.serving.bundle import BUNDLE_FILE, Bundle, read_bundle, write_bundle_file
+from mlops_cli.runtime.graph import class_labels_from_graph
+from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
+from mlops_cli.serving.bundle import Bundle, write_bundle_file
 from mlops_cli.store import Store
 from mlops_cli.store.cas import hex_of
 
 
-def model_file(version: ModelVersion) -> str:
-    """The ONNX file a version is served from; UsageError when it has none."""
-    if version.framework != "onnx":
-        raise UsageError(
-            f"{version.ref} is a {version.framework} model; serving needs ONNX",
-            hint=f"convert it first: mlops convert {version.ref}",
-        )
-    candidates = [f.path for f in version.files if f.path.endswith(".onnx")]
-    if not candidates:
-        raise UsageError(f"{version.ref} has no .onnx file")
-    return "model.onnx" if "model.onnx" in candidates else sorted(candidates)[0]
+def _bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundle:
+    signature = dict(resolved.signature)
+    if not signature.get("class_labels"):
+        labels = class_labels_from_graph(resolved.model_path)
+        if labels:
+            signature["class_labels"] = labels
+    return Bundle(
+        root=root,
+        name=version.name,
+        version=version.version,
+        digest=version.digest,
+        model_file=resolved.model_path.relative_to(resolved.root).as_posix(),
+        signature=signature,
+        git_commit=version.git.commit if version.git else None,
+    )
 
 
-def bundle_for(store: Store, ref: str) -> tuple[ModelVersion, Bundle]:
-    """The bundle of `ref` in the store's cache (`cache/serving/<digest>/`), written once.
+def local_bundle(store: Store, ref: str) -> tuple[ModelVersion, Path]:
+    """A bundle JSON in the store's cache pointing at the version's verified files.
 
-    The folder is filled beside its final name and renamed, so a half-written bundle is never
-    used; blobs are verified as they are copied.
+    Returns the version and the JSON's path. Raises NotFoundError, UsageError (not ONNX) or
+    StoreError (a corrupt blob) from the loader.
     """
     version = show_version(store, ref)
-    entry = model_file(version)
-    root = store.paths.cache / "serving" / hex_of(version.digest)[:32]
-    if (root / BUNDLE_FILE).is_file():
-        return version, read_bundle(root)
-    staging = root.parent / f".{root.name}.{os.getpid()}"
+    resolved = resolve_onnx(store, version.ref)
+    folder = store.paths.cache / "serving"
     try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        copy_files(store, version, staging)
-        bundle = Bundle(
-            root=staging,
-            name=version.name,
-            version=version.version,
-            digest=version.digest,
-            model_file=entry,
-            signature=version.signature or {},
-            git_commit=version.git.commit if version.git else None,
+        folder.mkdir(parents=True, exist_ok=True)
+        path = write_bundle_file(
+            _bundle(version, resolved, resolved.root), folder / f"{hex_of(version.digest)[:32]}.json"
         )
-        write_bundle_file(bundle)
-        try:
-            os.replace(staging, root)
-        except OSError:  # another process finished first: use its copy
-            if not (root / BUNDLE_FILE).is_file():
-                raise
     except OSError as exc:
-        raise MlopsError(f"cannot write the model bundle under {root}: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return version, read_bundle(root)
+        raise MlopsError(f"cannot write the bundle file in {folder}: {exc.strerror or exc}") from exc
+    return version, path
 
 
-def copy_files(store: Store, version: ModelVersion, dest: Path) -> None:
-    for entry in version.files:
-        target = dest / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        store.objects.materialise(entry.digest, entry.size, target, entry.mode)
+def copy_bundle(store: Store, version: ModelVersion, dest: Path) -> Bundle:
+    """The version's files and `mlops-serving.json` in `dest` (the image's /model)."""
+    resolved = resolve_onnx(store, version.ref)
+    shutil.copytree(resolved.root, dest)
+    bundle = _bundle(version, resolved, dest)
+    write_bundle_file(bundle)
+    return bundle

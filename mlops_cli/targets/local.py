@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
 from mlops_cli.errors import MissingDependencyError, UsageError
-from mlops_cli.serving.bundle import Bundle
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
-from mlops_cli.targets.bundling import bundle_for
+from mlops_cli.targets.bundling import local_bundle
 
 SERVING_MODULES = ("onnxruntime", "numpy", "uvicorn")
 
@@ -21,7 +21,7 @@ class LocalServer:
     """What will be served: the version, its bundle and the server settings."""
 
     version: ModelVersion
-    bundle: Bundle
+    bundle: Path
     config: ServeConfig
 
     @property
@@ -52,15 +52,15 @@ def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
             hint=f"export {config.api_key_env}=<a long random key>",
         )
     check_serving_dependencies(collect=bool(config.collect_dir))
-    version, bundle = bundle_for(store, ref)
-    return LocalServer(version, bundle, _with_bundle(config, str(bundle.root)))
+    version, bundle = local_bundle(store, ref)
+    return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
 
 
 def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:
     from dataclasses import replace
 
     collect = os.path.abspath(config.collect_dir) if config.collect_dir else None
-    return replace(config, bundle_dir=root, collect_dir=collect)
+    return replace(config, bundle=root, collect_dir=collect)
 
 
 def run(server: LocalServer) -> None:

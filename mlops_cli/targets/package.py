@@ -21,11 +21,13 @@ from mlops_cli.domain import ModelRef, ModelVersion
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.store import Store, jobs
 from mlops_cli.targets import docker, dockerfile, wheels
-from mlops_cli.targets.bundling import bundle_for
+from mlops_cli.targets.bundling import copy_bundle
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 # The parts of this package the image carries: the server and the runtime it scores with.
-IMAGE_CODE = ("__init__.py", "serving", "runtime")
+IMAGE_CODE = ("__init__.py", "errors.py", "serving", "runtime")
+# The one runtime module that knows the store: the image never resolves references.
+NOT_IN_IMAGE = ("loader.py",)
 
 
 @dataclass(frozen=True)
@@ -98,14 +100,13 @@ def write_context(
 
     Returns the labels and the pinned requirements.
     """
-    _, bundle = bundle_for(store, version.ref)
     pinned = wheels.pins(with_collect=with_collect)
     found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
     _copy_code(dest / "app" / "mlops_cli")
-    shutil.copytree(bundle.root, dest / "model")
+    copy_bundle(store, version, dest / "model")
     labels = labels_for(version)
     text = dockerfile.render(version.ref, version.digest, base_image, labels)
     (dest / "Dockerfile").write_text(text)
@@ -115,7 +116,7 @@ def write_context(
 def _copy_code(dest: Path) -> None:
     source = Path(mlops_cli.__file__).parent
     dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_IN_IMAGE)
     for name in IMAGE_CODE:
         path = source / name
         if path.is_dir():

@@ -50,7 +50,7 @@ def serve(
     Example: mlops serve churn@production --port 8080 --collect requests/
     """
     config = ServeConfig(
-        bundle_dir="",
+        bundle="",
         host=host,
         port=port,
         workers=workers,
@@ -68,7 +68,7 @@ def serve(
             "ref": server.version.ref,
             "digest": server.version.digest,
             "url": server.url,
-            "bundle": str(server.bundle.root),
+            "bundle": str(server.bundle),
         },
         f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
     )
