@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
 from mlops_cli.serving.config import CONFIG_ENV, ServeConfig
@@ -47,4 +48,11 @@ def serve(config: ServeConfig) -> None:
 
     configure_logging(config.log_level)
     os.environ[CONFIG_ENV] = config.to_env()
+    # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM that ended in
+    # a complete, graceful stop is a success, so that re-raise must find a handler that exits 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("mlops_cli.serving.app:create_app", factory=True, **uvicorn_options(config))
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: nothing is left to do."""
