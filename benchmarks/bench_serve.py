@@ -216,7 +216,7 @@ rng = np.random.default_rng(0)
 x = rng.normal(size=(5000, 20)).astype(np.float32)
 y = ((x[:, 0] + 0.5 * x[:, 1] - x[:, 2] * x[:, 3]) > 0).astype(np.int64)
 model = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1).fit(x, y)
-mlflow.sklearn.save_model(model, sys.argv[1])
+mlflow.sklearn.save_model(model, sys.argv[1], serialization_format="cloudpickle")
 """
 
 

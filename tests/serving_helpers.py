@@ -65,6 +65,25 @@ def mixed_onnx(folder: Path) -> Path:
     return path
 
 
+def failing_onnx(folder: Path) -> Path:
+    """A valid graph that fails at run time (reshapes 4 values per row into 3): a 500 case."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["X", "shape"], ["Y"])],
+        "failing",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        [helper.make_tensor("shape", TensorProto.INT64, [1], [3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = folder / "failing.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
 def make_project(folder: Path) -> Path:
     """An initialised store in `folder` (the autouse fixture's project is per test)."""
     from mlops_cli.audit.provenance import current_actor, provenance
@@ -79,13 +98,15 @@ def make_project(folder: Path) -> Path:
 
 
 def register_test_models(project: Path) -> None:
-    """`clf` (4 features f0..f3, classes no/yes) and `mixed` (string/float/int64 inputs)."""
+    """`clf` (4 features f0..f3, classes no/yes), `mixed` (string/float/int64 inputs) and
+    `failing` (fails inside onnxruntime)."""
     from mlops_cli.store import open_store
 
     store = open_store(project)
     try:
         register_onnx(store, logistic_onnx(project, labels=["no", "yes"]), "clf", class_labels=["no", "yes"])
         register_onnx(store, mixed_onnx(project), "mixed", features=None)
+        register_onnx(store, failing_onnx(project), "failing", features=None)
     finally:
         store.close()
 

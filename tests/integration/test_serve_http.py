@@ -233,6 +233,22 @@ def test_other_error_codes(client):
         assert set(response.json()) == {"error"}
 
 
+def test_unexpected_failure_is_500_without_traceback(served):
+    project, _ = served
+    server = start_server(project, "failing", log_name="failing")
+    try:
+        body = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+        response = httpx.post(server.url + "/v2/models/failing/infer", json=body)
+        assert response.status_code == 500
+        error = response.json()["error"]
+        assert response.headers["x-request-id"] in error
+        assert "Traceback" not in response.text and "onnxruntime" not in response.text
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200  # still serving
+    finally:
+        server.stop()
+    assert "Traceback" in server.log.read_text()
+
+
 def test_body_over_the_limit_is_413(client):
     big = infer_body(np.zeros((8000, 4), dtype=np.float32))
     response = client.post("/v2/models/clf/infer", json=big)
