@@ -21,7 +21,7 @@ from mlops_cli.serving import invocations, jsonio
 from mlops_cli.serving.auth import BearerAuth
 from mlops_cli.serving.batcher import MicroBatcher
 from mlops_cli.serving.bundle import read_bundle
-from mlops_cli.serving.codec import decode_tensor, encode_tensor
+from mlops_cli.serving.codec import decode_binary, decode_tensor, encode_binary, encode_tensor
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.serving.errors import HTTPError
 from mlops_cli.serving.metrics import Metrics
@@ -30,6 +30,8 @@ log = logging.getLogger("mlops.serving")
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping"})
 JSON = b"application/json"
+OCTETS = b"application/octet-stream"
+HEADER_LENGTH = b"inference-header-content-length"
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -80,7 +82,9 @@ class ServingApp:
                 "outputs": [s.to_dict() for s in model.outputs],
             }
         )
-        self._server = jsonio.dumps({"name": "mlops", "version": __version__, "extensions": []})
+        self._server = jsonio.dumps(
+            {"name": "mlops", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
 
     # --- ASGI --------------------------------------------------------------------------------
 
@@ -116,14 +120,21 @@ class ServingApp:
         request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode()).decode("latin-1")[:128]
         endpoint = "other"
         content_type = JSON
+        extra: list[tuple[bytes, bytes]] = []
         try:
             endpoint, handler, want = self._route(method, path)
             if self.auth is not None and path not in OPEN_PATHS:
                 self.auth.check(headers.get(b"authorization"))
             body = b""
             if method == "POST":
-                body = await self._body(headers, receive)
-            status, payload = await handler(path, body, request_id) if want else handler()
+                body = await self._body(headers, receive, binary_ok=endpoint == "infer")
+            if want:
+                status, payload, binary_header = await handler(headers, body, request_id)
+                if binary_header is not None:
+                    content_type = OCTETS
+                    extra.append((HEADER_LENGTH, str(binary_header).encode()))
+            else:
+                status, payload = handler()
             if endpoint == "metrics":
                 content_type = PROMETHEUS
         except HTTPError as exc:
@@ -134,7 +145,10 @@ class ServingApp:
             log.exception("request %s %s (id %s) failed", method, path, request_id)
             status = 500
             payload = jsonio.dumps({"error": f"internal server error (request id {request_id})"})
-        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
+        if status == 401:
+            extra.append((b"www-authenticate", b"Bearer"))
+        elif status >= 400:
+            content_type, extra = JSON, []
         await send(
             {
                 "type": "http.response.start",
@@ -186,9 +200,10 @@ class ServingApp:
                 f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}",
             )
 
-    async def _body(self, headers: dict, receive: Any) -> bytes:
+    async def _body(self, headers: dict, receive: Any, binary_ok: bool) -> bytes:
         media = headers.get(b"content-type", JSON).split(b";", 1)[0].strip().lower()
-        if media != JSON:
+        binary = binary_ok and HEADER_LENGTH in headers
+        if media != JSON and not (binary and media == OCTETS):
             raise HTTPError(
                 415, f"unsupported content type {media.decode('latin-1')!r}; send application/json"
             )
@@ -229,7 +244,13 @@ class ServingApp:
     def _metrics(self) -> tuple[int, bytes]:
         return 200, self.metrics.render()
 
-    async def _infer(self, path: str, body: bytes, request_id: str) -> tuple[int, bytes]:
+    async def _infer(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, int | None]:
+        binary = b""
+        if HEADER_LENGTH in headers:
+            split = headers[HEADER_LENGTH]
+            if not split.isdigit() or int(split) > len(body):
+                raise HTTPError(400, "Inference-Header-Content-Length is not a length within the body")
+            body, binary = body[: int(split)], memoryview(body)[int(split) :]
         payload = _parse_json(body)
         if not isinstance(payload, dict):
             raise HTTPError(400, "the body must be a JSON object with 'inputs'")
@@ -247,25 +268,49 @@ class ServingApp:
                 raise HTTPError(400, f"unknown input {name!r}; the model's inputs are: {', '.join(specs)}")
             if name in feeds:
                 raise HTTPError(400, f"input {name!r} is given twice")
-            feeds[name] = decode_tensor(spec, tensor)
+            size = (tensor.get("parameters") or {}).get("binary_data_size")
+            if size is None:
+                feeds[name] = decode_tensor(spec, tensor)
+                continue
+            if type(size) is not int or size < 0 or size > len(binary):
+                raise HTTPError(400, f"input {name!r}: binary_data_size {size!r} does not fit the body")
+            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]))
+            binary = binary[size:]
+        if len(binary):
+            raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")
         missing = [n for n in specs if n not in feeds]
         if missing:
             raise HTTPError(400, f"missing input(s): {', '.join(missing)}")
-        wanted = self._requested_outputs(payload.get("outputs"))
+        wanted = self._requested_outputs(payload)
         outputs = await self._predict(feeds)
         self._collect(request_id, "infer", feeds, outputs)
+        entries, blobs = [], []
+        for name, as_binary in wanted:
+            if as_binary:
+                entry, blob = encode_binary(name, outputs[name])
+                entries.append(entry)
+                blobs.append(blob)
+            else:
+                entries.append(encode_tensor(name, outputs[name]))
         response = {
             "model_name": self.model.name,
             "model_version": self.model.version,
             "id": str(payload.get("id") or request_id),
-            "outputs": [encode_tensor(n, outputs[n]) for n in wanted],
+            "outputs": entries,
         }
-        return 200, jsonio.dumps(response)
+        head = jsonio.dumps(response)
+        if not blobs:
+            return 200, head, None
+        return 200, head + b"".join(blobs), len(head)
 
-    def _requested_outputs(self, requested: Any) -> list[str]:
+    def _requested_outputs(self, payload: dict) -> list[tuple[str, bool]]:
+        """(output name, as binary data) for each output to return."""
         names = self.model.output_names
+        requested = payload.get("outputs")
+        parameters = payload.get("parameters")
+        default = bool(parameters.get("binary_data_output")) if isinstance(parameters, dict) else False
         if requested is None:
-            return names
+            return [(n, default) for n in names]
         if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o for o in requested):
             raise HTTPError(400, "'outputs' must be a list of objects with a 'name'")
         wanted = [o["name"] for o in requested]
@@ -274,14 +319,14 @@ class ServingApp:
             raise HTTPError(
                 400, f"unknown output(s) {', '.join(map(str, unknown))}; the model has {', '.join(names)}"
             )
-        return wanted
+        return [(o["name"], _binary_wanted(o.get("parameters"), default)) for o in requested]
 
-    async def _invocations(self, path: str, body: bytes, request_id: str) -> tuple[int, bytes]:
+    async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
         columns, rows = invocations.parse(_parse_json(body))
         feeds = self.model.feeds_from_table(columns, rows)
         outputs = await self._predict(feeds)
         self._collect(request_id, "invocations", feeds, outputs)
-        return 200, jsonio.dumps({"predictions": self.model.rows_from_outputs(outputs)})
+        return 200, jsonio.dumps({"predictions": self.model.rows_from_outputs(outputs)}), None
 
     async def _predict(self, feeds: dict) -> dict:
         rows = _rows(feeds)
@@ -321,6 +366,12 @@ def _parse_json(body: bytes) -> Any:
         return jsonio.loads(body)
     except jsonio.DecodeError as exc:
         raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _binary_wanted(parameters: Any, default: bool) -> bool:
+    if isinstance(parameters, dict) and "binary_data" in parameters:
+        return bool(parameters["binary_data"])
+    return default
 
 
 def _rows(feeds: dict) -> int:

@@ -132,3 +132,59 @@ def encode_tensor(name: str, array: np.ndarray) -> dict[str, Any]:
     else:
         data = array.ravel()
     return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+
+
+# --- the binary tensor data extension (Triton's; tritonclient sends inputs this way by default)
+
+
+def decode_binary(spec: TensorSpec, tensor: dict, chunk: bytes) -> np.ndarray:
+    """A request tensor whose data came as `binary_data_size` raw bytes after the JSON."""
+    name = spec.name
+    datatype, shape = tensor.get("datatype"), tensor.get("shape")
+    if datatype != spec.datatype:
+        raise HTTPError(
+            400, f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}"
+        )
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise HTTPError(400, f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    check_shape(spec, tuple(shape))
+    size = math.prod(shape)
+    if datatype == "BYTES":
+        values, offset = [], 0
+        while offset < len(chunk):
+            if offset + 4 > len(chunk):
+                raise HTTPError(400, f"input {name!r}: truncated BYTES element")
+            length = int.from_bytes(chunk[offset : offset + 4], "little")
+            values.append(chunk[offset + 4 : offset + 4 + length].decode("utf-8", "replace"))
+            offset += 4 + length
+        array = np.array(values, dtype=object)
+    else:
+        dtype = np.dtype(np.uint8 if datatype == "BOOL" else DATATYPES[datatype]).newbyteorder("<")
+        if len(chunk) != size * dtype.itemsize:
+            raise HTTPError(
+                400, f"input {name!r}: shape {shape} needs {size * dtype.itemsize} bytes, got {len(chunk)}"
+            )
+        array = np.frombuffer(chunk, dtype=dtype)
+        array = array.astype(np.bool_) if datatype == "BOOL" else array.astype(dtype.newbyteorder("="))
+    if array.size != size:
+        raise HTTPError(400, f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
+    return array.reshape(shape)
+
+
+def encode_binary(name: str, array: np.ndarray) -> tuple[dict[str, Any], bytes]:
+    """An output tensor as a JSON entry with `binary_data_size` and its raw bytes."""
+    array = np.asarray(array)
+    datatype = datatype_of(array)
+    if datatype == "BYTES":
+        parts = []
+        for value in array.ravel():
+            raw = value if isinstance(value, bytes) else str(value).encode()
+            parts.append(len(raw).to_bytes(4, "little") + raw)
+        data = b"".join(parts)
+    elif datatype == "BOOL":
+        data = array.astype(np.uint8).tobytes()
+    else:
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    entry = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+    entry["parameters"] = {"binary_data_size": len(data)}
+    return entry, data

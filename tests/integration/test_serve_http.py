@@ -4,6 +4,7 @@ code, auth, the body limit, concurrency, micro-batching, workers, SIGTERM and co
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import signal
 import threading
 
@@ -130,6 +131,45 @@ def test_infer_mixed_datatypes(served):
             assert bad.status_code == 400 and "city" in bad.json()["error"]
     finally:
         server.stop()
+
+
+def test_infer_binary_tensor_extension(served, client):
+    """Triton's binary data: tritonclient sends inputs (and asks for outputs) this way."""
+    project, _ = served
+    rows = _rows(3)
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "X", "shape": [3, 4], "datatype": "FP32", "parameters": {"binary_data_size": 48}}
+            ],
+            "outputs": [{"name": "label"}, {"name": "probabilities", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    response = client.post(
+        "/v2/models/clf/infer",
+        content=header + rows.astype("<f4").tobytes(),
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(header)),
+        },
+    )
+    assert response.status_code == 200, response.text
+    split = int(response.headers["inference-header-content-length"])
+    head = json.loads(response.content[:split])
+    label, proba = _expected(project, rows)
+    assert head["outputs"][0]["data"] == label.tolist()
+    assert head["outputs"][1]["parameters"] == {"binary_data_size": 24}
+    np.testing.assert_allclose(np.frombuffer(response.content[split:], "<f4").reshape(3, 2), proba, rtol=1e-6)
+    short = client.post(
+        "/v2/models/clf/infer",
+        content=header + b"\0" * 10,
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(header)),
+        },
+    )
+    assert short.status_code == 400 and "binary_data_size" in short.json()["error"]
+    assert "binary_tensor_data" in client.get("/v2").json()["extensions"]
 
 
 # --- MLflow-style --------------------------------------------------------------------------------

@@ -75,3 +75,17 @@ def test_out_of_range_integers_and_non_strings_are_400():
         decode_tensor(TensorSpec("x", "BYTES", (-1,)), {"shape": [1], "datatype": "BYTES", "data": [1]})
     with pytest.raises(HTTPError):
         decode_tensor(TensorSpec("x", "BOOL", (-1,)), {"shape": [1], "datatype": "BOOL", "data": [2.5]})
+
+
+@pytest.mark.parametrize("datatype", sorted(DATATYPES))
+def test_every_datatype_round_trips_as_binary(datatype):
+    from mlops_cli.serving.codec import decode_binary, encode_binary
+
+    spec = TensorSpec("x", datatype, (-1, 2))
+    array = decode_tensor(
+        spec, {"name": "x", "shape": [2, 2], "datatype": datatype, "data": SAMPLES[datatype]}
+    )
+    entry, data = encode_binary("x", array)
+    assert entry["parameters"]["binary_data_size"] == len(data)
+    back = decode_binary(spec, {"shape": [2, 2], "datatype": datatype}, data)
+    assert back.tolist() == array.tolist()
