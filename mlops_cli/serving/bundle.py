@@ -9,6 +9,7 @@ JSON sits in /model beside the files; for `mlops serve` it sits in the store's c
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def write_bundle_file(bundle: Bundle, path: Path | None = None) -> Path:
     """Write the JSON into the bundle's root, or to `path` with the root recorded in it."""
     target = path or bundle.root / BUNDLE_FILE
     data = bundle.to_json(with_root=path is not None)
-    tmp = target.with_name(f".{target.name}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(target)
     return target

@@ -58,7 +58,13 @@ class Collector:
         flush_rows: int = 2_000,
         flush_seconds: float = 2.0,
     ) -> None:
-        import pyarrow  # noqa: F401 - fail at start-up, not in the writer thread
+        try:
+            import pyarrow  # noqa: F401 - fail at start-up, not in the writer thread
+        except ImportError:
+            raise RuntimeError(
+                "--collect needs pyarrow: pip install 'mlops-cli[serve]', or build the image"
+                " with `mlops package --with-collect`"
+            ) from None
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
