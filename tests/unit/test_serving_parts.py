@@ -141,3 +141,17 @@ def test_dockerfile():
     assert "--no-index" in text and "USER 10001:10001" in text and "EXPOSE 8080" in text
     assert "HEALTHCHECK" in text and "PORT=8080" in text
     assert 'a.b="quote \\" here"' in text
+
+
+def test_serving_imports_nothing_of_the_cli_or_store():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlops_cli.serving.app, mlops_cli.serving.__main__, mlops_cli.serving.collector; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click_default_group', 'git') "
+        "or m.startswith(('mlops_cli.store', 'mlops_cli.cli', 'mlops_cli.convert', 'mlops_cli.models', "
+        "'mlops_cli.targets', 'mlops_cli.runtime.loader'))); print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
