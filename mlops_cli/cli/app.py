@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import audit, init, models, package, register, serve
+from mlops_cli.cli.commands import audit, init, models, package, register, score_batch, serve
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -41,5 +41,6 @@ app.command("init")(init.init)
 app.command("register")(register.register)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
+app.command("score-batch")(score_batch.score_batch)
 app.command("serve")(serve.serve)
 app.command("package")(package.package)

@@ -6,6 +6,7 @@ then hand the paths and signature to code that never imports the store.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 
 from mlops_cli.domain import ModelVersion
 from mlops_cli.errors import MlopsError, StoreError, UsageError
+from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.store import Store
 
 
@@ -82,7 +84,25 @@ def resolve_onnx(store: Store, ref: str, cache_dir: Path | None = None) -> Resol
         _materialise(store, version, root)
     model_file = next(f for f in version.files if f.path == entry)
     signature = dict(version.signature or {})
+    if signature.get("class_labels") is None:
+        labels = _graph_class_labels(root / entry, root.parent / f"{root.name}.class-labels.json")
+        if labels is not None:
+            signature["class_labels"] = labels
     return ResolvedModel(version.ref, version.digest, model_file.digest, root / entry, root, signature)
+
+
+def _graph_class_labels(model_path: Path, cache: Path) -> list[Any] | None:
+    """Class labels read from the graph once per version (parsing needs `onnx`, slow to import)."""
+    try:
+        return json.loads(cache.read_text())["class_labels"]
+    except (OSError, ValueError, KeyError):
+        pass
+    labels = class_labels_from_graph(model_path)
+    try:
+        cache.write_text(json.dumps({"class_labels": labels}))
+    except OSError:
+        pass  # a read-only cache only costs the next run the same lookup
+    return labels
 
 
 def _cached_copy_intact(store: Store, version: ModelVersion, root: Path) -> bool:

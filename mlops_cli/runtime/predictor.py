@@ -7,7 +7,7 @@ files and signature, never the store.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +51,14 @@ class Predictor:
         node, else the probability columns are numbered.
         """
         session = get_session(Path(path), config, digest)
-        if class_labels is None and not (signature or {}).get("class_labels"):
-            class_labels = class_labels_from_graph(Path(path))
         if signature and signature.get("inputs"):
             schema = schema_from_signature(signature, features, class_labels)
         else:
             schema = schema_from_session(session, features, class_labels)
+        if schema.proba_output is not None and schema.class_labels is None:
+            labels = class_labels_from_graph(Path(path))
+            if labels is not None:
+                schema = replace(schema, class_labels=tuple(labels))
         return cls(session, schema)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

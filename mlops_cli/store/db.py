@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +22,14 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     if not create and not path.is_file():
         raise StoreError(f"store database {path} is missing")
     try:
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        try:
+            conn = _open(str(path), uri=False)
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.OperationalError:
+            if create or os.access(path.parent, os.W_OK):
+                raise
+            # A store on a read-only filesystem can still be read: nothing will change under us.
+            conn = _open(f"{path.absolute().as_uri()}?immutable=1", uri=True)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -33,6 +39,12 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open store database {path}: {exc}") from exc
     return conn
+
+
+def _open(target: str, *, uri: bool) -> sqlite3.Connection:
+    return sqlite3.connect(
+        target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=uri
+    )
 
 
 @contextmanager

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from mlops_cli.cli.output import Output, human_size
+from mlops_cli.errors import CheckFailedError
 
 app = typer.Typer(
     help="Who did what, when, why and from which commit; verify the trail.", no_args_is_help=True
@@ -48,7 +49,9 @@ def log(
             table.add_column(column)
         for e in events:
             commit = (e.git.commit or "")[:10] + ("*" if e.git.dirty else "") if e.git else ""
-            table.add_row(str(e.seq), e.ts[:19], e.actor, e.action, e.subject, commit, e.message or "")
+            table.add_row(
+                str(e.seq), e.ts[:19].replace("T", " "), e.actor, e.action, e.subject, commit, e.message or ""
+            )
         console.print(table)
 
     Output(json).result(events, human)
@@ -62,7 +65,12 @@ def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """
     out = Output(json)
     with store_for(store) as opened:
-        report = trail.verify_store(opened, progress=out)
+        try:
+            report = trail.verify_store(opened, progress=out)
+        except CheckFailedError as failed:
+            if json:  # scripts get the whole report on stdout as well as the exit code 5
+                out.result(failed.report)
+            raise
     out.result(
         report,
         f"Audit trail intact: {report.events} events chained, {report.blobs} blobs "
