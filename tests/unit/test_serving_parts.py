@@ -155,3 +155,67 @@ def test_serving_imports_nothing_of_the_cli_or_store():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_collector_drops_and_counts_when_full_and_writes_complete_files(tmp_path):
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from mlops_cli.serving.collector import Collector
+
+    release = threading.Event()
+
+    def columns(inputs, outputs):
+        release.wait(10)  # the writer is stuck until released: the queue fills up
+        return {"x": inputs["x"][:, 0], "prediction": outputs["y"]}
+
+    metrics = Metrics("m", "1")
+    collector = Collector(
+        tmp_path, columns, "m", "1", metrics, queue_size=2, flush_rows=1, flush_seconds=0.05
+    )
+    x, y = np.ones((2, 1), dtype=np.float32), np.array([1, 0])
+    for i in range(10):
+        collector.submit(f"r{i}", "infer", {"x": x}, {"y": y})  # never blocks
+    assert metrics.dropped >= 7 and metrics.collected + metrics.dropped == 10
+    release.set()
+    collector.close()
+    table = pq.read_table(sorted(tmp_path.glob("*.parquet"))).to_pandas()
+    assert len(table) == 2 * metrics.collected
+    assert list(table.columns) == [
+        "ts",
+        "request_id",
+        "row",
+        "endpoint",
+        "model",
+        "model_version",
+        "x",
+        "prediction",
+    ]
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_collector_rotates_files(tmp_path):
+    import pyarrow.parquet as pq
+
+    from mlops_cli.serving.collector import Collector
+
+    def columns(inputs, outputs):
+        return {"x": inputs["x"][:, 0], "prediction": outputs["y"]}
+
+    collector = Collector(
+        tmp_path, columns, "m", "1", Metrics("m", "1"), rows_per_file=2, flush_rows=1, flush_seconds=0.05
+    )
+    for i in range(3):
+        collector.submit(f"r{i}", "infer", {"x": np.full((2, 1), i, np.float32)}, {"y": np.array([i, i])})
+    collector.close()
+    files = sorted(tmp_path.glob("*.parquet"))
+    assert len(files) == 3 and collector.files == files
+    assert sorted(pq.read_table(files).column("request_id").to_pylist()) == [
+        "r0",
+        "r0",
+        "r1",
+        "r1",
+        "r2",
+        "r2",
+    ]
