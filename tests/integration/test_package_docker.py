@@ -202,3 +202,36 @@ def test_failed_build_shows_the_step_and_exits_4(engine, packaged):
         assert "  | " in done.stderr  # the failing step's log tail
     finally:
         engine.images.remove(base, force=True)
+
+
+def test_wheelhouse_fills_an_empty_cache_without_the_index(packaged, tmp_path):
+    project, _ = packaged
+    wheelhouse = project / ".mlops" / "cache" / "wheels"
+    fresh = make_project(tmp_path / "fresh")
+    register_test_models(fresh)
+    out = tmp_path / "ctx"
+    args = ("package", "clf:1", "--no-build", "--output-dir", str(out), "--wheelhouse", str(wheelhouse))
+    result = json.loads(_mlops(fresh, *args, "--json").stdout)
+    wheels = sorted(p.name for p in (out / "wheels").iterdir())
+    assert len(wheels) == len(result["packages"])
+    assert sorted(p.name for p in (fresh / ".mlops" / "cache" / "wheels").glob("*.whl")) == wheels
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failed = _mlops(
+        fresh, "package", "clf:1", "--no-build", "--output-dir", str(tmp_path / "c2"), check=False
+    )
+    assert failed.returncode == 0  # now cached: no index needed at all
+    missing = make_project(tmp_path / "missing")
+    register_test_models(missing)
+    done = _mlops(
+        missing,
+        "package",
+        "clf:1",
+        "--no-build",
+        "--output-dir",
+        str(tmp_path / "c3"),
+        "--wheelhouse",
+        str(empty),
+        check=False,
+    )
+    assert done.returncode == 4 and "could not download wheels" in done.stderr
