@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.serving.server import serve
@@ -43,4 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C after the graceful stop: the conventional status, no traceback
+        sys.exit(130)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
-from mlops_cli.errors import MissingDependencyError, UsageError
+from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
 from mlops_cli.targets.bundling import local_bundle
@@ -36,6 +37,20 @@ def check_serving_dependencies(collect: bool = False) -> None:
             raise MissingDependencyError(module, "serve")
 
 
+def check_port(host: str, port: int) -> None:
+    """A clear error now, rather than a uvicorn log line later, when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise MlopsError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another --port or --host",
+            ) from None
+
+
 def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
     """Check the settings, resolve `ref` to a bundle folder; UsageError for impossible settings."""
     if not 0 < config.port < 65536:
@@ -52,6 +67,7 @@ def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
             hint=f"export {config.api_key_env}=<a long random key>",
         )
     check_serving_dependencies(collect=bool(config.collect_dir))
+    check_port(config.host, config.port)
     version, bundle = local_bundle(store, ref)
     return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
 

@@ -54,6 +54,16 @@ def test_serve_refuses_impossible_settings(cli, onnx_model, monkeypatch, args, w
     assert result.exit_code == 2 and words in _one_error_line(result)
 
 
+def test_serve_port_in_use_is_one_error_line(cli, onnx_model):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = cli("serve", onnx_model, "--port", taken.getsockname()[1])
+    assert result.exit_code == 1 and "cannot listen" in _one_error_line(result)
+
+
 def test_package_no_build_needs_output_dir(cli, onnx_model):
     result = cli("package", onnx_model, "--no-build")
     assert result.exit_code == 2 and "--output-dir" in _one_error_line(result)
