@@ -53,7 +53,9 @@ def package(
     ] = None,
     with_collect: Annotated[
         bool,
-        typer.Option("--with-collect", help="Include pyarrow so the image can use --collect (+~150 MB)."),
+        typer.Option(
+            "--with-collect", help="Include pyarrow so the image can use --collect (about +170 MB)."
+        ),
     ] = False,
     message: MessageOpt = None,
     json: JsonOpt = False,
