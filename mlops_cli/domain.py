@@ -268,8 +268,10 @@ GENESIS_HASH = "0" * 64
 class ProgressSink(Protocol):
     """Where long work reports progress; the CLI draws a bar, scripts get nothing."""
 
-    def task(self, description: str, total: float | None) -> AbstractContextManager[Callable[[float], None]]:
-        """Start a task; the context yields `advance(amount)`."""
+    def task(
+        self, description: str, total: float | None, unit: str = "bytes"
+    ) -> AbstractContextManager[Callable[[float], None]]:
+        """Start a task counted in `unit` ("bytes" or "rows"); the context yields `advance(amount)`."""
         ...
 
 
@@ -277,7 +279,9 @@ class NoProgress:
     """A ProgressSink that reports nothing."""
 
     @contextmanager
-    def task(self, description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+    def task(
+        self, description: str, total: float | None, unit: str = "bytes"
+    ) -> Iterator[Callable[[float], None]]:
         yield lambda amount: None
 
 

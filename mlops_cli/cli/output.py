@@ -91,8 +91,13 @@ class Output:
         return not self.json_mode and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
     @contextmanager
-    def task(self, description: str, total: float | None) -> Iterator[Callable[[float], None]]:
-        """A progress bar on a terminal (ProgressSink); nothing in --json mode or in a pipe."""
+    def task(
+        self, description: str, total: float | None, unit: str = "bytes"
+    ) -> Iterator[Callable[[float], None]]:
+        """A progress bar on a terminal (ProgressSink); nothing in --json mode or in a pipe.
+
+        `unit="rows"` shows a row count and rows/s instead of sizes and bytes/s.
+        """
         if not self.interactive:
             yield lambda amount: None
             return
@@ -107,7 +112,23 @@ class Output:
         )
 
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-        columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
+        if unit == "rows":
+            columns += [
+                TextColumn("{task.completed:,.0f} rows"),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+            ]
+        else:
+            columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=self.stderr, transient=True) as bar:
-            task_id = bar.add_task(description, total=total)
-            yield lambda amount: bar.advance(task_id, amount)
+            task_id = bar.add_task(description, total=total, rate="")
+            if unit != "rows":
+                yield lambda amount: bar.advance(task_id, amount)
+                return
+
+            def advance_rows(amount: float) -> None:
+                bar.advance(task_id, amount)
+                speed = bar.tasks[task_id].speed
+                bar.update(task_id, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+            yield advance_rows

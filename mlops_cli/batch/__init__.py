@@ -1,0 +1,10 @@
+"""`mlops score-batch`: streaming, resumable, sharded batch scoring of CSV, Parquet and JSON Lines.
+
+- `request`: what the user asked for, validated (formats, shards, workers).
+- `inputs`: input paths and globs to files, their headers checked against each other.
+- `readers`: files to fixed-size chunks of rows, numbered the same way on every run.
+- `worker`: one chunk scored and written as a part file (in-process or in a worker process).
+- `checkpoint`: the job folder `.mlops/jobs/<id>/`: plan, lock and finished parts.
+- `writers`: finished parts assembled into the output under a temp name, then renamed.
+- `run`: the domain function the command calls.
+"""

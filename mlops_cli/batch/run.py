@@ -1,0 +1,457 @@
+"""The domain function behind `mlops score-batch`: plan, resume, score, assemble, record."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.audit.provenance import provenance
+from mlops_cli.batch.checkpoint import JobFolder, new_job_id, plan_key
+from mlops_cli.batch.inputs import (
+    Hasher,
+    InputFile,
+    check_output_is_not_an_input,
+    check_same_columns,
+    resolve_inputs,
+)
+from mlops_cli.batch.readers import Chunk, iter_chunks
+from mlops_cli.batch.request import ScoreRequest, format_of
+from mlops_cli.batch.worker import (
+    WorkerSpec,
+    init_worker,
+    load_predictor,
+    part_path,
+    score_chunk,
+    score_in_worker,
+)
+from mlops_cli.batch.writers import assemble, check_writable
+from mlops_cli.domain import Job, NoProgress, ProgressSink
+from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
+from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
+from mlops_cli.store import Store
+from mlops_cli.store import jobs as job_store
+
+KIND = "score-batch"
+# A chunk index no real chunk has: the zero-row part that gives an empty shard its columns.
+EMPTY_PART = 999_999_999
+
+
+def score_batch(
+    store: Store,
+    request: ScoreRequest | None,
+    *,
+    resume: bool = False,
+    job_id: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    progress: ProgressSink | None = None,
+) -> Job:
+    """Score the inputs with a registered ONNX model and write the output; return the job record.
+
+    With `job_id`, continue that job with its recorded options (only `workers` and
+    `threads_per_worker` may change). With `resume`, continue the latest unfinished job with
+    the same plan, or start one. Raises UsageError/NotFoundError for bad options and references,
+    InputError for bad data, and leaves the checkpoint in place on failure or interrupt.
+    """
+    progress = progress or NoProgress()
+    _require("pyarrow", "numpy", "onnxruntime")
+    previous: Job | None = None
+    if job_id is not None:
+        previous = _unfinished_job(store, job_id)
+        request = ScoreRequest(**_request_from_details(previous.details["request"]))
+        resume = True
+    assert request is not None
+    if workers is not None:
+        request = replace(request, workers=workers)
+    if threads_per_worker is not None:
+        request = replace(request, threads_per_worker=threads_per_worker)
+    request.validate()
+
+    model = resolve_onnx(store, request.model)
+    if previous is not None and previous.model_digest != model.digest:
+        raise UsageError(f"{request.model} no longer names the version job {previous.id} started with")
+    files = resolve_inputs(request.inputs)
+    output, fmt = request.output_target()
+    errors_output, errors_fmt = _errors_target(request)
+    schema = _schema(model, request)
+    _check_inputs(files, schema, request, output, errors_output)
+    check_writable(output, "--output")
+    if errors_output is not None:
+        check_writable(errors_output, "--errors-output")
+
+    plan = _plan(model, files, request, output, fmt, errors_output)
+    key = plan_key(plan)
+    if previous is None and resume:
+        previous = _matching_job(store, key)
+    if previous is not None and previous.details.get("plan_key") != key:
+        raise UsageError(
+            f"job {previous.id} cannot be resumed: its inputs or options changed since it started",
+            hint="start a new run without --resume",
+        )
+
+    if previous is not None and threads_per_worker is None and previous.details.get("session_threads"):
+        # Tree ensembles sum in an order that depends on the thread count: keep the first run's,
+        # so the resumed output is byte-for-byte the uninterrupted one whatever --workers says.
+        request = replace(request, threads_per_worker=previous.details["session_threads"])
+
+    prov = provenance(request.message)
+    folder = JobFolder(store.paths.jobs / (previous.id if previous else new_job_id()))
+    if previous is None:
+        folder.create(plan)
+        job = job_store.create_job(
+            store.conn,
+            folder.root.name,
+            KIND,
+            model.ref,
+            model.digest,
+            {
+                "plan_key": key,
+                "request": request.to_dict(),
+                "output": str(output),
+                "inputs": plan["inputs"],
+                "session_threads": request.session_threads,
+            },
+            prov,
+        )
+    else:
+        job = job_store.finish_job(
+            store.conn, previous.id, "running", {"resumed": previous.details.get("resumed", 0) + 1}, prov
+        )
+    folder.lock()
+    started = time.monotonic()
+    try:
+        counts = _run(folder, model, schema, files, request, progress)
+        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
+        errors_digest = None
+        if errors_output is not None:
+            _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
+        digests = counts["hasher"].result()
+    except KeyboardInterrupt:
+        job_store.finish_job(store.conn, job.id, "interrupted", {"error": "interrupted"}, prov)
+        raise
+    except MlopsError as exc:
+        job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
+        raise
+    except BaseException as exc:
+        job_store.finish_job(store.conn, job.id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
+        raise
+    finally:
+        folder.unlock()
+    details = {
+        "status": "completed",
+        "output": {"path": str(output), "format": fmt, "sha256": output_digest, "rows": rows},
+        "errors_output": (
+            {"path": str(errors_output), "sha256": errors_digest, "rows": counts["failed"]}
+            if errors_output
+            else None
+        ),
+        "inputs": [{**f.to_dict(), "sha256": digests.get(f.path)} for f in files],
+        "rows_read": counts["rows"],
+        "rows_scored": counts["scored"],
+        "rows_failed": counts["failed"],
+        "chunks": len(counts["chunks"]),
+        "chunks_resumed": counts["resumed"],
+        "shard": f"{request.shard[0]}/{request.shard[1]}",
+        "workers": request.workers,
+        "session_threads": request.session_threads,
+        "duration_s": round(time.monotonic() - started, 3),
+        "error": None,
+    }
+    job = job_store.finish_job(store.conn, job.id, "completed", details, prov)
+    folder.remove_parts()
+    return job
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(module, "batch")
+
+
+def _unfinished_job(store: Store, job_id: str) -> Job:
+    job = job_store.get_job(store.conn, job_id)
+    if job.kind != KIND:
+        raise UsageError(f"job {job_id} is a {job.kind} job, not {KIND}")
+    if job.status == "completed":
+        raise UsageError(
+            f"job {job_id} has already completed", hint=f"its output is {job.details.get('output')}"
+        )
+    return job
+
+
+def _matching_job(store: Store, key: str) -> Job | None:
+    for job in job_store.list_jobs(store.conn, KIND, limit=200):
+        if job.details.get("plan_key") == key and job.status != "completed":
+            return job
+    return None
+
+
+def _request_from_details(data: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(data)
+    fields["output"] = Path(fields["output"])
+    fields["errors_output"] = Path(fields["errors_output"]) if fields.get("errors_output") else None
+    for name in ("inputs", "features", "passthrough", "shard"):
+        fields[name] = tuple(fields.get(name) or ())
+    return fields
+
+
+def _errors_target(request: ScoreRequest) -> tuple[Path | None, str | None]:
+    if request.errors_output is None:
+        return None, None
+    path = request.errors_output.expanduser().absolute()
+    return path, format_of(path, "--errors-output")
+
+
+def _schema(model: ResolvedModel, request: ScoreRequest) -> ModelSchema:
+    return schema_from_signature(model.signature, request.features or None)
+
+
+def _check_inputs(
+    files: list[InputFile],
+    schema: ModelSchema,
+    request: ScoreRequest,
+    output: Path,
+    errors_output: Path | None,
+) -> None:
+    check_output_is_not_an_input(output, files)
+    if errors_output is not None:
+        check_output_is_not_an_input(errors_output, files, "--errors-output")
+        if errors_output == output:
+            raise UsageError("--errors-output must differ from --output")
+    columns = check_same_columns(files)
+    if schema.layout == "tensor" and schema.features is None:
+        raise UsageError(
+            f"model input {schema.inputs[0].name!r} takes {schema.inputs[0].width or 'several'} features"
+            " whose column names were not recorded",
+            hint="pass --features a,b,c (in training order)",
+        )
+    check_columns(schema, columns, where=f"{files[0].path.name}: ")
+    for name in request.passthrough:
+        if name not in columns:
+            raise UsageError(f"--passthrough column {name!r} is not in {files[0].path.name}")
+        if name == PREDICTION or name.startswith("proba_") or name in {o.name for o in schema.outputs}:
+            raise UsageError(f"--passthrough column {name!r} would clash with an output column")
+
+
+def _plan(
+    model: ResolvedModel,
+    files: list[InputFile],
+    request: ScoreRequest,
+    output: Path,
+    fmt: str,
+    errors_output: Path | None,
+) -> dict[str, Any]:
+    return {
+        "model": model.digest,
+        "inputs": [{"path": str(f.path), "size": f.size, "mtime_ns": f.mtime_ns} for f in files],
+        "output": str(output),
+        "format": fmt,
+        "errors_output": str(errors_output) if errors_output else None,
+        "batch_size": request.batch_size,
+        "shard": list(request.shard),
+        "features": list(request.features),
+        "passthrough": list(request.passthrough),
+        "on_error": request.on_error,
+    }
+
+
+def _run(
+    folder: JobFolder,
+    model: ResolvedModel,
+    schema: ModelSchema,
+    files: list[InputFile],
+    request: ScoreRequest,
+    progress: ProgressSink,
+) -> dict[str, Any]:
+    """Score every chunk of this shard that has no part yet; return the counts over all its parts."""
+    folder.clean_temp_files()
+    done = folder.done_chunks()
+    spec = WorkerSpec(
+        model_path=str(model.model_path),
+        model_digest=model.model_digest,
+        signature=model.signature,
+        features=request.features or None,
+        class_labels=schema.class_labels,
+        threads=request.session_threads,
+        optimization=request.optimization,
+        passthrough=request.passthrough,
+        on_error=request.on_error,
+        parts_dir=str(folder.parts),
+        file_names=tuple(f.path.name for f in files),
+    )
+    hasher = Hasher(files)
+    columns = list(dict.fromkeys([*schema.columns, *request.passthrough]))
+    index, count = request.shard
+    mine: list[int] = []
+    first_chunk: Chunk | None = None
+    total = _total_rows(files, count)
+    with progress.task(f"scoring with {model.ref}", total, unit="rows") as advance:
+        chunks = _prefetch(iter_chunks(files, columns, schema.column_dtypes(), request.batch_size))
+        todo = _todo(chunks, index, count, done, mine, advance)
+        if request.workers == 1:
+            predictor = load_predictor(spec)
+            for chunk in todo:
+                first_chunk = first_chunk or chunk
+                result = score_chunk(predictor, spec, chunk.index, chunk.file_index, chunk.start, chunk.batch)
+                advance(result.rows)
+        else:
+            first_chunk = _run_pool(spec, request.workers, todo, advance)
+    if not mine:
+        _empty_part(folder, spec, files, columns, schema, request.batch_size, first_chunk)
+        mine = [EMPTY_PART]
+    counts = {"rows": 0, "scored": 0, "failed": 0, "chunks": mine, "resumed": len(set(mine) & done)}
+    for chunk_index in mine:
+        scored = _part_rows(part_path(folder.parts, chunk_index))
+        failed = _part_rows(part_path(folder.parts, chunk_index, "errors"))
+        counts["rows"] += scored + failed
+        counts["scored"] += scored
+        counts["failed"] += failed
+    counts["hasher"] = hasher
+    return counts
+
+
+def _todo(
+    chunks: Iterator[Chunk], index: int, count: int, done: set[int], mine: list[int], advance: Any
+) -> Iterator[Chunk]:
+    """This shard's chunks that still need scoring; notes every chunk of the shard in `mine`."""
+    for chunk in chunks:
+        if chunk.index % count != index:
+            continue
+        mine.append(chunk.index)
+        if chunk.index in done:
+            advance(chunk.rows)
+            continue
+        yield chunk
+
+
+def _run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: Any) -> Chunk | None:
+    """Score chunks in worker processes, at most two per worker in flight, so memory stays bounded."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    first: Chunk | None = None
+    # Not fork: this process already runs reader and hashing threads. The fork server imports
+    # the libraries once and forks each worker from that, instead of N fresh interpreters.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mlops_cli.batch.worker", "numpy", "pyarrow", "onnxruntime"])
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,))
+    pending: set[Any] = set()
+    try:
+        for chunk in todo:
+            first = first or chunk
+            while len(pending) >= 2 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    advance(future.result().rows)
+            pending.add(pool.submit(score_in_worker, chunk.index, chunk.file_index, chunk.start, chunk.batch))
+        for future in pending:
+            advance(future.result().rows)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return first
+
+
+def _empty_part(
+    folder: JobFolder,
+    spec: WorkerSpec,
+    files: list[InputFile],
+    columns: list[str],
+    schema: ModelSchema,
+    batch_size: int,
+    first: Chunk | None,
+) -> None:
+    """A zero-row part so that a shard with no chunks still writes a file with the right columns."""
+    if first is None:
+        first = next(iter_chunks(files, columns, schema.column_dtypes(), batch_size), None)
+    if first is None:
+        raise UsageError("the input has no rows", hint="check the input files: they hold headers only")
+    score_chunk(load_predictor(spec), spec, EMPTY_PART, first.file_index, 0, first.batch.slice(0, 0))
+
+
+def _part_paths(folder: JobFolder, chunks: list[int]) -> list[Path]:
+    return [part_path(folder.parts, k) for k in chunks]
+
+
+def _part_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
+def _assemble_errors(
+    folder: JobFolder, chunks: list[int], output: Path, fmt: str, request: ScoreRequest
+) -> tuple[int, str]:
+    paths = [p for k in chunks if (p := part_path(folder.parts, k, "errors")).exists()]
+    if not paths:
+        import pyarrow as pa
+
+        names = ["file", "row", *request.passthrough, "error"]
+        empty = pa.table({n: pa.array([], type=pa.int64() if n == "row" else pa.string()) for n in names})
+        placeholder = part_path(folder.parts, EMPTY_PART + 1, "errors")
+        from mlops_cli.batch.worker import _write_arrow
+
+        _write_arrow(placeholder, empty)
+        paths = [placeholder]
+    return assemble(paths, output, fmt)
+
+
+def _total_rows(files: list[InputFile], shards: int) -> int | None:
+    if shards != 1 or any(f.format != "parquet" for f in files):
+        return None
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f.path).metadata.num_rows for f in files)
+
+
+_END = object()
+
+
+def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Read the next chunks in a thread while this one is scored (pyarrow releases the GIL)."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        buffer.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            buffer.put(exc)
+
+    thread = threading.Thread(target=produce, name="mlops-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+__all__ = ["KIND", "score_batch"]

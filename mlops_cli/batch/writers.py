@@ -1,0 +1,132 @@
+"""Finished parts to the final output file: written under a temp name beside it, then renamed.
+
+Parts are Arrow IPC files of one chunk each; assembling them in chunk order gives the same bytes
+whether the run was interrupted or not, since every part is the same and so is the order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import MlopsError, UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Create the folder of `path` if needed and prove a file can be created in it."""
+    folder = path.parent
+    try:
+        if path.is_dir():
+            raise UsageError(f"{what} {path} is a folder", hint="name a file, or pass --output-format")
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".{path.name}.mlops-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} in {folder}: {exc.strerror or exc}") from exc
+
+
+def read_part(path: Path) -> pa.Table:
+    import pyarrow as pa
+
+    try:
+        with pa.memory_map(str(path)) as source:
+            return pa.ipc.open_file(source).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MlopsError(
+            f"checkpoint part {path.name} is unreadable: {exc}", hint="start a new run without --resume"
+        ) from exc
+
+
+def _tables(paths: list[Path]) -> Iterator[pa.Table]:
+    target = None
+    for path in paths:
+        table = read_part(path)
+        if target is None:
+            target = table.schema
+        elif table.schema != target:
+            try:
+                table = table.cast(target)
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a failed cast
+                raise MlopsError(
+                    f"column types differ between chunks ({table.schema} vs {target}): {exc}",
+                    hint="give the passthrough columns one type in every input file",
+                ) from exc
+        yield table
+
+
+def assemble(paths: list[Path], output: Path, fmt: str) -> tuple[int, str]:
+    """Write the parts, in order, to `output`; return the rows written and the file's sha256."""
+    temp = output.parent / f".{output.name}.mlops-{os.getpid()}-{secrets.token_hex(3)}.tmp"
+    rows = 0
+    try:
+        tables = _tables(paths)
+        first = next(tables)
+        with _Writer(temp, fmt, first.schema) as write:
+            for table in _chain(first, tables):
+                write(table)
+                rows += table.num_rows
+        digest = _sha256(temp)
+        os.replace(temp, output)
+    except OSError as exc:
+        raise MlopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    return rows, digest
+
+
+def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    yield first
+    yield from rest
+
+
+class _Writer:
+    """A context manager yielding `write(table)` for one output format."""
+
+    def __init__(self, path: Path, fmt: str, schema: pa.Schema) -> None:
+        self.path, self.fmt, self.schema = path, fmt, schema
+
+    def __enter__(self):
+        import pyarrow as pa
+
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            self._sink = pq.ParquetWriter(str(self.path), self.schema)
+            return lambda table: self._sink.write_table(table, row_group_size=max(table.num_rows, 1))
+        if self.fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            self._sink = pacsv.CSVWriter(str(self.path), self.schema)
+            return self._sink.write_table
+        self._sink = pa.OSFile(str(self.path), "wb")
+        return self._write_jsonl
+
+    def _write_jsonl(self, table: pa.Table) -> None:
+        for batch in table.to_batches(max_chunksize=8192):
+            lines = [json.dumps(row, ensure_ascii=False, default=_json_default) for row in batch.to_pylist()]
+            if lines:
+                self._sink.write(("\n".join(lines) + "\n").encode())
+
+    def __exit__(self, *exc: object) -> None:
+        self._sink.close()
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+def _sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            hasher.update(chunk)
+    return f"sha256:{hasher.hexdigest()}"

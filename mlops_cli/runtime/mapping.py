@@ -1,0 +1,600 @@
+"""From tables to model inputs and from model outputs back to columns.
+
+A model's `ModelSchema` comes from its stored signature (or a live session) and tells how rows
+reach it: either one 2-D tensor whose columns are named features (layout "tensor"), or one input
+per column (layout "columns", where types may differ and strings are allowed).
+
+Conversion never trusts the table: every required column must exist and every value must cast
+to the input's element type. `convert()` reports bad rows (so batch scoring can skip them);
+`to_feeds()` raises an `InputError` naming the first bad column and row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.errors import MlopsError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# ONNX element types (as stored in signatures, lower-case) to the kind of column they take.
+_KINDS = {
+    "float": "float",
+    "float16": "float",
+    "double": "float",
+    "int64": "int",
+    "int32": "int",
+    "int16": "int",
+    "int8": "int",
+    "uint64": "int",
+    "uint32": "int",
+    "uint16": "int",
+    "uint8": "int",
+    "bool": "bool",
+    "string": "string",
+}
+_NUMPY = {
+    "float": "float32",
+    "float16": "float16",
+    "double": "float64",
+    "int64": "int64",
+    "int32": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint64": "uint64",
+    "uint32": "uint32",
+    "uint16": "uint16",
+    "uint8": "uint8",
+    "bool": "bool",
+    "string": "object",
+}
+LABEL_OUTPUTS = ("label", "output_label")
+PROBA_OUTPUTS = ("probabilities", "output_probability")
+PREDICTION = "prediction"
+
+
+class InputError(MlopsError):
+    """Rows that cannot reach the model: a missing column, a value of the wrong type, a NaN."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, column: str | None = None, row: int | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.column = column
+        self.row = row
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: its name, ONNX element type (`float`, `int64`, ...) and shape."""
+
+    name: str
+    dtype: str | None
+    shape: tuple[Any, ...] | None
+    kind: str = "tensor"  # or "sequence", "map" for non-tensor values (ZipMap outputs)
+
+    @property
+    def rank(self) -> int | None:
+        return None if self.shape is None else len(self.shape)
+
+    @property
+    def width(self) -> int | None:
+        """The fixed size of the second dimension of a 2-D tensor, if known."""
+        if self.shape is not None and len(self.shape) == 2 and isinstance(self.shape[1], int):
+            return self.shape[1]
+        return None
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    """How rows map to a model's inputs and its outputs to columns."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    features: tuple[str, ...] | None = None
+    class_labels: tuple[Any, ...] | None = None
+    layout: str = field(default="columns")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The table columns the model needs, in the order they are fed."""
+        if self.layout == "tensor":
+            return self.features or ()
+        return tuple(i.name for i in self.inputs)
+
+    def column_dtypes(self) -> dict[str, str]:
+        """The ONNX element type each needed column is cast to."""
+        if self.layout == "tensor":
+            return dict.fromkeys(self.columns, self.inputs[0].dtype or "float")
+        return {i.name: i.dtype or "float" for i in self.inputs}
+
+    @property
+    def label_output(self) -> str | None:
+        return _classifier_outputs(self.outputs)[0]
+
+    @property
+    def proba_output(self) -> str | None:
+        return _classifier_outputs(self.outputs)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "columns": list(self.columns),
+            "inputs": [{"name": i.name, "dtype": i.dtype, "shape": i.shape} for i in self.inputs],
+            "outputs": [{"name": o.name, "dtype": o.dtype, "shape": o.shape} for o in self.outputs],
+            "class_labels": list(self.class_labels) if self.class_labels is not None else None,
+        }
+
+
+def _spec(entry: Mapping[str, Any]) -> TensorSpec:
+    shape = entry.get("shape")
+    kind = entry.get("type") or "tensor"
+    return TensorSpec(
+        entry["name"], (entry.get("dtype") or None), tuple(shape) if shape is not None else None, kind
+    )
+
+
+def schema_from_signature(
+    signature: Mapping[str, Any],
+    features: Sequence[str] | None = None,
+    class_labels: Sequence[Any] | None = None,
+) -> ModelSchema:
+    """The schema of a model from its stored signature.
+
+    `features` (for example from `--features a,b,c`) overrides the recorded `feature_names`;
+    `class_labels` overrides the recorded `class_labels`. Raises UsageError when the signature
+    has no inputs or the features cannot fit the model's input.
+    """
+    inputs = tuple(_spec(i) for i in signature.get("inputs") or [])
+    outputs = tuple(_spec(o) for o in signature.get("outputs") or [])
+    if not inputs:
+        raise UsageError("the model's signature lists no inputs", hint="re-register it as an ONNX file")
+    names = list(features) if features else signature.get("feature_names")
+    labels = class_labels if class_labels is not None else signature.get("class_labels")
+    return build_schema(inputs, outputs, names, labels)
+
+
+def schema_from_session(
+    session: Any, features: Sequence[str] | None = None, class_labels: Sequence[Any] | None = None
+) -> ModelSchema:
+    """The schema read from a live onnxruntime session (when no stored signature is at hand)."""
+
+    def spec(arg: Any) -> TensorSpec:
+        text = arg.type or ""
+        if text.startswith("tensor(") and text.endswith(")"):
+            return TensorSpec(arg.name, text[7:-1], tuple(arg.shape) if arg.shape is not None else None)
+        return TensorSpec(arg.name, None, None, text.split("(", 1)[0] or "unknown")
+
+    inputs = tuple(spec(i) for i in session.get_inputs())
+    outputs = tuple(spec(o) for o in session.get_outputs())
+    return build_schema(inputs, outputs, features, class_labels)
+
+
+def build_schema(
+    inputs: tuple[TensorSpec, ...],
+    outputs: tuple[TensorSpec, ...],
+    features: Sequence[str] | None,
+    class_labels: Sequence[Any] | None,
+) -> ModelSchema:
+    """Decide the layout: one 2-D input with named features is a tensor, anything else columns."""
+    for spec in inputs:
+        if spec.kind != "tensor" or (spec.dtype or "float") not in _KINDS:
+            raise UsageError(
+                f"model input {spec.name!r} has type {spec.dtype or spec.kind}, which tables cannot feed"
+            )
+    labels = tuple(class_labels) if class_labels is not None else None
+    single = inputs[0] if len(inputs) == 1 else None
+    tensor = single is not None and single.rank == 2 and (features or single.width != 1)
+    if not tensor:
+        if features:
+            raise UsageError(
+                "--features applies only to a model with one 2-D input",
+                hint=f"this model takes one input per column: {', '.join(i.name for i in inputs)}",
+            )
+        return ModelSchema(inputs, outputs, None, labels, "columns")
+    names = tuple(features) if features else None
+    if names is not None:
+        if len(set(names)) != len(names):
+            raise UsageError(
+                "feature names repeat: " + ", ".join(sorted({n for n in names if names.count(n) > 1}))
+            )
+        if single.width is not None and len(names) != single.width:
+            raise UsageError(
+                f"the model's input {single.name!r} takes {single.width} features, but {len(names)} names"
+                " were given",
+                hint="pass exactly one column name per feature, in training order",
+            )
+    return ModelSchema(inputs, outputs, names, labels, "tensor")
+
+
+# --- tables in ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Converted:
+    """A table converted to feeds. Rows that could not be converted are listed, not raised."""
+
+    feeds: dict[str, np.ndarray]
+    rows: int
+    bad: np.ndarray | None = None  # bool mask over rows; None when every row is good
+    reasons: dict[int, str] = field(default_factory=dict)  # row index -> first problem found
+    bad_columns: dict[int, str] = field(default_factory=dict)  # row index -> the column at fault
+
+    @property
+    def failed(self) -> int:
+        return 0 if self.bad is None else int(self.bad.sum())
+
+    def good_feeds(self) -> dict[str, np.ndarray]:
+        """The feeds with the bad rows left out."""
+        if self.bad is None:
+            return self.feeds
+        keep = ~self.bad
+        return {name: value[keep] for name, value in self.feeds.items()}
+
+
+def _table_columns(table: Any) -> tuple[list[str], Any, int]:
+    """Column names, a lookup function and the row count of a RecordBatch/Table or a mapping."""
+    if hasattr(table, "schema") and hasattr(table, "num_rows"):
+        names = list(table.schema.names)
+        return names, table.column, table.num_rows
+    if isinstance(table, Mapping):
+        names = list(table.keys())
+        lengths = {len(v) for v in table.values()}
+        if len(lengths) > 1:
+            raise InputError(
+                "columns have different lengths: " + ", ".join(f"{k}={len(v)}" for k, v in table.items())
+            )
+        return names, table.__getitem__, lengths.pop() if lengths else 0
+    raise InputError(f"cannot score a {type(table).__name__}; give a table or a mapping of columns")
+
+
+def check_columns(schema: ModelSchema, names: Sequence[str], where: str = "") -> None:
+    """Raise InputError naming the first model column the table lacks."""
+    present = set(names)
+    for column in schema.columns:
+        if column not in present:
+            shown = ", ".join(list(names)[:12]) + (", ..." if len(names) > 12 else "")
+            raise InputError(
+                f"{where}missing column {column!r} (the input has: {shown or 'no columns'})",
+                hint="rename the column or pass --features to map the model's features to columns",
+                column=column,
+            )
+
+
+def convert(schema: ModelSchema, table: Any, where: str = "") -> Converted:
+    """Convert a table to the model's feeds, recording rows whose values cannot be used.
+
+    Raises InputError for problems of a whole column (missing, or of a type that can never
+    cast, such as a timestamp for a float input) and for a model whose features are unnamed.
+    """
+    import numpy as np
+
+    if schema.layout == "tensor" and schema.features is None:
+        spec = schema.inputs[0]
+        raise InputError(
+            f"the model's input {spec.name!r} takes {spec.width or 'several'} features whose column"
+            " names were not recorded",
+            hint="pass --features a,b,c (in training order)",
+        )
+    names, column_of, rows = _table_columns(table)
+    check_columns(schema, names, where)
+    bad = np.zeros(rows, dtype=bool)
+    reasons: dict[int, str] = {}
+    bad_columns: dict[int, str] = {}
+    dtypes = schema.column_dtypes()
+    converted: dict[str, np.ndarray] = {}
+    for column in schema.columns:
+        values, problems = _convert_column(column_of(column), dtypes[column], column, where)
+        converted[column] = values
+        for index, reason in problems:
+            if not bad[index]:
+                bad[index] = True
+                reasons[index] = f"column {column!r}: {reason}"
+                bad_columns[index] = column
+    feeds: dict[str, np.ndarray] = {}
+    if schema.layout == "tensor":
+        spec = schema.inputs[0]
+        matrix = np.empty((rows, len(schema.columns)), dtype=_NUMPY[spec.dtype or "float"])
+        for j, column in enumerate(schema.columns):
+            matrix[:, j] = converted[column]
+        feeds[spec.name] = matrix
+    else:
+        for spec in schema.inputs:
+            values = converted[spec.name]
+            if spec.rank == 2:
+                values = values.reshape(rows, 1)
+            feeds[spec.name] = values
+    return Converted(feeds, rows, bad if bad.any() else None, reasons, bad_columns)
+
+
+def to_feeds(
+    schema: ModelSchema, table: Any, *, row_offset: int = 0, where: str = ""
+) -> dict[str, np.ndarray]:
+    """The model's feeds for every row of `table`, or InputError naming the first bad value.
+
+    Rows are reported 1-based from `row_offset` (the table's first row number minus one), after
+    `where` (such as "data.csv: ").
+    """
+    result = convert(schema, table, where)
+    if result.bad is not None:
+        first = int(result.bad.argmax())
+        raise InputError(
+            f"{where}row {row_offset + first + 1}: {result.reasons[first]}",
+            hint="fix the data, or pass --on-error skip to score the other rows",
+            column=result.bad_columns[first],
+            row=row_offset + first + 1,
+        )
+    return result.feeds
+
+
+def _as_arrow(values: Any) -> Any:
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Mixed Python values (numbers and strings): compare them all as text.
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def _convert_column(
+    values: Any, dtype: str, column: str, where: str
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """A column as a numpy array of the input's type, and (row index, reason) of bad values."""
+    import numpy as np
+    import pyarrow as pa
+
+    # pyarrow.compute costs a third of a second to import: only the rare paths below use it.
+    arr = _as_arrow(values)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    kind = _KINDS[dtype]
+    target = np.dtype(_NUMPY[dtype])
+    problems: list[tuple[int, str]] = []
+    if arr.null_count:
+        nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+        problems += [(int(i), "missing value") for i in nulls]
+    kind_of = _arrow_kind(arr.type)
+
+    if kind == "string":
+        if kind_of not in ("string", "int", "float", "bool", "null"):
+            raise _type_error(where, column, arr.type, dtype)
+        text = arr if kind_of == "string" else arr.cast(pa.string())
+        out = np.asarray(text.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+        return out, problems
+
+    if kind_of in ("float", "int", "bool", "null"):
+        numeric = arr
+    elif kind_of == "string":
+        numeric, parse_problems = _parse_numbers(arr, kind)
+        problems += parse_problems
+    else:
+        raise _type_error(where, column, arr.type, dtype)
+
+    if numeric.null_count:
+        numeric = numeric.fill_null(0)
+    out = _numpy_of(numeric)
+    if out.dtype.kind == "f":
+        nans = np.isnan(out)
+        if nans.any():
+            problems += [(int(i), "NaN") for i in np.flatnonzero(nans)]
+            out = np.where(nans, 0, out)
+        if kind != "float":
+            fraction = out != np.floor(out)
+            if kind == "int" and fraction.any():
+                problems += [
+                    (int(i), f"{float(out[i])!r} is not an integer") for i in np.flatnonzero(fraction)
+                ]
+                out = np.where(fraction, 0, out)
+    if kind == "bool" and out.dtype.kind != "b":
+        invalid = (out != 0) & (out != 1)
+        if invalid.any():
+            problems += [(int(i), f"{out[i].item()!r} is not a boolean") for i in np.flatnonzero(invalid)]
+    problems.sort()
+    return out.astype(target, copy=False), problems
+
+
+def _numpy_of(arr: Any) -> np.ndarray:
+    """A primitive Arrow array without nulls as numpy, zero-copy.
+
+    `Array.to_numpy()` imports pandas on first use (a third of a second); reading the data
+    buffer directly does not.
+    """
+    import numpy as np
+    import pyarrow.types as t
+
+    if arr.null_count == 0 and (t.is_integer(arr.type) or t.is_floating(arr.type)):
+        dtype = np.dtype(arr.type.to_pandas_dtype())
+        return np.frombuffer(
+            arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize
+        )
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def to_arrow(values: Any) -> Any:
+    """An output column as an Arrow array; numeric arrays are wrapped without a copy (and,
+    unlike `pa.array`, without importing pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = np.asarray(values)
+    if array.ndim == 1 and array.dtype.kind in "iuf":
+        array = np.ascontiguousarray(array)  # probability columns are strided views
+        arrow_type = getattr(pa, array.dtype.name)()  # int64 -> pa.int64(), float32 -> pa.float32()
+        return pa.Array.from_buffers(arrow_type, len(array), [None, pa.py_buffer(array)])
+    return pa.array(array)
+
+
+def _arrow_kind(arrow_type: Any) -> str:
+    import pyarrow.types as t
+
+    if t.is_floating(arrow_type) or t.is_decimal(arrow_type):
+        return "float"
+    if t.is_integer(arrow_type):
+        return "int"
+    if t.is_boolean(arrow_type):
+        return "bool"
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type):
+        return "string"
+    if t.is_null(arrow_type):
+        return "null"
+    return str(arrow_type)
+
+
+def _type_error(where: str, column: str, arrow_type: Any, dtype: str) -> InputError:
+    return InputError(
+        f"{where}column {column!r} holds {arrow_type} values, but the model needs {dtype}", column=column
+    )
+
+
+def _parse_numbers(arr: Any, kind: str) -> tuple[Any, list[tuple[int, str]]]:
+    """Text to numbers: vectorised when every value parses, else value by value to find the bad ones."""
+    import pyarrow as pa
+
+    target = pa.float64() if kind in ("float", "bool") else pa.int64()
+    stripped = arr
+    try:
+        return stripped.cast(target), []
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    parsed: list[Any] = []
+    problems: list[tuple[int, str]] = []
+    for index, text in enumerate(arr.to_pylist()):
+        if text is None or not text.strip():
+            problems.append((index, "missing value"))
+            parsed.append(None)
+            continue
+        try:
+            number = float(text) if kind != "int" else int(text.strip())
+        except ValueError:
+            if kind == "int":
+                try:
+                    number = float(text)
+                except ValueError:
+                    number = None
+            else:
+                number = None
+        if number is None:
+            problems.append((index, f"{_short(text)} is not a number"))
+        elif isinstance(number, float) and math.isnan(number):
+            problems.append((index, "NaN"))
+            number = None
+        parsed.append(number)
+    return pa.array(parsed, type=pa.float64() if kind != "int" else None), problems
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+# --- outputs out -------------------------------------------------------------------------------
+
+
+def _classifier_outputs(outputs: tuple[TensorSpec, ...]) -> tuple[str | None, str | None]:
+    """(label output, probability output) of a classifier, by skl2onnx's names or by shape."""
+    names = {o.name: o for o in outputs}
+    label = next((n for n in LABEL_OUTPUTS if n in names), None)
+    proba = next((n for n in PROBA_OUTPUTS if n in names), None)
+    if label is None and proba is None and len(outputs) == 2:
+        first, second = outputs
+        if (
+            first.rank == 1
+            and (second.rank == 2 or second.kind == "sequence")
+            and first.dtype in ("int64", "string")
+        ):
+            return first.name, second.name
+    if label is not None and proba is None and len(outputs) == 2:
+        proba = next(o.name for o in outputs if o.name != label)
+    return label, proba
+
+
+def from_outputs(schema: ModelSchema, outputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
+    """Model outputs as named columns, in a stable order.
+
+    A classifier gives `prediction` (its label) and one `proba_<class>` per class; a model with
+    one output gives `prediction` (`prediction_<j>` per column of a 2-D output); other models
+    give one column per output, named after it.
+    """
+
+    if not isinstance(outputs, Mapping):
+        outputs = {spec.name: value for spec, value in zip(schema.outputs, outputs, strict=False)}
+    columns: dict[str, np.ndarray] = {}
+    label, proba = schema.label_output, schema.proba_output
+    if label is not None or proba is not None:
+        if label is not None:
+            columns[PREDICTION] = _flat(outputs[label])
+        if proba is not None:
+            columns.update(_proba_columns(outputs[proba], schema.class_labels))
+        return columns
+    if len(outputs) == 1:
+        ((_, value),) = outputs.items()
+        columns.update(_named(PREDICTION, value))
+        return columns
+    for name, value in outputs.items():
+        columns.update(_named(name, value))
+    return columns
+
+
+def _flat(value: Any) -> np.ndarray:
+    import numpy as np
+
+    array = np.asarray(value)
+    if array.ndim == 2 and array.shape[1] == 1:
+        return array[:, 0]
+    return array
+
+
+def _named(name: str, value: Any) -> dict[str, np.ndarray]:
+
+    array = _flat(value)
+    if array.ndim == 1:
+        return {name: array}
+    array = array.reshape(array.shape[0], -1)
+    return {f"{name}_{j}": array[:, j] for j in range(array.shape[1])}
+
+
+def _proba_columns(value: Any, class_labels: tuple[Any, ...] | None) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    if isinstance(value, list):  # ZipMap: a list of {class: probability} per row
+        keys = list(value[0].keys()) if value else list(class_labels or [])
+        return {f"proba_{k}": np.array([row[k] for row in value], dtype=np.float32) for k in keys}
+    array = np.asarray(value)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    labels = list(class_labels) if class_labels is not None and len(class_labels) == array.shape[1] else None
+    labels = labels or list(range(array.shape[1]))
+    return {f"proba_{label}": array[:, j] for j, label in enumerate(labels)}
+
+
+def output_columns(schema: ModelSchema) -> list[str] | None:
+    """The output column names, when they are known without running the model."""
+    label, proba = schema.label_output, schema.proba_output
+    specs = {o.name: o for o in schema.outputs}
+    if label is not None or proba is not None:
+        names = [PREDICTION] if label is not None else []
+        if proba is not None:
+            width = specs[proba].width
+            if schema.class_labels is not None and (width is None or width == len(schema.class_labels)):
+                names += [f"proba_{c}" for c in schema.class_labels]
+            elif width is not None:
+                names += [f"proba_{j}" for j in range(width)]
+            else:
+                return None
+        return names
+    names: list[str] = []
+    for spec in schema.outputs:
+        base = PREDICTION if len(schema.outputs) == 1 else spec.name
+        if spec.rank in (None, 1) or spec.width == 1:
+            names.append(base)
+        elif spec.width is not None:
+            names += [f"{base}_{j}" for j in range(spec.width)]
+        else:
+            return None
+    return names

@@ -1,0 +1,435 @@
+"""`mlops score-batch`: correctness against a bare onnxruntime run, workers, shards, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from tests.onnx_helpers import FEATURES, direct_run, forest_onnx, logistic_onnx, register_onnx
+
+
+@pytest.fixture
+def forest(project, store) -> Path:
+    path = forest_onnx(project)
+    register_onnx(store, path, "forest")
+    return path
+
+
+def make_table(rows: int, seed: int = 1) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    columns = {"id": np.arange(rows, dtype=np.int64)}
+    columns.update({name: rng.normal(size=rows) for name in FEATURES})
+    columns["note"] = np.array(["x"] * rows)
+    return pa.table(columns)
+
+
+def write(table: pa.Table, path: Path) -> Path:
+    if path.suffix == ".csv":
+        pacsv.write_csv(table, path)
+    elif path.suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in table.to_pylist()))
+    return path
+
+
+def read(path: Path) -> pa.Table:
+    if path.suffix == ".csv":
+        return pacsv.read_csv(path)
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    return pa.Table.from_pylist([json.loads(line) for line in path.read_text().splitlines()])
+
+
+def features_of(table: pa.Table) -> np.ndarray:
+    return np.column_stack([table.column(n).to_numpy() for n in FEATURES]).astype(np.float32)
+
+
+def ok(result):
+    assert result.exit_code == 0, result.stderr
+    return result.json if result.stdout.startswith(("{", "[")) else result
+
+
+def one_line_error(result, code: int, *needles: str) -> str:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(("source", "target"), [("csv", "parquet"), ("parquet", "csv"), ("jsonl", "jsonl")])
+def test_outputs_equal_a_direct_onnxruntime_run(cli, project, forest, source, target):
+    table = make_table(700)
+    data = write(table, project / f"in.{source}")
+    out = project / f"out.{target}"
+    job = ok(
+        cli(
+            "score-batch",
+            "forest",
+            "-i",
+            data,
+            "-o",
+            out,
+            "--passthrough",
+            "id",
+            "--batch-size",
+            128,
+            "--json",
+        )
+    )
+    assert job["status"] == "completed"
+    details = job["details"]
+    assert details["rows_read"] == details["rows_scored"] == 700 and details["rows_failed"] == 0
+    assert details["chunks"] == 6
+    assert details["inputs"][0]["sha256"].startswith("sha256:") and details["output"]["sha256"].startswith(
+        "sha256:"
+    )
+    result = read(out)
+    assert result.column_names == ["id", "prediction", "proba_0", "proba_1"]
+    label, proba = direct_run(forest, features_of(table))
+    assert result.column("id").to_pylist() == list(range(700))
+    np.testing.assert_array_equal(result.column("prediction").to_numpy(), label)
+    np.testing.assert_allclose(result.column("proba_1").to_numpy(), proba[:, 1], rtol=1e-6)
+    # The job is in the audit log: its start and its end, with the counts.
+    events = [e for e in ok(cli("audit", "log", "--json")) if e["subject"] == job["id"]]
+    assert [e["action"] for e in events] == ["score-batch", "score-batch.start"]
+    assert events[0]["details"]["rows_scored"] == 700
+    assert ok(cli("audit", "verify", "--json"))
+
+
+def test_workers_keep_input_order_and_match_one_process(cli, project, forest):
+    data = write(make_table(3000), project / "in.parquet")
+    one = ok(
+        cli("score-batch", "forest", "-i", data, "-o", project / "one.parquet", "--batch-size", 200,
+            "--threads-per-worker", 1, "--json")
+    )  # fmt: skip
+    two = ok(
+        cli(
+            "score-batch", "forest", "-i", data, "-o", project / "two.parquet", "--batch-size", 200,
+            "--workers", 2, "--threads-per-worker", 1, "--passthrough", "id", "--json",
+        )
+    )  # fmt: skip
+    assert two["details"]["workers"] == 2
+    assert read(project / "two.parquet").column("id").to_pylist() == list(range(3000))
+    assert read(project / "two.parquet").drop(["id"]).equals(read(project / "one.parquet"))
+    assert one["details"]["rows_scored"] == 3000
+
+
+def test_inputs_from_folder_and_glob_in_sorted_order(cli, project, forest):
+    folder = project / "parts"
+    folder.mkdir()
+    full = make_table(300)
+    for i in range(3):
+        write(full.slice(i * 100, 100), folder / f"part-{i}.csv")
+    ok(cli("score-batch", "forest", "-i", folder, "-o", project / "a.csv", "--passthrough", "id", "--json"))
+    ok(
+        cli(
+            "score-batch",
+            "forest",
+            "-i",
+            str(folder / "part-*.csv"),
+            "-o",
+            project / "b.csv",
+            "--passthrough",
+            "id",
+            "--json",
+        )
+    )
+    assert read(project / "a.csv").column("id").to_pylist() == list(range(300))
+    assert (project / "a.csv").read_bytes() == (project / "b.csv").read_bytes()
+
+
+def test_output_folder_with_format(cli, project, forest):
+    data = write(make_table(50), project / "in.csv")
+    (project / "outdir").mkdir()
+    job = ok(
+        cli(
+            "score-batch",
+            "forest",
+            "-i",
+            data,
+            "-o",
+            project / "outdir",
+            "--output-format",
+            "jsonl",
+            "--json",
+        )
+    )
+    assert job["details"]["output"]["path"].endswith("outdir/scores.jsonl")
+
+
+def test_shards_union_equals_the_whole(cli, project, forest):
+    data = write(make_table(1000), project / "in.csv")
+    ok(
+        cli(
+            "score-batch",
+            "forest",
+            "-i",
+            data,
+            "-o",
+            project / "whole.parquet",
+            "--passthrough",
+            "id",
+            "--batch-size",
+            64,
+        )
+    )
+    pieces = []
+    for i in range(3):
+        out = project / f"shard{i}.parquet"
+        job = ok(
+            cli(
+                "score-batch", "forest", "-i", data, "-o", out, "--passthrough", "id",
+                "--batch-size", 64, "--shard", f"{i}/3", "--json",
+            )
+        )  # fmt: skip
+        assert job["details"]["shard"] == f"{i}/3"
+        pieces.append(read(out))
+    union = pa.concat_tables(pieces).sort_by("id")
+    assert union.num_rows == 1000
+    assert union.equals(read(project / "whole.parquet"))
+    # A shard with no chunks still writes a file with the right columns.
+    empty = ok(
+        cli(
+            "score-batch",
+            "forest",
+            "-i",
+            data,
+            "-o",
+            project / "e.csv",
+            "--shard",
+            "5/8",
+            "--batch-size",
+            500,
+            "--json",
+        )
+    )
+    assert empty["details"]["rows_read"] == 0
+    assert read(project / "e.csv").column_names == ["prediction", "proba_0", "proba_1"]
+
+
+def test_resume_after_a_killed_run_gives_identical_bytes(cli, project, forest):
+    data = write(make_table(60_000), project / "in.csv")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--passthrough", "id"]
+    ok(cli(*args, "-o", project / "reference.parquet"))
+
+    out = project / "out.parquet"
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    jobs_dir = project / ".mlops" / "jobs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        parts = list(jobs_dir.glob("*/parts/*.scores.arrow"))
+        if len(parts) >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not out.exists()
+    (job_dir,) = [p for p in jobs_dir.iterdir() if (p / "parts").is_dir() and any((p / "parts").iterdir())]
+    done_before = len(list((job_dir / "parts").glob("*.scores.arrow")))
+    assert 5 <= done_before < 300
+
+    listed = ok(cli("score-batch", *args[1:], "-o", out, "--resume", "--json"))
+    assert listed["id"] == job_dir.name
+    assert listed["details"]["chunks_resumed"] >= 5 and listed["details"]["resumed"] == 1
+    assert out.read_bytes() == (project / "reference.parquet").read_bytes()
+    assert not (job_dir / "parts").exists()
+
+
+def test_resume_by_job_id_after_interrupt(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = write(make_table(2000), project / "in.jsonl")
+    # A job that failed part-way (bad data fixed afterwards) resumes by its id.
+    bad = make_table(2000).to_pylist()
+    bad[1500]["f1"] = "oops"
+    data.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    failed = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--batch-size", 500)
+    one_line_error(failed, 1, "in.jsonl: row 1501: column 'f1': 'oops' is not a number")
+    (job,) = jobs.list_jobs(store.conn, "score-batch")
+    assert job.status == "failed"
+    assert "row 1501" in job.details["error"]
+    write(make_table(2000), data)  # fixed; mtime and size differ
+    refused = cli("score-batch", "--resume", job.id)
+    one_line_error(refused, 2, "inputs or options changed")
+    done = cli("score-batch", "--resume", "no-such-job")
+    one_line_error(done, 1, "no job 'no-such-job'")
+
+
+def test_skip_bad_rows_to_errors_output(cli, project, forest):
+    rows = make_table(20).to_pylist()
+    lines = ["id,f0,f1,f2,f3,note"]
+    for row in rows:
+        lines.append(",".join(str(row[c]) for c in ["id", *FEATURES, "note"]))
+    lines[3] = "2,abc,1,1,1,x"  # text in a float column
+    lines[6] = "5,NaN,1,1,1,x"  # NaN
+    lines[9] = "8,,1,1,1,x"  # missing value
+    data = project / "in.csv"
+    data.write_text("\n".join(lines) + "\n")
+    failed = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv")
+    one_line_error(failed, 1, "in.csv: row 3: column 'f0'")
+
+    job = ok(
+        cli(
+            "score-batch", "forest", "-i", data, "-o", project / "o.csv", "--passthrough", "id",
+            "--on-error", "skip", "--errors-output", project / "errors.csv", "--json",
+        )
+    )  # fmt: skip
+    details = job["details"]
+    assert (details["rows_read"], details["rows_scored"], details["rows_failed"]) == (20, 17, 3)
+    assert read(project / "o.csv").column("id").to_pylist() == [i for i in range(20) if i not in (2, 5, 8)]
+    errors = read(project / "errors.csv").to_pylist()
+    assert [(e["file"], e["row"], e["id"]) for e in errors] == [
+        ("in.csv", 3, 2),
+        ("in.csv", 6, 5),
+        ("in.csv", 9, 8),
+    ]
+    assert errors[0]["error"] == "column 'f0': 'abc' is not a number"
+    assert errors[1]["error"] == "column 'f0': NaN"
+    assert errors[2]["error"] == "column 'f0': missing value"
+
+
+def test_bad_text_after_the_first_block_is_found(cli, project, forest):
+    """pyarrow infers types from the first block; a later bad value still names its row."""
+    table = make_table(5000)
+    data = write(table, project / "in.csv")
+    text = data.read_text().splitlines()
+    text[4500] = text[4500].split(",", 1)[0] + ",oops," + text[4500].split(",", 2)[2]
+    data.write_text("\n".join(text) + "\n")
+    result = cli("score-batch", "forest", "-i", data, "-o", project / "o.parquet", "--batch-size", 1000)
+    one_line_error(result, 1, "row 4500: column 'f0': 'oops' is not a number")
+    skipped = ok(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.parquet", "--on-error", "skip", "--json")
+    )
+    assert skipped["details"]["rows_failed"] == 1 and skipped["details"]["rows_scored"] == 4999
+
+
+def test_missing_column(cli, project, forest):
+    data = write(make_table(10).drop(["f2"]), project / "in.parquet")
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.csv"), 1, "missing column 'f2'"
+    )
+
+
+def test_features_option_maps_other_column_names(cli, project, store):
+    path = logistic_onnx(project)
+    register_onnx(store, path, "plain", features=None)
+    table = make_table(30).rename_columns(["id", "a", "b", "c", "d", "note"])
+    data = write(table, project / "in.csv")
+    unnamed = cli("score-batch", "plain", "-i", data, "-o", project / "o.csv")
+    one_line_error(unnamed, 2, "column names were not recorded", "--features")
+    ok(cli("score-batch", "plain", "-i", data, "-o", project / "o.csv", "--features", "a,b,c,d"))
+    label, _ = direct_run(path, np.column_stack([table.column(n).to_numpy() for n in "abcd"]))
+    np.testing.assert_array_equal(read(project / "o.csv").column("prediction").to_numpy(), label)
+
+
+def test_empty_file(cli, project, forest):
+    (project / "empty.csv").write_text("")
+    one_line_error(
+        cli("score-batch", "forest", "-i", project / "empty.csv", "-o", project / "o.csv"), 1, "is empty"
+    )
+    (project / "header.csv").write_text("id,f0,f1,f2,f3\n")
+    one_line_error(
+        cli("score-batch", "forest", "-i", project / "header.csv", "-o", project / "o.csv"), 2, "no rows"
+    )
+
+
+def test_files_with_different_schemas(cli, project, forest):
+    write(make_table(10), project / "a.csv")
+    write(make_table(10).drop(["note"]), project / "b.csv")
+    result = cli(
+        "score-batch", "forest", "-i", project / "a.csv", "-i", project / "b.csv", "-o", project / "o.csv"
+    )
+    one_line_error(result, 1, "different schemas", "b.csv lacks note")
+
+
+def test_output_equal_to_input(cli, project, forest):
+    data = write(make_table(10), project / "in.csv")
+    one_line_error(cli("score-batch", "forest", "-i", data, "-o", data), 2, "is also an input")
+
+
+def test_unwritable_output_folder(cli, project, forest):
+    data = write(make_table(10), project / "in.csv")
+    (project / "afile").write_text("")
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", project / "afile" / "o.csv"), 2, "cannot write"
+    )
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", "/proc/mlops-test/o.csv"), 2, "cannot write"
+    )
+
+
+def test_model_that_is_not_onnx(cli, project, forest, model_file):
+    ok(cli("register", model_file, "--name", "raw", "--framework", "sklearn", "--json"))
+    data = write(make_table(10), project / "in.csv")
+    line = one_line_error(cli("score-batch", "raw", "-i", data, "-o", project / "o.csv"), 2, "not ONNX")
+    assert "mlops convert raw:1" in line
+
+
+@pytest.mark.parametrize("shard", ["3/3", "1", "-1/2", "a/b", "0/0"])
+def test_bad_shard(cli, project, forest, shard):
+    data = write(make_table(10), project / "in.csv")
+    one_line_error(
+        cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--shard", shard), 2, "--shard"
+    )
+
+
+def test_missing_input_and_unknown_model(cli, project, forest):
+    one_line_error(
+        cli("score-batch", "forest", "-i", project / "nope.csv", "-o", project / "o.csv"), 1, "no such file"
+    )
+    data = write(make_table(10), project / "in.csv")
+    one_line_error(
+        cli("score-batch", "nope", "-i", data, "-o", project / "o.csv"), 1, "no model named 'nope'"
+    )
+    one_line_error(cli("score-batch", "forest"), 2, "give REF, --input and --output")
+
+
+def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = write(make_table(60_000), project / "in.parquet")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--workers", "2"]
+    ok(cli(*args, "-o", project / "reference.csv"))
+    out = project / "out.csv"
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow"))) >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    job = next(j for j in jobs.list_jobs(store.conn, "score-batch") if j.status != "completed")
+    assert job.status == "interrupted"
+    assert not out.exists()
+
+    resumed = ok(cli("score-batch", "--resume", job.id, "--workers", 1, "--json"))
+    assert resumed["id"] == job.id and resumed["status"] == "completed"
+    assert resumed["details"]["chunks_resumed"] >= 5
+    assert out.read_bytes() == (project / "reference.csv").read_bytes()
