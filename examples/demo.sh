@@ -19,6 +19,8 @@ step mlops models list
 step mlops models show iris@champion
 step mlops models download iris@champion --output ./champion
 ls -l ./champion
+step mlops convert iris@champion --sample iris.csv -m "ONNX for serving"
+step mlops models alias iris:3 onnx
 step mlops audit log --model iris
 step mlops audit verify
 echo

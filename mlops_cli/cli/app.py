@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import audit, init, models, register, score_batch
+from mlops_cli.cli.commands import audit, convert, init, models, package, register, score_batch, serve
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -40,5 +40,8 @@ def root(
 app.command("init")(init.init)
 app.command("register")(register.register)
 app.add_typer(models.app, name="models")
-app.add_typer(audit.app, name="audit")
+app.command("convert")(convert.convert)
 app.command("score-batch")(score_batch.score_batch)
+app.command("serve")(serve.serve)
+app.command("package")(package.package)
+app.add_typer(audit.app, name="audit")

@@ -47,9 +47,13 @@ def register_model(
     message: str | None = None,
     metadata: dict | None = None,
     signature: dict | None = None,
+    source_path: str | None = None,
     progress: ProgressSink | None = None,
 ) -> ModelVersion:
     """Store a model file or folder as the next version of `name` and return the version.
+
+    `source_path` overrides where the version is recorded as coming from (a derived model's
+    files are written to a temp folder first; its real origin is the source version).
 
     Raises UsageError for bad names/aliases/frameworks, MlopsError for unreadable input and
     StoreError when the store cannot be written; on any failure nothing is left behind.
@@ -93,7 +97,7 @@ def register_model(
             name=name,
             manifest=Manifest(tuple(entries)),
             framework=framework,
-            source_path=str(path.absolute()),
+            source_path=source_path or str(path.absolute()),
             description=description,
             signature=signature,
             tags=dict(tags or {}),

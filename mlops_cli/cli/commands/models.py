@@ -82,6 +82,27 @@ def versions(
     Output(json).result(found, human)
 
 
+# Metadata `mlops convert` records, shown as tables rather than JSON.
+_RENDERED_APART = ("parity", "quantization")
+
+
+def _render_conversion(metadata: dict, console: Console) -> None:
+    from mlops_cli.cli.parity_view import render_parity
+
+    if isinstance(metadata.get("parity"), dict):
+        render_parity(metadata["parity"], console)
+    quantization = metadata.get("quantization")
+    if isinstance(quantization, dict):
+        console.print(
+            f"\nquantization: {quantization.get('mode')}, "
+            f"{human_size(quantization.get('size_before', 0))} -> "
+            f"{human_size(quantization.get('size_after', 0))}",
+            markup=False,
+        )
+        if isinstance(quantization.get("float_parity"), dict):
+            render_parity(quantization["float_parity"], console, title="parity before quantization")
+
+
 def _render_version(version: ModelVersion, console: Console) -> None:
     rows = [
         ("ref", version.ref),
@@ -112,12 +133,15 @@ def _render_version(version: ModelVersion, console: Console) -> None:
             )
         )
     for key, value in version.metadata.items():
+        if key in _RENDERED_APART:
+            continue
         rows.append((key, value if isinstance(value, str) else jsonlib.dumps(value)))
     table = _table("", "")
     table.show_header = False
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+    _render_conversion(version.metadata, console)
     if version.signature:
         console.print("\nsignature")
         sig = _table("  KIND", "NAME", "DTYPE", "SHAPE")

@@ -1,0 +1,371 @@
+"""How fast is `mlops serve`? Bounded load on 127.0.0.1, figures and ratios from one run.
+
+Models: a 20-feature LogisticRegression and a 100-tree, depth-10 RandomForest (skl2onnx,
+zipmap off). Single-row requests from `wrk` (Debian's package; a Lua script POSTs the body)
+for a fixed time at 1, 16 and 64 connections, against:
+
+- `mlops serve` (one worker), on the v2 infer endpoint and on /invocations;
+- `mlops serve --batch-max-size 64` at 64 connections (micro-batching);
+- the floor: an in-process `session.run` loop on the same single rows;
+- `mlflow models serve` on the same scikit-learn forest, when `--mlflow-python` names a
+  Python that has mlflow and scikit-learn installed (a separate venv); skipped otherwise;
+- the image: `mlops package` of the LogisticRegression, and how much it adds to its base
+  (with `--image`, when a Docker engine and the base image are there).
+
+The machine is shared: read the ratios, not the absolute figures.
+
+    python benchmarks/bench_serve.py [--quick] [--duration 15] [--image]
+                                     [--mlflow-python /opt/mlflow/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+N_FEATURES = 20
+FEATURES = [f"f{i}" for i in range(N_FEATURES)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def training_data(rows: int = 5000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, N_FEATURES)).astype(np.float32)
+    y = ((x[:, 0] + 0.5 * x[:, 1] - x[:, 2] * x[:, 3]) > 0).astype(np.int64)
+    return x, y
+
+
+def build_models(folder: Path) -> dict[str, Path]:
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = training_data()
+    models = {
+        "logreg": LogisticRegression(max_iter=500).fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1).fit(x, y),
+    }
+    paths = {}
+    for name, model in models.items():
+        onx = to_onnx(model, x[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
+        paths[name] = folder / f"{name}.onnx"
+        paths[name].write_bytes(onx.SerializeToString())
+    return paths
+
+
+def mlops(project: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_cli", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        **kwargs,
+    )
+
+
+def register(project: Path, paths: dict[str, Path]) -> None:
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.models.signature import onnx_signature
+    from mlops_cli.store import open_store
+
+    store = open_store(project)
+    try:
+        for name, path in paths.items():
+            signature = onnx_signature(path)
+            signature["feature_names"] = FEATURES
+            register_model(store, path, name=name, framework="onnx", signature=signature)
+    finally:
+        store.close()
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never became ready")
+
+
+class Served:
+    """A server process on a free port, stopped with SIGTERM."""
+
+    def __init__(self, argv: list[str], cwd: Path, ready_path: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.log = open(cwd / f"server-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        wait_ready(self.url + ready_path, self.process)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def v2_body(row: np.ndarray) -> str:
+    return json.dumps(
+        {"inputs": [{"name": "X", "shape": [1, N_FEATURES], "datatype": "FP32", "data": row.tolist()}]}
+    )
+
+
+def invocations_body(row: np.ndarray) -> str:
+    return json.dumps({"dataframe_split": {"columns": FEATURES, "data": [row.tolist()]}})
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, body: str, connections: int, duration: float, folder: Path) -> dict:
+    """req/s, p50 and p99 (ms) from wrk with one thread; errors counted."""
+    script = folder / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def percentile(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * UNITS[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50": percentile("50"),
+        "p99": percentile("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def floor(path: Path, rows: np.ndarray, duration: float) -> dict:
+    """In-process session.run on single rows: what no server can beat."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    times = []
+    deadline = time.perf_counter() + duration
+    i = 0
+    while time.perf_counter() < deadline:
+        row = rows[i % len(rows)][None, :]
+        start = time.perf_counter()
+        session.run(None, {"X": row})
+        times.append(time.perf_counter() - start)
+        i += 1
+    times.sort()
+    return {
+        "rps": len(times) / sum(times),
+        "p50": statistics.median(times) * 1000,
+        "p99": times[int(len(times) * 0.99)] * 1000,
+        "errors": 0,
+    }
+
+
+MLFLOW_SAVE = """
+import sys, numpy as np, mlflow.sklearn
+from sklearn.ensemble import RandomForestClassifier
+rng = np.random.default_rng(0)
+x = rng.normal(size=(5000, 20)).astype(np.float32)
+y = ((x[:, 0] + 0.5 * x[:, 1] - x[:, 2] * x[:, 3]) > 0).astype(np.int64)
+model = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1).fit(x, y)
+mlflow.sklearn.save_model(model, sys.argv[1], serialization_format="cloudpickle")
+"""
+
+
+def mlflow_server(python: str, folder: Path) -> Served | None:
+    model_dir = folder / "mlflow-forest"
+    try:
+        subprocess.run(
+            [python, "-c", MLFLOW_SAVE, str(model_dir)], check=True, capture_output=True, timeout=300
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"(mlflow column skipped: cannot save the model with {python}: {exc})")
+        return None
+    mlflow = str(Path(python).with_name("mlflow"))
+    argv = [
+        mlflow,
+        "models",
+        "serve",
+        "-m",
+        str(model_dir),
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "{port}",
+    ]
+    env = {"PATH": f"{Path(python).parent}:{os.environ['PATH']}"}
+    return Served(argv, folder, "/ping", env)
+
+
+def row(label: str, figures: dict) -> str:
+    errors = f"  errors={figures['errors']}" if figures["errors"] else ""
+    latency = f"p50 {figures['p50']:7.2f} ms   p99 {figures['p99']:7.2f} ms"
+    return f"  {label:<44} {figures['rps']:>9,.0f} req/s   {latency}{errors}"
+
+
+def image_size(project: Path, base: str) -> None:
+    try:
+        done = mlops(project, "package", "logreg:1", "--base-image", base, "--json", timeout=1800)
+    except subprocess.CalledProcessError as exc:
+        print(f"(image skipped: {exc.stderr.strip().splitlines()[-1] if exc.stderr else exc})")
+        return
+    result = json.loads(done.stdout)
+    size, base_size, added = (result[k] / 1e6 for k in ("size", "base_size", "added_size"))
+    print(f"\nImage {result['image']}: {size:.1f} MB, base {base} {base_size:.1f} MB,", end="")
+    print(f" added {added:.1f} MB (target: at most 200 MB)")
+
+
+def print_ratios(f: dict[str, dict]) -> None:
+    def rps(key: str) -> float:
+        return f[key]["rps"]
+
+    c16 = f["forest v2 c16"]
+    print("\nForest, against the issue's targets:")
+    print(f"  serve / floor, 1 conn:            {rps('forest v2 c1') / rps('forest floor'):.2f}")
+    print(f"  p50 at 1 conn:                    {f['forest v2 c1']['p50']:.3f} ms (target < 0.5 ms)")
+    print(f"  16 conn:                          {c16['rps']:,.0f} req/s, p99 {c16['p99']:.2f} ms", end="")
+    print(" (target >= 4,000 req/s, p99 < 10 ms)")
+    batching = rps("forest batch c64") / rps("forest v2 c64")
+    print(f"  batching / none, 64 conn:         {batching:.2f} (target >= 1.3)")
+    if "forest mlflow c16" in f:
+        mlflow16, mlflow1 = rps("forest mlflow c16"), rps("forest mlflow c1")
+        print(
+            f"  serve / mlflow, 16 conn:          {rps('forest v2 c16') / mlflow16:.1f} (target >= 25)",
+            end="",
+        )
+        print(f"; /invocations / mlflow: {rps('forest inv c16') / mlflow16:.1f}")
+        print(f"  serve / mlflow, 1 conn:           {rps('forest v2 c1') / mlflow1:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="3 s per run: a smoke test, not a measurement")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per load run (default 15)")
+    parser.add_argument(
+        "--mlflow-python", help="a Python with mlflow and scikit-learn, for the MLflow column"
+    )
+    parser.add_argument(
+        "--image", action="store_true", help="also package the LogisticRegression and size it"
+    )
+    parser.add_argument("--base-image", default="mlops-test-base:bookworm")
+    args = parser.parse_args()
+    duration = 3.0 if args.quick else args.duration
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (apt-get install wrk)")
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        mlops(folder, "init")
+        paths = build_models(folder)
+        register(folder, paths)
+        rows = training_data(1000, seed=7)[0]
+        sample = rows[0]
+        print(f"bench_serve: {duration:g} s per run, wrk -t1, single-row requests, {os.cpu_count()} cores\n")
+        results: dict[str, dict] = {}
+        serve = [sys.executable, "-m", "mlops_cli", "serve"]
+        for name in ("logreg", "forest"):
+            print(f"{name}:")
+            results[f"{name} floor"] = floor(paths[name], rows, min(duration, 5.0))
+            print(row("in-process session.run (floor)", results[f"{name} floor"]))
+            server = Served([*serve, name, "--port", "{port}"], folder, "/v2/health/ready")
+            try:
+                infer = f"{server.url}/v2/models/{name}/infer"
+                for connections in (1, 16) + ((64,) if name == "forest" else ()):
+                    key = f"{name} v2 c{connections}"
+                    results[key] = wrk(infer, v2_body(sample), connections, duration, folder)
+                    print(row(f"mlops serve, v2 infer, {connections} conn", results[key]))
+                for connections in (1, 16):
+                    key = f"{name} inv c{connections}"
+                    results[key] = wrk(
+                        server.url + "/invocations", invocations_body(sample), connections, duration, folder
+                    )
+                    print(row(f"mlops serve, /invocations, {connections} conn", results[key]))
+            finally:
+                server.stop()
+        batched = Served(
+            [*serve, "forest", "--port", "{port}", "--batch-max-size", "64", "--batch-max-latency-ms", "2"],
+            folder,
+            "/v2/health/ready",
+        )
+        try:
+            results["forest batch c64"] = wrk(
+                f"{batched.url}/v2/models/forest/infer", v2_body(sample), 64, duration, folder
+            )
+            print(row("mlops serve --batch-max-size 64, 64 conn", results["forest batch c64"]))
+        finally:
+            batched.stop()
+        if args.mlflow_python:
+            server = mlflow_server(args.mlflow_python, folder)
+            if server is not None:
+                try:
+                    for connections in (1, 16):
+                        key = f"forest mlflow c{connections}"
+                        body = invocations_body(sample)
+                        results[key] = wrk(server.url + "/invocations", body, connections, duration, folder)
+                        print(row(f"mlflow models serve, {connections} conn", results[key]))
+                finally:
+                    server.stop()
+        else:
+            print("  (mlflow models serve: skipped; pass --mlflow-python)")
+
+        print_ratios(results)
+        if args.image:
+            image_size(folder, args.base_image)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

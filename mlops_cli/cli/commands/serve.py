@@ -1,0 +1,75 @@
+"""`mlops serve REF`: score a registered ONNX model over HTTP on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.output import Output
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.targets import local
+
+
+def serve(
+    ref: ModelRefArg,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    api_key_env: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Require 'Authorization: Bearer <key>' where the key is this environment variable's value.",
+            metavar="VAR",
+        ),
+    ] = None,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body accepted (413 above).")] = 10.0,
+    collect: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Write every request's inputs and outputs to rotating Parquet files here.", metavar="DIR"
+        ),
+    ] = None,
+    batch_max_size: Annotated[
+        int, typer.Option(help="Micro-batch concurrent requests up to this many rows (0: off).", metavar="N")
+    ] = 0,
+    batch_max_latency_ms: Annotated[
+        float, typer.Option(help="Longest wait for a micro-batch to fill, under load.", metavar="M")
+    ] = 2.0,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Serve a model: Open Inference Protocol v2 (KServe/Triton), MLflow-style /invocations, /metrics.
+
+    Runs until Ctrl-C or SIGTERM, then finishes in-flight requests and flushes collected data.
+    With --json, a JSON object describing the server is printed on stdout before it starts.
+
+    Example: mlops serve churn@production --port 8080 --collect requests/
+    """
+    config = ServeConfig(
+        bundle="",
+        host=host,
+        port=port,
+        workers=workers,
+        api_key_env=api_key_env,
+        max_body_mb=max_body_mb,
+        collect_dir=str(collect) if collect else None,
+        batch_max_size=batch_max_size,
+        batch_max_latency_ms=batch_max_latency_ms,
+    )
+    with store_for(store) as opened:
+        server = local.prepare(opened, ref, config)
+    output = Output(json)
+    output.result(
+        {
+            "ref": server.version.ref,
+            "digest": server.version.digest,
+            "url": server.url,
+            "bundle": str(server.bundle),
+        },
+        f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
+    )
+    local.run(server)

@@ -1,0 +1,59 @@
+"""Rendering a parity report for people: used by `mlops convert` and `mlops models show`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def render_parity(report: dict[str, Any], console: Console, title: str = "parity") -> None:
+    """A summary line, one row per output and the worst rows (if any differ)."""
+    from rich.table import Table
+
+    verdict = "passed" if report.get("passed") else "FAILED"
+    console.print(
+        f"\n{title}: {verdict} on {report.get('rows')} rows from {report.get('source')}"
+        f" (vs {report.get('compared_with', 'original')}; rtol {_num(report.get('rtol'))},"
+        f" atol {_num(report.get('atol'))}); {report.get('mismatched_rows')} rows differ"
+        f" ({report.get('mismatch_rate', 0):.2%}, allowed {report.get('max_mismatch_rate', 0):.2%})",
+        markup=False,
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("  OUTPUT", "COMPARED", "MAX ABS DIFF", "MAX REL DIFF", "ROWS DIFFERING", "AGREEMENT"):
+        table.add_column(column)
+    for output in report.get("outputs", []):
+        agreement = output.get("label_agreement")
+        table.add_row(
+            f"  {output['name']}",
+            output.get("kind", ""),
+            _num(output.get("max_abs_diff")),
+            _num(output.get("max_rel_diff")),
+            str(output.get("mismatched_rows")),
+            "-" if agreement is None else f"{agreement:.2%}",
+        )
+    console.print(table)
+    worst = report.get("worst_rows") or []
+    if worst:
+        rows = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("  ROW", "OUTPUT", "ORIGINAL", "ONNX", "ABS DIFF"):
+            rows.add_column(column)
+        for row in worst:
+            rows.add_row(
+                f"  {row['row']}",
+                row["output"],
+                ", ".join(_num(v) for v in row["original"]),
+                ", ".join(_num(v) for v in row["onnx"]),
+                _num(row.get("abs_diff")),
+            )
+        console.print("  worst rows", markup=False)
+        console.print(rows)

@@ -1,0 +1,435 @@
+"""Converting a registered version to ONNX, proving parity and registering the result.
+
+The source files are copied out of the store (each blob's digest verified) into a private
+temporary folder and loaded from there: nothing outside the store is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mlops_cli.convert.base import Adapter, Options, require, version_of
+from mlops_cli.convert.opsets import choose_opset
+from mlops_cli.convert.parity import (
+    DEFAULT_ATOL,
+    DEFAULT_MAX_MISMATCH_RATE,
+    DEFAULT_RTOL,
+    QUANTISED_ATOL,
+    QUANTISED_RTOL,
+    ParityReport,
+    compare,
+)
+from mlops_cli.convert.rows import Rows, choose_rows
+from mlops_cli.domain import ModelVersion, validate_name
+from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, StoreError, UsageError
+from mlops_cli.models.manage import show_version
+from mlops_cli.models.registering import register_model
+from mlops_cli.models.signature import onnx_signature
+from mlops_cli.store import Store
+
+QUANTIZE_MODES = ("dynamic",)
+
+
+@dataclass(frozen=True)
+class ConvertRequest:
+    """What `mlops convert` was asked to do; None means the documented default."""
+
+    ref: str
+    name: str | None = None
+    opset: int | None = None
+    sample: Path | None = None
+    features: list[str] | None = None
+    input_shape: tuple[int, ...] | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE
+    quantize: str | None = None
+    force: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """The outcome; `version` is None when nothing was registered (a failed parity check)."""
+
+    source: ModelVersion
+    version: ModelVersion | None
+    opset: int
+    converter: str
+    parity: ParityReport
+    quantization: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "registered": self.version is not None,
+            "ref": self.version.ref if self.version else None,
+            "digest": self.version.digest if self.version else None,
+            "derived_from": {"ref": self.source.ref, "digest": self.source.digest},
+            "framework": self.source.framework,
+            "converter": self.converter,
+            "opset": self.opset,
+            "parity": self.parity.to_dict(),
+            "quantization": self.quantization,
+        }
+
+
+def convert_model(
+    store: Store,
+    request: ConvertRequest,
+    *,
+    warn: Callable[[str], None] = lambda text: None,
+    note: Callable[[str], None] = lambda text: None,
+) -> ConvertResult:
+    """Convert `request.ref` to ONNX, check parity and register the result as framework "onnx".
+
+    Raises CheckFailedError (exit 5, `report` = the ConvertResult) when parity fails and
+    --force was not given; UsageError for bad options or rows; MlopsError for a file that is no
+    convertible model; MissingDependencyError for an absent extra; ExternalToolError when a
+    converter or onnxruntime fails.
+    """
+    _validate(request)
+    source = show_version(store, request.ref)
+    if source.framework == "onnx":
+        raise UsageError(f"{source.ref} is already an ONNX model")
+    name = validate_name(request.name) if request.name else source.name
+    require("onnx", "onnx")
+    require("onnxruntime", "onnx")
+    with tempfile.TemporaryDirectory(prefix="mlops-convert-") as tmp:
+        work = Path(tmp)
+        note(f"loading {source.ref} ({source.framework}) from the store, digests verified")
+        adapter = load_adapter(source, _materialise(store, source, work / "source"), request)
+        datasets = _materialise_datasets(store, source, work / "datasets")
+        rows = choose_rows(
+            adapter.spec(), sample=request.sample, datasets=datasets, features=request.features, warn=warn
+        )
+        opset = choose_opset(request.opset, adapter.max_opset)
+        out_dir = work / "onnx"
+        out_dir.mkdir()
+        model_path = out_dir / "model.onnx"
+        note(f"converting with {adapter.converter} at opset {opset}")
+        adapter.convert(rows, Options(opset, request.features, request.input_shape), model_path)
+        note(f"checking parity on {len(rows)} rows from {rows.source}")
+        native = _native(adapter, rows)
+        report = _parity(adapter, model_path, rows, native, request, quantised=False)
+        quantization = None
+        if request.quantize is not None and report.passed:
+            note(f"quantising ({request.quantize}) and checking parity again")
+            report, quantization = _quantise_and_check(
+                adapter, model_path, rows, native, request, report, opset
+            )
+        elif request.quantize is not None:
+            warn("not quantised: the float model already fails the parity check")
+        signature = _signature(model_path, adapter, rows)
+        # Converters may cap the requested opset (onnxmltools at 15): record what was written.
+        opset = int((signature.get("opsets") or {}).get("ai.onnx", opset))
+        result = ConvertResult(source, None, opset, adapter.converter, report, quantization)
+        if not report.passed and not request.force:
+            raise CheckFailedError(_failure_message(report), hint=_failure_hint(), report=result)
+        if not report.passed:
+            warn(
+                _failure_message(report).replace("; nothing registered", "")
+                + "; registering it anyway (--force)"
+            )
+        version = register_model(
+            store,
+            model_path,
+            name=name,
+            framework="onnx",
+            tags=_tags(source, adapter, opset, report, request, quantised=quantization is not None),
+            metadata=_metadata(source, adapter, opset, report, quantization),
+            signature=signature,
+            source_path=f"mlops:{source.ref}",
+            message=request.message or f"converted from {source.ref} with {adapter.converter}",
+        )
+    return ConvertResult(source, version, opset, adapter.converter, report, quantization)
+
+
+def _quantise_and_check(
+    adapter: Adapter,
+    model_path: Path,
+    rows: Rows,
+    native: dict[str, Any],
+    request: ConvertRequest,
+    float_report: ParityReport,
+    opset: int,
+) -> tuple[ParityReport, dict[str, Any]]:
+    """Replace `model_path` by its int8 form; return its parity report and the size change."""
+    quantised_path = model_path.with_name("model.int8.onnx")
+    _quantize(model_path, quantised_path, opset)
+    report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
+    before, after = model_path.stat().st_size, quantised_path.stat().st_size
+    quantised_path.replace(model_path)
+    return report, {
+        "mode": request.quantize,
+        "size_before": before,
+        "size_after": after,
+        "size_reduction": round(1 - after / before, 4),
+        "float_parity": float_report.to_dict(),
+    }
+
+
+def _validate(request: ConvertRequest) -> None:
+    if request.quantize is not None and request.quantize not in QUANTIZE_MODES:
+        raise UsageError(f"unknown --quantize mode {request.quantize!r}", hint="use --quantize dynamic")
+    for value, option in ((request.rtol, "--rtol"), (request.atol, "--atol")):
+        if value is not None and value < 0:
+            raise UsageError(f"{option} must be >= 0")
+    if not 0 <= request.max_mismatch_rate <= 1:
+        raise UsageError("--max-mismatch-rate must be between 0 and 1")
+    if request.input_shape is not None and any(d < 1 for d in request.input_shape):
+        raise UsageError("--input-shape dimensions must be positive")
+
+
+def load_adapter(source: ModelVersion, root: Path, request: ConvertRequest) -> Adapter:
+    """The framework module's adapter for the version's files under `root`."""
+    framework = source.framework
+    if framework in ("keras", "tensorflow"):
+        from mlops_cli.convert import tensorflow
+
+        return tensorflow.load(_main_path(source, root, framework), request.input_shape)
+    if framework == "pytorch":
+        from mlops_cli.convert import torch
+
+        return torch.load(_main_path(source, root, framework), request.input_shape)
+    if framework in ("sklearn", "lightgbm", "xgboost"):
+        from mlops_cli.convert.loading import is_pickle, load_object
+
+        path = _main_path(source, root, framework)
+        if framework != "sklearn" and not is_pickle(path):
+            from mlops_cli.convert.boosting import load_native
+
+            return load_native(path, framework)
+        return adapter_for_object(load_object(path, f"{source.ref} ({path.name})"), source.ref, request)
+    raise UsageError(
+        f"{source.ref} has framework {framework!r}, which mlops cannot convert",
+        hint="supported: sklearn, lightgbm, xgboost, keras, tensorflow, pytorch; "
+        "register the model again with --framework if it was detected wrongly",
+    )
+
+
+def adapter_for_object(obj: Any, label: str, request: ConvertRequest) -> Adapter:
+    """The adapter for an unpickled object, by what it is rather than what the file claimed."""
+    from mlops_cli.convert.boosting import BoostingAdapter, is_booster
+    from mlops_cli.convert.sklearn import SklearnAdapter, is_estimator
+
+    if is_booster(obj):
+        return BoostingAdapter(obj)
+    if is_estimator(obj):
+        return SklearnAdapter(obj)
+    if type(obj).__module__.split(".")[0] == "torch":
+        from mlops_cli.convert import torch
+
+        return torch.adapter_for_module(obj, request.input_shape)
+    raise MlopsError(
+        f"{label} holds a {type(obj).__module__}.{type(obj).__qualname__}, not a model mlops can convert",
+        hint="register a fitted scikit-learn, LightGBM, XGBoost, Keras or PyTorch model",
+    )
+
+
+def _main_path(source: ModelVersion, root: Path, framework: str) -> Path:
+    if framework == "tensorflow":
+        saved = [f for f in source.files if PurePosixPath(f.path).name == "saved_model.pb"]
+        if saved:
+            return root / PurePosixPath(saved[0].path).parent
+    if len(source.files) == 1:
+        return root / source.files[0].path
+    from mlops_cli.models.frameworks import detect_file
+
+    matching = [f for f in source.files if detect_file(root / f.path) == framework]
+    if len(matching) != 1:
+        raise UsageError(
+            f"{source.ref} has {len(source.files)} files and {len(matching)} look like a {framework} model",
+            hint="register the one model file on its own",
+        )
+    return root / matching[0].path
+
+
+def _safe_join(root: Path, relative: str) -> Path:
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
+        raise StoreError(f"the store lists an unsafe file path {relative!r}")
+    return root.joinpath(*parts)
+
+
+def _materialise(store: Store, version: ModelVersion, root: Path) -> Path:
+    """Copy the version's files out of the store, verifying every digest."""
+    for entry in version.files:
+        dest = _safe_join(root, entry.path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        store.objects.materialise(entry.digest, entry.size, dest, entry.mode)
+    return root
+
+
+def _materialise_datasets(store: Store, version: ModelVersion, root: Path) -> list[tuple[str, Path]]:
+    found = []
+    for i, dataset in enumerate(version.datasets):
+        name = PurePosixPath(dataset.path.replace(os.sep, "/")).name or f"dataset-{i}"
+        dest = root / str(i) / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        store.objects.materialise(dataset.digest, dataset.size, dest, 0o444)
+        found.append((f"dataset {dataset.path}", dest))
+    return found
+
+
+def _native(adapter: Adapter, rows: Rows) -> dict[str, Any]:
+    try:
+        return adapter.native(rows)
+    except MlopsError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        raise UsageError(
+            f"the original model cannot score the rows from {rows.source}: {exc}",
+            hint="check that --sample / --features match what the model was trained on",
+        ) from exc
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        raise ExternalToolError(f"onnxruntime cannot load the converted model: {exc}") from exc
+
+
+def run_onnx(adapter: Adapter, path: Path, rows: Rows) -> dict[str, Any]:
+    """The converted model's outputs on `rows`, under the adapter's logical names."""
+    session = _session(path)
+    feed = adapter.feed(rows, [i.name for i in session.get_inputs()])
+    try:
+        raw = session.run(None, feed)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        raise ExternalToolError(f"onnxruntime failed to run the converted model: {exc}") from exc
+    names = adapter.output_names([o.name for o in session.get_outputs()])
+    if len(names) != len(raw):
+        raise ExternalToolError(f"the converted model has {len(raw)} outputs, expected {len(names)}")
+    return dict(zip(names, raw, strict=True))
+
+
+def _parity(
+    adapter: Adapter,
+    path: Path,
+    rows: Rows,
+    native: dict[str, Any],
+    request: ConvertRequest,
+    *,
+    quantised: bool,
+) -> ParityReport:
+    converted = run_onnx(adapter, path, rows)
+    if set(native) <= set(converted):
+        # The graph may give more than the original's API does (a LinearSVC's scores): compare
+        # what both give.
+        converted = {name: converted[name] for name in native}
+    default_rtol, default_atol = (
+        (QUANTISED_RTOL, QUANTISED_ATOL) if quantised else (DEFAULT_RTOL, DEFAULT_ATOL)
+    )
+    return compare(
+        native,
+        converted,
+        labels=adapter.label_outputs,
+        rtol=request.rtol if request.rtol is not None else default_rtol,
+        atol=request.atol if request.atol is not None else default_atol,
+        max_mismatch_rate=request.max_mismatch_rate,
+        source=rows.source,
+    )
+
+
+def _quantize(source: Path, target: Path, opset: int) -> None:
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # The quantiser wants exactly one default-domain import: skl2onnx may write it twice, and
+    # graphs of only ai.onnx.ml ops (a scaler + linear model) may not import it at all.
+    model = onnx.load(str(source))
+    versions: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = "" if entry.domain == "ai.onnx" else entry.domain
+        versions[domain] = max(versions.get(domain, 0), entry.version)
+    versions.setdefault("", opset)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+    onnx.save(model, str(source))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    except Exception as exc:  # noqa: BLE001 - the quantiser raises assorted types
+        raise ExternalToolError(f"dynamic quantisation failed: {exc}") from exc
+    finally:
+        root.setLevel(level)
+
+
+def _failure_message(report: ParityReport) -> str:
+    return (
+        f"parity check failed: {report.mismatched_rows} of {report.rows} rows ({report.mismatch_rate:.2%}) "
+        f"differ beyond rtol {report.rtol:g} / atol {report.atol:g} "
+        f"(allowed {report.max_mismatch_rate:.2%}); nothing registered"
+    )
+
+
+def _failure_hint() -> str:
+    return (
+        "see the worst rows in the report; loosen --rtol/--atol/--max-mismatch-rate, "
+        "or --force to register anyway"
+    )
+
+
+def _tags(
+    source: ModelVersion,
+    adapter: Adapter,
+    opset: int,
+    report: ParityReport,
+    request: ConvertRequest,
+    *,
+    quantised: bool,
+) -> dict[str, str]:
+    tags = {
+        "format": "onnx",
+        "opset": str(opset),
+        "converter": adapter.converter,
+        "source_framework": source.framework,
+        "derived_from": source.ref,
+        "parity": "passed" if report.passed else "failed",
+    }
+    if quantised:
+        tags["quantized"] = str(request.quantize)
+    return tags
+
+
+def _metadata(
+    source: ModelVersion,
+    adapter: Adapter,
+    opset: int,
+    report: ParityReport,
+    quantization: dict[str, Any] | None,
+) -> dict[str, Any]:
+    versions = {k: v for k, v in adapter.versions().items() if v}
+    versions["onnx"] = version_of("onnx")
+    versions["onnxruntime"] = version_of("onnxruntime")
+    metadata: dict[str, Any] = {
+        "derived_from": {"ref": source.ref, "digest": source.digest, "framework": source.framework},
+        "conversion": {"converter": adapter.converter, "opset": opset, "versions": versions},
+        "parity": report.to_dict(),
+    }
+    if quantization:
+        metadata["quantization"] = quantization
+    return metadata
+
+
+def _signature(path: Path, adapter: Adapter, rows: Rows) -> dict[str, Any]:
+    """onnx_signature's inputs/outputs plus feature_names and class_labels (read by the runtime)."""
+    signature = dict(onnx_signature(path) or {})
+    names = adapter.feature_names(rows)
+    signature["feature_names"] = [str(n) for n in names] if names else None
+    signature["class_labels"] = adapter.class_labels()
+    return signature

@@ -1,0 +1,50 @@
+"""`python -m mlops_cli.serving --model-dir DIR`: the server as the Docker image runs it.
+
+Argument parsing only (argparse, no typer): the image has no CLI dependencies. The port
+defaults to $PORT, then 8080, as Cloud Run and Heroku-style platforms expect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.server import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mlops_cli.serving", description=__doc__)
+    parser.add_argument("--model-dir", default=os.environ.get("MLOPS_MODEL_DIR", "/model"))
+    parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 1))
+    parser.add_argument("--api-key-env", default=None)
+    parser.add_argument("--max-body-mb", type=float, default=10.0)
+    parser.add_argument("--collect", default=None, metavar="DIR")
+    parser.add_argument("--batch-max-size", type=int, default=0)
+    parser.add_argument("--batch-max-latency-ms", type=float, default=2.0)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    serve(
+        ServeConfig(
+            bundle=args.model_dir,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            api_key_env=args.api_key_env,
+            max_body_mb=args.max_body_mb,
+            collect_dir=args.collect,
+            batch_max_size=args.batch_max_size,
+            batch_max_latency_ms=args.batch_max_latency_ms,
+            log_level=args.log_level,
+        )
+    )
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C after the graceful stop: the conventional status, no traceback
+        sys.exit(130)

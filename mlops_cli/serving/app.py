@@ -1,0 +1,388 @@
+"""The scoring server as one raw ASGI callable.
+
+No framework: a request for a one-row prediction spends most of its time in routing and JSON
+when the model is small, so the app does its own routing with string operations and writes
+responses directly. Every failure becomes a JSON `{"error": ...}` with the right status; an
+unexpected one is a 500 without a traceback (that goes to the log), and the server keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from mlops_cli import __version__
+from mlops_cli.runtime.mapping import InputError
+from mlops_cli.serving import invocations, jsonio
+from mlops_cli.serving.auth import BearerAuth
+from mlops_cli.serving.batcher import MicroBatcher
+from mlops_cli.serving.bundle import read_bundle
+from mlops_cli.serving.codec import decode_binary, decode_tensor, encode_binary, encode_tensor
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.errors import HTTPError
+from mlops_cli.serving.metrics import Metrics
+
+log = logging.getLogger("mlops.serving")
+
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping"})
+JSON = b"application/json"
+OCTETS = b"application/octet-stream"
+HEADER_LENGTH = b"inference-header-content-length"
+PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServingApp:
+    """One model behind the v2, MLflow-style and Prometheus endpoints."""
+
+    def __init__(self, config: ServeConfig, model: Any = None) -> None:
+        self.config = config
+        if model is None:
+            from mlops_cli.serving.model import ServedModel
+
+            model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
+        self.model = model
+        self.metrics = Metrics(model.name, model.version)
+        self.auth = None
+        if config.api_key_env:
+            key = os.environ.get(config.api_key_env, "")
+            if not key:
+                raise RuntimeError(f"the API key variable {config.api_key_env} is empty or unset")
+            self.auth = BearerAuth(key)
+        self.max_body = config.max_body_bytes
+        self.collector = None
+        if config.collect_dir:
+            from mlops_cli.serving.collector import Collector
+
+            self.collector = Collector(
+                config.collect_dir,
+                model.collect_columns,
+                model.name,
+                model.version,
+                self.metrics,
+                queue_size=config.collect_queue_size,
+                rows_per_file=config.collect_rows_per_file,
+                rotate_seconds=config.collect_rotate_seconds,
+            )
+        self.batcher = None
+        if config.batch_max_size > 1:
+            self.batcher = MicroBatcher(
+                model.run, self.metrics, config.batch_max_size, config.batch_max_latency_ms / 1000
+            )
+        self.ready = False
+        self._metadata = jsonio.dumps(
+            {
+                "name": model.name,
+                "versions": [model.version],
+                "platform": "onnxruntime_onnx",
+                "inputs": [s.to_dict() for s in model.inputs],
+                "outputs": [s.to_dict() for s in model.outputs],
+            }
+        )
+        self._server = jsonio.dumps(
+            {"name": "mlops", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
+
+    # --- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.batcher is not None:
+                    self.batcher.start()
+                self.ready = True
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # uvicorn sends this after in-flight requests finished: flush what was collected.
+                self.ready = False
+                if self.batcher is not None:
+                    await self.batcher.stop()
+                if self.collector is not None:
+                    await asyncio.get_running_loop().run_in_executor(None, self.collector.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: dict, receive: Any, send: Any) -> None:
+        start = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        headers = dict(scope["headers"])
+        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode()).decode("latin-1")[:128]
+        endpoint = "other"
+        content_type = JSON
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            endpoint, handler, want = self._route(method, path)
+            if self.auth is not None and path not in OPEN_PATHS:
+                self.auth.check(headers.get(b"authorization"))
+            body = b""
+            if method == "POST":
+                body = await self._body(headers, receive, binary_ok=endpoint == "infer")
+            if want:
+                status, payload, binary_header = await handler(headers, body, request_id)
+                if binary_header is not None:
+                    content_type = OCTETS
+                    extra.append((HEADER_LENGTH, str(binary_header).encode()))
+            else:
+                status, payload = handler()
+            if endpoint == "metrics":
+                content_type = PROMETHEUS
+        except HTTPError as exc:
+            status, payload = exc.status, jsonio.dumps({"error": exc.message})
+        except InputError as exc:  # the runtime's word for values that cannot reach the model
+            status, payload = 400, jsonio.dumps({"error": exc.message})
+        except Exception:  # noqa: BLE001 - a 500 for the client, the traceback for the log
+            log.exception("request %s %s (id %s) failed", method, path, request_id)
+            status = 500
+            payload = jsonio.dumps({"error": f"internal server error (request id {request_id})"})
+        if status == 401:
+            extra.append((b"www-authenticate", b"Bearer"))
+        elif status >= 400:
+            content_type, extra = JSON, []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        self.metrics.request(endpoint, status, time.perf_counter() - start)
+
+    def _route(self, method: str, path: str) -> tuple[str, Any, bool]:
+        """(endpoint label, handler, handler takes the request) or a 404/405."""
+        if path.startswith("/v2/models/"):
+            parts = path[len("/v2/models/") :].split("/")
+            name, rest = parts[0], parts[1:]
+            version = None
+            if len(rest) >= 2 and rest[0] == "versions":
+                version, rest = rest[1], rest[2:]
+            action = rest[0] if len(rest) == 1 else ("" if not rest else None)
+            if action == "infer":
+                self._check_model(name, version)
+                return "infer", self._infer, _require(method, "POST")
+            if action in ("", "ready"):
+                self._check_model(name, version)
+                _require(method, "GET")
+                if action == "ready":
+                    return "model_ready", self._model_ready, False
+                return "model_metadata", lambda: (200, self._metadata), False
+            raise HTTPError(404, f"no such endpoint: {path}")
+        simple = _SIMPLE.get(path)
+        if simple is None:
+            raise HTTPError(404, f"no such endpoint: {path}")
+        endpoint, wanted = simple
+        _require(method, wanted)
+        handler = getattr(self, f"_{endpoint}")
+        return endpoint, handler, endpoint == "invocations"
+
+    def _check_model(self, name: str, version: str | None) -> None:
+        if name != self.model.name:
+            raise HTTPError(404, f"unknown model {name!r}; this server serves {self.model.name!r}")
+        if version is not None and version != self.model.version:
+            raise HTTPError(
+                404,
+                f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}",
+            )
+
+    async def _body(self, headers: dict, receive: Any, binary_ok: bool) -> bytes:
+        media = headers.get(b"content-type", JSON).split(b";", 1)[0].strip().lower()
+        binary = binary_ok and HEADER_LENGTH in headers
+        if media != JSON and not (binary and media == OCTETS):
+            raise HTTPError(
+                415, f"unsupported content type {media.decode('latin-1')!r}; send application/json"
+            )
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def _server_metadata(self) -> tuple[int, bytes]:
+        return 200, self._server
+
+    def _live(self) -> tuple[int, bytes]:
+        return 200, b'{"live":true}'
+
+    def _ready(self) -> tuple[int, bytes]:
+        if not self.ready:
+            return 503, b'{"ready":false}'
+        return 200, b'{"ready":true}'
+
+    def _ping(self) -> tuple[int, bytes]:
+        return (200, b'{"status":"ok"}') if self.ready else (503, b'{"status":"starting"}')
+
+    def _model_ready(self) -> tuple[int, bytes]:
+        return 200, jsonio.dumps({"name": self.model.name, "ready": self.ready})
+
+    def _metrics(self) -> tuple[int, bytes]:
+        return 200, self.metrics.render()
+
+    async def _infer(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, int | None]:
+        binary = b""
+        if HEADER_LENGTH in headers:
+            split = headers[HEADER_LENGTH]
+            if not split.isdigit() or int(split) > len(body):
+                raise HTTPError(400, "Inference-Header-Content-Length is not a length within the body")
+            body, binary = body[: int(split)], memoryview(body)[int(split) :]
+        payload = _parse_json(body)
+        if not isinstance(payload, dict):
+            raise HTTPError(400, "the body must be a JSON object with 'inputs'")
+        inputs = payload.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise HTTPError(400, "'inputs' must be a non-empty list of tensors")
+        specs = self.model.input_specs
+        feeds = {}
+        for tensor in inputs:
+            name = tensor.get("name") if isinstance(tensor, dict) else None
+            if not isinstance(name, str):
+                raise HTTPError(400, "every input needs a 'name'")
+            spec = specs.get(name)
+            if spec is None:
+                raise HTTPError(400, f"unknown input {name!r}; the model's inputs are: {', '.join(specs)}")
+            if name in feeds:
+                raise HTTPError(400, f"input {name!r} is given twice")
+            size = (tensor.get("parameters") or {}).get("binary_data_size")
+            if size is None:
+                feeds[name] = decode_tensor(spec, tensor)
+                continue
+            if type(size) is not int or size < 0 or size > len(binary):
+                raise HTTPError(400, f"input {name!r}: binary_data_size {size!r} does not fit the body")
+            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]))
+            binary = binary[size:]
+        if len(binary):
+            raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")
+        missing = [n for n in specs if n not in feeds]
+        if missing:
+            raise HTTPError(400, f"missing input(s): {', '.join(missing)}")
+        wanted = self._requested_outputs(payload)
+        outputs = await self._predict(feeds)
+        self._collect(request_id, "infer", feeds, outputs)
+        entries, blobs = [], []
+        for name, as_binary in wanted:
+            if as_binary:
+                entry, blob = encode_binary(name, outputs[name])
+                entries.append(entry)
+                blobs.append(blob)
+            else:
+                entries.append(encode_tensor(name, outputs[name]))
+        response = {
+            "model_name": self.model.name,
+            "model_version": self.model.version,
+            "id": str(payload.get("id") or request_id),
+            "outputs": entries,
+        }
+        head = jsonio.dumps(response)
+        if not blobs:
+            return 200, head, None
+        return 200, head + b"".join(blobs), len(head)
+
+    def _requested_outputs(self, payload: dict) -> list[tuple[str, bool]]:
+        """(output name, as binary data) for each output to return."""
+        names = self.model.output_names
+        requested = payload.get("outputs")
+        parameters = payload.get("parameters")
+        default = bool(parameters.get("binary_data_output")) if isinstance(parameters, dict) else False
+        if requested is None:
+            return [(n, default) for n in names]
+        if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o for o in requested):
+            raise HTTPError(400, "'outputs' must be a list of objects with a 'name'")
+        wanted = [o["name"] for o in requested]
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise HTTPError(
+                400, f"unknown output(s) {', '.join(map(str, unknown))}; the model has {', '.join(names)}"
+            )
+        return [(o["name"], _binary_wanted(o.get("parameters"), default)) for o in requested]
+
+    async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
+        columns, rows = invocations.parse(_parse_json(body))
+        feeds = self.model.feeds_from_table(columns, rows)
+        outputs = await self._predict(feeds)
+        self._collect(request_id, "invocations", feeds, outputs)
+        return 200, jsonio.dumps({"predictions": self.model.rows_from_outputs(outputs)}), None
+
+    async def _predict(self, feeds: dict) -> dict:
+        rows = _rows(feeds)
+        if self.batcher is not None:
+            outputs = await self.batcher.submit(feeds)
+        else:
+            outputs = self.model.run(feeds)
+            self.metrics.batch_sizes.observe("", rows)
+        self.metrics.rows += rows
+        return outputs
+
+    def _collect(self, request_id: str, endpoint: str, feeds: dict, outputs: dict) -> None:
+        if self.collector is not None:
+            self.collector.submit(request_id, endpoint, feeds, outputs)
+
+
+_SIMPLE = {
+    "/v2": ("server_metadata", "GET"),
+    "/v2/health/live": ("live", "GET"),
+    "/v2/health/ready": ("ready", "GET"),
+    "/invocations": ("invocations", "POST"),
+    "/ping": ("ping", "GET"),
+    "/metrics": ("metrics", "GET"),
+}
+
+
+def _require(method: str, wanted: str) -> bool:
+    if method != wanted:
+        raise HTTPError(405, f"use {wanted} for this endpoint")
+    return True
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        raise HTTPError(400, "the body is empty; send a JSON object")
+    try:
+        return jsonio.loads(body)
+    except jsonio.DecodeError as exc:
+        raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _binary_wanted(parameters: Any, default: bool) -> bool:
+    if isinstance(parameters, dict) and "binary_data" in parameters:
+        return bool(parameters["binary_data"])
+    return default
+
+
+def _rows(feeds: dict) -> int:
+    first = next(iter(feeds.values()))
+    return int(first.shape[0]) if first.ndim else 1
+
+
+def create_app() -> ServingApp:
+    """The uvicorn factory: reads the ServeConfig its parent process put in the environment."""
+    from mlops_cli.serving.server import configure_logging
+
+    config = ServeConfig.from_env()
+    configure_logging(config.log_level)
+    return ServingApp(config)

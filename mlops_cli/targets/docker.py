@@ -1,0 +1,127 @@
+"""The Docker runner: every call to the engine goes through here, via the docker SDK.
+
+Engine errors become ExternalToolError (exit 4) with what to do; a failed build carries the
+failing step and the tail of its log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import ExternalToolError, MissingDependencyError
+
+BUILD_TIMEOUT = 1800
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+class ImageBuildError(ExternalToolError):
+    """`docker build` failed; `step` is the failing instruction, `log_tail` its last lines."""
+
+    def __init__(self, message: str, step: str | None, log_tail: list[str]) -> None:
+        super().__init__(message, hint="the log tail above shows the failing step's output")
+        self.step = step
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    size: int
+    labels: dict[str, str]
+    user: str
+
+
+def client(timeout: int = BUILD_TIMEOUT) -> Any:
+    """A docker SDK client that has answered a ping; ExternalToolError when no engine answers."""
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError:
+        raise MissingDependencyError("docker", "docker") from None
+    try:
+        engine = docker.from_env(timeout=timeout)
+        engine.ping()
+    except DockerException as exc:
+        raise ExternalToolError(
+            f"cannot reach the Docker engine: {exc}",
+            hint="start it (dockerd, Docker Desktop) or point DOCKER_HOST at it",
+        ) from None
+    return engine
+
+
+def build(context: Path, tag: str, on_line: Callable[[str], None]) -> str:
+    """Build `context` as `tag` with the network off; returns the image id.
+
+    Each log line goes to `on_line` as it arrives. Raises ImageBuildError on failure.
+    """
+    from docker.errors import APIError, DockerException
+
+    engine = client()
+    step: str | None = None
+    tail: deque[str] = deque(maxlen=30)
+    image_id: str | None = None
+    try:
+        stream = engine.api.build(
+            path=str(context),
+            tag=tag,
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+        )
+        for chunk in stream:
+            if "stream" in chunk:
+                for line in chunk["stream"].splitlines():
+                    line = line.rstrip()
+                    if not line:
+                        continue
+                    if STEP.match(line):
+                        step = line
+                        tail.clear()
+                    tail.append(line)
+                    on_line(line)
+            if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            if "error" in chunk:
+                error = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                tail.append(error.strip())
+                where = f" at {step}" if step else ""
+                raise ImageBuildError(f"docker build failed{where}: {error.strip()}", step, list(tail))
+    except APIError as exc:
+        raise ImageBuildError(f"docker build failed: {exc.explanation or exc}", step, list(tail)) from None
+    except DockerException as exc:
+        raise ExternalToolError(f"docker build failed: {exc}") from None
+    if image_id is None:
+        image_id = inspect(tag).id
+    return image_id
+
+
+def inspect(name: str) -> ImageInfo:
+    """Id, tags, size, labels and user of an image; ExternalToolError when it does not exist."""
+    from docker.errors import DockerException, ImageNotFound
+
+    engine = client(timeout=60)
+    try:
+        image = engine.images.get(name)
+    except ImageNotFound:
+        raise ExternalToolError(
+            f"no Docker image {name!r}",
+            hint="no image can be pulled while building; build or load the base image first",
+        ) from None
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot inspect image {name!r}: {exc}") from None
+    config = image.attrs.get("Config") or {}
+    return ImageInfo(
+        id=image.id,
+        tags=tuple(image.tags),
+        size=int(image.attrs.get("Size") or 0),
+        labels=dict(config.get("Labels") or {}),
+        user=config.get("User") or "",
+    )

@@ -1,0 +1,86 @@
+"""`mlops serve`: the scoring server on this machine, from a registered version."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_cli.domain import ModelVersion
+from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.store import Store
+from mlops_cli.targets.bundling import local_bundle
+
+SERVING_MODULES = ("onnxruntime", "numpy", "uvicorn")
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """What will be served: the version, its bundle and the server settings."""
+
+    version: ModelVersion
+    bundle: Path
+    config: ServeConfig
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        return f"http://{host}:{self.config.port}"
+
+
+def check_serving_dependencies(collect: bool = False) -> None:
+    for module in (*SERVING_MODULES, *(("pyarrow",) if collect else ())):
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(module, "serve")
+
+
+def check_port(host: str, port: int) -> None:
+    """A clear error now, rather than a uvicorn log line later, when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise MlopsError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another --port or --host",
+            ) from None
+
+
+def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
+    """Check the settings, resolve `ref` to a bundle folder; UsageError for impossible settings."""
+    if not 0 < config.port < 65536:
+        raise UsageError(f"--port {config.port} is not a port number")
+    if config.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if config.max_body_mb <= 0:
+        raise UsageError("--max-body-mb must be positive")
+    if config.batch_max_size < 0 or config.batch_max_latency_ms < 0:
+        raise UsageError("--batch-max-size and --batch-max-latency-ms cannot be negative")
+    if config.api_key_env and not os.environ.get(config.api_key_env):
+        raise UsageError(
+            f"--api-key-env {config.api_key_env}: that environment variable is empty or unset",
+            hint=f"export {config.api_key_env}=<a long random key>",
+        )
+    check_serving_dependencies(collect=bool(config.collect_dir))
+    check_port(config.host, config.port)
+    version, bundle = local_bundle(store, ref)
+    return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
+
+
+def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:
+    from dataclasses import replace
+
+    collect = os.path.abspath(config.collect_dir) if config.collect_dir else None
+    return replace(config, bundle=root, collect_dir=collect)
+
+
+def run(server: LocalServer) -> None:
+    """Serve until SIGTERM or Ctrl-C (then finish in-flight requests and flush collection)."""
+    from mlops_cli.serving.server import serve
+
+    serve(server.config)

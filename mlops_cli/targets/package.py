@@ -1,0 +1,212 @@
+"""`mlops package`: a build context and an offline-built Docker image for a registered version.
+
+The context holds only what serving needs: the model bundle, the `serving` (and `runtime`)
+code of this package, and a wheelhouse of the pinned serving dependencies. The image is built
+with the network off, and recorded with the version (an `image` artifact and audit event).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlops_cli
+from mlops_cli.audit.provenance import provenance
+from mlops_cli.domain import ModelRef, ModelVersion
+from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.store import Store, jobs
+from mlops_cli.targets import docker, dockerfile, wheels
+from mlops_cli.targets.bundling import copy_bundle
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+# The parts of this package the image carries: the server and the runtime it scores with.
+IMAGE_CODE = ("__init__.py", "errors.py", "serving", "runtime")
+# The one runtime module that knows the store: the image never resolves references.
+NOT_IN_IMAGE = ("loader.py",)
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    """What `mlops package` made: the context folder (when kept) and the image (when built)."""
+
+    ref: str
+    digest: str
+    image: str
+    base_image: str
+    context: str | None
+    built: bool
+    image_id: str | None = None
+    size: int | None = None
+    base_size: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    packages: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        added = self.size - self.base_size if self.size is not None and self.base_size is not None else None
+        return {
+            "ref": self.ref,
+            "digest": self.digest,
+            "image": self.image,
+            "image_id": self.image_id,
+            "size": self.size,
+            "base_image": self.base_image,
+            "base_size": self.base_size,
+            "added_size": added,
+            "built": self.built,
+            "context": self.context,
+            "labels": self.labels,
+            "packages": self.packages,
+        }
+
+
+def default_tag(version: ModelVersion) -> str:
+    return f"mlops-{version.name}:{version.version}"
+
+
+def labels_for(version: ModelVersion) -> dict[str, str]:
+    """OCI labels plus mlops.model.*; `created` is the version's time, so rebuilds match."""
+    commit = version.git.commit if version.git and version.git.commit else ""
+    labels = {
+        "org.opencontainers.image.title": f"mlops-{version.name}",
+        "org.opencontainers.image.description": version.description or f"{version.ref} served by mlops",
+        "org.opencontainers.image.version": str(version.version),
+        "org.opencontainers.image.created": version.created_at,
+        "org.opencontainers.image.revision": commit,
+        "org.opencontainers.image.vendor": "mlops",
+        "mlops.model.name": version.name,
+        "mlops.model.version": str(version.version),
+        "mlops.model.digest": version.digest,
+        "mlops.model.git.commit": commit,
+    }
+    if version.git and version.git.remote:
+        labels["org.opencontainers.image.source"] = version.git.remote
+    return labels
+
+
+def write_context(
+    store: Store,
+    version: ModelVersion,
+    dest: Path,
+    base_image: str,
+    wheel_source: Path | None = None,
+    with_collect: bool = False,
+) -> tuple[dict[str, str], list[str]]:
+    """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/.
+
+    Returns the labels and the pinned requirements.
+    """
+    pinned = wheels.pins(with_collect=with_collect)
+    found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source)
+    wheels.copy_wheels(found, dest / "wheels")
+    requirements = [f"{name}=={ver}" for name, ver in pinned]
+    (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    _copy_code(dest / "app" / "mlops_cli")
+    copy_bundle(store, version, dest / "model")
+    labels = labels_for(version)
+    text = dockerfile.render(version.ref, version.digest, base_image, labels)
+    (dest / "Dockerfile").write_text(text)
+    return labels, requirements
+
+
+def _copy_code(dest: Path) -> None:
+    source = Path(mlops_cli.__file__).parent
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_IN_IMAGE)
+    for name in IMAGE_CODE:
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, dest / name, ignore=ignore)
+        elif path.is_file():
+            shutil.copy2(path, dest / name)
+
+
+def package(
+    store: Store,
+    ref: str,
+    *,
+    image: str | None = None,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    output_dir: Path | None = None,
+    build: bool = True,
+    wheelhouse: Path | None = None,
+    with_collect: bool = False,
+    message: str | None = None,
+    on_log: Callable[[str], None] = lambda line: None,
+) -> PackageResult:
+    """Write the build context and (unless `build` is False) build and record the image.
+
+    Raises UsageError for a bad output folder or --no-build without --output-dir,
+    ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
+    """
+    from mlops_cli.models.manage import show_version
+
+    version = show_version(store, ref)
+    tag = image or default_tag(version)
+    if not build and output_dir is None:
+        raise UsageError("--no-build needs --output-dir: the context would be thrown away")
+    if wheelhouse is not None and not wheelhouse.is_dir():
+        raise UsageError(f"--wheelhouse {wheelhouse} is not a folder")
+    if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
+        raise UsageError(f"{output_dir} is not empty", hint="choose a new or empty folder")
+    base_size = None
+    if build:
+        base_size = docker.inspect(base_image).size  # fail early when the base is missing
+    context = output_dir or Path(tempfile.mkdtemp(prefix="package-", dir=_tmp_dir(store)))
+    try:
+        context.mkdir(parents=True, exist_ok=True)
+        try:
+            labels, requirements = write_context(
+                store, version, context, base_image, wheelhouse, with_collect
+            )
+        except OSError as exc:
+            raise MlopsError(f"cannot write the build context in {context}: {exc.strerror or exc}") from exc
+        if not build:
+            return PackageResult(
+                version.ref,
+                version.digest,
+                tag,
+                base_image,
+                str(context),
+                False,
+                labels=labels,
+                packages=requirements,
+            )
+        image_id = docker.build(context, tag, on_log)
+        info = docker.inspect(image_id)
+    finally:
+        if output_dir is None:
+            shutil.rmtree(context, ignore_errors=True)
+    result = PackageResult(
+        version.ref,
+        version.digest,
+        tag,
+        base_image,
+        str(output_dir) if output_dir else None,
+        True,
+        image_id=image_id,
+        size=info.size,
+        base_size=base_size,
+        labels=labels,
+        packages=requirements,
+    )
+    details = {
+        "tag": tag,
+        "size": info.size,
+        "base_image": base_image,
+        "base_size": base_size,
+        "packages": requirements,
+    }
+    jobs.add_artifact(
+        store.conn, ModelRef.parse(version.ref), "image", tag, image_id, details, provenance(message)
+    )
+    return result
+
+
+def _tmp_dir(store: Store) -> str:
+    store.paths.tmp.mkdir(parents=True, exist_ok=True)
+    return os.fspath(store.paths.tmp)

@@ -1,0 +1,118 @@
+"""An offline wheelhouse for the image: the serving dependencies, pinned to the versions this
+machine runs, downloaded once for the image's platform and cached in `.mlops/cache/wheels`.
+
+Images build with the network off (`pip install --no-index`), so a build is reproducible and
+works behind a firewall; only filling the cache needs the package index, or a folder of wheels
+given with `--wheelhouse`. pip runs as a subprocess (argv list, timeout, stderr captured).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlops_cli.errors import ExternalToolError, MissingDependencyError
+
+# What `python -m mlops_cli.serving` imports. No deps are resolved by pip (--no-deps): this
+# list is the closure, which keeps onnxruntime's optional tooling (sympy, protobuf) out.
+REQUIRED = ("onnxruntime", "numpy", "uvicorn", "h11", "click")
+SPEEDUPS = ("uvloop", "httptools", "orjson")  # used when present
+COLLECT = ("pyarrow",)
+
+PYTHON_VERSION = "3.11"
+# Debian bookworm (glibc 2.36) and python:3.11-slim run any manylinux wheel up to 2_36.
+PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in range(17, 37)))
+PIP_TIMEOUT = 900
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(with_collect: bool = False) -> list[tuple[str, str]]:
+    """(name, version) of each package the image needs, at the version installed here."""
+    wanted = [*REQUIRED, *SPEEDUPS, *(COLLECT if with_collect else ())]
+    found = []
+    for name in wanted:
+        try:
+            found.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            if name in SPEEDUPS:
+                continue
+            raise MissingDependencyError(name, "serve") from None
+    return found
+
+
+def _wheel_matches(filename: str, name: str, version: str) -> bool:
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) < 5 or normalise(parts[0]) != normalise(name) or parts[1] != version:
+        return False
+    python, abi, platform = parts[-3], parts[-2], parts[-1]
+    py_ok = any(t in ("cp311", "py3", "py311") for t in python.split("."))
+    abi_ok = any(t in ("cp311", "abi3", "none") for t in abi.split("."))
+    plat_ok = any(t == "any" or t in PLATFORMS for t in platform.split("."))
+    return py_ok and abi_ok and plat_ok
+
+
+def find_cached(cache: Path, name: str, version: str) -> Path | None:
+    if not cache.is_dir():
+        return None
+    for path in sorted(cache.glob("*.whl")):
+        if _wheel_matches(path.name, name, version):
+            return path
+    return None
+
+
+def download_command(dest: Path, requirements: list[str], source: Path | None) -> list[str]:
+    """The pip argv that fetches binary wheels for the image's Python and platform."""
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
+    argv += ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
+    argv += ["--abi", "cp311", "--abi", "abi3", "--abi", "none"]
+    for platform in (*PLATFORMS, "any"):
+        argv += ["--platform", platform]
+    if source is not None:
+        argv += ["--no-index", "--find-links", str(source)]
+    return [*argv, "--dest", str(dest), *requirements]
+
+
+def ensure_wheels(cache: Path, wanted: list[tuple[str, str]], source: Path | None = None) -> list[Path]:
+    """The wheel file for each pin, downloading only those not yet in `cache`.
+
+    Raises ExternalToolError (exit 4) when pip cannot get them, naming the packages.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    missing = [(n, v) for n, v in wanted if find_cached(cache, n, v) is None]
+    if missing:
+        requirements = [f"{n}=={v}" for n, v in missing]
+        argv = download_command(cache, requirements, source)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExternalToolError(f"pip download timed out after {PIP_TIMEOUT} s") from None
+        if done.returncode != 0:
+            lines = [
+                ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")
+            ] or done.stderr.splitlines()
+            raise ExternalToolError(
+                f"could not download wheels for {', '.join(requirements)}: {' '.join(lines[-3:])}",
+                hint="give a folder of cp311 manylinux wheels with --wheelhouse DIR"
+                if source is None
+                else None,
+            )
+    paths = []
+    for name, version in wanted:
+        path = find_cached(cache, name, version)
+        if path is None:
+            raise ExternalToolError(f"no cp311 manylinux wheel of {name}=={version} was found")
+        paths.append(path)
+    return paths
+
+
+def copy_wheels(paths: list[Path], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        shutil.copy2(path, dest / path.name)

@@ -1,0 +1,95 @@
+"""`mlops serve` and `mlops package` refusals, exit codes and help, without a server or engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.onnx_helpers import logistic_onnx, register_onnx
+
+
+@pytest.fixture
+def onnx_model(store, project):
+    register_onnx(store, logistic_onnx(project), "clf")
+    return "clf:1"
+
+
+def _one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_help_has_examples(cli):
+    for command in ("serve", "package"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "Example: mlops" in result.stdout
+
+
+def test_serve_unknown_model_exits_1(cli):
+    result = cli("serve", "nope")
+    assert result.exit_code == 1 and "nope" in _one_error_line(result)
+
+
+def test_serve_refuses_non_onnx_models(cli, model_file):
+    assert cli("register", model_file, "--name", "blob", "--framework", "sklearn").exit_code == 0
+    result = cli("serve", "blob")
+    assert result.exit_code == 2 and "ONNX" in _one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--api-key-env", "MLOPS_TEST_UNSET_KEY"], "MLOPS_TEST_UNSET_KEY"),
+        (["--port", "70000"], "port"),
+        (["--workers", "0"], "workers"),
+        (["--max-body-mb", "0"], "max-body-mb"),
+    ],
+)
+def test_serve_refuses_impossible_settings(cli, onnx_model, monkeypatch, args, words):
+    monkeypatch.delenv("MLOPS_TEST_UNSET_KEY", raising=False)
+    result = cli("serve", onnx_model, *args)
+    assert result.exit_code == 2 and words in _one_error_line(result)
+
+
+def test_serve_port_in_use_is_one_error_line(cli, onnx_model):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = cli("serve", onnx_model, "--port", taken.getsockname()[1])
+    assert result.exit_code == 1 and "cannot listen" in _one_error_line(result)
+
+
+def test_package_no_build_needs_output_dir(cli, onnx_model):
+    result = cli("package", onnx_model, "--no-build")
+    assert result.exit_code == 2 and "--output-dir" in _one_error_line(result)
+
+
+def test_package_refuses_a_non_empty_output_dir(cli, onnx_model, project):
+    folder = project / "ctx"
+    folder.mkdir()
+    (folder / "x").write_text("x")
+    result = cli("package", onnx_model, "--no-build", "--output-dir", folder)
+    assert result.exit_code == 2 and "not empty" in _one_error_line(result)
+
+
+def test_package_missing_wheelhouse_is_usage_error(cli, onnx_model, project):
+    result = cli(
+        "package", onnx_model, "--no-build", "--output-dir", project / "ctx", "--wheelhouse", project / "nope"
+    )
+    assert result.exit_code == 2 and "wheelhouse" in _one_error_line(result)
+
+
+def test_commands_import_no_heavy_library():
+    code = (
+        "import sys; from mlops_cli.cli.app import app; "
+        "from mlops_cli.cli.commands import serve, package; "
+        "heavy = {'numpy', 'onnxruntime', 'uvicorn', 'docker', 'pyarrow', 'starlette'} & set(sys.modules); "
+        "print(sorted(heavy)); sys.exit(1 if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

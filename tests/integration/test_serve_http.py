@@ -1,0 +1,468 @@
+"""`mlops serve` as a real process on 127.0.0.1, driven over HTTP: every endpoint, every error
+code, auth, the body limit, concurrency, micro-batching, workers, SIGTERM and collection."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import signal
+import threading
+
+import httpx
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.onnx_helpers import direct_run, training_data
+from tests.serving_helpers import (
+    FEATURES,
+    infer_body,
+    make_project,
+    register_test_models,
+    start_server,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One project with the test models, and a server for `clf` collecting into `collected/`."""
+    project = make_project(tmp_path_factory.mktemp("serve") / "project")
+    register_test_models(project)
+    server = start_server(project, "clf", "--collect", "collected", "--max-body-mb", "0.05")
+    yield project, server
+    server.stop()
+
+
+@pytest.fixture
+def client(served):
+    _, server = served
+    with server.client() as c:
+        yield c
+
+
+def _rows(n: int, seed: int = 1) -> np.ndarray:
+    return training_data(n, seed=seed)[0]
+
+
+def _expected(project, rows):
+    return direct_run(project / "logistic.onnx", rows)
+
+
+# --- the v2 protocol ---------------------------------------------------------------------------
+
+
+def test_server_metadata_and_health(client):
+    assert client.get("/v2").json()["name"] == "mlops"
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2/models/clf/ready").json() == {"name": "clf", "ready": True}
+    assert client.get("/v2/models/clf/versions/1/ready").status_code == 200
+
+
+def test_model_metadata(client):
+    for path in ("/v2/models/clf", "/v2/models/clf/versions/1"):
+        meta = client.get(path).json()
+        assert meta["name"] == "clf" and meta["versions"] == ["1"]
+        assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
+        assert [o["name"] for o in meta["outputs"]] == ["label", "probabilities"]
+        assert {o["datatype"] for o in meta["outputs"]} == {"BYTES", "FP32"}
+
+
+def test_infer_matches_onnxruntime(served, client):
+    project, _ = served
+    rows = _rows(5)
+    response = client.post("/v2/models/clf/infer", json={**infer_body(rows), "id": "abc"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_name"] == "clf" and body["model_version"] == "1" and body["id"] == "abc"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    label, proba = _expected(project, rows)
+    assert outputs["label"]["datatype"] == "BYTES" and outputs["label"]["shape"] == [5]
+    assert outputs["label"]["data"] == label.tolist()
+    assert outputs["probabilities"]["shape"] == [5, 2]
+    np.testing.assert_allclose(np.array(outputs["probabilities"]["data"]).reshape(5, 2), proba, rtol=1e-6)
+
+
+def test_infer_accepts_nested_data_versions_path_and_requested_outputs(client):
+    rows = _rows(2)
+    body = {
+        "inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": rows.tolist()}],
+        "outputs": [{"name": "probabilities"}],
+    }
+    response = client.post("/v2/models/clf/versions/1/infer", json=body)
+    assert response.status_code == 200, response.text
+    assert [o["name"] for o in response.json()["outputs"]] == ["probabilities"]
+
+
+def test_infer_mixed_datatypes(served):
+    project, _ = served
+    from tests.serving_helpers import start_server
+
+    server = start_server(project, "mixed", log_name="mixed")
+    try:
+        with server.client() as c:
+            meta = c.get("/v2/models/mixed").json()
+            assert [(i["name"], i["datatype"]) for i in meta["inputs"]] == [
+                ("city", "BYTES"),
+                ("age", "FP32"),
+                ("count", "INT64"),
+            ]
+            body = {
+                "inputs": [
+                    {"name": "city", "shape": [2, 1], "datatype": "BYTES", "data": ["a", "c"]},
+                    {"name": "age", "shape": [2, 1], "datatype": "FP32", "data": [0.5, -1.0]},
+                    {"name": "count", "shape": [2, 1], "datatype": "INT64", "data": [1, 3]},
+                ]
+            }
+            response = c.post("/v2/models/mixed/infer", json=body)
+            assert response.status_code == 200, response.text
+            assert response.json()["outputs"][0]["shape"] == [2]
+            records = {
+                "dataframe_records": [
+                    {"city": "a", "age": 0.5, "count": 1},
+                    {"city": "c", "age": -1.0, "count": 3},
+                ]
+            }
+            predictions = c.post("/invocations", json=records).json()["predictions"]
+            assert [p["prediction"] for p in predictions] == response.json()["outputs"][0]["data"]
+            bad = c.post("/invocations", json={"dataframe_records": [{"city": 3, "age": 0.5, "count": 1}]})
+            assert bad.status_code == 400 and "city" in bad.json()["error"]
+    finally:
+        server.stop()
+
+
+def test_infer_binary_tensor_extension(served, client):
+    """Triton's binary data: tritonclient sends inputs (and asks for outputs) this way."""
+    project, _ = served
+    rows = _rows(3)
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "X", "shape": [3, 4], "datatype": "FP32", "parameters": {"binary_data_size": 48}}
+            ],
+            "outputs": [{"name": "label"}, {"name": "probabilities", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    response = client.post(
+        "/v2/models/clf/infer",
+        content=header + rows.astype("<f4").tobytes(),
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(header)),
+        },
+    )
+    assert response.status_code == 200, response.text
+    split = int(response.headers["inference-header-content-length"])
+    head = json.loads(response.content[:split])
+    label, proba = _expected(project, rows)
+    assert head["outputs"][0]["data"] == label.tolist()
+    assert head["outputs"][1]["parameters"] == {"binary_data_size": 24}
+    np.testing.assert_allclose(np.frombuffer(response.content[split:], "<f4").reshape(3, 2), proba, rtol=1e-6)
+    short = client.post(
+        "/v2/models/clf/infer",
+        content=header + b"\0" * 10,
+        headers={
+            "content-type": "application/octet-stream",
+            "inference-header-content-length": str(len(header)),
+        },
+    )
+    assert short.status_code == 400 and "binary_data_size" in short.json()["error"]
+    assert "binary_tensor_data" in client.get("/v2").json()["extensions"]
+
+
+# --- MLflow-style --------------------------------------------------------------------------------
+
+
+def test_invocations_formats_agree(served, client):
+    project, _ = served
+    rows = _rows(3)
+    label, proba = _expected(project, rows)
+    shuffled = FEATURES[::-1]
+    payloads = [
+        {"dataframe_split": {"columns": FEATURES, "data": rows.tolist()}},
+        {"dataframe_split": {"columns": shuffled, "data": rows[:, ::-1].tolist()}},
+        {"dataframe_records": [dict(zip(FEATURES, r, strict=True)) for r in rows.tolist()]},
+        {"instances": rows.tolist()},
+        {"instances": [dict(zip(FEATURES, r, strict=True)) for r in rows.tolist()]},
+        {"inputs": {name: rows[:, j].tolist() for j, name in enumerate(FEATURES)}},
+        {"inputs": rows.tolist()},
+    ]
+    for payload in payloads:
+        response = client.post("/invocations", json=payload)
+        assert response.status_code == 200, (payload, response.text)
+        predictions = response.json()["predictions"]
+        assert [p["prediction"] for p in predictions] == label.tolist()
+        np.testing.assert_allclose([p["proba_yes"] for p in predictions], proba[:, 1], rtol=1e-6)
+    assert client.get("/ping").status_code == 200
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"inputs": [{"name": "X", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}, "shape"),
+        ({"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}, "datatype"),
+        (
+            {"inputs": [{"name": "Y", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+            "unknown input",
+        ),
+        ({"inputs": []}, "inputs"),
+        ({"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}, "needs 8"),
+        (
+            {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": ["a", "b", "c", "d"]}]},
+            "FP32",
+        ),
+        ({"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32"}]}, "data"),
+        (
+            {
+                "inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+                "outputs": [{"name": "nope"}],
+            },
+            "unknown output",
+        ),
+        ([1, 2], "object"),
+    ],
+)
+def test_infer_bad_requests_are_400_naming_the_problem(client, body, words):
+    response = client.post("/v2/models/clf/infer", json=body)
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+
+
+def test_missing_input_is_400(served):
+    project, _ = served
+    # The mixed model has three inputs; give two.
+    from tests.serving_helpers import start_server
+
+    server = start_server(project, "mixed", log_name="mixed-missing")
+    try:
+        body = {"inputs": [{"name": "age", "shape": [1, 1], "datatype": "FP32", "data": [0.5]}]}
+        response = httpx.post(server.url + "/v2/models/mixed/infer", json=body)
+        assert response.status_code == 400
+        assert "missing input" in response.json()["error"] and "city" in response.json()["error"]
+    finally:
+        server.stop()
+
+
+def test_other_error_codes(client):
+    assert (
+        client.post(
+            "/v2/models/clf/infer", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert client.post("/invocations", json={"nothing": 1}).status_code == 400
+    assert (
+        client.post(
+            "/invocations", json={"dataframe_split": {"columns": ["f0"], "data": [[1.0]]}}
+        ).status_code
+        == 400
+    )
+    wrong_type = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"})
+    assert wrong_type.status_code == 415 and "content type" in wrong_type.json()["error"]
+    assert client.get("/v2/models/other").status_code == 404
+    assert client.post("/v2/models/other/infer", json=infer_body(_rows(1))).status_code == 404
+    assert client.get("/v2/models/clf/versions/7").status_code == 404
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/v2/models/clf/infer").status_code == 405
+    for response in (client.get("/nowhere"), client.get("/v2/models/other")):
+        assert set(response.json()) == {"error"}
+
+
+def test_unexpected_failure_is_500_without_traceback(served):
+    project, _ = served
+    server = start_server(project, "failing", log_name="failing")
+    try:
+        body = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
+        response = httpx.post(server.url + "/v2/models/failing/infer", json=body)
+        assert response.status_code == 500
+        error = response.json()["error"]
+        assert response.headers["x-request-id"] in error
+        assert "Traceback" not in response.text and "onnxruntime" not in response.text
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200  # still serving
+    finally:
+        server.stop()
+    assert "Traceback" in server.log.read_text()
+
+
+def test_body_over_the_limit_is_413(client):
+    big = infer_body(np.zeros((8000, 4), dtype=np.float32))
+    response = client.post("/v2/models/clf/infer", json=big)
+    assert response.status_code == 413 and "limit" in response.json()["error"]
+
+    # A chunked body (no Content-Length) is cut off as it is read.
+    def chunks():
+        yield b'{"inputs": ['
+        for _ in range(200):
+            yield b" " * 1000
+        yield b"]}"
+
+    response = client.post("/invocations", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert client.get("/v2/health/live").status_code == 200  # still serving
+
+
+def test_concurrent_requests_get_their_own_answers(served):
+    project, server = served
+    rows = _rows(64, seed=9)
+    label, _ = _expected(project, rows)
+
+    def one(i: int):
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            response = c.post("/v2/models/clf/infer", json=infer_body(rows[i : i + 1]))
+            return i, response.status_code, response.json()["outputs"][0]["data"][0]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(64)))
+    assert all(status == 200 for _, status, _ in results)
+    assert [value for _, _, value in sorted(results)] == label.tolist()
+
+
+def test_metrics_report_requests_rows_and_collection(client):
+    client.post("/v2/models/clf/infer", json=infer_body(_rows(3)))
+    client.get("/nowhere")
+    text = client.get("/metrics").text
+    assert 'mlops_requests_total{endpoint="infer",status="200"}' in text
+    assert 'mlops_requests_total{endpoint="other",status="404"}' in text
+    assert "mlops_request_duration_seconds_bucket" in text
+    assert 'mlops_rows_scored_total{model="clf",version="1"}' in text
+    assert "mlops_batch_size_bucket" in text
+    assert "mlops_collected_records_total" in text and "mlops_dropped_records_total 0" in text
+
+
+# --- auth, workers, batching, SIGTERM --------------------------------------------------------------
+
+
+def test_api_key_and_workers(served):
+    project, _ = served
+    server = start_server(
+        project,
+        "clf",
+        "--api-key-env",
+        "SERVE_KEY",
+        "--workers",
+        "2",
+        env={"SERVE_KEY": "s3cret"},
+        log_name="auth",
+    )
+    try:
+        body = infer_body(_rows(1))
+        url = server.url + "/v2/models/clf/infer"
+        missing = httpx.post(url, json=body)
+        assert missing.status_code == 401 and "Authorization" in missing.json()["error"]
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert httpx.post(url, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.post(url, json=body, headers={"Authorization": "Basic s3cret"}).status_code == 401
+        assert httpx.get(server.url + "/metrics").status_code == 401
+        assert httpx.post(url, json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        # Probes stay open so orchestrators can check health without the key.
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200
+        assert httpx.get(server.url + "/ping").status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_micro_batching_keeps_answers_apart(served):
+    project, _ = served
+    server = start_server(
+        project, "clf", "--batch-max-size", "16", "--batch-max-latency-ms", "5", log_name="batch"
+    )
+    rows = _rows(96, seed=4)
+    label, proba = _expected(project, rows)
+
+    def one(i: int):
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            size = 1 + i % 3
+            part = rows[i : i + size]
+            response = c.post("/v2/models/clf/infer", json=infer_body(part))
+            outputs = {o["name"]: o for o in response.json()["outputs"]}
+            return i, size, outputs["label"]["data"], outputs["probabilities"]["data"]
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(one, range(90)))
+        for i, size, labels, probas in results:
+            assert labels == label[i : i + size].tolist()
+            np.testing.assert_allclose(np.array(probas).reshape(size, 2), proba[i : i + size], atol=1e-6)
+        metrics = httpx.get(server.url + "/metrics").text
+        assert "mlops_batch_size_count" in metrics
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_drains_and_flushes_collection(served):
+    project, _ = served
+    collect = project / "collected-sigterm"
+    server = start_server(project, "clf", "--collect", str(collect), log_name="sigterm")
+    rows = _rows(4, seed=5)
+    ok_ids: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def hammer():
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            while not stop.is_set():
+                try:
+                    response = c.post("/v2/models/clf/infer", json=infer_body(rows))
+                except httpx.TransportError:
+                    return  # the server stopped accepting
+                assert response.status_code == 200, response.text  # never a half-served request
+                with lock:
+                    ok_ids.append(response.json()["id"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while len(ok_ids) < 100:
+        threading.Event().wait(0.01)
+    code = server.stop(signal.SIGTERM)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert code == 0, server.log.read_text()
+    files = sorted(collect.glob("*.parquet"))
+    assert files and not list(collect.glob(".*.tmp"))
+    table = pq.read_table(files).to_pandas() if len(files) == 1 else _read_all(files)
+    assert set(ok_ids) <= set(table["request_id"])
+    assert len(table) == 4 * len(set(table["request_id"]))
+
+
+def _read_all(files):
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+
+
+def test_collection_files_are_complete_rows(served):
+    project, server = served
+    rows = _rows(3, seed=6)
+    with server.client() as c:
+        first = c.post("/v2/models/clf/infer", json=infer_body(rows)).json()["id"]
+        second = c.post(
+            "/invocations", json={"dataframe_split": {"columns": FEATURES, "data": rows.tolist()}}
+        ).headers["x-request-id"]
+    server.stop()
+    try:
+        files = sorted((project / "collected").glob("*.parquet"))
+        table = _read_all(files)
+        mine = table[table.request_id.isin([first, second])]
+        assert len(mine) == 6
+        assert set(mine.endpoint) == {"infer", "invocations"}
+        assert {
+            *FEATURES,
+            "prediction",
+            "proba_no",
+            "proba_yes",
+            "ts",
+            "row",
+            "model",
+            "model_version",
+        } <= set(table.columns)
+        np.testing.assert_allclose(mine[mine.request_id == first][FEATURES].to_numpy(), rows, rtol=1e-6)
+        assert mine.model.unique().tolist() == ["clf"]
+    finally:
+        pass
