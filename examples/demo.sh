@@ -21,6 +21,19 @@ step mlops models download iris@champion --output ./champion
 ls -l ./champion
 step mlops convert iris@champion --sample iris.csv -m "ONNX for serving"
 step mlops models alias iris:3 onnx
+step mlops score-batch iris@onnx --input iris.csv --output scores.csv --passthrough species
+head -n 4 scores.csv
+PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '\n\033[1m$ mlops serve iris@onnx --port %s &\033[0m\n' "$PORT"
+mlops serve iris@onnx --port "$PORT" 2>serve.log &
+SERVER=$!
+http() { python "$HERE/http_client.py" "$@"; }
+http wait "http://127.0.0.1:$PORT/v2/health/ready"
+step http post "http://127.0.0.1:$PORT/v2/models/iris/infer" \
+    '{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+step http post "http://127.0.0.1:$PORT/invocations" \
+    '{"dataframe_records": [{"sepal length (cm)": 6.7, "sepal width (cm)": 3.0, "petal length (cm)": 5.2, "petal width (cm)": 2.3}]}'
+kill -TERM "$SERVER"; wait "$SERVER" || true
 step mlops audit log --model iris
 step mlops audit verify
 echo
