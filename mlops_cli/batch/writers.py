@@ -6,7 +6,6 @@ whether the run was interrupted or not, since every part is the same and so is t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.hashing import sha256_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,7 +74,7 @@ def assemble(paths: list[Path], output: Path, fmt: str) -> tuple[int, str]:
             for table in _chain(first, tables):
                 write(table)
                 rows += table.num_rows
-        digest = _sha256(temp)
+        digest = sha256_file(temp)[0]
         os.replace(temp, output)
     except OSError as exc:
         raise MlopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
@@ -122,11 +122,3 @@ class _Writer:
 
 def _json_default(value: Any) -> Any:
     return str(value)
-
-
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            hasher.update(chunk)
-    return f"sha256:{hasher.hexdigest()}"

@@ -6,13 +6,13 @@ how many threads it may use, or every process starts one per core and they fight
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.hashing import sha256_file
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -91,11 +91,7 @@ def create_session(path: Path, config: SessionConfig | None = None) -> onnxrunti
 
 def file_digest(path: Path) -> str:
     """`sha256:<hex>` of a file, the key sessions are cached under when no digest is given."""
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(4 * 1024 * 1024):
-            hasher.update(chunk)
-    return f"sha256:{hasher.hexdigest()}"
+    return sha256_file(path)[0]
 
 
 _cache: dict[tuple[str, SessionConfig], onnxruntime.InferenceSession] = {}

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.errors import MlopsError, StoreError
+from mlops_cli.hashing import ALGORITHM, CHUNK, advise_sequential, sha256_file
 
-ALGORITHM = "sha256"
-CHUNK = 4 * 1024 * 1024
 Progress = Callable[[int], None]
 
 
@@ -86,18 +85,7 @@ class ObjectStore:
 
     def hash_file(self, source: Path, progress: Progress | None = None) -> tuple[str, int]:
         """Hash a file without storing it; return (digest, size)."""
-        hasher = hashlib.sha256()
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        size = 0
-        with open(source, "rb", buffering=0) as src:
-            _advise_sequential(src.fileno())
-            while n := src.readinto(buffer):
-                hasher.update(view[:n])
-                size += n
-                if progress:
-                    progress(n)
-        return f"{ALGORITHM}:{hasher.hexdigest()}", size
+        return sha256_file(source, progress)
 
     def put_file(
         self, source: Path, *, likely_present: bool = False, progress: Progress | None = None
@@ -128,7 +116,7 @@ class ObjectStore:
         size = 0
         try:
             with open(source, "rb", buffering=0) as src:
-                _advise_sequential(src.fileno())
+                advise_sequential(src.fileno())
                 with open(temp, "xb", buffering=0) as dst:
                     while n := src.readinto(buffer):
                         chunk = view[:n]
@@ -195,14 +183,6 @@ class ObjectStore:
 
     def remove(self, digest: str) -> None:
         self.path_for(digest).unlink(missing_ok=True)
-
-
-def _advise_sequential(fd: int) -> None:
-    if hasattr(os, "posix_fadvise"):
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        except OSError:
-            pass
 
 
 def _fsync_dir(path: Path) -> None:

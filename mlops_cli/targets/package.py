@@ -25,7 +25,7 @@ from mlops_cli.targets.bundling import copy_bundle
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 # The parts of this package the image carries: the server and the runtime it scores with.
-IMAGE_CODE = ("__init__.py", "errors.py", "serving", "runtime")
+IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.
 NOT_IN_IMAGE = ("loader.py",)
 

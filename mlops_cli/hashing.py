@@ -1,0 +1,39 @@
+"""Hashing files the one way every part of mlops names content: `sha256:<hex>`.
+
+Standard library only: the store, the runtime and the serving image all use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+ALGORITHM = "sha256"
+CHUNK = 4 * 1024 * 1024
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Return (`sha256:<hex>`, size) of a file, read once in large chunks into one buffer."""
+    hasher = hashlib.sha256()
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        advise_sequential(handle.fileno())
+        while n := handle.readinto(buffer):
+            hasher.update(view[:n])
+            size += n
+            if progress:
+                progress(n)
+    return f"{ALGORITHM}:{hasher.hexdigest()}", size
+
+
+def advise_sequential(fd: int) -> None:
+    """Tell the kernel a file is read front to back, so it reads ahead generously."""
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError:
+            pass  # not supported on this filesystem: only a hint
