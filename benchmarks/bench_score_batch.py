@@ -12,9 +12,11 @@ timed wall-clock; peak RSS is the sum over the process tree, sampled every 20 ms
   one intra-op thread, to show what the second core adds.
 - B (what users do today): pandas.read_csv + model.predict_proba + DataFrame.to_csv.
 - mlops --workers 1 / 2: `mlops score-batch`.
-`mlflow models predict` is not installed here, so its column is left out.
+- mlflow: `mlflow models predict` on the same scikit-learn model, when `--mlflow-python` names a
+  Python with mlflow and scikit-learn installed (a separate venv); skipped otherwise.
 
 Usage: python benchmarks/bench_score_batch.py [--rows N] [--repeats R] [--quick] [--keep DIR]
+                                             [--mlflow-python /opt/mlflow/bin/python]
 """
 
 from __future__ import annotations
@@ -69,6 +71,41 @@ for j, label in enumerate(estimator.classes_):
     out[f"proba_{label}"] = proba[:, j]
 out.to_csv(target, index=False)
 """
+
+
+MLFLOW_SAVE = """
+import sys, joblib, mlflow.sklearn
+mlflow.sklearn.save_model(joblib.load(sys.argv[1]), sys.argv[2], serialization_format="cloudpickle")
+"""
+
+
+def mlflow_cases(python: str | None, work: Path, models: dict, csv_path: Path) -> dict[str, list[str]]:
+    """name -> argv of `mlflow models predict` on the CSV, for each model mlflow could save."""
+    if not python:
+        return {}
+    mlflow = str(Path(python).with_name("mlflow"))
+    cases = {}
+    for name, (_, joblib_path) in models.items():
+        model_dir = work / f"mlflow-{name}"
+        subprocess.run(
+            [python, "-c", MLFLOW_SAVE, str(joblib_path), str(model_dir)], check=True, capture_output=True
+        )
+        cases[name] = [
+            mlflow,
+            "models",
+            "predict",
+            "-m",
+            str(model_dir),
+            "-i",
+            str(csv_path),
+            "-t",
+            "csv",
+            "-o",
+            f"mlflow-{name}.json",
+            "--env-manager",
+            "local",
+        ]
+    return cases
 
 
 def run_measured(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -163,6 +200,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per case; the median is shown")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one run per case, no 5x check")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument(
+        "--mlflow-python", help="a Python with mlflow and scikit-learn, for the mlflow column"
+    )
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
     repeats = 1 if args.quick else args.repeats
@@ -182,9 +222,9 @@ def main() -> None:
             f" Parquet {parquet_path.stat().st_size / 1e6:.0f} MB"
             f" (prepared in {time.perf_counter() - started:.0f} s)"
         )
-        print(
-            f"cores: {os.cpu_count()}, repeats: {repeats} (median), mlflow: not installed (column skipped)\n"
-        )
+        mlflow = mlflow_cases(args.mlflow_python, work, models, csv_path)
+        mlflow_note = "mlflow models predict" if mlflow else "not given (column skipped)"
+        print(f"cores: {os.cpu_count()}, repeats: {repeats} (median), mlflow: {mlflow_note}\n")
 
         results: dict[tuple[str, str], tuple[float, float]] = {}
         for name, (onnx_path, joblib_path) in models.items():
@@ -203,6 +243,8 @@ def main() -> None:
                     *mlops, "score-batch", name, "-i", str(csv_path), "-o", "m2.csv", "--workers", "2",
                 ],
             }  # fmt: skip
+            if name in mlflow:
+                cases["mlflow csv"] = mlflow[name]
             for case, argv in cases.items():
                 runs = [run_measured(argv, work, env) for _ in range(repeats)]
                 results[(name, case)] = (
@@ -248,6 +290,11 @@ def report(results: dict[tuple[str, str], tuple[float, float]], rows: int) -> No
         ("w1 >= 1.3 x B, logreg csv", ratio("logreg", "mlops w1 csv", "B csv"), 1.3),
         ("w1 RSS <= 600 MB (forest parquet)", 600 / results[("forest", "mlops w1 parquet")][1], 1.0),
     ]
+    for name in ("logreg", "forest"):
+        if (name, "mlflow csv") in results:
+            checks.append(
+                (f"w1 >= 2 x mlflow predict, {name} csv", ratio(name, "mlops w1 csv", "mlflow csv"), 2.0)
+            )
     for label, value, target in checks:
         print(f"  {label:44s} {value:5.2f}  {'met' if value >= target else 'NOT met'}")
 

@@ -196,6 +196,7 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     datasets: tuple[DatasetRecord, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    artifacts: tuple[Artifact, ...] = ()
 
     @property
     def ref(self) -> str:

@@ -13,7 +13,7 @@ from mlops_cli.domain import Artifact, Job, ModelRef, Provenance
 from mlops_cli.errors import NotFoundError
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import append_event, utc_now
-from mlops_cli.store.registry import _resolve_id
+from mlops_cli.store.registry import _resolve_id, artifact_from_row
 
 
 def _job_from_row(row: sqlite3.Row) -> Job:
@@ -122,7 +122,4 @@ def list_artifacts(conn: sqlite3.Connection, ref: ModelRef, kind: str | None = N
     if kind:
         sql += " AND kind = ?"
         params.append(kind)
-    return [
-        Artifact(r["kind"], r["ref"], r["digest"], r["created_at"], json.loads(r["details"]))
-        for r in conn.execute(sql + " ORDER BY id", params)
-    ]
+    return [artifact_from_row(r) for r in conn.execute(sql + " ORDER BY id", params)]

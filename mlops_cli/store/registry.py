@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_cli.domain import (
+    Artifact,
     DatasetRecord,
     FileEntry,
     GitInfo,
@@ -230,6 +231,10 @@ def get_version(conn: sqlite3.Connection, ref: ModelRef) -> ModelVersion:
     return _load_version(conn, version_id)
 
 
+def artifact_from_row(row: sqlite3.Row) -> Artifact:
+    return Artifact(row["kind"], row["ref"], row["digest"], row["created_at"], json.loads(row["details"]))
+
+
 def _load_version(conn: sqlite3.Connection, version_id: int) -> ModelVersion:
     row = conn.execute(
         "SELECT v.*, m.name FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
@@ -251,6 +256,10 @@ def _load_version(conn: sqlite3.Connection, version_id: int) -> ModelVersion:
         r["alias"]
         for r in conn.execute("SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (version_id,))
     )
+    artifacts = tuple(
+        artifact_from_row(r)
+        for r in conn.execute("SELECT * FROM artifacts WHERE version_id = ? ORDER BY id", (version_id,))
+    )
     git = json.loads(row["git"]) if row["git"] else None
     return ModelVersion(
         name=row["name"],
@@ -271,6 +280,7 @@ def _load_version(conn: sqlite3.Connection, version_id: int) -> ModelVersion:
         aliases=aliases,
         datasets=datasets,
         metadata=json.loads(row["metadata"]),
+        artifacts=artifacts,
     )
 
 

@@ -94,6 +94,11 @@ def test_image_is_recorded_and_small(packaged):
         store.close()
     assert [(a.ref, a.digest) for a in artifacts] == [(result["image"], result["image_id"])]
     assert artifacts[0].details["size"] == result["size"]
+    shown = json.loads(_mlops(project, "models", "show", "clf:1", "--json").stdout)
+    assert [(a["kind"], a["ref"], a["digest"]) for a in shown["artifacts"]] == [
+        ("image", result["image"], result["image_id"])
+    ]
+    assert result["image"] in _mlops(project, "models", "show", "clf:1").stdout
     # the wheels were cached for the next build
     assert list((project / ".mlops" / "cache" / "wheels").glob("onnxruntime-*.whl"))
 

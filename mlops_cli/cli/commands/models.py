@@ -125,6 +125,16 @@ def _render_version(version: ModelVersion, console: Console) -> None:
                 + (" dirty" if git.dirty else ""),
             )
         )
+    for artifact in version.artifacts:
+        size = artifact.details.get("size")
+        rows.append(
+            (
+                artifact.kind,
+                f"{artifact.ref} {short_digest(artifact.digest) if artifact.digest else ''}"
+                + (f" {human_size(size)}" if isinstance(size, (int, float)) else "")
+                + f" ({artifact.created_at[:19]}Z)",
+            )
+        )
     for dataset in version.datasets:
         rows.append(
             (
