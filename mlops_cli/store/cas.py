@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,7 +80,10 @@ class ObjectStore:
         for entry in self.tmp.iterdir():
             pid_text = entry.name.split("-", 1)[0]
             if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-                entry.unlink(missing_ok=True)
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)  # the trash of an interrupted `rm`
+                else:
+                    entry.unlink(missing_ok=True)
                 removed += 1
         return removed
 

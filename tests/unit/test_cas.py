@@ -43,12 +43,15 @@ def test_stale_temp_files_of_dead_writers_are_cleaned(objects, tmp_path):
     (tmp_path / "tmp").mkdir()
     stale = tmp_path / "tmp" / "999999999-deadbeef.part"
     stale.write_bytes(b"partial")
+    trash = tmp_path / "tmp" / "999999999-trash-cafe"  # an `rm` that died after its commit
+    trash.mkdir()
+    (trash / "blob").write_bytes(b"freed")
     mine = tmp_path / "tmp" / f"{os.getpid()}-cafe.part"
     mine.write_bytes(b"in progress")
     source = tmp_path / "f.bin"
     source.write_bytes(b"data")
     objects.put_file(source)
-    assert not stale.exists()
+    assert not stale.exists() and not trash.exists()
     assert mine.exists()
 
 
