@@ -144,6 +144,7 @@ def convert_model(
             metadata=_metadata(source, adapter, opset, report, quantization),
             signature=signature,
             source_path=f"mlops:{source.ref}",
+            action="convert",
             message=request.message or f"converted from {source.ref} with {adapter.converter}",
         )
     return ConvertResult(source, version, opset, adapter.converter, report, quantization)

@@ -48,11 +48,13 @@ def register_model(
     metadata: dict | None = None,
     signature: dict | None = None,
     source_path: str | None = None,
+    action: str = "register",
     progress: ProgressSink | None = None,
 ) -> ModelVersion:
     """Store a model file or folder as the next version of `name` and return the version.
 
-    `source_path` overrides where the version is recorded as coming from (a derived model's
+    `action` names the audit event (`convert` for a converted model). `source_path` overrides
+    where the version is recorded as coming from (a derived model's
     files are written to a temp folder first; its real origin is the source version).
 
     Raises UsageError for bad names/aliases/frameworks, MlopsError for unreadable input and
@@ -105,6 +107,7 @@ def register_model(
             datasets=tuple(records),
             metadata=dict(metadata or {}),
             git=git_info(path.absolute()),
+            action=action,
         )
         return registry.create_version(store.conn, draft, provenance(message), blob_exists=store.objects.has)
 

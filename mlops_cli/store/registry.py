@@ -42,6 +42,7 @@ class VersionDraft:
     datasets: tuple[DatasetRecord, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     git: GitInfo | None = None
+    action: str = "register"  # the audit action: "convert" for a version derived by conversion
 
 
 def _blob_rows(draft: VersionDraft) -> set[tuple[str, int]]:
@@ -117,7 +118,7 @@ def create_version(
         ref = f"{draft.name}:{number}"
         append_event(
             conn,
-            "register",
+            draft.action,
             ref,
             provenance,
             {

@@ -69,6 +69,9 @@ def test_pipeline_converts_with_parity_and_lineage(cli, pipeline_model, cancer):
     assert by_name["probabilities"]["max_abs_diff"] < 1e-5
 
     shown = cli("models", "show", "lr:2", "--json").json
+    assert shown["source_path"] == "mlops:lr:1"
+    event = cli("audit", "log", "--action", "convert", "--json").json[0]
+    assert event["subject"] == "lr:2" and event["details"]["derived_from"]["ref"] == "lr:1"
     assert shown["framework"] == "onnx"
     assert shown["tags"]["format"] == "onnx"
     assert shown["tags"]["opset"] == str(out["opset"])
