@@ -88,8 +88,11 @@ def query_events(
     """Events newest first, filtered by model name, action and UTC start time."""
     clauses, params = [], []
     if model:
-        clauses.append("(subject = ? OR subject GLOB ? OR subject GLOB ?)")
-        params += [model, f"{model}:*", f"{model}@*"]
+        # Jobs have their own id as subject and name the model they used in their details.
+        clauses.append(
+            "(subject = ? OR subject GLOB ? OR subject GLOB ? OR json_extract(details, '$.model') GLOB ?)"
+        )
+        params += [model, f"{model}:*", f"{model}@*", f"{model}:*"]
     if action:
         clauses.append("action = ?")
         params.append(action)

@@ -108,6 +108,8 @@ def test_outputs_equal_a_direct_onnxruntime_run(cli, project, forest, source, ta
     events = [e for e in ok(cli("audit", "log", "--json")) if e["subject"] == job["id"]]
     assert [e["action"] for e in events] == ["score-batch", "score-batch.start"]
     assert events[0]["details"]["rows_scored"] == 700
+    by_model = ok(cli("audit", "log", "--model", job["model_ref"].split(":")[0], "--json"))
+    assert {"score-batch", "score-batch.start"} <= {e["action"] for e in by_model}
     assert ok(cli("audit", "verify", "--json"))
 
 
