@@ -37,11 +37,17 @@ def root(
     """A local-first MLOps toolchain for the terminal."""
 
 
-app.command("init")(init.init)
-app.command("register")(register.register)
+def _command(name: str, function) -> None:
+    """Register a command; its summary in `mlops --help` is its docstring's first line, uncut."""
+    summary = (function.__doc__ or "").strip().splitlines()[0]
+    app.command(name, short_help=summary)(function)
+
+
+_command("init", init.init)
+_command("register", register.register)
 app.add_typer(models.app, name="models")
-app.command("convert")(convert.convert)
-app.command("score-batch")(score_batch.score_batch)
-app.command("serve")(serve.serve)
-app.command("package")(package.package)
+_command("convert", convert.convert)
+_command("score-batch", score_batch.score_batch)
+_command("serve", serve.serve)
+_command("package", package.package)
 app.add_typer(audit.app, name="audit")

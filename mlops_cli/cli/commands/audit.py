@@ -16,9 +16,8 @@ if TYPE_CHECKING:
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import CheckFailedError
 
-app = typer.Typer(
-    help="Who did what, when, why and from which commit; verify the trail.", no_args_is_help=True
-)
+_HELP = "Who did what, when, why and from which commit; verify the trail."
+app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
 
 
 @app.command("log")

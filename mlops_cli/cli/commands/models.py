@@ -18,7 +18,8 @@ from mlops_cli.cli.output import Output, human_size, short_digest
 from mlops_cli.domain import ModelVersion
 from mlops_cli.models import manage
 
-app = typer.Typer(help="List, show, tag, alias, download and remove model versions.", no_args_is_help=True)
+_HELP = "List, show, tag, alias, download and remove model versions."
+app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
 
 
 def _table(*columns: str):
