@@ -36,7 +36,7 @@ ENV PATH=/opt/venv/bin:$$PATH \\
     PYTHONPATH=/app \\
     PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
-    HOME=/tmp \
+    HOME=/tmp \\
     PORT=8080
 USER $uid:$uid
 EXPOSE 8080
