@@ -46,7 +46,7 @@ def csv_header(schema: pa.Schema) -> bytes:
 
     sink = pa.BufferOutputStream()
     writer = pacsv.CSVWriter(sink, schema)
-    writer.write_table(schema.empty_table())
+    writer.write_table(pa.Table.from_batches([], schema=schema))  # not empty_table(): it imports pandas
     writer.close()
     return sink.getvalue().to_pybytes()
 
