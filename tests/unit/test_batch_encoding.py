@@ -59,6 +59,26 @@ def test_jsonl_has_the_values_json_dumps_gives():
     assert encode_jsonl(repeated) == jsonl_by_row(repeated)
 
 
+def test_floats_are_written_as_repr_writes_them():
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.random(100_000).astype(np.float32).astype(np.float64),
+            rng.normal(size=100_000) * 10.0 ** rng.integers(-8, 20, 100_000),
+            rng.integers(-(2**40), 2**40, 50_000) / rng.integers(1, 1000, 50_000),
+            rng.integers(0, 2**64 - 1, 50_000, dtype=np.uint64).view(np.float64),
+            [0.0, -0.0, 1.0, 1e-4, 9.999e-5, 1e9, 1e9 - 0.5, 1e16, 1e22, 5e-324, 0.1, 2 / 3],
+        ]
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        table = pa.table({"x": values, "y": values.astype(np.float32)})
+    assert encode_jsonl(table) == jsonl_by_row(table)
+    ints = pa.table(
+        {"i": pa.array([0, -1, 2**63 - 1, -(2**63), None]), "u": pa.array([2**64 - 1] * 5, pa.uint64())}
+    )
+    assert encode_jsonl(ints) == jsonl_by_row(ints)
+
+
 def test_csv_parts_after_the_header_equal_one_writer():
     table = mixed_table().drop(["values"])  # pyarrow's CSV writer has no list type
     sink = pa.BufferOutputStream()
