@@ -5,7 +5,7 @@ whether the run was interrupted or not, since every part is the same and so is t
 
 For CSV and JSON Lines a part also holds its rows already encoded (`encoding.py`), so the output
 is the header plus those bytes copied in order, hashed as they are copied. When the parts'
-columns types differ (passthrough columns typed differently by two input files) or an encoded part
+column types differ (passthrough columns typed differently by two input files) or an encoded part
 is missing (a checkpoint from before encoded parts existed), the parts are read back, cast to
 one schema and re-encoded, as they always were.
 """
