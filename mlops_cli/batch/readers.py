@@ -219,7 +219,11 @@ class _Segment:
     def __init__(self, fd: int, start: int, end: int) -> None:
         self.base = start - start % mmap.ALLOCATIONGRANULARITY
         self.start, self.end = start, end
-        self.map = mmap.mmap(fd, end - self.base, access=mmap.ACCESS_READ, offset=self.base)
+        self.map: mmap.mmap | bytes
+        try:
+            self.map = mmap.mmap(fd, end - self.base, access=mmap.ACCESS_READ, offset=self.base)
+        except (OSError, ValueError):  # a file system without memory maps: read the bytes instead
+            self.map = os.pread(fd, end - self.base, self.base)
 
     def __enter__(self) -> memoryview:
         self._view = memoryview(self.map)[self.start - self.base : self.end - self.base]
@@ -233,6 +237,8 @@ class _Segment:
         self.close()
 
     def close(self) -> None:
+        if isinstance(self.map, bytes):
+            return
         try:
             self.map.close()
         except BufferError:  # pyarrow still holds the bytes: the map goes with its last reference
