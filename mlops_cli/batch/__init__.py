@@ -6,6 +6,7 @@
 - `pipeline`: a reader thread ahead of scoring, and the worker process pool.
 - `worker`: one chunk scored and written as a part file (in-process or in a worker process).
 - `checkpoint`: the job folder `.mlops/jobs/<id>/`: plan, lock and finished parts.
+- `encoding`: a part's rows as CSV / JSON Lines bytes, so the output is assembled by concatenation.
 - `writers`: finished parts assembled into the output under a temp name, then renamed.
 - `run`: the domain function the command calls.
 """

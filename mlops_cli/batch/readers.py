@@ -12,6 +12,9 @@ re-read with those columns as text, so the mapping layer can name each bad row a
 from __future__ import annotations
 
 import json
+import mmap
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -155,7 +158,7 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
         # chunk of the output has the same schema.
         pinned: dict[str, pa.DataType] = {}
 
-        def parse(segment: bytes, text: bool) -> pa.Table:
+        def parse(segment: memoryview, text: bool) -> pa.Table:
             types = {**pinned, **{name: _arrow_hint(dtype, text) for name, dtype in dtypes.items()}}
             convert_options = pacsv.ConvertOptions(
                 include_columns=columns, column_types=types, strings_can_be_null=not text
@@ -168,28 +171,78 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
                         pinned[field.name] = field.type
             return table
 
-        carry = b""
-        while True:
-            block = handle.read(CSV_SEGMENT)
-            data = carry + block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
+        for segment in _segments(handle.fileno(), len(header_line)):
+            with segment as view:
+                if _NOT_BLANK.search(view) is None:
                     continue
-                segment, carry = data[:cut], data[cut:]
-            else:
-                segment, carry = data, b""
-            if segment.strip():
                 try:
-                    table = parse(segment, text=False)
+                    table = parse(view, text=False)
                 except pa.ArrowInvalid as exc:
                     if not _is_conversion_error(exc):
                         raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
-                    table = parse(segment, text=True)
-                yield from table.to_batches()
-            if not block:
-                return
+                    table = parse(view, text=True)
+            yield from table.to_batches()
+
+
+_NOT_BLANK = re.compile(rb"\S")
+
+
+def _segments(fd: int, start: int) -> Iterator[_Segment]:
+    """Runs of whole lines of about CSV_SEGMENT bytes from `start` to the end of the file.
+
+    Each is a read-only memory map of just that run: pyarrow parses the page cache's bytes in
+    place (no copy into Python bytes, and the pages are read by the parser threads in parallel),
+    and memory stays at one segment since each map is closed before the next is made.
+    """
+    size = os.fstat(fd).st_size
+    position = start
+    while position < size:
+        want = CSV_SEGMENT
+        while True:
+            end = min(position + want, size)
+            segment = _Segment(fd, position, end)
+            if end == size:
+                break
+            cut = segment.map.rfind(b"\n", position - segment.base, end - segment.base) + 1
+            if cut:
+                segment.end = segment.base + cut
+                break
+            segment.close()  # no line ends within the window: a longer line, map a wider one
+            want *= 2
+        yield segment
+        position = segment.end
+
+
+class _Segment:
+    """A memory map of the file bytes [start, end), as a context manager giving a memoryview."""
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self.base = start - start % mmap.ALLOCATIONGRANULARITY
+        self.start, self.end = start, end
+        self.map: mmap.mmap | bytes
+        try:
+            self.map = mmap.mmap(fd, end - self.base, access=mmap.ACCESS_READ, offset=self.base)
+        except (OSError, ValueError):  # a file system without memory maps: read the bytes instead
+            self.map = os.pread(fd, end - self.base, self.base)
+
+    def __enter__(self) -> memoryview:
+        self._view = memoryview(self.map)[self.start - self.base : self.end - self.base]
+        return self._view
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._view.release()
+        except BufferError:  # a traceback still holds pyarrow's buffer: the view goes with it
+            return
+        self.close()
+
+    def close(self) -> None:
+        if isinstance(self.map, bytes):
+            return
+        try:
+            self.map.close()
+        except BufferError:  # pyarrow still holds the bytes: the map goes with its last reference
+            pass
 
 
 def _json_batches(

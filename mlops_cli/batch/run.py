@@ -292,6 +292,8 @@ def _run(
         on_error=request.on_error,
         parts_dir=str(folder.parts),
         file_names=tuple(f.path.name for f in files),
+        output_format=request.output_target()[1],
+        errors_format=_errors_target(request)[1],
     )
     hasher = Hasher(files)
     columns = list(dict.fromkeys([*schema.columns, *request.passthrough]))

@@ -35,6 +35,8 @@ class WorkerSpec:
     on_error: str
     parts_dir: str
     file_names: tuple[str, ...]
+    output_format: str = "parquet"  # csv/jsonl parts are also stored encoded, ready to concatenate
+    errors_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def score_chunk(
     errors = None
     if bad is not None:
         errors = _errors_table(batch, bad, reasons, spec, file_index, start)
-    write_part(Path(spec.parts_dir), index, table, errors)
+    write_part(Path(spec.parts_dir), index, table, errors, spec.output_format, spec.errors_format)
     failed = 0 if bad is None else int(bad.sum())
     return ChunkResult(index, rows, rows - failed, failed)
 
@@ -140,11 +142,35 @@ def part_path(parts_dir: Path, index: int, kind: str = "scores") -> Path:
     return parts_dir / f"{index:09d}.{kind}.arrow"
 
 
-def write_part(parts_dir: Path, index: int, table: pa.Table, errors: pa.Table | None) -> None:
-    """Write errors first and scores last, each via a temp name: scores present = chunk done."""
+def write_part(
+    parts_dir: Path,
+    index: int,
+    table: pa.Table,
+    errors: pa.Table | None,
+    fmt: str = "parquet",
+    errors_fmt: str | None = None,
+) -> None:
+    """Write errors first and scores last, each via a temp name: scores present = chunk done.
+
+    The Arrow part (schema and row count, and the rows for Parquet output or a schema mismatch)
+    is renamed last, after the encoded bytes, so its presence still means the whole chunk is done.
+    """
     if errors is not None:
+        _write_encoded(part_path(parts_dir, index, "errors"), errors, errors_fmt)
         _write_arrow(part_path(parts_dir, index, "errors"), errors)
+    _write_encoded(part_path(parts_dir, index), table, fmt)
     _write_arrow(part_path(parts_dir, index), table)
+
+
+def _write_encoded(part: Path, table: pa.Table, fmt: str | None) -> None:
+    from mlops_cli.batch.encoding import CONCATENATED, encode, encoded_path
+
+    if fmt not in CONCATENATED:
+        return
+    path = encoded_path(part, fmt)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_bytes(encode(table, fmt))
+    os.replace(temp, path)
 
 
 def _write_arrow(path: Path, table: pa.Table) -> None:

@@ -2,22 +2,31 @@
 
 Parts are Arrow IPC files of one chunk each; assembling them in chunk order gives the same bytes
 whether the run was interrupted or not, since every part is the same and so is the order.
+
+For CSV and JSON Lines a part also holds its rows already encoded (`encoding.py`), so the output
+is the header plus those bytes copied in order, hashed as they are copied. When the parts'
+column types differ (passthrough columns typed differently by two input files) or an encoded part
+is missing (a checkpoint from before encoded parts existed), the parts are read back, cast to
+one schema and re-encoded, as they always were.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from mlops_cli.batch.encoding import CONCATENATED, encode_jsonl, encoded_path, header
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.hashing import sha256_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+COPY_BUFFER = 8 << 20
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -66,21 +75,70 @@ def _tables(paths: list[Path]) -> Iterator[pa.Table]:
 def assemble(paths: list[Path], output: Path, fmt: str) -> tuple[int, str]:
     """Write the parts, in order, to `output`; return the rows written and the file's sha256."""
     temp = output.parent / f".{output.name}.mlops-{os.getpid()}-{secrets.token_hex(3)}.tmp"
-    rows = 0
     try:
-        tables = _tables(paths)
-        first = next(tables)
-        with _Writer(temp, fmt, first.schema) as write:
-            for table in _chain(first, tables):
-                write(table)
-                rows += table.num_rows
-        digest = sha256_file(temp)[0]
+        if fmt in CONCATENATED and (encoded := _encoded_parts(paths, fmt)) is not None:
+            schema, rows, sources = encoded
+            digest = _concatenate(header(schema, fmt), sources, temp)
+        else:
+            rows, digest = _rewrite(paths, temp, fmt)
         os.replace(temp, output)
     except OSError as exc:
         raise MlopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
         temp.unlink(missing_ok=True)
     return rows, digest
+
+
+def _encoded_parts(paths: list[Path], fmt: str) -> tuple[pa.Schema, int, list[Path]] | None:
+    """(schema, rows, encoded files) when every part is encoded with one schema; else None."""
+    import pyarrow as pa
+
+    schema, rows, sources = None, 0, []
+    for path in paths:
+        source = encoded_path(path, fmt)
+        if not source.exists():
+            return None
+        try:
+            with pa.memory_map(str(path)) as handle:
+                reader = pa.ipc.open_file(handle)
+                if schema is None:
+                    schema = reader.schema
+                elif reader.schema != schema:
+                    return None
+                rows += sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise MlopsError(
+                f"checkpoint part {path.name} is unreadable: {exc}", hint="start a new run without --resume"
+            ) from exc
+        sources.append(source)
+    return (schema, rows, sources) if schema is not None else None
+
+
+def _concatenate(head: bytes, sources: list[Path], target: Path) -> str:
+    """Write `head` then every source's bytes to `target`; the sha256 of what was written."""
+    hasher = hashlib.sha256(head)
+    buffer = bytearray(COPY_BUFFER)
+    view = memoryview(buffer)
+    with open(target, "wb") as sink:
+        sink.write(head)
+        for source in sources:
+            with open(source, "rb", buffering=0) as handle:
+                while n := handle.readinto(buffer):
+                    hasher.update(view[:n])
+                    sink.write(view[:n])
+    return f"sha256:{hasher.hexdigest()}"
+
+
+def _rewrite(paths: list[Path], temp: Path, fmt: str) -> tuple[int, str]:
+    """Read every part back and write it in `fmt` (Parquet, or mixed column types)."""
+    rows = 0
+    tables = _tables(paths)
+    first = next(tables)
+    with _Writer(temp, fmt, first.schema) as write:
+        for table in _chain(first, tables):
+            write(table)
+            rows += table.num_rows
+    return rows, sha256_file(temp)[0]
 
 
 def _chain(first: pa.Table, rest: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -111,14 +169,7 @@ class _Writer:
         return self._write_jsonl
 
     def _write_jsonl(self, table: pa.Table) -> None:
-        for batch in table.to_batches(max_chunksize=8192):
-            lines = [json.dumps(row, ensure_ascii=False, default=_json_default) for row in batch.to_pylist()]
-            if lines:
-                self._sink.write(("\n".join(lines) + "\n").encode())
+        self._sink.write(encode_jsonl(table))
 
     def __exit__(self, *exc: object) -> None:
         self._sink.close()
-
-
-def _json_default(value: Any) -> Any:
-    return str(value)

@@ -257,6 +257,36 @@ def test_resume_after_a_killed_run_gives_identical_bytes(cli, project, forest):
     assert not (job_dir / "parts").exists()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_of_encoded_parts_after_a_kill_gives_identical_bytes(cli, project, forest, fmt):
+    data = write(make_table(60_000), project / "in.csv")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--passthrough", "id,note"]
+    reference = ok(cli(*args, "-o", project / f"reference.{fmt}", "--json"))
+
+    out = project / f"out.{fmt}"
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    jobs_dir = project / ".mlops" / "jobs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(jobs_dir.glob("*/parts/*.scores.arrow"))) >= 5:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not out.exists()
+
+    resumed = ok(cli("score-batch", *args[1:], "-o", out, "--resume", "--json"))
+    assert resumed["details"]["chunks_resumed"] >= 5
+    assert out.read_bytes() == (project / f"reference.{fmt}").read_bytes()
+    assert resumed["details"]["output"]["sha256"] == reference["details"]["output"]["sha256"]
+    assert resumed["details"]["output"]["rows"] == 60_000
+
+
 def test_resume_by_job_id_after_interrupt(cli, project, forest, store):
     from mlops_cli.store import jobs
 
