@@ -220,9 +220,6 @@ class ModelSummary:
     updated_at: str
     description: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class AuditEvent:
@@ -253,9 +250,6 @@ class AuditEvent:
             "git": asdict(self.git) if self.git else None,
             "details": self.details,
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -299,9 +293,6 @@ class Job:
     updated_at: str
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Artifact:
@@ -312,6 +303,3 @@ class Artifact:
     digest: str | None
     created_at: str
     details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -9,13 +9,19 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 ALGORITHM = "sha256"
 CHUNK = 4 * 1024 * 1024
 
 
-def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
-    """Return (`sha256:<hex>`, size) of a file, read once in large chunks into one buffer."""
+def sha256_file(
+    path: Path, progress: Callable[[int], None] | None = None, *, copy_to: BinaryIO | None = None
+) -> tuple[str, int]:
+    """Return (`sha256:<hex>`, size) of a file, read once in large chunks into one buffer.
+
+    With `copy_to`, every chunk is also written there: hashing while copying, one read pass.
+    """
     hasher = hashlib.sha256()
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
@@ -23,7 +29,12 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> tu
     with open(path, "rb", buffering=0) as handle:
         advise_sequential(handle.fileno())
         while n := handle.readinto(buffer):
-            hasher.update(view[:n])
+            chunk = view[:n]
+            hasher.update(chunk)
+            if copy_to is not None:
+                written = 0
+                while written < n:  # an unbuffered write may take only part of the chunk
+                    written += copy_to.write(chunk[written:])
             size += n
             if progress:
                 progress(n)

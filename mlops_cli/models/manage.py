@@ -58,14 +58,6 @@ class AliasChange:
     version: int
     previous_version: int | None
 
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "alias": self.alias,
-            "version": self.version,
-            "previous_version": self.previous_version,
-        }
-
 
 def alias_version(store: Store, ref: str, alias: str, message: str | None = None) -> AliasChange:
     """Point ALIAS at the version; it moves if it pointed elsewhere."""
@@ -88,15 +80,6 @@ class Download:
     output: str
     files: int
     size: int
-
-    def to_dict(self) -> dict:
-        return {
-            "ref": self.ref,
-            "digest": self.digest,
-            "output": self.output,
-            "files": self.files,
-            "size": self.size,
-        }
 
 
 def download_version(

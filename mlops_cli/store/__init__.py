@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ class Store:
         self.paths = paths
         self.conn = conn
         self.objects = ObjectStore(paths.objects, paths.tmp)
+        self._trash: Path | None = None  # blobs moved aside by the last `trash_blobs`
 
     def trash_blobs(self, digests: list[str]) -> Callable[[], None]:
         """Move blobs aside (still inside a transaction); return a function that restores them.
@@ -54,11 +56,8 @@ class Store:
         return restore
 
     def empty_trash(self) -> None:
-        trash = getattr(self, "_trash", None)
-        if trash and trash.exists():
-            for entry in trash.iterdir():
-                entry.unlink()
-            trash.rmdir()
+        if self._trash is not None:
+            shutil.rmtree(self._trash, ignore_errors=True)
         self._trash = None
 
     def close(self) -> None:

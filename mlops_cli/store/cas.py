@@ -7,7 +7,6 @@ place, so a crash never leaves a partial blob under its final name.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import secrets
 import shutil
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.errors import MlopsError, StoreError
-from mlops_cli.hashing import ALGORITHM, CHUNK, advise_sequential, sha256_file
+from mlops_cli.hashing import ALGORITHM, sha256_file
 
 Progress = Callable[[int], None]
 
@@ -114,25 +113,10 @@ class ObjectStore:
         except OSError as exc:
             raise _os_error(exc, "preparing the store") from exc
         temp = self.tmp / f"{os.getpid()}-{secrets.token_hex(8)}.part"
-        hasher = hashlib.sha256()
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        size = 0
         try:
-            with open(source, "rb", buffering=0) as src:
-                advise_sequential(src.fileno())
-                with open(temp, "xb", buffering=0) as dst:
-                    while n := src.readinto(buffer):
-                        chunk = view[:n]
-                        hasher.update(chunk)
-                        written = 0
-                        while written < n:
-                            written += dst.write(chunk[written:])
-                        size += n
-                        if progress:
-                            progress(n)
-                    os.fsync(dst.fileno())
-            digest = f"{ALGORITHM}:{hasher.hexdigest()}"
+            with open(temp, "xb", buffering=0) as dst:
+                digest, size = sha256_file(source, progress, copy_to=dst)
+                os.fsync(dst.fileno())
             final = self.path_for(digest)
             if self.has(digest, size):
                 temp.unlink()
@@ -169,16 +153,9 @@ class ObjectStore:
         path = self.path_for(digest)
         if not path.is_file():
             raise StoreError(f"blob {digest} is missing from the store", hint="run `mlops audit verify`")
-        hasher = hashlib.sha256()
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        copied = 0
-        with open(path, "rb", buffering=0) as src, open(dest, "wb", buffering=0) as dst:
-            while n := src.readinto(buffer):
-                hasher.update(view[:n])
-                dst.write(view[:n])
-                copied += n
-        if copied != size or f"{ALGORITHM}:{hasher.hexdigest()}" != f"{ALGORITHM}:{hex_of(digest)}":
+        with open(dest, "wb", buffering=0) as dst:
+            actual, copied = sha256_file(path, copy_to=dst)
+        if copied != size or actual != f"{ALGORITHM}:{hex_of(digest)}":
             dest.unlink(missing_ok=True)
             raise StoreError(
                 f"blob {digest} is corrupt (size or digest differ)", hint="run `mlops audit verify`"

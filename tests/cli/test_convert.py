@@ -432,23 +432,6 @@ def test_xgboost_regressor_and_boosters_inside_pipelines(cli, project):
         assert parity["mismatch_rate"] <= 0.001
 
 
-def test_convert_help_imports_no_framework():
-    """`mlops convert --help` must stay fast: converters and runtimes load only when used."""
-    import subprocess
-
-    code = (
-        "import sys\n"
-        "from mlops_cli.cli import run\n"
-        "sys.argv = ['mlops', 'convert', '--help']\n"
-        "try:\n    run()\nexcept SystemExit:\n    pass\n"
-        "heavy = ['numpy', 'onnx', 'onnxruntime', 'sklearn', 'skl2onnx', 'pandas', 'torch', 'tensorflow',"
-        " 'tf2onnx', 'lightgbm', 'xgboost', 'onnxmltools', 'joblib']\n"
-        "print('HEAVY:' + ','.join(m for m in heavy if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "HEAVY:", result.stdout
-
-
 def test_quantize_a_graph_of_only_ml_ops(cli, pipeline_model):
     """skl2onnx writes the default domain twice here; the quantiser needs it exactly once."""
     result = cli("convert", "lr", "--sample", pipeline_model, "--quantize", "dynamic", "--json")

@@ -156,7 +156,8 @@ def test_read_only_store_is_refused_cleanly(cli, tmpfs, tmp_path, monkeypatch, m
 
 def test_unreadable_file(cli, project, model_file):
     if os.geteuid() == 0:
-        # root reads everything: make the file unreadable another way, a folder in its place.
+        # root reads everything, so chmod cannot make a file unreadable: a FIFO in its place
+        # cannot be stored either, and must fail the same way (one line, nothing stored).
         target = project / "weights.onnx"
         os.mkfifo(target)
     else:
@@ -165,6 +166,7 @@ def test_unreadable_file(cli, project, model_file):
     result = cli("register", target, "--name", "m")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert cli("models", "list", "--json").json == []
 
 
 def test_git_provenance_is_recorded(cli, project, model_file):

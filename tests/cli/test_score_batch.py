@@ -224,26 +224,35 @@ def test_shards_union_equals_the_whole(cli, project, forest):
     assert read(project / "e.csv").column_names == ["prediction", "proba_0", "proba_1"]
 
 
+def signal_after_parts(project: Path, args: list[str], out: Path, sig: int, parts: int = 5):
+    """Run `mlops score-batch` in a real process; send it `sig` once `parts` chunks are checkpointed.
+
+    Returns the process (finished) and its stderr.
+    """
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    jobs_dir = project / ".mlops" / "jobs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(jobs_dir.glob("*/parts/*.scores.arrow"))) >= parts:
+            break
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    return proc, stderr
+
+
 def test_resume_after_a_killed_run_gives_identical_bytes(cli, project, forest):
     data = write(make_table(60_000), project / "in.csv")
     args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--passthrough", "id"]
     ok(cli(*args, "-o", project / "reference.parquet"))
 
     out = project / "out.parquet"
-    env = {**os.environ, "MLOPS_STORE": str(project)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
     jobs_dir = project / ".mlops" / "jobs"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        parts = list(jobs_dir.glob("*/parts/*.scores.arrow"))
-        if len(parts) >= 5:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc, _ = signal_after_parts(project, args, out, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not out.exists()
     (job_dir,) = [p for p in jobs_dir.iterdir() if (p / "parts").is_dir() and any((p / "parts").iterdir())]
@@ -264,19 +273,7 @@ def test_resume_of_encoded_parts_after_a_kill_gives_identical_bytes(cli, project
     reference = ok(cli(*args, "-o", project / f"reference.{fmt}", "--json"))
 
     out = project / f"out.{fmt}"
-    env = {**os.environ, "MLOPS_STORE": str(project)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    jobs_dir = project / ".mlops" / "jobs"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(jobs_dir.glob("*/parts/*.scores.arrow"))) >= 5:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc, _ = signal_after_parts(project, args, out, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not out.exists()
 
@@ -447,18 +444,7 @@ def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, proj
     args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--workers", "2"]
     ok(cli(*args, "-o", project / "reference.csv"))
     out = project / "out.csv"
-    env = {**os.environ, "MLOPS_STORE": str(project)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", *args, "-o", str(out)],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow"))) >= 5:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    proc, stderr = signal_after_parts(project, args, out, signal.SIGINT)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "error: interrupted"
     job = next(j for j in jobs.list_jobs(store.conn, "score-batch") if j.status != "completed")

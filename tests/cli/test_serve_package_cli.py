@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.onnx_helpers import logistic_onnx, register_onnx
@@ -82,14 +79,3 @@ def test_package_missing_wheelhouse_is_usage_error(cli, onnx_model, project):
         "package", onnx_model, "--no-build", "--output-dir", project / "ctx", "--wheelhouse", project / "nope"
     )
     assert result.exit_code == 2 and "wheelhouse" in _one_error_line(result)
-
-
-def test_commands_import_no_heavy_library():
-    code = (
-        "import sys; from mlops_cli.cli.app import app; "
-        "from mlops_cli.cli.commands import serve, package; "
-        "heavy = {'numpy', 'onnxruntime', 'uvicorn', 'docker', 'pyarrow', 'starlette'} & set(sys.modules); "
-        "print(sorted(heavy)); sys.exit(1 if heavy else 0)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr

@@ -76,3 +76,14 @@ def test_materialise_refuses_a_corrupt_blob(objects, tmp_path):
     with pytest.raises(StoreError, match="corrupt"):
         objects.materialise(put.digest, put.size, tmp_path / "out.bin", 0o644)
     assert not (tmp_path / "out.bin").exists()
+
+
+def test_a_source_that_fails_to_read_is_a_clear_error_and_leaves_no_temp_file(objects, tmp_path):
+    """Whoever runs the tests (root reads any file), opening a folder as a file fails for real."""
+    from mlops_cli.errors import MlopsError
+
+    folder = tmp_path / "not-a-file"
+    folder.mkdir()
+    with pytest.raises(MlopsError, match="cannot read"):
+        objects.put_file(folder)
+    assert not (tmp_path / "tmp").exists() or list((tmp_path / "tmp").iterdir()) == []
