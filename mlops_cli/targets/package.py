@@ -144,8 +144,10 @@ def package(
     ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
     """
     from mlops_cli.models.manage import show_version
+    from mlops_cli.runtime.loader import onnx_entry
 
     version = show_version(store, ref)
+    onnx_entry(version)  # a model that is not ONNX fails here, before Docker or pip is asked anything
     tag = image or default_tag(version)
     if not build and output_dir is None:
         raise UsageError("--no-build needs --output-dir: the context would be thrown away")

@@ -36,6 +36,13 @@ def test_serve_refuses_non_onnx_models(cli, model_file):
     assert result.exit_code == 2 and "ONNX" in _one_error_line(result)
 
 
+def test_package_refuses_non_onnx_models_before_asking_docker(cli, model_file):
+    """Whatever the base image (this one cannot exist), the model's format is the error."""
+    assert cli("register", model_file, "--name", "blob", "--framework", "sklearn").exit_code == 0
+    result = cli("package", "blob", "--base-image", "mlops-no-such-image:0")
+    assert result.exit_code == 2 and "not ONNX" in _one_error_line(result)
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
