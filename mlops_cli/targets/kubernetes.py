@@ -26,7 +26,13 @@ from typing import Any
 from mlops_cli.errors import CheckFailedError, UsageError
 from mlops_cli.targets import kubernetes_manifests as k8s
 from mlops_cli.targets.base import DeploySpec, RevisionState
-from mlops_cli.targets.kubectl import ClusterUnreachableError, Kubectl, KubectlError
+from mlops_cli.targets.kubectl import (
+    ClusterUnreachableError,
+    ContextNotFoundError,
+    Kubectl,
+    KubectlError,
+    useful_line,
+)
 
 # Every kind this target creates, for deleting a deployment's objects by label.
 KINDS = "deployment,service,horizontalpodautoscaler,poddisruptionbudget,secret"
@@ -126,12 +132,16 @@ class KubernetesTarget:
             settings = replace(settings, image=docker.push(push["image"], push["repository"], push["tag"]))
         try:
             kubectl.run("apply", "-f", "-", input=k8s.to_yaml(k8s.manifests(spec, settings, api_key)))
-        except ClusterUnreachableError:
+        except (ClusterUnreachableError, ContextNotFoundError):
             raise
-        except KubectlError:
+        except KubectlError as refused:
             # apply is object by object: when a later object was refused, the Deployment may
             # already roll the new revision out, unwatched. Then undo it like a failed rollout.
-            if self.status(spec).info.get("revision") == spec.revision:
+            try:
+                changed = self.status(spec).info.get("revision") == spec.revision
+            except KubectlError:
+                raise refused from None
+            if changed:
                 self._recover(kubectl, spec, previous)
             raise
         try:
@@ -142,7 +152,8 @@ class KubernetesTarget:
             )
             raise
         except KubectlError as exc:
-            self._fail(kubectl, spec, previous, exc.message)
+            reason = useful_line(exc.stderr).removeprefix("error: ") if exc.stderr else exc.message
+            self._fail(kubectl, spec, previous, reason)
         except KeyboardInterrupt:
             self._recover(kubectl, spec, previous)
             raise
