@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ KINDS = "deployment,service,horizontalpodautoscaler,poddisruptionbudget,secret"
 # Kinds that one revision may have and the next may not (pruned after a switch).
 OPTIONAL_KINDS = "horizontalpodautoscaler,poddisruptionbudget"
 FAILING_PODS_SHOWN = 3
+ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 LOG_LINES_PER_POD = 20
 STATUS_TIMEOUT = 30.0
 
@@ -75,6 +77,19 @@ def parse_autoscale(value: Any) -> k8s.Autoscale | None:
     return k8s.Autoscale(low, high, cpu)
 
 
+def same_place(spec: DeploySpec, previous: DeploySpec | None) -> None:
+    """A deployment stays in its cluster and namespace: undo and pruning work only there."""
+    if previous is None:
+        return
+    keys = ("kubeconfig", "context", "namespace")
+    before, now = ([revision.options.get(key) or None for key in keys] for revision in (previous, spec))
+    if before != now:
+        raise UsageError(
+            f"{spec.name} runs with kubeconfig, context, namespace = {before}; it cannot move to {now}",
+            hint="delete it first (`mlops deploy delete`), or deploy under another --name",
+        )
+
+
 def push_tag(spec: DeploySpec) -> str:
     """The tag a pushed image gets: model, version and the digest's start (unique per version)."""
     digest = spec.digest.split(":", 1)[-1]
@@ -93,6 +108,7 @@ class KubernetesTarget:
         kubectl = self._kubectl(spec)
         image, push = self._image(spec)
         settings = self._settings(spec, image)
+        same_place(spec, previous)
         placeholder = f"<the value of ${spec.api_key_env}, not shown>" if spec.api_key_env else None
         if spec.api_key_env:
             self._api_key(spec)  # fail now, as the switch would
@@ -126,6 +142,9 @@ class KubernetesTarget:
         api_key = self._api_key(spec) if spec.api_key_env else None
         image, push = self._image(spec)
         settings = self._settings(spec, image)  # every check before anything is pushed or applied
+        same_place(spec, previous)
+        if settings.autoscale is not None:
+            settings = replace(settings, current_pods=self.status(spec).info.get("desired"))
         if push is not None:
             from mlops_cli.targets import docker
 
@@ -233,6 +252,9 @@ class KubernetesTarget:
         if spec.cpu is not None and spec.cpu <= 0:
             raise UsageError("--cpu must be positive")
         claim = spec.options.get("collect_claim") or None
+        for variable in [*spec.env, *([spec.api_key_env] if spec.api_key_env else [])]:
+            if not ENV_NAME.fullmatch(variable):
+                raise UsageError(f"{variable!r} is not a valid environment variable name for Kubernetes")
         try:
             if spec.memory is not None:
                 k8s.check_memory(spec.memory)

@@ -62,6 +62,7 @@ class Settings:
     namespace: str | None = None
     autoscale: Autoscale | None = None
     collect_claim: str | None = None  # a PersistentVolumeClaim for --collect data
+    current_pods: int | None = None  # with autoscale: the pods the cluster runs now, if any
 
 
 def label_value(text: str) -> str:
@@ -201,11 +202,10 @@ def volumes(spec: DeploySpec, settings: Settings) -> list[dict[str, Any]]:
 
 
 def deployment(spec: DeploySpec, settings: Settings) -> dict[str, Any]:
-    """The Deployment. With an autoscaler, `replicas` is left out: applying it would reset the
-    count the HPA chose on every switch."""
-    body: dict[str, Any] = {}
-    if settings.autoscale is None:
-        body["replicas"] = spec.replicas
+    """The Deployment. Its pod count is `--replicas`; with an autoscaler, the count the cluster
+    runs now (`settings.current_pods`, kept within MIN..MAX) so a switch neither resets what the
+    HPA chose nor, by leaving the field out, lets `kubectl apply` fall back to 1 pod."""
+    body: dict[str, Any] = {"replicas": pods(spec, settings)}
     body.update(
         {
             "revisionHistoryLimit": 10,
@@ -290,6 +290,13 @@ def api_key_secret(spec: DeploySpec, settings: Settings, value: str) -> dict[str
 
 def minimum_pods(spec: DeploySpec, settings: Settings) -> int:
     return settings.autoscale.min if settings.autoscale else spec.replicas
+
+
+def pods(spec: DeploySpec, settings: Settings) -> int:
+    scale = settings.autoscale
+    if scale is None:
+        return spec.replicas
+    return min(max(settings.current_pods or scale.min, scale.min), scale.max)
 
 
 def manifests(spec: DeploySpec, settings: Settings, api_key: str | None = None) -> list[dict[str, Any]]:

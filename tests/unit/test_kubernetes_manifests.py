@@ -192,13 +192,17 @@ def test_the_api_key_goes_through_a_secret_never_as_a_literal(monkeypatch):
     assert KEY_VALUE not in KubernetesTarget().plan(deploy, None)["yaml"]
 
 
-def test_with_an_autoscaler_the_deployment_leaves_replicas_to_it(monkeypatch):
+def test_with_an_autoscaler_the_deployment_keeps_the_running_count_within_bounds(monkeypatch):
     docs = by_kind(documents(spec(replicas=3, options={"autoscale": "2:8:65"}), monkeypatch))
-    assert "replicas" not in docs["Deployment"]["spec"]
+    assert docs["Deployment"]["spec"]["replicas"] == 2  # a plan asks no cluster: MIN
     hpa = docs["HorizontalPodAutoscaler"]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 8)
     assert hpa["metrics"][0]["resource"]["target"] == {"type": "Utilization", "averageUtilization": 65}
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "fraud"}
+    scale = k8s.Autoscale(2, 8, 65)
+    for running, expected in ((None, 2), (1, 2), (5, 5), (12, 8)):
+        settings = k8s.Settings(image="i:1", autoscale=scale, current_pods=running)
+        assert k8s.deployment(spec(), settings)["spec"]["replicas"] == expected
 
 
 def test_collected_data_goes_to_an_emptydir_or_the_named_claim(monkeypatch):
@@ -248,6 +252,7 @@ def test_the_pod_fits_the_image_mlops_package_builds(monkeypatch):
         ({"options": {"push": "registry.example.com/fraud"}}, "--image and --push exclude each other"),
         ({"options": {"image": None, "push": "registry.example.com/fraud"}}, "--push needs a local image"),
         ({"options": {"kubeconfig": "/nonexistent/kubeconfig"}}, "no such file"),
+        ({"env": {"BAD NAME": "1"}}, "not a valid environment variable name"),
     ],
 )
 def test_impossible_settings_are_usage_errors(changes, message):

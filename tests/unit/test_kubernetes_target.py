@@ -234,6 +234,8 @@ def test_failed_rollout_reads_the_failing_pods_then_undoes(standin, kubeconfig):
         "  | ValueError: fraud.onnx is not a valid ONNX model",
     ]
     assert argvs(standin, kubeconfig) == [
+        # with an autoscaler: how many pods run now, so the switch keeps that count
+        [*GLOBAL, "get", "deployment", "fraud", "-o", "json"],
         [*GLOBAL, "apply", "-f", "-"],
         [*GLOBAL, "rollout", "status", "deployment/fraud", "--timeout=30s"],
         # what failed, read before the undo removes the new pods
@@ -254,7 +256,9 @@ def test_failed_rollout_reads_the_failing_pods_then_undoes(standin, kubeconfig):
         ],
         [*GLOBAL, "rollout", "status", "deployment/fraud", "--timeout=30s"],
     ]
-    restored = documents(standin.calls[7]["stdin"])
+    applied = {doc["kind"]: doc for doc in documents(standin.calls[1]["stdin"])}
+    assert applied["Deployment"]["spec"]["replicas"] == 3  # 2 run now, raised to MIN
+    restored = documents(standin.calls[8]["stdin"])
     assert [doc["kind"] for doc in restored] == ["Service", "PodDisruptionBudget"]
     assert all(doc["metadata"]["labels"]["mlops/revision"] == "1" for doc in restored)
 
@@ -450,3 +454,13 @@ def test_without_context_or_namespace_kubectl_defaults_apply(standin, tmp_path):
     KubernetesTarget().switch(spec, None)
     assert standin.argvs[0] == ["apply", "-f", "-"]
     assert "namespace" not in documents(standin.calls[0]["stdin"])[0]["metadata"]
+
+
+def test_a_deployment_cannot_move_to_another_namespace(standin, kubeconfig):
+    previous = make_spec(kubeconfig, revision=1, version=4)
+    moved = make_spec(kubeconfig, options={"namespace": "other"})
+    with pytest.raises(UsageError, match="cannot move"):
+        KubernetesTarget().switch(moved, previous)
+    with pytest.raises(UsageError, match="cannot move"):
+        KubernetesTarget().plan(moved, previous)
+    assert standin.calls == []
