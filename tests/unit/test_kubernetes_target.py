@@ -130,6 +130,7 @@ EVENTS = {
         },
     ]
 }
+FORBIDDEN = 'Error from server (Forbidden): deployments.apps "fraud" is forbidden\n'
 STUCK = 'ReplicaSet "fraud-7d9c" has timed out progressing.'
 REFUSED = "The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?\n"
 LOG = "INFO loading model\nValueError: fraud.onnx is not a valid ONNX model\n"
@@ -464,3 +465,37 @@ def test_a_deployment_cannot_move_to_another_namespace(standin, kubeconfig):
     with pytest.raises(UsageError, match="cannot move"):
         KubernetesTarget().plan(moved, previous)
     assert standin.calls == []
+
+
+def test_the_target_has_the_interface_deploy_drives():
+    """Same methods and parameters as targets/base.py's Target protocol (deploy/ calls only these)."""
+    import inspect
+
+    from mlops_cli.targets.base import Target
+
+    assert KubernetesTarget.name == "kubernetes"
+    for method in ("plan", "switch", "status", "logs", "delete"):
+        expected = inspect.signature(getattr(Target, method))
+        actual = inspect.signature(getattr(KubernetesTarget, method))
+        assert list(actual.parameters) == list(expected.parameters), method
+        for name, parameter in expected.parameters.items():
+            assert actual.parameters[name].default == parameter.default, (method, name)
+
+
+def test_a_failure_report_that_cannot_be_read_says_so(standin, kubeconfig):
+    standin.reply("rollout", "status", rc=1, stderr="error: timed out waiting for the condition\n")
+    standin.reply(
+        "get",
+        "deployment",
+        rc=1,
+        stderr='Error from server (Forbidden): deployments.apps "fraud" is forbidden\n',
+    )
+    with pytest.raises(RolloutFailedError) as caught:
+        KubernetesTarget().switch(make_spec(kubeconfig), None)
+    assert caught.value.message.startswith(
+        "revision 2 of fraud did not become ready: timed out waiting for the condition;"
+    )
+    forbidden = 'Error from server (Forbidden): deployments.apps "fraud" is forbidden'
+    assert caught.value.log_tail == [
+        f"(could not read the pods: `kubectl get deployment` failed: {forbidden})"
+    ]
