@@ -49,8 +49,9 @@ class KubectlError(ExternalToolError):
 
     @property
     def not_found(self) -> bool:
-        """The object asked for does not exist (as opposed to the cluster failing to answer)."""
-        return "(NotFound)" in self.stderr or " not found" in self.stderr.lower()
+        """The object asked for does not exist (`Error from server (NotFound)`), as opposed to
+        kubectl or the cluster failing."""
+        return "(NotFound)" in self.stderr
 
 
 class KubectlMissingError(ExternalToolError):
@@ -79,8 +80,8 @@ def useful_line(stderr: str) -> str:
             return line
     if lines:
         return lines[-1]
-    unreachable = [line for line in stderr.splitlines() if line.strip()]
-    return unreachable[-1].strip() if unreachable else "no output on stderr"
+    noise = [line for line in stderr.splitlines() if line.strip()]  # only log lines: the last one
+    return noise[-1].strip() if noise else "no output on stderr"
 
 
 @dataclass(frozen=True)
