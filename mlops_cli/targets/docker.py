@@ -125,3 +125,38 @@ def inspect(name: str) -> ImageInfo:
         labels=dict(config.get("Labels") or {}),
         user=config.get("User") or "",
     )
+
+
+def push(image: str, repository: str, tag: str) -> str:
+    """Tag the local `image` as `repository:tag` and push it; returns `repository@sha256:...`.
+
+    The digest reference is what a cluster should run: a tag can move, a digest cannot. Raises
+    ExternalToolError when the image is missing or the registry refuses (the registry's words).
+    """
+    from docker.errors import DockerException, ImageNotFound
+
+    engine = client(timeout=600)
+    target = f"{repository}:{tag}"
+    try:
+        engine.images.get(image).tag(repository, tag=tag)
+    except ImageNotFound:
+        raise ExternalToolError(
+            f"no Docker image {image!r} to push", hint="build it first with `mlops package`"
+        ) from None
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot tag {image!r} as {target!r}: {exc}") from None
+    digest: str | None = None
+    try:
+        for chunk in engine.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                error = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                raise ExternalToolError(
+                    f"docker push {target} failed: {error.strip()}",
+                    hint="log in to the registry (`docker login`) or check the repository name",
+                )
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = aux["Digest"]
+    except DockerException as exc:
+        raise ExternalToolError(f"docker push {target} failed: {exc}") from None
+    return f"{repository}@{digest}" if digest else target
