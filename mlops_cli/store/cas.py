@@ -166,6 +166,26 @@ class ObjectStore:
         self.path_for(digest).unlink(missing_ok=True)
 
 
+def count_blobs(objects_dir: Path) -> int:
+    """How many blob files `objects/` holds (0 when it does not exist): the data at stake."""
+    root = objects_dir / ALGORITHM
+    if not root.is_dir():
+        return 0
+    return sum(1 for prefix in root.iterdir() if prefix.is_dir() for _ in prefix.iterdir())
+
+
+def iter_blob_paths(objects_dir: Path):
+    """(digest, path) of every blob file under `objects/`, whatever the database says."""
+    root = objects_dir / ALGORITHM
+    if not root.is_dir():
+        return
+    for prefix in sorted(root.iterdir()):
+        if prefix.is_dir() and len(prefix.name) == 2:
+            for blob in sorted(prefix.iterdir()):
+                if len(prefix.name + blob.name) == 64:
+                    yield f"{ALGORITHM}:{prefix.name}{blob.name}", blob
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)

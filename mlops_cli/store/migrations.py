@@ -141,7 +141,30 @@ def m002_jobs_and_artifacts(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_registry_and_audit, m002_jobs_and_artifacts]
+def m003_audit_head_file(conn: sqlite3.Connection) -> None:
+    """From this schema on the store keeps its audit head in `.mlops/audit-head` as well.
+
+    The row says so, so that a missing head file (deleted along with the newest events) is
+    reported by `audit verify` instead of passing as "a store from before head files".
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE store_features (
+            name TEXT PRIMARY KEY,
+            since TEXT NOT NULL
+        );
+        INSERT INTO store_features (name, since)
+            VALUES ('audit-head-file', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_registry_and_audit,
+    m002_jobs_and_artifacts,
+    m003_audit_head_file,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
