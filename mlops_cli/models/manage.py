@@ -127,4 +127,5 @@ def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[
         store.conn, ModelRef.parse(ref), provenance(message), store.trash_blobs
     )
     store.empty_trash()
+    store.records.remove(version.ref)
     return version, len(orphans)

@@ -20,6 +20,7 @@ from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
 from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
+from mlops_cli.store.records import RECORDS_DIRNAME, Records
 
 __all__ = ["Store", "StorePaths", "open_store", "init_store"]
 
@@ -31,6 +32,7 @@ class Store:
         self.paths = paths
         self.conn = conn
         self.objects = ObjectStore(paths.objects, paths.tmp)
+        self.records = Records(paths.root / RECORDS_DIRNAME)
         self._trash: Path | None = None  # blobs moved aside by the last `trash_blobs`
 
     def trash_blobs(self, digests: list[str]) -> Callable[[], None]:
