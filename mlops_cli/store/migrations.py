@@ -201,3 +201,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return SCHEMA_VERSION
+
+
+def head_file_expected(conn: sqlite3.Connection) -> bool:
+    """True when the store keeps `.mlops/audit-head` (m003 applied), so its absence is a problem."""
+    try:
+        row = conn.execute("SELECT 1 FROM store_features WHERE name = 'audit-head-file'").fetchone()
+    except sqlite3.OperationalError:
+        # The table is gone: a store past m003 had it, so someone dropped it.
+        return schema_version(conn) >= MIGRATIONS.index(m003_audit_head_file) + 1
+    return row is not None
