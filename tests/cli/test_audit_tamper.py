@@ -188,7 +188,7 @@ def _rechain(project: Path) -> None:
         prev = digest
     conn.commit()
     conn.close()
-    head = (project / ".mlops" / "audit-head")
+    head = project / ".mlops" / "audit-head"
     seq = int(head.read_text().split(":")[0])
     head.write_text(f"{seq}:{prev}\n")
 
@@ -209,7 +209,9 @@ def test_artifacts_and_jobs_are_replayed(cli, two_versions, store):
     from mlops_cli.domain import ModelRef
     from mlops_cli.store import jobs
 
-    jobs.add_artifact(store.conn, ModelRef.parse("m:1"), "image", "m:1", "sha256:" + "1" * 64, {}, provenance())
+    jobs.add_artifact(
+        store.conn, ModelRef.parse("m:1"), "image", "m:1", "sha256:" + "1" * 64, {}, provenance()
+    )
     jobs.add_artifact(store.conn, ModelRef.parse("m:2"), "profile", "p", None, {"cpu": 1.0}, provenance())
     jobs.create_job(store.conn, "sb-1", "score-batch", "m:2", "sha256:" + "2" * 64, {}, provenance())
     jobs.finish_job(store.conn, "sb-1", "completed", {"rows_read": 3}, provenance())
