@@ -63,7 +63,8 @@ def test_a_swapped_digest_with_the_version_digest_edited_too(cli, two_versions):
         two_versions,
         f"UPDATE files SET digest = (SELECT digest FROM files WHERE version_id = {VERSION_2}),"
         f" size = (SELECT size FROM files WHERE version_id = {VERSION_2}) WHERE version_id = {VERSION_1}",
-        f"UPDATE versions SET digest = (SELECT digest FROM versions WHERE id = {VERSION_2}) WHERE id = {VERSION_1}",
+        f"UPDATE versions SET digest = (SELECT digest FROM versions WHERE id = {VERSION_2})"
+        f" WHERE id = {VERSION_1}",
     )
     problems = _problems(cli)
     assert any(p.startswith("version m:1 digest: table says") for p in problems)
@@ -94,7 +95,8 @@ def test_a_version_deleted_and_one_added(cli, two_versions):
         f"DELETE FROM tags WHERE version_id = {VERSION_1}",
         "DELETE FROM versions WHERE version = 1",
         "INSERT INTO versions (model_id, version, digest, framework, size, created_at, created_by, host)"
-        " SELECT model_id, 3, digest, framework, size, created_at, created_by, host FROM versions WHERE version = 2",
+        " SELECT model_id, 3, digest, framework, size, created_at, created_by, host"
+        " FROM versions WHERE version = 2",
     )
     problems = _problems(cli)
     assert "version m:1: in the trail, missing from the table" in problems

@@ -17,12 +17,16 @@ def swap_files(project: Path, victim: str, donor: str, *, version_digest_too: bo
 
     def version_id(ref: str) -> str:
         name, number = ref.split(":")
-        return f"(SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id WHERE m.name = '{name}' AND v.version = {number})"
+        return (
+            "(SELECT v.id FROM versions v JOIN models m ON m.id = v.model_id"
+            f" WHERE m.name = '{name}' AND v.version = {number})"
+        )
 
     conn = sqlite3.connect(project / ".mlops" / "mlops.db")
     conn.execute(
         f"UPDATE files SET digest = (SELECT digest FROM files WHERE version_id = {version_id(donor)}),"
-        f" size = (SELECT size FROM files WHERE version_id = {version_id(donor)}) WHERE version_id = {version_id(victim)}"
+        f" size = (SELECT size FROM files WHERE version_id = {version_id(donor)})"
+        f" WHERE version_id = {version_id(victim)}"
     )
     if version_digest_too:
         conn.execute(

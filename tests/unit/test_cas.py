@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from mlops_cli.errors import IntegrityError, StoreError
+from mlops_cli.errors import IntegrityError
 from mlops_cli.store.cas import ObjectStore
 
 
