@@ -181,7 +181,32 @@ def _job(replay: Replay, event: AuditEvent) -> None:
     replay.state.jobs[event.subject] = {**replay.state.jobs.get(event.subject, {}), **job}
 
 
+def _recover(replay: Replay, event: AuditEvent) -> None:
+    """`mlops audit recover` wrote the whole recovered registry: it replaces what came before."""
+    registry = (_state(event) or {}).get("registry")
+    if not isinstance(registry, dict):
+        replay.problems.append(f"event {event.seq} (recover) carries no registry")
+        return
+    state = RegistryState()
+    for ref, v in registry["versions"].items():
+        version = VersionState(ref, fields={k: v.get(k) for k in VERSION_FIELDS})
+        version.fields["metadata"] = v.get("metadata") or {}
+        version.tags = dict(v.get("tags") or {})
+        version.datasets = _datasets(v.get("datasets"))
+        state.versions[ref] = version
+    for name, model in registry["models"].items():
+        state.last_version[name] = model["last_version"]
+        state.descriptions[name] = model["description"]
+    for name, alias, number in registry["aliases"]:
+        state.aliases[(name, alias)] = number
+    for kind, owner, ref, digest in registry["artifacts"]:
+        state.artifacts.setdefault(kind, []).append((owner, ref, digest))
+        replay.artifact_kinds.add(kind)
+    replay.state = state
+
+
 APPLIERS: dict[str, Applier] = {
+    "recover": _recover,
     "register": _register,
     "convert": _register,
     "tag": _tag,

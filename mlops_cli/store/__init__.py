@@ -145,6 +145,18 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
     if not created:
         # An existing database is opened, never re-created: open_store says what is wrong with it.
         return open_store(paths.root), False
+    store = create_store(paths)
+    try:
+        with transaction(store.conn):
+            append_event(store.conn, "init", str(paths.root), provenance, {"schema_version": SCHEMA_VERSION})
+    except sqlite3.Error as exc:
+        store.close()
+        raise StoreError(f"cannot create the store database {paths.db}: {exc}") from exc
+    return store, created
+
+
+def create_store(paths: StorePaths) -> Store:
+    """The folders and an empty schema, without any event: `init` and `audit recover` add them."""
     try:
         for folder in (paths.root, paths.objects, paths.tmp, paths.jobs, paths.cache):
             folder.mkdir(parents=True, exist_ok=True)
@@ -157,9 +169,7 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
     conn = connect(paths.db, create=True)
     try:
         migrate(conn)
-        with transaction(conn):
-            append_event(conn, "init", str(paths.root), provenance, {"schema_version": SCHEMA_VERSION})
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"cannot create the store database {paths.db}: {exc}") from exc
-    return Store(paths, conn), created
+    return Store(paths, conn)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from mlops_cli.domain import ModelVersion, chain_hash
+from mlops_cli.domain import AuditEvent, ModelVersion, chain_hash
 from mlops_cli.errors import IntegrityError
 from mlops_cli.store.events import event_from_row
 
@@ -30,18 +30,13 @@ def check_version(conn: sqlite3.Connection, version: ModelVersion) -> None:
             f" the version digest is {version.digest}; nothing was written",
             hint=_HINT,
         )
-    row = conn.execute(
-        "SELECT * FROM events WHERE subject = ? AND action IN ('register', 'convert')"
-        " ORDER BY seq DESC LIMIT 1",
-        (version.ref,),
-    ).fetchone()
-    if row is None:
+    event, recorded = _registration(conn, version.ref)
+    if event is None:
         raise IntegrityError(f"{version.ref} has no registration event in the audit trail", hint=_HINT)
-    event = event_from_row(row)
-    if event.details.get("digest") != version.digest:
+    if recorded != version.digest:
         raise IntegrityError(
             f"{version.ref} does not match its registration: the table says {version.digest},"
-            f" the audit trail recorded {event.details.get('digest')}; nothing was written",
+            f" the audit trail recorded {recorded}; nothing was written",
             hint=_HINT,
         )
     if chain_hash(event.prev_hash, event.chained_fields()) != event.hash:
@@ -51,3 +46,23 @@ def check_version(conn: sqlite3.Connection, version: ModelVersion) -> None:
         raise IntegrityError(
             f"the registration event of {version.ref} no longer links to the event after it", hint=_HINT
         )
+
+
+def _registration(conn: sqlite3.Connection, ref: str) -> tuple[AuditEvent | None, str | None]:
+    """The event that last established `ref` (its register/convert, or a later `audit recover`)
+    and the digest it recorded."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT * FROM events WHERE subject = ? AND action IN ('register', 'convert')"
+        " ORDER BY seq DESC LIMIT 1)"
+        " UNION ALL SELECT * FROM (SELECT * FROM events WHERE action = 'recover' ORDER BY seq DESC LIMIT 1)"
+        " ORDER BY seq DESC",
+        (ref,),
+    ).fetchall()
+    for row in rows:
+        event = event_from_row(row)
+        if event.action != "recover":
+            return event, event.details.get("digest")
+        versions = ((event.details.get("state") or {}).get("registry") or {}).get("versions") or {}
+        if ref in versions:
+            return event, versions[ref].get("digest")
+    return None, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -13,6 +14,7 @@ from mlops_cli.cli.options import JsonOpt, StoreOpt
 if TYPE_CHECKING:
     from rich.console import Console
 
+from mlops_cli.audit.recover import LOST_AND_FOUND
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import CheckFailedError
 
@@ -102,3 +104,32 @@ def head(json: JsonOpt = False, store: StoreOpt = None) -> None:
     with store_for(store) as opened:
         found = trail.audit_head(opened)
     Output(json).result(found, str(found))
+
+
+@app.command("recover")
+def recover(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="A new project folder: the recovered store is DIR/.mlops."),
+    ],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Rebuild a new store from a damaged one's blobs, records and surviving events.
+
+    The damaged store is only read. Versions come back when their events or records survive
+    and every blob they name is intact; blobs nobody names come back as `lost-and-found:N`.
+    Example: mlops audit recover --output ../rescued && cd ../rescued && mlops audit verify
+    """
+    from mlops_cli.audit.recover import recover_store
+
+    out = Output(json)
+    report = recover_store(store, output, progress=out)
+    for ref, why in report.lost.items():
+        out.warn(f"{ref} could not be recovered: {why}")
+    out.result(
+        report,
+        f"Recovered {len(report.versions) - report.lost_and_found} versions"
+        f" ({report.lost_and_found} unnamed blobs as {LOST_AND_FOUND}), {report.events_recovered} events,"
+        f" {report.blobs} blobs into {report.store}; {len(report.lost)} versions lost",
+    )
