@@ -14,7 +14,7 @@ from mlops_cli.cli.options import JsonOpt, StoreOpt
 if TYPE_CHECKING:
     from rich.console import Console
 
-from mlops_cli.audit.recover import LOST_AND_FOUND
+from mlops_cli.audit.recover import LOST_AND_FOUND, recover_store
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import CheckFailedError
 
@@ -121,8 +121,6 @@ def recover(
     and every blob they name is intact; blobs nobody names come back as `lost-and-found:N`.
     Example: mlops audit recover --output ../rescued && cd ../rescued && mlops audit verify
     """
-    from mlops_cli.audit.recover import recover_store
-
     out = Output(json)
     report = recover_store(store, output, progress=out)
     for ref, why in report.lost.items():
