@@ -84,6 +84,7 @@ def bench_verify(work: Path, versions: int, runs: int) -> None:
     fill = fill_store(project, versions)
     whole = median_of(runs, lambda: timed([*MLOPS, "audit", "verify", "--json"], project))
     listing = median_of(runs, lambda: timed([*MLOPS, "models", "list", "--json"], project))
+    listed_with, listed_without = list_in_process(project, runs)
     store = open_store(project / ".mlops")
     report = trail.VerifyReport()
 
@@ -118,6 +119,33 @@ def bench_verify(work: Path, versions: int, runs: int) -> None:
     )
     print(f"PRAGMA quick_check (run at each open)        {quick * 1000:7.1f} ms")
     print(f"mlops models list --json (whole process)    {listing:7.3f} s   (target < 0.5 s)")
+    print(
+        f"  in-process open + list: {listed_with:.3f} s with the check at open,"
+        f" {listed_without:.3f} s without ({listed_with / listed_without:.2f}x)"
+    )
+
+
+def list_in_process(project: Path, runs: int) -> tuple[float, float]:
+    """open_store + list_models with and without the quick_check at open, alternately."""
+    import mlops_cli.store as store_module
+    from mlops_cli.store import open_store, registry
+
+    def once(limit: int) -> float:
+        saved, store_module.QUICK_CHECK_MAX_BYTES = store_module.QUICK_CHECK_MAX_BYTES, limit
+        try:
+            start = time.perf_counter()
+            store = open_store(project / ".mlops")
+            registry.list_models(store.conn)
+            store.close()
+            return time.perf_counter() - start
+        finally:
+            store_module.QUICK_CHECK_MAX_BYTES = saved
+
+    with_check, without = [], []
+    for _ in range(max(runs, 5)):
+        with_check.append(once(store_module.QUICK_CHECK_MAX_BYTES))
+        without.append(once(0))
+    return statistics.median(with_check), statistics.median(without)
 
 
 def bench_read_verification(work: Path, size_mb: int, runs: int) -> None:

@@ -17,6 +17,7 @@ state holds an `artifact` or a `job` (written by `store/jobs.py` for every featu
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -307,11 +308,18 @@ def compare(trail: Replay, table: RegistryState) -> list[str]:
     return problems
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, or equal as JSON (NaN in a parity report is not equal to itself)."""
+    if a == b:
+        return True
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def _compare_version(mine: VersionState, theirs: VersionState, blobs: dict[str, int]) -> list[str]:
     problems = []
     ref = mine.ref
     for name in VERSION_FIELDS:
-        if name in mine.fields and mine.fields[name] != theirs.fields.get(name):
+        if name in mine.fields and not _same(mine.fields[name], theirs.fields.get(name)):
             problems.append(
                 f"version {ref} {name}: table says {_show(theirs.fields.get(name))},"
                 f" trail says {_show(mine.fields[name])}"
