@@ -1,6 +1,7 @@
 """The `.mlops/` folder: a SQLite database and a content-addressed blob area.
 
-`open_store()` finds and opens it; `init_store()` creates it.
+`open_store()` finds and opens it, refusing a damaged one; `init_store()` creates it (the only
+command that creates a schema); `create_store()` is the empty store `audit recover` fills.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
 from mlops_cli.store.records import RECORDS_DIRNAME, Records
 
-__all__ = ["Store", "StorePaths", "open_store", "init_store"]
+__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store"]
 
 
 class Store:
