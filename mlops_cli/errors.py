@@ -70,3 +70,11 @@ class CheckFailedError(MlopsError):
     def __init__(self, message: str, hint: str | None = None, report: object = None) -> None:
         super().__init__(message, hint)
         self.report = report
+
+
+class IntegrityError(CheckFailedError):
+    """The store is damaged or was tampered with: an unreadable, empty or corrupt database, a
+    row that no longer matches the audit trail, a blob that no longer matches its digest.
+
+    Always exit 5, like every failed check: a damaged store must never look intact.
+    """

@@ -23,10 +23,12 @@ def sha256_file(
     With `copy_to`, every chunk is also written there: hashing while copying, one read pass.
     """
     hasher = hashlib.sha256()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     size = 0
     with open(path, "rb", buffering=0) as handle:
+        # A small file gets a small buffer: allocating 4 MiB per file dominated re-hashing
+        # thousands of small blobs (`audit verify`). A file that grows is still read to its end.
+        buffer = bytearray(max(1, min(CHUNK, os.fstat(handle.fileno()).st_size + 1)))
+        view = memoryview(buffer)
         advise_sequential(handle.fileno())
         while n := handle.readinto(buffer):
             chunk = view[:n]

@@ -27,7 +27,7 @@ from mlops_cli.convert.parity import (
 from mlops_cli.convert.rows import Rows, choose_rows
 from mlops_cli.domain import ModelVersion, validate_name
 from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, StoreError, UsageError
-from mlops_cli.models.manage import show_version
+from mlops_cli.models.manage import verified_version
 from mlops_cli.models.registering import register_model
 from mlops_cli.models.signature import onnx_signature
 from mlops_cli.store import Store
@@ -93,7 +93,7 @@ def convert_model(
     converter or onnxruntime fails.
     """
     _validate(request)
-    source = show_version(store, request.ref)
+    source = verified_version(store, request.ref)
     if source.framework == "onnx":
         raise UsageError(f"{source.ref} is already an ONNX model")
     name = validate_name(request.name) if request.name else source.name

@@ -21,6 +21,7 @@ from mlops_cli.domain import (
 )
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.store import Store, registry
+from mlops_cli.store.integrity import check_version
 
 
 def list_models(store: Store) -> list[ModelSummary]:
@@ -30,6 +31,19 @@ def list_models(store: Store) -> list[ModelSummary]:
 def show_version(store: Store, ref: str) -> ModelVersion:
     """The full record of a version; NotFoundError (with near names) when it does not exist."""
     return registry.get_version(store.conn, ModelRef.parse(ref))
+
+
+def verified_version(store: Store, ref: str) -> ModelVersion:
+    """The version `ref` names, after checking its files are the ones registered.
+
+    Every command that hands out or uses a version's files (download, serve, score-batch,
+    convert, package) gets it through here; each blob is then checked against the manifest as
+    it is copied. Raises NotFoundError, or IntegrityError (exit 5) when the rows no longer
+    match the audit trail.
+    """
+    version = show_version(store, ref)
+    check_version(store.conn, version)
+    return version
 
 
 def list_versions(store: Store, name: str) -> list[ModelVersion]:
@@ -90,7 +104,7 @@ def download_version(
     Files are written to a temporary folder beside `output` and moved in at the end, so a
     failed download leaves nothing half-written.
     """
-    version = show_version(store, ref)
+    version = verified_version(store, ref)
     output = output.absolute()
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} exists and is not a folder")
@@ -127,4 +141,5 @@ def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[
         store.conn, ModelRef.parse(ref), provenance(message), store.trash_blobs
     )
     store.empty_trash()
+    store.records.remove(version.ref)
     return version, len(orphans)

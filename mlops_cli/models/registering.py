@@ -109,7 +109,13 @@ def register_model(
             git=git_info(path.absolute()),
             action=action,
         )
-        return registry.create_version(store.conn, draft, provenance(message), blob_exists=store.objects.has)
+        return registry.create_version(
+            store.conn,
+            draft,
+            provenance(message),
+            blob_exists=store.objects.has,
+            write_record=store.records.write,
+        )
 
 
 def _dataset_path(path: Path) -> Path:

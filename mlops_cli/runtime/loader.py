@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.domain import ModelVersion
-from mlops_cli.errors import MlopsError, StoreError, UsageError
+from mlops_cli.errors import IntegrityError, MlopsError, StoreError, UsageError
 from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.store import Store
 
@@ -72,12 +72,12 @@ def resolve_onnx(store: Store, ref: str, cache_dir: Path | None = None) -> Resol
 
     Files are copied out of the blob store with their digests checked as they are copied; a
     cached copy is re-hashed before use, and replaced when it no longer matches. Raises
-    NotFoundError for an unknown reference, UsageError for a non-ONNX version and StoreError
-    for a missing or corrupt blob.
+    NotFoundError for an unknown reference, UsageError for a non-ONNX version and
+    IntegrityError (exit 5) for rows that no longer match the trail or a missing or corrupt blob.
     """
-    from mlops_cli.models.manage import show_version
+    from mlops_cli.models.manage import verified_version
 
-    version = show_version(store, ref)
+    version = verified_version(store, ref)
     entry = onnx_entry(version)
     root = (cache_dir or store.paths.cache / "models") / version.digest.replace(":", "-")
     if not _cached_copy_intact(store, version, root):
@@ -137,7 +137,7 @@ def _materialise(store: Store, version: ModelVersion, root: Path) -> None:
         except OSError:
             if not root.is_dir():  # another process won the race with the same content
                 raise
-    except StoreError:
+    except (StoreError, IntegrityError):
         raise
     except OSError as exc:
         raise MlopsError(

@@ -1,6 +1,7 @@
 """The `.mlops/` folder: a SQLite database and a content-addressed blob area.
 
-`open_store()` finds and opens it; `init_store()` creates it.
+`open_store()` finds and opens it, refusing a damaged one; `init_store()` creates it (the only
+command that creates a schema); `create_store()` is the empty store `audit recover` fills.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlops_cli.domain import Provenance
-from mlops_cli.errors import StoreError
-from mlops_cli.store.cas import ObjectStore, _os_error
-from mlops_cli.store.db import connect, transaction
+from mlops_cli.errors import IntegrityError, StoreError
+from mlops_cli.store.cas import ObjectStore, _os_error, count_blobs
+from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
 from mlops_cli.store.events import append_event
-from mlops_cli.store.migrations import SCHEMA_VERSION, migrate
+from mlops_cli.store.head import write_head_file
+from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
+from mlops_cli.store.records import RECORDS_DIRNAME, Records
 
-__all__ = ["Store", "StorePaths", "open_store", "init_store"]
+__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store"]
 
 
 class Store:
@@ -30,6 +33,7 @@ class Store:
         self.paths = paths
         self.conn = conn
         self.objects = ObjectStore(paths.objects, paths.tmp)
+        self.records = Records(paths.root / RECORDS_DIRNAME)
         self._trash: Path | None = None  # blobs moved aside by the last `trash_blobs`
 
     def trash_blobs(self, digests: list[str]) -> Callable[[], None]:
@@ -73,15 +77,27 @@ class Store:
 def open_store(explicit: Path | None = None) -> Store:
     """Open the store named by `--store`/MLOPS_STORE or the nearest `.mlops/` upwards.
 
-    Raises StoreNotFoundError (exit 3) when there is none, StoreError when it is unusable
-    (for example written by a newer mlops).
+    Raises StoreNotFoundError (exit 3) when there is none, IntegrityError (exit 5) when its
+    database is missing, empty, without a schema or damaged (only `init` creates a schema: a
+    store is never silently re-created over lost data), StoreError when it is unusable
+    otherwise (for example written by a newer mlops).
     """
     paths = find_store(explicit)
+    check_database_file(paths)
     conn = connect(paths.db)
     try:
+        before = schema_version(conn)
+        if before == 0 and not _has_tables(conn):
+            raise damaged_store_error(paths, "has no mlops schema (an empty or foreign SQLite file)")
         migrate(conn)
+        _quick_check(conn, paths)
+        if before < SCHEMA_VERSION and not conn.head_path.exists():
+            # First opened by an mlops that keeps the head file: start it from the trail as is.
+            write_head_file(conn, conn.head_path)
     except sqlite3.Error as exc:
         conn.close()
+        if is_corruption(exc):
+            raise corruption_error(exc, paths.db) from exc
         raise StoreError(f"cannot read the store database {paths.db}: {exc}") from exc
     except BaseException:
         conn.close()
@@ -89,26 +105,87 @@ def open_store(explicit: Path | None = None) -> Store:
     return Store(paths, conn)
 
 
+# Every page is checked at each open up to this size (about 1 ms per MB; 10,000 versions take
+# about 25 MB); larger stores rely on each query's own checks and on `audit verify`.
+QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _quick_check(conn: sqlite3.Connection, paths: StorePaths) -> None:
+    """A damaged page a command would not read (an index, another table) still stops it."""
+    if paths.db.stat().st_size > QUICK_CHECK_MAX_BYTES:
+        return
+    row = conn.execute("PRAGMA quick_check(1)").fetchone()
+    if row[0] != "ok":
+        raise corruption_error(sqlite3.DatabaseError(f"database disk image is malformed: {row[0]}"), paths.db)
+
+
+def check_database_file(paths: StorePaths) -> None:
+    """Refuse a store whose database file is missing or empty (IntegrityError, exit 5)."""
+    try:
+        size = paths.db.stat().st_size
+    except FileNotFoundError:
+        raise damaged_store_error(paths, "is missing") from None
+    except OSError as exc:
+        raise damaged_store_error(paths, f"cannot be read ({exc.strerror})") from exc
+    if size == 0:
+        raise damaged_store_error(paths, "is empty (0 bytes)")
+
+
+def damaged_store_error(paths: StorePaths, what: str) -> IntegrityError:
+    """The error for a store whose database is gone or unusable, saying what can be done."""
+    blobs = count_blobs(paths.objects)
+    if blobs:
+        hint = (
+            f"objects/ still holds {blobs} blobs: restore {paths.db.name} from a backup, or rebuild a"
+            " store from the blobs and the surviving events with `mlops audit recover --output DIR`"
+        )
+    else:
+        hint = f"restore {paths.db.name} from a backup; with no blobs left, `mlops init` starts a new store"
+    return IntegrityError(f"the store database {paths.db} {what}; nothing was changed", hint=hint)
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None
+
+
 def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
-    """Create `.mlops/` in `project_dir` (idempotent); return the store and whether it is new."""
+    """Create `.mlops/` in `project_dir` (idempotent); return the store and whether it is new.
+
+    A store whose database is missing or empty while objects/ holds blobs is not re-created
+    (IntegrityError, exit 5): that would hide the loss behind a fresh, empty registry.
+    """
     paths = store_paths_for_init(project_dir)
-    created = not paths.db.exists()
+    created = not paths.db.exists() or paths.db.stat().st_size == 0
+    if created and count_blobs(paths.objects):
+        raise damaged_store_error(paths, "is missing" if not paths.db.exists() else "is empty (0 bytes)")
+    if not created:
+        # An existing database is opened, never re-created: open_store says what is wrong with it.
+        return open_store(paths.root), False
+    store = create_store(paths)
+    try:
+        with transaction(store.conn):
+            append_event(store.conn, "init", str(paths.root), provenance, {"schema_version": SCHEMA_VERSION})
+    except sqlite3.Error as exc:
+        store.close()
+        raise StoreError(f"cannot create the store database {paths.db}: {exc}") from exc
+    return store, created
+
+
+def create_store(paths: StorePaths) -> Store:
+    """The folders and an empty schema, without any event: `init` and `audit recover` add them."""
     try:
         for folder in (paths.root, paths.objects, paths.tmp, paths.jobs, paths.cache):
             folder.mkdir(parents=True, exist_ok=True)
         gitignore = paths.root / ".gitignore"
         if not gitignore.exists():
             # Blobs, temp files and caches are not for git; the database may be, by choice.
-            gitignore.write_text("objects/\ntmp/\ncache/\njobs/\n*.db-wal\n*.db-shm\n")
+            gitignore.write_text("objects/\ntmp/\ncache/\njobs/\n*.db-wal\n*.db-shm\n*.lock\n")
     except OSError as exc:
         raise _os_error(exc, "creating the store") from exc
     conn = connect(paths.db, create=True)
     try:
         migrate(conn)
-        if created:
-            with transaction(conn):
-                append_event(conn, "init", str(paths.root), provenance, {"schema_version": SCHEMA_VERSION})
     except sqlite3.Error as exc:
         conn.close()
         raise StoreError(f"cannot create the store database {paths.db}: {exc}") from exc
-    return Store(paths, conn), created
+    return Store(paths, conn)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlops_cli.errors import MlopsError, StoreError
+from mlops_cli.errors import IntegrityError, MlopsError, StoreError
 from mlops_cli.hashing import ALGORITHM, sha256_file
 
 Progress = Callable[[int], None]
@@ -149,21 +149,44 @@ class ObjectStore:
         return None
 
     def materialise(self, digest: str, size: int, dest: Path, mode: int) -> None:
-        """Copy a blob to `dest`, verifying size and digest as it is copied."""
+        """Copy a blob to `dest`, verifying size and digest as it is copied.
+
+        IntegrityError (exit 5) for a missing or altered blob; `dest` is then removed.
+        """
         path = self.path_for(digest)
         if not path.is_file():
-            raise StoreError(f"blob {digest} is missing from the store", hint="run `mlops audit verify`")
+            raise IntegrityError(f"blob {digest} is missing from the store", hint="run `mlops audit verify`")
         with open(dest, "wb", buffering=0) as dst:
             actual, copied = sha256_file(path, copy_to=dst)
         if copied != size or actual != f"{ALGORITHM}:{hex_of(digest)}":
             dest.unlink(missing_ok=True)
-            raise StoreError(
+            raise IntegrityError(
                 f"blob {digest} is corrupt (size or digest differ)", hint="run `mlops audit verify`"
             )
         os.chmod(dest, mode & 0o777 | stat.S_IWUSR)
 
     def remove(self, digest: str) -> None:
         self.path_for(digest).unlink(missing_ok=True)
+
+
+def count_blobs(objects_dir: Path) -> int:
+    """How many blob files `objects/` holds (0 when it does not exist): the data at stake."""
+    root = objects_dir / ALGORITHM
+    if not root.is_dir():
+        return 0
+    return sum(1 for prefix in root.iterdir() if prefix.is_dir() for _ in prefix.iterdir())
+
+
+def iter_blob_paths(objects_dir: Path):
+    """(digest, path) of every blob file under `objects/`, whatever the database says."""
+    root = objects_dir / ALGORITHM
+    if not root.is_dir():
+        return
+    for prefix in sorted(root.iterdir()):
+        if prefix.is_dir() and len(prefix.name) == 2:
+            for blob in sorted(prefix.iterdir()):
+                if len(prefix.name + blob.name) == 64:
+                    yield f"{ALGORITHM}:{prefix.name}{blob.name}", blob
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,10 +8,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlops_cli.errors import StoreError
+from mlops_cli.errors import IntegrityError, MlopsError, StoreError
+from mlops_cli.store.head import HEAD_FILENAME, write_head_file
 
 # Writers queue behind each other instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 60_000
+
+# What SQLite says when the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB).
+_CORRUPTION_WORDS = ("malformed", "not a database", "disk image", "corrupt")
+
+
+class StoreConnection(sqlite3.Connection):
+    """A connection that knows where the audit head file lives.
+
+    `append_event` sets `events_appended`; `transaction()` writes the head file after a commit
+    that appended events. One generic place, so no feature has to remember it.
+    """
+
+    head_path: Path | None = None
+    events_appended: bool = False
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True for SQLite errors that mean the database file is damaged, not merely busy."""
+    return isinstance(exc, sqlite3.DatabaseError) and any(w in str(exc).lower() for w in _CORRUPTION_WORDS)
+
+
+def corruption_error(exc: sqlite3.Error, path: Path | str | None = None) -> IntegrityError:
+    where = f" {path}" if path else ""
+    return IntegrityError(
+        f"the store database{where} is damaged: {exc}",
+        hint="restore mlops.db from a backup, or rebuild a store with `mlops audit recover --output DIR`",
+    )
 
 
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -37,13 +65,21 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as exc:
+        if is_corruption(exc):
+            raise corruption_error(exc, path) from exc
         raise StoreError(f"cannot open store database {path}: {exc}") from exc
+    conn.head_path = path.with_name(HEAD_FILENAME)
     return conn
 
 
 def _open(target: str, *, uri: bool) -> sqlite3.Connection:
     return sqlite3.connect(
-        target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, uri=uri
+        target,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+        uri=uri,
+        factory=StoreConnection,
     )
 
 
@@ -51,25 +87,35 @@ def _open(target: str, *, uri: bool) -> sqlite3.Connection:
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up.
 
-    Commits when the block ends, rolls back on any exception.
+    Commits when the block ends, rolls back on any exception. After a commit that appended
+    audit events, the head file outside the database is moved to the new head.
     """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         raise _store_error(exc) from exc
+    if isinstance(conn, StoreConnection):
+        conn.events_appended = False
     try:
         yield conn
-    except BaseException:
+    except BaseException as exc:
         conn.execute("ROLLBACK")
+        if is_corruption(exc):
+            raise corruption_error(exc) from exc
         raise
     try:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK")
         raise _store_error(exc) from exc
+    if isinstance(conn, StoreConnection) and conn.events_appended and conn.head_path is not None:
+        conn.events_appended = False
+        write_head_file(conn, conn.head_path)
 
 
-def _store_error(exc: sqlite3.Error) -> StoreError:
+def _store_error(exc: sqlite3.Error) -> MlopsError:
+    if is_corruption(exc):
+        return corruption_error(exc)
     text = str(exc)
     if "readonly" in text or "read-only" in text:
         return StoreError("the store is on a read-only filesystem or not writable", hint=text)

@@ -22,7 +22,11 @@ def append_event(
     provenance: Provenance,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event; must run inside `transaction()` so it commits with the change."""
+    """Append one event; must run inside `transaction()` so it commits with the change.
+
+    `details` should carry the full state the change set (see `audit/replay.py`): replay
+    rebuilds the registry from it and `audit verify` compares the result with the tables.
+    """
     last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     seq = (last["seq"] + 1) if last else 1
     prev_hash = last["hash"] if last else GENESIS_HASH
@@ -57,6 +61,8 @@ def append_event(
             digest,
         ),
     )
+    if hasattr(conn, "events_appended"):
+        conn.events_appended = True  # transaction() moves the head file after COMMIT
     return AuditEvent(**{**asdict(draft), "git": draft.git, "hash": digest})
 
 

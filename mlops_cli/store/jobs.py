@@ -46,7 +46,10 @@ def create_job(
             " VALUES (?,?,?,?,?,?,?,?)",
             (job_id, kind, model_ref, model_digest, "running", now, now, json.dumps(details, sort_keys=True)),
         )
-        append_event(conn, f"{kind}.start", job_id, provenance, {"model": model_ref, **details})
+        state = {"job": _job_state(job_id, kind, "running", model_ref, model_digest)}
+        append_event(
+            conn, f"{kind}.start", job_id, provenance, {"model": model_ref, **details, "state": state}
+        )
     return get_job(conn, job_id)
 
 
@@ -61,10 +64,28 @@ def finish_job(
             "UPDATE jobs SET status = ?, updated_at = ?, details = ? WHERE id = ?",
             (status, utc_now(), json.dumps(merged, sort_keys=True), job_id),
         )
+        state = {"job": _job_state(job_id, job.kind, status, job.model_ref, job.model_digest)}
         append_event(
-            conn, job.kind, job_id, provenance, {"status": status, "model": job.model_ref, **details}
+            conn,
+            job.kind,
+            job_id,
+            provenance,
+            {"status": status, "model": job.model_ref, **details, "state": state},
         )
     return get_job(conn, job_id)
+
+
+def _job_state(
+    job_id: str, kind: str, status: str, model_ref: str | None, model_digest: str | None
+) -> dict[str, Any]:
+    """What replay needs to rebuild a job's row (audit/replay.py)."""
+    return {
+        "id": job_id,
+        "kind": kind,
+        "status": status,
+        "model_ref": model_ref,
+        "model_digest": model_digest,
+    }
 
 
 def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
@@ -110,7 +131,19 @@ def add_artifact(
             kind,
             f"{version['name']}:{version['version']}",
             provenance,
-            {"ref": artifact_ref, "digest": digest, **details},
+            {
+                "ref": artifact_ref,
+                "digest": digest,
+                **details,
+                "state": {
+                    "artifact": {
+                        "version": f"{version['name']}:{version['version']}",
+                        "kind": kind,
+                        "ref": artifact_ref,
+                        "digest": digest,
+                    }
+                },
+            },
         )
     return Artifact(kind, artifact_ref, digest, now, details)
 

@@ -141,7 +141,30 @@ def m002_jobs_and_artifacts(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_registry_and_audit, m002_jobs_and_artifacts]
+def m003_audit_head_file(conn: sqlite3.Connection) -> None:
+    """From this schema on the store keeps its audit head in `.mlops/audit-head` as well.
+
+    The row says so, so that a missing head file (deleted along with the newest events) is
+    reported by `audit verify` instead of passing as "a store from before head files".
+    """
+    _run_script(
+        conn,
+        """
+        CREATE TABLE store_features (
+            name TEXT PRIMARY KEY,
+            since TEXT NOT NULL
+        );
+        INSERT INTO store_features (name, since)
+            VALUES ('audit-head-file', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_registry_and_audit,
+    m002_jobs_and_artifacts,
+    m003_audit_head_file,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -178,3 +201,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return SCHEMA_VERSION
+
+
+def head_file_expected(conn: sqlite3.Connection) -> bool:
+    """True when the store keeps `.mlops/audit-head` (m003 applied), so its absence is a problem."""
+    try:
+        row = conn.execute("SELECT 1 FROM store_features WHERE name = 'audit-head-file'").fetchone()
+    except sqlite3.OperationalError:
+        # The table is gone: a store past m003 had it, so someone dropped it.
+        return schema_version(conn) >= MIGRATIONS.index(m003_audit_head_file) + 1
+    return row is not None

@@ -44,11 +44,17 @@ class StorePaths:
         return self.root.parent
 
 
+def _looks_like_store(path: Path) -> bool:
+    """A database file, or blobs without one: a damaged store is still found, so that
+    `open_store` can refuse it loudly instead of reporting "no store" (or making a new one)."""
+    return (path / DB_FILENAME).exists() or (path / "objects" / "sha256").is_dir()
+
+
 def _as_store(path: Path) -> Path | None:
     """`path` is either a store folder itself or a project folder holding `.mlops/`."""
-    if (path / DB_FILENAME).is_file():
+    if _looks_like_store(path):
         return path
-    if (path / STORE_DIRNAME / DB_FILENAME).is_file():
+    if _looks_like_store(path / STORE_DIRNAME):
         return path / STORE_DIRNAME
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,15 +53,31 @@ def _blob_rows(draft: VersionDraft) -> set[tuple[str, int]]:
 
 
 def create_version(
-    conn: sqlite3.Connection, draft: VersionDraft, provenance: Provenance, blob_exists
+    conn: sqlite3.Connection,
+    draft: VersionDraft,
+    provenance: Provenance,
+    blob_exists,
+    write_record: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> ModelVersion:
     """Give `draft` the next version number of its model and record it, with its event.
 
     The number is taken under BEGIN IMMEDIATE, so concurrent writers get distinct, gapless
     numbers. `blob_exists(digest, size)` is checked under the same lock, so a concurrent
     garbage collection cannot remove a blob this version is about to reference.
+    `write_record(ref, state)`, under the same lock, keeps a copy of the version outside the
+    database (see `store/records.py`) for `mlops audit recover`.
     """
     now = utc_now()
+    recorded: list[str] = []
+    try:
+        return _create_version(conn, draft, provenance, blob_exists, write_record, now, recorded)
+    except BaseException:
+        for ref in recorded:  # the transaction rolled back: so does the copy outside it
+            write_record(ref, None)
+        raise
+
+
+def _create_version(conn, draft, provenance, blob_exists, write_record, now, recorded) -> ModelVersion:
     with transaction(conn):
         for digest, size in _blob_rows(draft):
             if not blob_exists(digest, size):
@@ -116,6 +133,29 @@ def create_version(
         if draft.alias:
             _point_alias(conn, model_id, draft.alias, version_id)
         ref = f"{draft.name}:{number}"
+        state = {
+            "name": draft.name,
+            "version": number,
+            "digest": draft.manifest.digest,
+            "framework": draft.framework,
+            "size": draft.manifest.size,
+            "created_at": now,
+            "created_by": provenance.actor,
+            "host": provenance.host,
+            "source_path": draft.source_path,
+            "description": draft.description,
+            "message": provenance.message,
+            "git": asdict(draft.git) if draft.git else None,
+            "signature": draft.signature,
+            "metadata": draft.metadata,
+            "tags": draft.tags,
+            "alias": draft.alias,
+            "datasets": [asdict(d) for d in draft.datasets],
+            "files": [[f.path, f.size, f.mode, f.digest] for f in draft.manifest.files],
+        }
+        if write_record is not None:
+            recorded.append(ref)
+            write_record(ref, state)
         append_event(
             conn,
             draft.action,
@@ -136,6 +176,8 @@ def create_version(
                     if "derived_from" in draft.metadata
                     else {}
                 ),
+                # The whole version as created, so replay can rebuild it (audit/replay.py).
+                "state": {"version": {k: v for k, v in state.items() if k != "files"}},
             },
         )
     return get_version(conn, ModelRef(draft.name, version=number))
@@ -336,7 +378,14 @@ def set_tags(
             [(version_id, k, v) for k, v in tags.items()],
         )
         previous = {k: version.tags[k] for k in tags if k in version.tags}
-        append_event(conn, "tag", version.ref, provenance, {"set": tags, "previous": previous})
+        after = {**version.tags, **tags}
+        append_event(
+            conn,
+            "tag",
+            version.ref,
+            provenance,
+            {"set": tags, "previous": previous, "state": {"tags": dict(sorted(after.items()))}},
+        )
     return _load_version(conn, version_id)
 
 
@@ -350,7 +399,14 @@ def remove_tags(
         if missing:
             raise NotFoundError(f"{version.ref} has no tag {missing[0]!r}")
         conn.executemany("DELETE FROM tags WHERE version_id = ? AND key = ?", [(version_id, k) for k in keys])
-        append_event(conn, "untag", version.ref, provenance, {"removed": {k: version.tags[k] for k in keys}})
+        after = {k: v for k, v in version.tags.items() if k not in keys}
+        append_event(
+            conn,
+            "untag",
+            version.ref,
+            provenance,
+            {"removed": {k: version.tags[k] for k in keys}, "state": {"tags": after}},
+        )
     return _load_version(conn, version_id)
 
 
@@ -367,7 +423,11 @@ def set_alias(
             "alias",
             f"{version.name}@{alias}",
             provenance,
-            {"version": version.version, "previous_version": before},
+            {
+                "version": version.version,
+                "previous_version": before,
+                "state": {"alias": {"model": version.name, "alias": alias, "version": version.version}},
+            },
         )
     return version, before
 
@@ -378,7 +438,16 @@ def remove_alias(conn: sqlite3.Connection, name: str, alias: str, provenance: Pr
         model_id, version_id = _resolve_id(conn, ModelRef(name, alias=alias))
         version = _load_version(conn, version_id)
         conn.execute("DELETE FROM aliases WHERE model_id = ? AND alias = ?", (model_id, alias))
-        append_event(conn, "unalias", f"{name}@{alias}", provenance, {"version": version.version})
+        append_event(
+            conn,
+            "unalias",
+            f"{name}@{alias}",
+            provenance,
+            {
+                "version": version.version,
+                "state": {"alias": {"model": name, "alias": alias, "version": None}},
+            },
+        )
     return version.version
 
 
@@ -416,7 +485,12 @@ def delete_version(
                 "rm",
                 version.ref,
                 provenance,
-                {"digest": version.digest, "aliases": list(version.aliases), "blobs_removed": len(orphans)},
+                {
+                    "digest": version.digest,
+                    "aliases": list(version.aliases),
+                    "blobs_removed": len(orphans),
+                    "state": {"removed": version.ref},
+                },
             )
             # Moved aside under the write lock, so no concurrent register can adopt them.
             restore = trash_blobs(orphans)

@@ -143,10 +143,11 @@ def package(
     Raises UsageError for a bad output folder or --no-build without --output-dir,
     ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
     """
-    from mlops_cli.models.manage import show_version
+    from mlops_cli.models.manage import verified_version
     from mlops_cli.runtime.loader import onnx_entry
 
-    version = show_version(store, ref)
+    # Rows checked against the trail before Docker or pip is asked anything; blobs as copied.
+    version = verified_version(store, ref)
     onnx_entry(version)  # a model that is not ONNX fails here, before Docker or pip is asked anything
     tag = image or default_tag(version)
     if not build and output_dir is None:

@@ -303,7 +303,7 @@ def test_tampered_blob_is_refused_before_loading(cli, project, pipeline_model, s
     data[-10] ^= 0xFF
     blob.write_bytes(bytes(data))
     result = cli("convert", "lr", "--sample", pipeline_model)
-    assert result.exit_code == 1
+    assert result.exit_code == 5
     assert "corrupt" in _one_error_line(result)
     assert _versions(cli, "lr") == 1
 

@@ -90,7 +90,7 @@ def test_download_of_a_corrupt_blob_fails_and_writes_nothing(cli, project, model
     blob.write_bytes(b"\0" * 2048)
     out = project / "out"
     result = cli("models", "download", "churn:1", "--output", out)
-    assert result.exit_code == 1 and "corrupt" in result.stderr
+    assert result.exit_code == 5 and "corrupt" in result.stderr
     assert not out.exists() or not any(out.iterdir())
 
 

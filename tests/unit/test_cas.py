@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from mlops_cli.errors import StoreError
+from mlops_cli.errors import IntegrityError
 from mlops_cli.store.cas import ObjectStore
 
 
@@ -73,7 +73,7 @@ def test_materialise_refuses_a_corrupt_blob(objects, tmp_path):
     blob = objects.path_for(put.digest)
     os.chmod(blob, 0o644)
     blob.write_bytes(b"hello wOrld")
-    with pytest.raises(StoreError, match="corrupt"):
+    with pytest.raises(IntegrityError, match="corrupt"):
         objects.materialise(put.digest, put.size, tmp_path / "out.bin", 0o644)
     assert not (tmp_path / "out.bin").exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -13,6 +14,7 @@ from mlops_cli.cli.options import JsonOpt, StoreOpt
 if TYPE_CHECKING:
     from rich.console import Console
 
+from mlops_cli.audit.recover import LOST_AND_FOUND, recover_store
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import CheckFailedError
 
@@ -57,21 +59,75 @@ def log(
 
 
 @app.command("verify")
-def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
-    """Recompute the event hash chain and re-hash every stored blob (exit 5 if broken).
+def verify(
+    head: Annotated[
+        Optional[str],
+        typer.Option(
+            "--head",
+            metavar="SEQ:HASH",
+            help="Also check the trail still reaches this head (as `mlops audit head` printed it).",
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Check the database, the event chain, the head, the registry against the trail, every blob.
 
-    Example: mlops audit verify && echo intact
+    Exit 5 when anything differs, naming it (`alias churn@prod: table says churn:2, trail
+    says churn:1`). Example: mlops audit verify --head "$(cat recorded-head)" && echo intact
     """
     out = Output(json)
     with store_for(store) as opened:
         try:
-            report = trail.verify_store(opened, progress=out)
+            report = trail.verify_store(opened, progress=out, expected_head=head)
         except CheckFailedError as failed:
-            if json:  # scripts get the whole report on stdout as well as the exit code 5
+            if json and failed.report is not None:  # scripts get the whole report on stdout too
                 out.result(failed.report)
             raise
+    for note in report.notes:
+        out.note(note)
     out.result(
         report,
-        f"Audit trail intact: {report.events} events chained, {report.blobs} blobs "
-        f"({human_size(report.bytes)}) re-hashed",
+        f"Audit trail intact: {report.events} events chained up to head {report.head[:16]}…,"
+        f" {report.versions} versions match the trail, {report.blobs} blobs"
+        f" ({human_size(report.bytes)}) re-hashed",
+    )
+
+
+@app.command("head")
+def head(json: JsonOpt = False, store: StoreOpt = None) -> None:
+    """Print the newest audit event as SEQ:HASH, to record in CI logs or git.
+
+    A later `mlops audit verify --head SEQ:HASH` fails (exit 5) if events up to it were
+    removed or changed. Example: mlops audit head > audit-head.txt && git add audit-head.txt
+    """
+    with store_for(store) as opened:
+        found = trail.audit_head(opened)
+    Output(json).result(found, str(found))
+
+
+@app.command("recover")
+def recover(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="A new project folder: the recovered store is DIR/.mlops."),
+    ],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Rebuild a new store from a damaged one's blobs, records and surviving events.
+
+    The damaged store is only read. Versions come back when their events or records survive
+    and every blob they name is intact; blobs nobody names come back as `lost-and-found:N`.
+    Example: mlops audit recover --output ../rescued && cd ../rescued && mlops audit verify
+    """
+    out = Output(json)
+    report = recover_store(store, output, progress=out)
+    for ref, why in report.lost.items():
+        out.warn(f"{ref} could not be recovered: {why}")
+    out.result(
+        report,
+        f"Recovered {len(report.versions) - report.lost_and_found} versions"
+        f" ({report.lost_and_found} unnamed blobs as {LOST_AND_FOUND}), {report.events_recovered} events,"
+        f" {report.blobs} blobs into {report.store}; {len(report.lost)} versions lost",
     )
