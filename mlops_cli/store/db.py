@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,6 +12,10 @@ from mlops_cli.errors import StoreError
 
 # Writers queue behind each other instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 60_000
+
+# Called as callback(conn) after every successful COMMIT of `transaction()`: the events package
+# starts hook delivery there, after the change is durable and never inside the transaction.
+AFTER_COMMIT: list[Callable[[sqlite3.Connection], None]] = []
 
 
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -67,6 +71,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK")
         raise _store_error(exc) from exc
+    for callback in AFTER_COMMIT:
+        callback(conn)
 
 
 def _store_error(exc: sqlite3.Error) -> StoreError:

@@ -1,0 +1,101 @@
+"""`mlops audit deliveries|deliver|lineage|export`: the governance subcommands of `mlops audit`.
+
+Kept apart from audit.py (log, verify) so each module stays small; `register()` adds them to
+the `audit` sub-app.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.options import JsonOpt, StoreOpt
+from mlops_cli.cli.output import Output
+from mlops_cli.errors import ExternalToolError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def deliveries(
+    failed: Annotated[bool, typer.Option("--failed", help="Only deliveries that failed.")] = False,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="Only this status: pending, sending, delivered, failed.")
+    ] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="At most this many, newest first.")] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Show hook deliveries (webhooks, commands): status, attempts, last error.
+
+    Every delivery of every event to every hook of .mlops/config.yaml is kept, newest first.
+
+    Example: mlops audit deliveries --failed
+    """
+    from mlops_cli.events import service
+
+    with store_for(store) as opened:
+        rows = service.list_deliveries(opened, failed=failed, status=status, limit=limit)
+
+    def human(console: Console) -> None:
+        if not rows:
+            console.print("No deliveries" + (" failed" if failed else "") + ".")
+            return
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("ID", "EVENT", "ACTION", "HOOK", "STATUS", "TRIES", "LAST ERROR"):
+            table.add_column(column)
+        for d in rows:
+            table.add_row(
+                str(d.id),
+                str(d.event_seq),
+                d.event,
+                d.hook.get("name") or d.target,
+                d.status,
+                str(d.attempts),
+                d.last_error or "",
+            )
+        console.print(table)
+
+    Output(json).result(rows, human)
+
+
+def deliver(
+    failed: Annotated[bool, typer.Option("--failed", help="Retry the failed deliveries too.")] = False,
+    ids: Annotated[
+        Optional[list[int]],
+        typer.Option("--id", help="Replay this delivery (repeatable), even if sent."),
+    ] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Send pending hook deliveries now, in the foreground (exit 4 if any fails).
+
+    Commands deliver in a background process after they commit; this is for cron, CI and
+    replays after fixing a receiver.
+
+    Example: mlops audit deliver --failed
+    """
+    from mlops_cli.events import service
+
+    out = Output(json)
+    with store_for(store) as opened:
+        run = service.deliver_now(opened, failed=failed, ids=ids)
+    out.result(run, f"{run.delivered} delivered, {run.failed} failed")
+    if run.failed:
+        raise ExternalToolError(
+            f"{run.failed} of {run.delivered + run.failed} deliveries failed",
+            hint="see `mlops audit deliveries --failed`",
+        )
+
+
+COMMANDS = {"deliveries": deliveries, "deliver": deliver}
+
+
+def register(app: typer.Typer) -> None:
+    """Add these subcommands to the `mlops audit` sub-app."""
+    for name, function in COMMANDS.items():
+        app.command(name)(function)
