@@ -11,6 +11,7 @@ from mlops_cli.cli.commands import (
     audit,
     audit_governance,
     convert,
+    gc,
     init,
     models,
     package,
@@ -62,3 +63,4 @@ _command("serve", serve.serve)
 _command("package", package.package)
 app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
+_command("gc", gc.gc)
