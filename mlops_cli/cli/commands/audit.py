@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -57,12 +58,23 @@ def log(
 
 
 @app.command("verify")
-def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
+def verify(
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+    file: Annotated[
+        Optional[Path],
+        typer.Option("--file", help="Verify an `mlops audit export` file alone (jsonl, csv, parquet)."),
+    ] = None,
+) -> None:
     """Recompute the event hash chain and re-hash every stored blob (exit 5 if broken).
+
+    With --file, re-verify the chain of an exported file instead, without any store.
 
     Example: mlops audit verify && echo intact
     """
     out = Output(json)
+    if file is not None:
+        return _verify_export(file, out)
     with store_for(store) as opened:
         try:
             report = trail.verify_store(opened, progress=out)
@@ -74,4 +86,21 @@ def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
         report,
         f"Audit trail intact: {report.events} events chained, {report.blobs} blobs "
         f"({human_size(report.bytes)}) re-hashed",
+    )
+
+
+def _verify_export(file: Path, out: Output) -> None:
+    from mlops_cli.audit.export import verify_file
+
+    try:
+        report = verify_file(file)
+    except CheckFailedError as failed:
+        if out.json_mode:
+            out.result(failed.report)
+        raise
+    scope = "from the genesis" if report.complete else f"from event {report.first_seq} (a partial export)"
+    out.result(
+        report,
+        f"Export intact: {report.events} events chained {scope} to event {report.last_seq}, "
+        f"last hash {report.last_hash}",
     )

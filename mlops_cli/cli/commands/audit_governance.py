@@ -6,6 +6,7 @@ the `audit` sub-app.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -13,7 +14,7 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
 from mlops_cli.cli.output import Output
-from mlops_cli.errors import ExternalToolError
+from mlops_cli.errors import ExternalToolError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -92,7 +93,38 @@ def deliver(
         )
 
 
-COMMANDS = {"deliveries": deliveries, "deliver": deliver}
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or parquet.")] = "jsonl",
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Only events from this date, time, or 7d / 12h ago.")
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write here (atomically); default: stdout.")
+    ] = None,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Export audit events with their chain hashes, for BI tools and auditors.
+
+    The file re-verifies on its own: mlops audit verify --file FILE. With --json, the summary
+    (events, first and last sequence numbers, last hash) is printed; it needs --output.
+
+    Example: mlops audit export --format parquet --since 30d -o audit.parquet
+    """
+    from mlops_cli.audit.export import export_events
+
+    if json and output is None:
+        raise UsageError("--json prints the export's summary: give --output FILE for the events")
+    out = Output(json)
+    with store_for(store) as opened:
+        result = export_events(opened, fmt, since=since, output=output)
+    if output is not None:
+        out.result(
+            result, f"Exported {result.events} events to {result.output} (last hash {result.last_hash})"
+        )
+
+
+COMMANDS = {"deliveries": deliveries, "deliver": deliver, "export": export}
 
 
 def register(app: typer.Typer) -> None:
