@@ -6,13 +6,14 @@ the `audit` sub-app.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mlops_cli.cli.commands._common import store_for
-from mlops_cli.cli.options import JsonOpt, StoreOpt
+from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.errors import ExternalToolError, UsageError
 
@@ -124,7 +125,67 @@ def export(
         )
 
 
-COMMANDS = {"deliveries": deliveries, "deliver": deliver, "export": export}
+def lineage(
+    ref: ModelRefArg,
+    downstream: Annotated[
+        bool,
+        typer.Option("--downstream", help="What depends on this version, instead of where it came from."),
+    ] = False,
+    dot: Annotated[
+        bool, typer.Option("--dot", help="Print Graphviz dot text (pipe to `dot -Tsvg`).")
+    ] = False,
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Show a version's lineage: datasets, commit, source model, conversions, images, deployments,
+    batch jobs and drift checks.
+
+    Example: mlops audit lineage churn@champion --dot | dot -Tsvg > lineage.svg
+    """
+    from mlops_cli.audit.lineage import lineage as build
+
+    if dot and json:
+        raise UsageError("choose one of --dot and --json")
+    with store_for(store) as opened:
+        graph = build(opened, ref, downstream=downstream)
+    if dot:
+        sys.stdout.write(graph.to_dot())
+        return
+    Output(json).result(graph, lambda console: console.print(_tree(graph)))
+
+
+def _tree(graph):
+    """The graph as a rich Tree around the version: where it came from, then what it fed."""
+    from rich.tree import Tree
+
+    nodes = {n.id: n for n in graph.nodes}
+
+    def label(node_id: str, relation: str = "") -> str:
+        node = nodes[node_id]
+        prefix = f"[{relation}] " if relation else ""
+        return f"{prefix}{node.kind} {node.label}"
+
+    def grow(branch, node_id: str, upstream: bool, seen: set[str]) -> None:
+        for edge in graph.edges:
+            other = edge.source if upstream else edge.target
+            if (edge.target if upstream else edge.source) != node_id or other in seen:
+                continue
+            child = branch.add(label(other, edge.relation), highlight=False)
+            grow(child, other, upstream, seen | {other})
+
+    tree = Tree(label(graph.root), highlight=False)
+    if graph.direction == "upstream":
+        grow(tree.add("came from"), graph.root, True, {graph.root})
+    grow(
+        tree.add("built from it" if graph.direction == "upstream" else "depends on it"),
+        graph.root,
+        False,
+        {graph.root},
+    )
+    return tree
+
+
+COMMANDS = {"deliveries": deliveries, "deliver": deliver, "export": export, "lineage": lineage}
 
 
 def register(app: typer.Typer) -> None:
