@@ -96,7 +96,9 @@ def spawn_deliverer(root: Path) -> None:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
-            close_fds=True,
+            # Python and SQLite open every descriptor close-on-exec, so nothing leaks without
+            # close_fds; skipping it halves the spawn time (1.9 vs 3.8 ms, benchmarks/).
+            close_fds=False,
             start_new_session=True,  # a Ctrl-C of the command does not kill its deliveries
         )
     except OSError as exc:

@@ -13,6 +13,7 @@ Safety, in order:
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sqlite3
@@ -90,6 +91,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
     Returns the report; a real run also appends a `gc` audit event listing what it removed.
     """
     grace_seconds = parse_duration(grace)
+    prov = None if dry_run else provenance()  # git runs subprocesses: not while holding the lock
     report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
     trash = None
     restore: list[tuple[Any, Any]] = []
@@ -98,22 +100,25 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
             cutoff = time.time() - grace_seconds
             referenced = store_gc.referenced_digests(conn)
             recorded = store_gc.recorded_blobs(conn)
-            found: dict[str, store_gc.BlobFile] = {}
+            found: dict[str, tuple[str, int]] = {}  # digest -> (path, size)
             for blob in store_gc.blob_files(store.objects):
                 report.scanned += 1
                 if blob.digest in referenced:
                     continue
-                if blob.mtime > cutoff:
+                stat = store_gc.size_and_mtime(blob.path)
+                if stat is None:
+                    continue
+                if stat[1] > cutoff:
                     report.kept_fresh += 1
                     continue
-                found[blob.digest] = blob
+                found[blob.digest] = (blob.path, stat[0])
             # Rows whose file is already gone (an interrupted run): forget them too.
             rows_only = [d for d in recorded if d not in referenced and d not in found]
             rows_only = [d for d in rows_only if not store.objects.path_for(d).exists()]
             digests = sorted({*found, *rows_only})
             reasons = _reasons(conn, digests, recorded)
             report.blobs = [
-                Garbage(d, found[d].size if d in found else recorded.get(d, 0), reasons[d]) for d in digests
+                Garbage(d, found[d][1] if d in found else recorded.get(d, 0), reasons[d]) for d in digests
             ]
             temp = store_gc.stale_temp_files(store.paths.tmp, cutoff)
             report.temp_files = [{"path": str(p), "size": size} for p, size in temp]
@@ -121,16 +126,16 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
                 return report
             if found:
                 trash = store_gc.new_trash(store.paths.tmp)
-                for blob in found.values():
-                    target = trash / blob.digest.partition(":")[2]
-                    if store_gc.move_to_trash(blob.path, target):
-                        restore.append((target, blob.path))
+                for digest, (path, _) in found.items():
+                    target = trash / digest.partition(":")[2]
+                    if store_gc.move_to_trash(path, target):
+                        restore.append((target, path))
             store_gc.forget_blobs(conn, digests)
             event = append_event(
                 conn,
                 "gc",
                 str(store.paths.root),
-                provenance(),
+                prov,
                 {
                     "removed": [{"digest": b.digest, "size": b.size} for b in report.blobs],
                     "count": report.count,
@@ -143,7 +148,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
     except BaseException:
         for moved, original in restore:
             try:
-                moved.replace(original)
+                os.replace(moved, original)
             except FileNotFoundError:
                 pass  # already restored or never moved
         raise

@@ -25,9 +25,7 @@ DIGEST_IN_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 @dataclass(frozen=True)
 class BlobFile:
     digest: str
-    path: Path
-    size: int
-    mtime: float
+    path: str  # a str, not a Path: gc walks 50,000+ of them and Path() costs more than the walk
 
 
 def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
@@ -62,23 +60,30 @@ def recorded_blobs(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def blob_files(objects: ObjectStore) -> Iterator[BlobFile]:
-    """Every blob file on disk (`objects/sha256/ab/cdef...`); other names are left alone."""
+    """Every blob file on disk (`objects/sha256/ab/cdef...`); other names are left alone.
+
+    Only names are read (no stat), so walking a large store costs little more than `find`.
+    """
     if not objects.root.is_dir():
         return
     with os.scandir(objects.root) as prefixes:
         for prefix in prefixes:
             if len(prefix.name) != 2 or not prefix.is_dir(follow_symlinks=False):
                 continue
+            head = f"{ALGORITHM}:{prefix.name}"
             with os.scandir(prefix.path) as entries:
                 for entry in entries:
-                    if len(entry.name) != 62 or not entry.is_file(follow_symlinks=False):
-                        continue
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # removed while we looked: nothing to collect
-                    digest = f"{ALGORITHM}:{prefix.name}{entry.name}"
-                    yield BlobFile(digest, Path(entry.path), st.st_size, st.st_mtime)
+                    if len(entry.name) == 62 and entry.is_file(follow_symlinks=False):
+                        yield BlobFile(head + entry.name, entry.path)
+
+
+def size_and_mtime(path: str) -> tuple[int, float] | None:
+    """The blob's size and mtime, or None when it vanished meanwhile."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime
 
 
 def stale_temp_files(tmp: Path, older_than: float) -> list[tuple[Path, int]]:
@@ -111,7 +116,7 @@ def new_trash(tmp: Path) -> Path:
     return trash
 
 
-def move_to_trash(blob: Path, target: Path) -> bool:
+def move_to_trash(blob: str, target: Path) -> bool:
     """Move one blob aside atomically; False when it is already gone (a resumed run)."""
     try:
         os.replace(blob, target)
