@@ -9,6 +9,7 @@ Prints, measured side by side in one run (medians of several runs):
     (target < 5 s), and its ratio to a bare walk of the blob folder (`find -type f`).
 
 Usage: python benchmarks/bench_governance.py [--runs 30] [--versions 10000] [--files 5] [--gc-runs 3]
+       [--quick] [--skip-webhook] [--skip-gc]
 """
 
 from __future__ import annotations
@@ -209,7 +210,10 @@ def main() -> None:
     parser.add_argument("--gc-runs", type=int, default=3)
     parser.add_argument("--skip-webhook", action="store_true")
     parser.add_argument("--skip-gc", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few runs, 1,000 versions")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.versions, args.gc_runs = 5, 1000, 1
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"{when}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     work = Path(tempfile.mkdtemp(prefix="bench-governance-"))
