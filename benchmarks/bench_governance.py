@@ -23,12 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.webhook_receiver import Receiver, wait_for_deliveries  # noqa: E402
+from tests.webhook_receiver import wait_for_deliveries  # noqa: E402
 
 MLOPS = [sys.executable, "-m", "mlops_cli"]
 
@@ -43,56 +44,70 @@ def _store(folder: Path):
 
 
 def bench_webhook(work: Path, runs: int) -> None:
+    # The receiver runs in its own process: a thread here would make the command take the
+    # multi-threaded (Popen) path instead of fork.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.webhook_receiver", "0.5"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    receiver_url = server.stdout.readline().strip()
+    try:
+        _bench_webhook(work, runs, receiver_url)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _bench_webhook(work: Path, runs: int, receiver_url: str) -> None:
     from mlops_cli.events import routing
     from mlops_cli.models import manage
     from mlops_cli.models.registering import register_model
     from mlops_cli.store import db, events
 
-    with Receiver(delay=0.5) as receiver:
-        stores = {}
-        for name, hooks in (
-            ("webhook", f"hooks:\n  - events: [tag]\n    url: {receiver.url}\n"),
-            ("no-match", f"hooks:\n  - events: [deploy.*]\n    url: {receiver.url}\n"),
-            ("routing-off", "hooks: []\n"),
-        ):
-            store = _store(work / name)
-            (store.paths.root / "config.yaml").write_text(hooks)
-            model = work / f"{name}.bin"
-            model.write_bytes(os.urandom(4096))
-            register_model(store, model, name="m")
-            stores[name] = store
-        times: dict[str, list[float]] = {name: [] for name in stores}
-        for i in range(runs + 1):
-            for name, store in stores.items():
-                if name == "routing-off":
-                    events.EVENT_SINKS.clear()
-                    db.AFTER_COMMIT.clear()
-                else:
-                    routing.install()
-                start = time.perf_counter()
-                manage.tag_version(store, "m:1", [f"k{i}=v"])
-                elapsed = time.perf_counter() - start
-                if i:  # the first round warms caches (config parse, imports)
-                    times[name].append(elapsed)
-                if name == "webhook":
-                    wait_for_deliveries(store.paths.root, timeout=60)  # not timed: let it finish
-            delivered = len(receiver.requests)
-        spawns = []
-        for _ in range(runs):  # the one step a matching hook adds after the commit
+    stores = {}
+    for name, hooks in (
+        ("webhook", f"hooks:\n  - events: [tag]\n    url: {receiver_url}\n"),
+        ("no-match", f"hooks:\n  - events: [deploy.*]\n    url: {receiver_url}\n"),
+        ("routing-off", "hooks: []\n"),
+    ):
+        store = _store(work / name)
+        (store.paths.root / "config.yaml").write_text(hooks)
+        model = work / f"{name}.bin"
+        model.write_bytes(os.urandom(4096))
+        register_model(store, model, name="m")
+        stores[name] = store
+    times: dict[str, list[float]] = {name: [] for name in stores}
+    for i in range(runs + 1):
+        for name, store in stores.items():
+            if name == "routing-off":
+                events.EVENT_SINKS.clear()
+                db.AFTER_COMMIT.clear()
+            else:
+                routing.install()
+            start = time.perf_counter()
+            manage.tag_version(store, "m:1", [f"k{i}=v"])
+            elapsed = time.perf_counter() - start
+            if i:  # the first round warms caches (config parse, imports)
+                times[name].append(elapsed)
+            if name == "webhook":
+                wait_for_deliveries(store.paths.root, timeout=60)  # not timed: let it finish
+    rows = wait_for_deliveries(stores["webhook"].paths.root, timeout=60)
+    delivered = sum(r["status"] == "delivered" for r in rows)
+    spawns: dict[str, list[float]] = {"fork": [], "Popen": []}
+    for _ in range(runs):  # the one step a matching hook adds after the commit, both ways
+        for way in spawns:
+            other = threading.Thread(target=time.sleep, args=(0.5,))
+            if way == "Popen":
+                other.start()  # a second thread makes spawn_deliverer take the Popen path
+            time.sleep(0.2)  # let the last deliverer exit
             start = time.perf_counter()
             routing.spawn_deliverer(stores["webhook"].paths.root)
-            spawns.append(time.perf_counter() - start)
+            spawns[way].append(time.perf_counter() - start)
+            if way == "Popen":
+                other.join()
             wait_for_deliveries(stores["webhook"].paths.root, timeout=60)
-        if shutil.which("farm-bench"):
-            with_hook, without = work / "webhook", work / "routing-off"
-            print("\n== whole process: mlops models tag, with a matching webhook (A) vs no hooks (B)")
-            command = [
-                "farm-bench", "-n", "15", "--vs",
-                f"{' '.join(MLOPS)} models tag m:1 b=1 --store {without}",
-                "--", *MLOPS, "models", "tag", "m:1", "a=1", "--store", str(with_hook),
-            ]  # fmt: skip
-            subprocess.run(command, check=False)
-            wait_for_deliveries(with_hook / ".mlops", timeout=120)
     med = {name: statistics.median(values) * 1000 for name, values in times.items()}
     print(f"\n== webhook cost per command, in process (median of {runs}, receiver answers in 0.5 s)")
     for name, value in med.items():
@@ -102,9 +117,23 @@ def bench_webhook(work: Path, runs: int) -> None:
         f"(ratio {med['webhook'] / med['routing-off']:.2f}x); no matching hook: "
         f"{med['no-match'] - med['routing-off']:+.2f} ms   target < 5 ms; {delivered} deliveries received"
     )
-    print(f"  of which starting the detached deliverer (Popen): {statistics.median(spawns) * 1000:.2f} ms")
+    fork_ms, popen_ms = (statistics.median(spawns[w]) * 1000 for w in ("fork", "Popen"))
+    print(
+        f"  starting the detached deliverer: fork {fork_ms:.2f} ms, subprocess.Popen {popen_ms:.2f} ms"
+        f" ({popen_ms / fork_ms:.1f}x; Popen waits for the child's exec)"
+    )
     for store in stores.values():
         store.close()
+    if shutil.which("farm-bench"):  # the receiver still answers in 0.5 s
+        with_hook, without = work / "webhook", work / "routing-off"
+        print("\n== whole process: mlops models tag, with a matching webhook (A) vs no hooks (B)")
+        command = [
+            "farm-bench", "-n", "15", "--vs",
+            f"{' '.join(MLOPS)} models tag m:1 b=1 --store {without}",
+            "--", *MLOPS, "models", "tag", "m:1", "a=1", "--store", str(with_hook),
+        ]  # fmt: skip
+        subprocess.run(command, check=False)
+        wait_for_deliveries(with_hook / ".mlops", timeout=120)
 
 
 def build_big_store(work: Path, versions: int, files: int, orphans: int) -> Path:

@@ -82,3 +82,17 @@ def wait_for_deliveries(store_root, timeout: float = 30.0) -> list[dict]:
         if time.monotonic() > deadline:
             raise AssertionError(f"deliveries still pending after {timeout}s: {rows}")
         time.sleep(0.05)
+
+
+def main() -> None:
+    """`python -m tests.webhook_receiver [DELAY]`: serve in its own process, print the URL."""
+    import sys
+
+    with Receiver(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0) as receiver:
+        sys.stdout.write(receiver.url + "\n")
+        sys.stdout.flush()
+        receiver.thread.join()
+
+
+if __name__ == "__main__":
+    main()
