@@ -47,7 +47,7 @@ def referenced_digests(conn: sqlite3.Connection) -> set[str]:
     if _table_exists(conn, "deployments"):  # added by `mlops deploy`; every column may name a blob
         columns = [r["name"] for r in conn.execute("PRAGMA table_info(deployments)")]
         texts.append(
-            "SELECT " + " || ' ' || ".join(f"COALESCE({c}, '')" for c in columns) + " FROM deployments"
+            "SELECT " + " || ' ' || ".join(f"""COALESCE("{c}", '')""" for c in columns) + " FROM deployments"
         )
     for sql in texts:
         for (text,) in conn.execute(sql):
