@@ -124,7 +124,7 @@ def load(store_root: Path) -> Config:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        return Config(problems=(f"{path}: cannot read: {exc}",))
+        return Config(problems=(f"{path}: cannot read: {exc}; no hooks run",))
     config = parse(text, str(path))
     try:
         cache.parent.mkdir(exist_ok=True)
@@ -155,12 +155,14 @@ def parse(text: str, where: str = CONFIG_NAME) -> Config:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return Config(problems=(f"{where}{line}: invalid YAML: {problem}",))
+        return Config(problems=(f"{where}{line}: invalid YAML: {problem}; no hooks run until it is fixed",))
     if root is None:
         return Config()
     if not isinstance(root, yaml.MappingNode):
         return Config(
-            problems=(f"{where} line {root.start_mark.line + 1}: expected a mapping with `hooks:`",)
+            problems=(
+                f"{where} line {root.start_mark.line + 1}: expected a mapping with `hooks:`; no hooks run",
+            )
         )
     problems: list[str] = []
     hooks: list[HookConfig] = []
@@ -170,7 +172,7 @@ def parse(text: str, where: str = CONFIG_NAME) -> Config:
         if isinstance(value, yaml.ScalarNode) and value.value in ("", "null", "~"):
             continue
         if not isinstance(value, yaml.SequenceNode):
-            problems.append(f"{where} line {value.start_mark.line + 1}: `hooks` must be a list")
+            problems.append(f"{where} line {value.start_mark.line + 1}: `hooks` must be a list; no hooks run")
             continue
         for number, node in enumerate(value.value, start=1):
             hook, hook_problems = _hook(node, number, where)
@@ -186,63 +188,68 @@ def _hook(node: Any, number: int, where: str) -> tuple[HookConfig | None, list[s
     line = node.start_mark.line + 1
     at = f"{where} line {line}: hook {number}"
     if not isinstance(node, yaml.MappingNode):
-        return None, [f"{at}: expected a mapping with `events` and `url` or `command`"]
+        return None, [f"{at}: expected a mapping with `events` and `url` or `command`; hook ignored"]
     problems: list[str] = []
     fields: dict[str, Any] = {}
     lines: dict[str, int] = {}
     for key, value in node.value:
         lines[key.value] = value.start_mark.line + 1
         if key.value not in KEYS:
-            problems.append(
-                f"{where} line {key.start_mark.line + 1}: hook {number}: unknown key {key.value!r}"
-            )
+            key_line = key.start_mark.line + 1
+            problems.append(f"{where} line {key_line}: hook {number}: unknown key {key.value!r}; key ignored")
             continue
         fields[key.value] = yaml.safe_load(yaml.serialize(value))
     kind = "webhook" if "url" in fields else "command" if "command" in fields else None
     if kind is None or ("url" in fields and "command" in fields):
-        return None, [*problems, f"{at}: give exactly one of `url` or `command`"]
+        return None, [*problems, f"{at}: give exactly one of `url` or `command`; hook ignored"]
     target = fields[kind if kind == "command" else "url"]
     if not isinstance(target, str) or not target.strip():
-        return None, [*problems, f"{at}: `{'url' if kind == 'webhook' else 'command'}` must be a string"]
+        return None, [
+            *problems,
+            f"{at}: `{'url' if kind == 'webhook' else 'command'}` must be a string; hook ignored",
+        ]
     if kind == "webhook":
         from urllib.parse import urlsplit
 
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             where_url = f"{where} line {lines['url']}: hook {number}"
-            return None, [*problems, f"{where_url}: url {target!r} is not an http(s) URL"]
+            return None, [*problems, f"{where_url}: url {target!r} is not an http(s) URL; hook ignored"]
     events = fields.get("events")
     if isinstance(events, str):
         events = [events]
     if not events or not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        return None, [*problems, f"{at}: `events` must be a list of event names or patterns"]
+        return None, [*problems, f"{at}: `events` must be a list of event names or patterns; hook ignored"]
     good = []
     for pattern in events:
         if unknown_pattern(pattern):
             problems.append(
                 f"{where} line {lines['events']}: hook {number}: unknown event {pattern!r}"
-                " (see the event names in the README)"
+                " (see the event names in the README); pattern ignored"
             )
         else:
             good.append(pattern)
     if not good:
-        return None, problems
+        return None, [*problems, f"{at}: no known event to listen to; hook ignored"]
     defaults = DEFAULTS[kind]
     numbers: dict[str, Any] = {}
     for key, cast, minimum in (("timeout", float, 0.001), ("retries", int, 0), ("backoff", float, 0)):
         value = fields.get(key, defaults[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
             problems.append(
-                f"{where} line {lines[key]}: hook {number}: `{key}` must be a number >= {minimum}"
+                f"{where} line {lines[key]}: hook {number}: `{key}` must be a number >= {minimum:g};"
+                f" {defaults[key]:g} used"
             )
             value = defaults[key]
         numbers[key] = cast(value)
     secret_env = fields.get("secret_env")
-    if secret_env is not None and (kind != "webhook" or not isinstance(secret_env, str)):
-        problems.append(
-            f"{where} line {lines['secret_env']}: hook {number}: `secret_env` is a variable name, for a url"
-        )
-        secret_env = None
+    if secret_env is not None and (kind != "webhook" or not isinstance(secret_env, str) or not secret_env):
+        # Never fall back to unsigned deliveries when signing was asked for.
+        where_secret = f"{where} line {lines['secret_env']}: hook {number}"
+        return None, [
+            *problems,
+            f"{where_secret}: `secret_env` must name a variable, for a url; hook ignored",
+        ]
     name = fields.get("name")
     return (
         HookConfig(

@@ -57,7 +57,7 @@ def config_for(root: Path) -> Config:
     config = load(root) if stamp is not None else Config()
     _configs[root] = (stamp, config)
     for problem in config.problems:
-        _warn(f"{problem}; that hook setting is ignored")
+        _warn(problem)
     return config
 
 
@@ -149,5 +149,6 @@ def report_failures(conn: sqlite3.Connection) -> None:
     for d in failures:
         _warn(
             f"hook {d.hook.get('name') or d.target} failed for event {d.event_seq} ({d.event}):"
-            f" {d.last_error} after {d.attempts} attempts; `mlops audit deliver --failed` retries it"
+            f" {d.last_error} (after {d.attempts} attempt{'s' if d.attempts != 1 else ''});"
+            " `mlops audit deliver --failed` retries it"
         )

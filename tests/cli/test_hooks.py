@@ -172,7 +172,19 @@ def test_unknown_event_and_unknown_key_are_named_with_their_lines(cli, project, 
     result = cli("register", model_file, "--name", "churn")
     assert result.exit_code == 0
     assert "config.yaml line 2: hook 1: unknown event 'model.registred'" in result.stderr
-    assert "config.yaml line 4: hook 1: unknown key 'colour'" in result.stderr
+    assert "config.yaml line 4: hook 1: unknown key 'colour'; key ignored" in result.stderr
+    assert [line.startswith("warning: ") for line in result.stderr.splitlines()] == [True, True]
+
+
+def test_a_bad_secret_env_drops_the_hook_rather_than_send_unsigned(cli, project, model_file):
+    write_config(project, "- events: [register]\n  url: http://127.0.0.1:9/hook\n  secret_env: [1, 2]\n")
+    result = cli("register", model_file, "--name", "churn")
+    assert result.exit_code == 0
+    assert (
+        "config.yaml line 4: hook 1: `secret_env` must name a variable, for a url; hook ignored"
+        in result.stderr
+    )
+    assert cli("audit", "deliveries", "--json").json == []
 
 
 def test_missing_secret_variable_warns_and_the_delivery_fails_until_set(
