@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,8 @@ def test_register_reaches_a_signed_webhook_that_mlflow_receivers_verify(cli, pro
     assert body["data"]["subject"] == "churn:1" and body["data"]["message"] == "first"
 
 
-def test_retries_after_500s_with_the_same_delivery_id(cli, project, model_file, secret):
-    with Receiver(secret=secret, statuses=[500, 503]) as receiver:
+def test_retries_after_429_and_5xx_with_the_same_delivery_id(cli, project, model_file, secret):
+    with Receiver(secret=secret, statuses=[429, 503]) as receiver:
         write_config(
             project,
             f"""\
@@ -245,3 +246,55 @@ def test_second_command_reads_the_cached_config_without_importing_yaml(project):
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert first.stdout.split() == ["1", "True"]
     assert second.stdout.split() == ["1", "False"]
+
+
+def _pending_without_deliverer(project: Path, model_file: Path, count: int) -> None:
+    """Commit `count` routed events from a process whose deliverer never starts (it dies first)."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from mlops_cli.events import routing
+        from mlops_cli.models import manage
+        from mlops_cli.models.registering import register_model
+        from mlops_cli.store import db, open_store
+        from pathlib import Path
+        routing.install()
+        db.AFTER_COMMIT.clear()
+        store = open_store()
+        register_model(store, Path({str(model_file)!r}), name="churn")
+        for i in range({count - 1}):
+            manage.tag_version(store, "churn:1", [f"k{{i}}=v"])
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=project, check=True, capture_output=True)
+
+
+def test_two_deliverers_never_send_the_same_delivery_twice(cli, project, model_file):
+    with Receiver(delay=0.05) as receiver:
+        write_config(project, f"- events: ['*']\n  url: {receiver.url}\n")
+        _pending_without_deliverer(project, model_file, 6)
+        deliverers = [
+            subprocess.Popen([sys.executable, "-m", "mlops_cli", "audit", "deliver"], cwd=project)
+            for _ in range(2)
+        ]
+        assert [p.wait() for p in deliverers] == [0, 0]
+    ids = [r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.requests]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
+def test_a_deliverer_killed_mid_send_is_taken_over(cli, project, model_file):
+    with Receiver(delay=3) as receiver:
+        write_config(project, f"- events: [register]\n  url: {receiver.url}\n  timeout: 10\n")
+        _pending_without_deliverer(project, model_file, 1)
+        first = subprocess.Popen([sys.executable, "-m", "mlops_cli", "audit", "deliver"], cwd=project)
+        deadline = time.monotonic() + 20
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert [d["status"] for d in cli("audit", "deliveries", "--json").json] == ["sending"]
+        receiver.delay = 0
+        taken = cli("audit", "deliver", "--json")
+        assert taken.exit_code == 0 and taken.json["delivered"] == 1
+    assert len(receiver.requests) == 2  # the killed attempt reached it; receivers dedupe by the id
+    assert len({r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.requests}) == 1
