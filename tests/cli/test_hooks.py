@@ -298,3 +298,14 @@ def test_a_deliverer_killed_mid_send_is_taken_over(cli, project, model_file):
         assert taken.exit_code == 0 and taken.json["delivered"] == 1
     assert len(receiver.requests) == 2  # the killed attempt reached it; receivers dedupe by the id
     assert len({r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.requests}) == 1
+
+
+def test_a_slow_receiver_does_not_hold_the_command(cli, project, model_file):
+    """The command returns while its delivery is still in flight: it never waits for the hook."""
+    with Receiver(delay=3) as receiver:
+        write_config(project, f"- events: [register]\n  url: {receiver.url}\n  timeout: 10\n")
+        assert cli("register", model_file, "--name", "churn").exit_code == 0
+        in_flight = cli("audit", "deliveries", "--json").json
+        assert [d["status"] for d in in_flight] in (["pending"], ["sending"])
+        rows = wait_for_deliveries(project / ".mlops")
+    assert rows[0]["status"] == "delivered" and len(receiver.requests) == 1
