@@ -303,3 +303,23 @@ class Artifact:
     digest: str | None
     created_at: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One hook delivery of one audit event, kept in the outbox whatever its fate."""
+
+    id: int
+    delivery_id: str
+    event_seq: int
+    event: str
+    kind: str  # webhook or command
+    target: str  # the URL or the command line
+    status: str  # pending, sending, delivered, failed
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+    hook: dict[str, Any] = field(default_factory=dict)

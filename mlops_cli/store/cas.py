@@ -101,6 +101,7 @@ class ObjectStore:
         if likely_present:
             digest, size = self.hash_file(source)
             if self.has(digest, size):
+                self._touch(digest)
                 if progress:
                     progress(size)
                 return PutResult(digest, size, written=False)
@@ -120,6 +121,7 @@ class ObjectStore:
             final = self.path_for(digest)
             if self.has(digest, size):
                 temp.unlink()
+                self._touch(digest)
                 return PutResult(digest, size, written=False)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(temp, 0o444)
@@ -134,6 +136,13 @@ class ObjectStore:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
+
+    def _touch(self, digest: str) -> None:
+        """Mark a reused blob fresh, so `gc`'s grace period protects it until it is referenced."""
+        try:
+            os.utime(self.path_for(digest))
+        except OSError:
+            pass  # a read-only store cannot be collected either
 
     def verify(self, digest: str, size: int | None = None, progress: Progress | None = None) -> str | None:
         """Re-hash a blob; return None when intact, else what is wrong with it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,6 +40,11 @@ def corruption_error(exc: sqlite3.Error, path: Path | str | None = None) -> Inte
         f"the store database{where} is damaged: {exc}",
         hint="restore mlops.db from a backup, or rebuild a store with `mlops audit recover --output DIR`",
     )
+
+
+# Called as callback(conn) after every successful COMMIT of `transaction()`: the events package
+# starts hook delivery there, after the change is durable and never inside the transaction.
+AFTER_COMMIT: list[Callable[[sqlite3.Connection], None]] = []
 
 
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -111,6 +116,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if isinstance(conn, StoreConnection) and conn.events_appended and conn.head_path is not None:
         conn.events_appended = False
         write_head_file(conn, conn.head_path)
+    for callback in AFTER_COMMIT:
+        callback(conn)
 
 
 def _store_error(exc: sqlite3.Error) -> MlopsError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
@@ -13,6 +14,11 @@ from mlops_cli.domain import GENESIS_HASH, AuditEvent, GitInfo, Provenance, chai
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# Called as sink(conn, event) inside the event's transaction; the events package installs the one
+# that writes hook deliveries to the outbox (events/routing.py), so the store never imports it.
+EVENT_SINKS: list[Callable[[sqlite3.Connection, AuditEvent], None]] = []
 
 
 def append_event(
@@ -63,7 +69,10 @@ def append_event(
     )
     if hasattr(conn, "events_appended"):
         conn.events_appended = True  # transaction() moves the head file after COMMIT
-    return AuditEvent(**{**asdict(draft), "git": draft.git, "hash": digest})
+    event = AuditEvent(**{**asdict(draft), "git": draft.git, "hash": digest})
+    for sink in EVENT_SINKS:
+        sink(conn, event)
+    return event
 
 
 def event_from_row(row: sqlite3.Row) -> AuditEvent:

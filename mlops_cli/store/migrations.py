@@ -160,10 +160,40 @@ def m003_audit_head_file(conn: sqlite3.Connection) -> None:
     )
 
 
+def m004_outbox(conn: sqlite3.Connection) -> None:
+    """Hook deliveries: one row per (event, hook), written in the event's own transaction."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            delivery_id TEXT NOT NULL UNIQUE,
+            event_seq INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            hook TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER,
+            last_error TEXT,
+            claimed_by INTEGER,
+            reported INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            delivered_at TEXT
+        );
+        CREATE INDEX outbox_status ON outbox(status, id);
+        CREATE INDEX outbox_event ON outbox(event_seq);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_registry_and_audit,
     m002_jobs_and_artifacts,
     m003_audit_head_file,
+    m004_outbox,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

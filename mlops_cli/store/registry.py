@@ -477,6 +477,8 @@ def delete_version(
                     "SELECT digest FROM blobs b"
                     " WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.digest = b.digest)"
                     " AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.digest = b.digest)"
+                    # baselines and profiles of other versions are blobs too
+                    " AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.digest = b.digest)"
                 )
             ]
             conn.executemany("DELETE FROM blobs WHERE digest = ?", [(d,) for d in orphans])

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from mlops_cli.events import routing
 from mlops_cli.store import Store, open_store
 
 
@@ -13,6 +14,8 @@ from mlops_cli.store import Store, open_store
 def store_for(explicit: Path | None) -> Iterator[Store]:
     """The store for a command: `--store`/MLOPS_STORE, or the nearest `.mlops/` upwards."""
     store = open_store(explicit)
+    routing.install()  # this command's audit events reach the hooks of config.yaml
+    routing.report_failures(store.conn)
     try:
         yield store
     finally:

@@ -68,15 +68,22 @@ def verify(
             help="Also check the trail still reaches this head (as `mlops audit head` printed it).",
         ),
     ] = None,
+    file: Annotated[
+        Optional[Path],
+        typer.Option("--file", help="Verify an `mlops audit export` file alone (jsonl, csv, parquet)."),
+    ] = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Check the database, the event chain, the head, the registry against the trail, every blob.
 
     Exit 5 when anything differs, naming it (`alias churn@prod: table says churn:2, trail
-    says churn:1`). Example: mlops audit verify --head "$(cat recorded-head)" && echo intact
+    says churn:1`). With --file, re-verify the chain of an exported file instead, without any
+    store. Example: mlops audit verify --head "$(cat recorded-head)" && echo intact
     """
     out = Output(json)
+    if file is not None:
+        return _verify_export(file, out)
     with store_for(store) as opened:
         try:
             report = trail.verify_store(opened, progress=out, expected_head=head)
@@ -130,4 +137,21 @@ def recover(
         f"Recovered {len(report.versions) - report.lost_and_found} versions"
         f" ({report.lost_and_found} unnamed blobs as {LOST_AND_FOUND}), {report.events_recovered} events,"
         f" {report.blobs} blobs into {report.store}; {len(report.lost)} versions lost",
+    )
+
+
+def _verify_export(file: Path, out: Output) -> None:
+    from mlops_cli.audit.export import verify_file
+
+    try:
+        report = verify_file(file)
+    except CheckFailedError as failed:
+        if out.json_mode:
+            out.result(failed.report)
+        raise
+    scope = "from the genesis" if report.complete else f"from event {report.first_seq} (a partial export)"
+    out.result(
+        report,
+        f"Export intact: {report.events} events chained {scope} to event {report.last_seq}, "
+        f"last hash {report.last_hash}",
     )

@@ -1,0 +1,1 @@
+"""Audit events to hooks: config.yaml routing, the outbox, webhook signing and delivery."""

@@ -1,0 +1,1 @@
+"""Keeping a store tidy: garbage collection of blobs nothing references."""
