@@ -41,7 +41,39 @@ def report(exc: BaseException) -> int:
 
 
 class MlopsGroup(TyperGroup):
-    """The root group: every command's exceptions end here, so they are handled once."""
+    """The root group: every command's exceptions end here, so they are handled once.
+
+    It also takes `--store`/`--json` before the command name (root_options.py) and gives every
+    parameter a readable metavar (metavars.py).
+    """
+
+    def __init__(self, **attrs):
+        super().__init__(**attrs)
+        from mlops_cli.cli.metavars import fill_metavars
+
+        fill_metavars(self)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        from mlops_cli.cli.root_options import take_root_options
+
+        for param in self.get_params(ctx):
+            # --help and Typer's --install/--show-completion (added after __init__) default to
+            # None, which Typer coerces through pydantic on every run (+40 ms to each
+            # `mlops COMMAND --help`); False means the same for a flag and is not coerced.
+            if getattr(param, "is_bool_flag", False) and param.default is None:
+                param.default = False
+        try:
+            args = take_root_options(ctx.meta, args)
+        except ValueError as exc:
+            ctx.fail(str(exc))
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: typer.Context, formatter) -> None:
+        from mlops_cli.cli.root_options import HELP_ROWS
+
+        with formatter.section("Global options (before or after the command)"):
+            formatter.write_dl(HELP_ROWS)
+        super().format_epilog(ctx, formatter)
 
     def invoke(self, ctx: typer.Context):
         try:

@@ -1,0 +1,85 @@
+"""CLI polish: global options before the command, readable metavars, plurals, --store mistakes."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.cli.test_app import ALL_COMMANDS
+
+
+def _other_project(tmp_path, cli):
+    other = tmp_path / "other"
+    assert cli("init", "--path", other).exit_code == 0
+    return other
+
+
+def test_store_and_json_before_the_command(cli, tmp_path, model_file):
+    other = _other_project(tmp_path, cli)
+    assert cli("register", model_file, "--name", "here").exit_code == 0
+    before = cli("--store", other, "--json", "models", "list")
+    assert before.exit_code == 0 and before.json == []
+    equals = cli(f"--store={other}", "models", "list", "--json")
+    assert equals.exit_code == 0 and equals.json == []
+    local = cli("--json", "models", "list")
+    assert [m["name"] for m in local.json] == ["here"]
+
+
+def test_the_commands_own_store_wins_over_the_roots(cli, tmp_path, project, model_file):
+    other = _other_project(tmp_path, cli)
+    assert cli("register", model_file, "--name", "here").exit_code == 0
+    result = cli("--store", other, "models", "list", "--json", "--store", project)
+    assert [m["name"] for m in result.json] == ["here"]
+
+
+def test_root_store_beats_the_environment(cli, tmp_path, project, model_file, monkeypatch):
+    other = _other_project(tmp_path, cli)
+    assert cli("register", model_file, "--name", "here").exit_code == 0
+    monkeypatch.setenv("MLOPS_STORE", str(other))
+    assert cli("models", "list", "--json").json == []
+    assert [m["name"] for m in cli("--store", project, "models", "list", "--json").json] == ["here"]
+
+
+def test_root_store_without_a_value_is_a_usage_error(cli):
+    result = cli("--store")
+    assert result.exit_code == 2 and "--store needs a PATH" in result.stderr
+
+
+def test_root_help_lists_the_global_options(cli):
+    result = cli("--help")
+    assert "--store PATH" in result.stdout and "--json" in result.stdout
+
+
+def test_global_options_in_a_real_process(project, tmp_path):
+    """The console script path, not CliRunner: argv goes through main()."""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "--store", str(project), "--json", "models", "list"],
+        cwd=other,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS)
+def test_help_shows_no_python_types(cli, command):
+    text = cli(*command.split(), "--help").stdout
+    assert not re.search(r"<(str|int|float|path|list\[[^\]]*\]|Path)>", text), text
+
+
+def test_metavars_say_what_to_type(cli):
+    text = cli("register", "--help").stdout
+    assert "--tag KEY=VALUE" in text and "--name NAME" in text and "--store PATH" in text
+    assert "--dataset PATH" in text
+
+
+def test_store_pointing_at_a_file_says_so(cli, tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    result = cli("models", "list", "--store", afile)
+    assert result.exit_code == 3
+    assert "is a file" in result.stderr and "mlops init" not in result.stderr
