@@ -83,3 +83,27 @@ def test_store_pointing_at_a_file_says_so(cli, tmp_path):
     result = cli("models", "list", "--store", afile)
     assert result.exit_code == 3
     assert "is a file" in result.stderr and "mlops init" not in result.stderr
+
+
+def test_plurals_agree_with_their_counts(cli, model_file, tmp_path):
+    assert cli("register", model_file, "--name", "one").exit_code == 0
+    shown = cli("models", "show", "one").stdout
+    assert "1 file)" in shown and "1 files" not in shown
+    downloaded = (
+        cli("models", "download", "one", "--output", tmp_path / "out").stderr
+        + cli("models", "download", "one", "--output", tmp_path / "out2").stdout
+    )
+    assert "(1 file," in downloaded
+    removed = cli("models", "rm", "one:1")
+    assert "(1 blob freed)" in removed.stdout
+    verified = cli("audit", "verify").stdout
+    assert "0 blobs" in verified and "blobs" in verified
+
+
+def test_plural_helper():
+    from mlops_cli.cli.output import plural
+
+    assert plural(1, "file") == "1 file"
+    assert plural(0, "blob") == "0 blobs"
+    assert plural(1200, "row") == "1,200 rows"
+    assert plural(2, "index", "indices") == "2 indices"

@@ -13,7 +13,7 @@ from mlops_cli.cli.options import JsonOpt, StoreOpt
 if TYPE_CHECKING:
     from rich.console import Console
 
-from mlops_cli.cli.output import Output, human_size
+from mlops_cli.cli.output import Output, human_size, plural
 from mlops_cli.errors import CheckFailedError
 
 _HELP = "Who did what, when, why and from which commit; verify the trail."
@@ -72,6 +72,6 @@ def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
             raise
     out.result(
         report,
-        f"Audit trail intact: {report.events} events chained, {report.blobs} blobs "
+        f"Audit trail intact: {plural(report.events, 'event')} chained, {plural(report.blobs, 'blob')} "
         f"({human_size(report.bytes)}) re-hashed",
     )
