@@ -26,6 +26,8 @@ from mlops_cli.store import Store, registry
 
 def default_name(path: Path) -> str:
     """The name a model gets without --name: the file's stem (or folder's name), lower-cased."""
+    # `register .` names the model after the folder (Path(".").name is "").
+    path = path.absolute().resolve() if not path.name or path.name == ".." else path
     stem = path.name if path.is_dir() else path.stem
     name = stem.lower()
     try:
@@ -66,7 +68,7 @@ def register_model(
     if framework:
         validate_framework(framework)
     progress = progress or NoProgress()
-    files = collect_files(path)
+    files = collect_files(path, store_root=store.paths.root)
     dataset_paths = [_dataset_path(p) for p in datasets or []]
     framework = framework or detect_framework(path, [f.relative for f in files])
     if signature is None:
