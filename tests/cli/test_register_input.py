@@ -2,6 +2,8 @@
 
 import os
 
+from tests.cli.test_register import tmpfs  # noqa: F401 - the fixture
+
 
 def _files_of(cli, ref):
     return [f["path"] for f in cli("models", "show", ref, "--json").json["files"]]
@@ -53,3 +55,29 @@ def test_a_folder_of_only_empty_files_is_refused_but_some_empty_files_are_fine(c
     (project / "pkg" / "model.pt").write_bytes(os.urandom(32))
     result = cli("register", "pkg", "--json")
     assert result.exit_code == 0 and result.json["name"] == "pkg"
+
+
+def test_a_read_only_store_says_so_for_every_write(cli, tmpfs, monkeypatch, model_file, tmp_path):  # noqa: F811
+    """A real read-only filesystem (tmpfs remounted ro): blobs and rows both refused alike."""
+    from tests.cli.test_register import _mount
+
+    monkeypatch.chdir(tmpfs)
+    assert cli("init").exit_code == 0
+    assert cli("register", model_file, "--name", "m").exit_code == 0
+    assert _mount(["-o", "remount,ro", str(tmpfs)])
+    fresh = tmp_path / "fresh.bin"
+    fresh.write_bytes(os.urandom(512))
+    expected = f"error: the store at {tmpfs / '.mlops'} is read-only; nothing was changed"
+    for args in (
+        ["register", fresh, "--name", "new"],  # a new blob: refused by the filesystem
+        ["register", model_file, "--name", "again"],  # a known blob: refused at the transaction
+        ["models", "tag", "m:1", "a=b"],
+        ["models", "alias", "m:1", "prod"],
+        ["models", "rm", "m:1"],
+    ):
+        result = cli(*args)
+        assert result.exit_code == 1, (args, result.stderr)
+        assert result.stderr.startswith(expected), (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert [m["name"] for m in cli("models", "list", "--json").json] == ["m"]
+    assert cli("audit", "verify").exit_code == 0
