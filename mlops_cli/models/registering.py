@@ -24,7 +24,6 @@ from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
 from mlops_cli.store import Store, registry
 
-
 # register_model's default for `git`: look up the repository holding the registered path.
 FROM_PATH = object()
 
