@@ -24,7 +24,7 @@ from mlops_cli.targets import docker, dockerfile, wheels
 from mlops_cli.targets.bundling import copy_bundle
 from mlops_cli.targets.imageref import validate_image_ref
 
-DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 # The parts of this package the image carries: the server and the runtime it scores with.
 IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.

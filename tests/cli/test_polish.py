@@ -1,5 +1,6 @@
 """CLI polish: global options before the command, readable metavars, plurals, --store mistakes."""
 
+import json
 import re
 import subprocess
 import sys
@@ -107,3 +108,22 @@ def test_plural_helper():
     assert plural(0, "blob") == "0 blobs"
     assert plural(1200, "row") == "1,200 rows"
     assert plural(2, "index", "indices") == "2 indices"
+
+
+def test_help_loads_no_store_domain_or_pydantic():
+    """What keeps every `--help` within 0.15 s (benchmarks/bench_help.py times it).
+
+    A command module that needs the store or a domain package at import time makes every
+    command's help slower: import it inside the command function, or use
+    `LazyModule("mlops_cli.xyz")` from cli/commands/_common.py.
+    """
+    helps = [["--help"], *([*command.split(), "--help"] for command in ALL_COMMANDS)]
+    slow = ["pydantic", "sqlite3", "mlops_cli.store", "mlops_cli.domain", "mlops_cli.models.manage"]
+    code = (
+        "import sys, json\n"
+        "from mlops_cli.cli import main\n"
+        f"for argv in {helps!r}:\n    main(argv)\n"
+        f"print(json.dumps([m for m in {slow!r} if m in sys.modules]), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mlops_cli.audit import trail
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
 
@@ -38,6 +37,8 @@ def log(
     Example: mlops audit log --model churn --since 7d
     """
     with store_for(store) as opened:
+        from mlops_cli.audit import trail
+
         events = trail.audit_log(opened, model=model, action=action, since=since, limit=limit)
 
     def human(console: Console) -> None:
@@ -65,6 +66,8 @@ def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
     out = Output(json)
     with store_for(store) as opened:
         try:
+            from mlops_cli.audit import trail
+
             report = trail.verify_store(opened, progress=out)
         except CheckFailedError as failed:
             if json:  # scripts get the whole report on stdout as well as the exit code 5

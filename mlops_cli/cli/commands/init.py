@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.audit.provenance import provenance
 from mlops_cli.cli.options import JsonOpt
 from mlops_cli.cli.output import Output
-from mlops_cli.store import init_store
 
 
 def init(
@@ -23,6 +21,9 @@ def init(
 
     Example: mlops init
     """
+    from mlops_cli.audit.provenance import provenance
+    from mlops_cli.store import init_store
+
     store, created = init_store(path, provenance())
     store.close()
     data = {"store": str(store.paths.root), "created": created}

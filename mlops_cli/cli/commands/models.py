@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import LazyModule, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlops_cli.domain import ModelVersion
+
 from mlops_cli.cli.output import Output, human_size, plural, short_digest
-from mlops_cli.domain import ModelVersion
-from mlops_cli.models import manage
+
+manage = LazyModule("mlops_cli.models.manage")
 
 _HELP = "List, show, tag, alias, download and remove model versions."
 app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
