@@ -116,11 +116,11 @@ def _is_read_only(exc: sqlite3.Error) -> bool:
 def _store_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> StoreError:
     text = str(exc)
     if _is_read_only(exc):
-        return read_only_error(getattr(conn, "store_root", None), hint_of(text))
+        return read_only_error(getattr(conn, "store_root", None), _hint_of(text))
     if "disk" in text and "full" in text:
         return StoreError("the disk is full; nothing was written")
     return StoreError(f"store database error: {text}")
 
 
-def hint_of(text: str) -> str:
+def _hint_of(text: str) -> str:
     return f"sqlite: {text}"
