@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.batch.background import background_writes
 from mlops_cli.batch.checkpoint import JobFolder, new_job_id, plan_key
 from mlops_cli.batch.inputs import (
     Hasher,
@@ -307,14 +306,10 @@ def _run(
         todo = shard_todo(chunks, index, count, done, mine, advance)
         if request.workers == 1:
             predictor = load_predictor(spec)
-            with background_writes() as writer:  # encoding overlaps the next chunk's model run
-                for chunk in todo:
-                    first_chunk = first_chunk or chunk
-                    batch = chunk.batch
-                    result = score_chunk(
-                        predictor, spec, chunk.index, chunk.file_index, chunk.start, batch, writer.submit
-                    )
-                    advance(result.rows)
+            for chunk in todo:
+                first_chunk = first_chunk or chunk
+                result = score_chunk(predictor, spec, chunk.index, chunk.file_index, chunk.start, chunk.batch)
+                advance(result.rows)
         else:
             first_chunk = run_pool(spec, request.workers, todo, advance)
     if not mine:

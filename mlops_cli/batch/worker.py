@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,17 +75,10 @@ def score_in_worker(index: int, file_index: int, start: int, batch: pa.RecordBat
 
 
 def score_chunk(
-    predictor: Predictor,
-    spec: WorkerSpec,
-    index: int,
-    file_index: int,
-    start: int,
-    batch: pa.RecordBatch,
-    write: Callable[[Callable[[], None]], None] | None = None,
+    predictor: Predictor, spec: WorkerSpec, index: int, file_index: int, start: int, batch: pa.RecordBatch
 ) -> ChunkResult:
     """Score a chunk and write `parts/<index>.arrow` (and its errors); the part's presence means done.
 
-    `write` runs the part writing (default: now; batch/background.py: on another thread).
     With on_error=fail the first bad value raises InputError naming its file, row and column.
     """
     import numpy as np
@@ -124,14 +116,9 @@ def score_chunk(
     errors = None
     if bad is not None:
         errors = _errors_table(batch, bad, reasons, spec, file_index, start)
-    parts = Path(spec.parts_dir)
-    (write or _now)(lambda: write_part(parts, index, table, errors, spec.output_format, spec.errors_format))
+    write_part(Path(spec.parts_dir), index, table, errors, spec.output_format, spec.errors_format)
     failed = 0 if bad is None else int(bad.sum())
     return ChunkResult(index, rows, rows - failed, failed)
-
-
-def _now(action: Callable[[], None]) -> None:
-    action()
 
 
 def _errors_table(
