@@ -12,7 +12,24 @@ from pathlib import PurePath
 from typing import Any, get_args, get_origin
 
 # Metavars the name alone would get wrong, by parameter name.
-_BY_NAME = {"tag": "KEY=VALUE", "tags": "KEY=VALUE", "store": "PATH", "message": "TEXT"}
+_BY_NAME = {
+    "tag": "KEY=VALUE",
+    "tags": "KEY=VALUE",
+    "store": "PATH",
+    "message": "TEXT",
+    "shard": "I/N",
+    "features": "A,B,C",
+    "passthrough": "A,B,C",
+    "input_shape": "SHAPE",
+    "base_image": "IMAGE",
+    "since": "WHEN",
+    "output_format": "FORMAT",
+    "optimization": "LEVEL",
+    "quantize": "MODE",
+    "model": "NAME",
+    "on_error": "fail|skip",
+    "input": "PATH",
+}
 
 
 def default_metavar(param: Any) -> str | None:
