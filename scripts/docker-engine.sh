@@ -1,38 +1,93 @@
 #!/usr/bin/env bash
 # Start a local Docker engine when none answers, and build the offline Python base image
 # the integration tests use (no registry can be reached here). Safe to run repeatedly.
+#
+# Every run logs to its own file under $MLOPS_ENGINE_LOG_DIR (default /tmp/mlops-docker-engine);
+# a failure says which step failed, why (the tail of that step's output), and where the whole
+# log is. The debootstrap root is removed whatever happens (it is about 300 MB).
+#
+# Environment: MLOPS_TEST_BASE_IMAGE (default mlops-test-base:bookworm), MLOPS_DEBIAN_MIRROR
+# (default: the first mirror in apt's sources), MLOPS_ENGINE_LOG_DIR, DOCKERD_LOG.
 set -euo pipefail
 
 BASE_IMAGE="${MLOPS_TEST_BASE_IMAGE:-mlops-test-base:bookworm}"
-LOG="${DOCKERD_LOG:-/tmp/mlops-dockerd.log}"
+LOG_DIR="${MLOPS_ENGINE_LOG_DIR:-/tmp/mlops-docker-engine}"
+mkdir -p "$LOG_DIR"
+RUN_LOG="$LOG_DIR/run-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
+LOG="${DOCKERD_LOG:-$LOG_DIR/dockerd-$(date -u +%Y%m%dT%H%M%SZ)-$$.log}"
+ROOTFS=""
 
-if ! docker info >/dev/null 2>&1; then
-    if ! command -v dockerd >/dev/null 2>&1; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >>"$RUN_LOG"; }
+
+fail() {
+    # $1: what failed; stdin: nothing. The reason is the tail of the run log.
+    echo "docker-engine.sh: $1" >&2
+    if [ -s "$RUN_LOG" ]; then
+        echo "  last lines of the log:" >&2
+        tail -n 8 "$RUN_LOG" | sed 's/^/  | /' >&2
     fi
+    echo "  full log: $RUN_LOG" >&2
+    exit 1
+}
+
+cleanup() {
+    if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
+        # debootstrap mounts /proc and /sys inside the root: unmount before removing anything.
+        awk -v root="$ROOTFS" '$2 == root || index($2, root "/") == 1 {print $2}' /proc/mounts \
+            | sort -r | while read -r mounted; do umount -l "$mounted" 2>/dev/null || true; done
+        rm -rf --one-file-system "$ROOTFS"
+        log "removed the temporary root $ROOTFS"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+apt_install() {
+    log "apt-get install $*"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >>"$RUN_LOG" 2>&1 \
+        || fail "apt-get install $* failed"
+}
+
+log "start: base image $BASE_IMAGE"
+if ! docker info >/dev/null 2>&1; then
+    command -v dockerd >/dev/null 2>&1 || apt_install docker.io
     # No bridge and no iptables: containers use host networking and listen on 127.0.0.1.
+    log "starting dockerd, its log: $LOG"
     nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$LOG" 2>&1 &
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && break
         sleep 1
     done
-    docker info >/dev/null 2>&1 || { echo "docker engine did not start; see $LOG" >&2; exit 1; }
+    if ! docker info >/dev/null 2>&1; then
+        tail -n 20 "$LOG" >>"$RUN_LOG" 2>/dev/null || true
+        fail "the docker engine did not answer within 60 s (dockerd's log: $LOG)"
+    fi
 fi
 
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    command -v debootstrap >/dev/null 2>&1 || {
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-    }
-    MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
+    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+    MIRROR="${MLOPS_DEBIAN_MIRROR:-}"
     if [ -z "$MIRROR" ]; then
+        MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
+    fi
+    if [ -z "$MIRROR" ] && [ -f /etc/apt/sources.list ]; then
         MIRROR=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list)
     fi
-    ROOTFS=$(mktemp -d)
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-        bookworm "$ROOTFS" "$MIRROR" >/tmp/mlops-debootstrap.log 2>&1
-    tar -C "$ROOTFS" -c . | docker import - "$BASE_IMAGE" >/dev/null
-    rm -rf "$ROOTFS"
+    [ -n "$MIRROR" ] || fail "no Debian mirror found in apt's sources; set MLOPS_DEBIAN_MIRROR"
+    ROOTFS=$(mktemp -d "${TMPDIR:-/tmp}/mlops-rootfs.XXXXXX")
+    log "debootstrap bookworm from $MIRROR into $ROOTFS"
+    if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$ROOTFS" "$MIRROR" >>"$RUN_LOG" 2>&1; then
+        # debootstrap's own log says why (a mirror that does not answer, a missing package).
+        if [ -f "$ROOTFS/debootstrap/debootstrap.log" ]; then
+            tail -n 20 "$ROOTFS/debootstrap/debootstrap.log" >>"$RUN_LOG"
+        fi
+        fail "debootstrap could not build the base image's root from $MIRROR"
+    fi
+    log "importing the root as $BASE_IMAGE"
+    tar -C "$ROOTFS" -c . | docker import - "$BASE_IMAGE" >>"$RUN_LOG" 2>&1 \
+        || fail "docker import of the base image $BASE_IMAGE failed"
 fi
-echo "docker engine ready; base image $BASE_IMAGE present"
+log "ready"
+echo "docker engine ready; base image $BASE_IMAGE present (log: $RUN_LOG)"

@@ -44,8 +44,55 @@ def report(exc: BaseException) -> int:
     return code
 
 
+def _flags_default_false(group, ctx: typer.Context) -> None:
+    """Give --help (of this group and every sub-group) and the completion flags a False default.
+
+    They default to None, which Typer coerces through pydantic whenever a group parses its
+    arguments: +40 ms of CPU on every `mlops COMMAND --help` and +80 ms on `mlops models list
+    --help`. False means the same for a flag and is not coerced. The help option is created
+    per command and cached, so preparing it here also covers groups added by other modules.
+    """
+    params = list(group.params)
+    help_option = group.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if getattr(param, "is_bool_flag", False) and param.default is None:
+            param.default = False
+    for sub in getattr(group, "commands", {}).values():
+        if hasattr(sub, "commands"):
+            _flags_default_false(sub, ctx)
+
+
 class MlopsGroup(TyperGroup):
-    """The root group: every command's exceptions end here, so they are handled once."""
+    """The root group: every command's exceptions end here, so they are handled once.
+
+    It also takes `--store`/`--json` before the command name (root_options.py) and gives every
+    parameter a readable metavar (metavars.py).
+    """
+
+    def __init__(self, **attrs):
+        super().__init__(**attrs)
+        from mlops_cli.cli.metavars import fill_metavars
+
+        fill_metavars(self)
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        from mlops_cli.cli.root_options import take_root_options
+
+        _flags_default_false(self, ctx)
+        try:
+            args = take_root_options(ctx.meta, args)
+        except ValueError as exc:
+            ctx.fail(str(exc))
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: typer.Context, formatter) -> None:
+        from mlops_cli.cli.root_options import HELP_ROWS
+
+        with formatter.section("Global options (before or after the command)"):
+            formatter.write_dl(HELP_ROWS)
+        super().format_epilog(ctx, formatter)
 
     def invoke(self, ctx: typer.Context):
         try:

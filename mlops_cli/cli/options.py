@@ -7,14 +7,21 @@ from typing import Annotated, Optional
 
 import typer
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+from mlops_cli.cli.root_options import json_callback, store_callback
+
+# Both also work before the command name (`mlops --json models list`): see root_options.py.
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON on stdout.", callback=json_callback)
+]
 StoreOpt = Annotated[
     Optional[Path],
     typer.Option(
         "--store",
         envvar="MLOPS_STORE",
+        metavar="PATH",
         help="The store to use (a .mlops folder or its project); default: the nearest upwards.",
         show_default=False,
+        callback=store_callback,
     ),
 ]
 ModelRefArg = Annotated[
@@ -22,5 +29,7 @@ ModelRefArg = Annotated[
 ]
 MessageOpt = Annotated[
     Optional[str],
-    typer.Option("--message", "-m", help="Why you are doing this; recorded in the audit log."),
+    typer.Option(
+        "--message", "-m", metavar="TEXT", help="Why you are doing this; recorded in the audit log."
+    ),
 ]

@@ -26,6 +26,12 @@ def human_size(size: float) -> str:
     return f"{size:.1f} TB"
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 file`, `2 files`, `1,200 rows`: a count with its noun agreeing."""
+    noun = word if count == 1 else (many or word + "s")
+    return f"{count:,} {noun}"
+
+
 def short_digest(digest: str) -> str:
     algorithm, _, hexdigest = digest.rpartition(":")
     return f"{algorithm or 'sha256'}:{hexdigest[:12]}…"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.cli.output import plural
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -22,9 +24,9 @@ def render_parity(report: dict[str, Any], console: Console, title: str = "parity
 
     verdict = "passed" if report.get("passed") else "FAILED"
     console.print(
-        f"\n{title}: {verdict} on {report.get('rows')} rows from {report.get('source')}"
+        f"\n{title}: {verdict} on {plural(report.get('rows') or 0, 'row')} from {report.get('source')}"
         f" (vs {report.get('compared_with', 'original')}; rtol {_num(report.get('rtol'))},"
-        f" atol {_num(report.get('atol'))}); {report.get('mismatched_rows')} rows differ"
+        f" atol {_num(report.get('atol'))}); {_differ(report.get('mismatched_rows') or 0)}"
         f" ({report.get('mismatch_rate', 0):.2%}, allowed {report.get('max_mismatch_rate', 0):.2%})",
         markup=False,
     )
@@ -57,3 +59,7 @@ def render_parity(report: dict[str, Any], console: Console, title: str = "parity
             )
         console.print("  worst rows", markup=False)
         console.print(rows)
+
+
+def _differ(count: int) -> str:
+    return f"{plural(count, 'row')} {'differs' if count == 1 else 'differ'}"

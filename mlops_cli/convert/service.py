@@ -6,6 +6,7 @@ temporary folder and loaded from there: nothing outside the store is ever unpick
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable
@@ -101,8 +102,19 @@ def convert_model(
     require("onnxruntime", "onnx")
     with tempfile.TemporaryDirectory(prefix="mlops-convert-") as tmp:
         work = Path(tmp)
+        root = _materialise(store, source, work / "source")
+        registered_as = source.framework
+        scanned = scanned_framework(source, root)
+        if scanned is not None:
+            # The pickle names its modules; trust them over a --framework given at register
+            # time, and record both (the converted version's tags and metadata say the truth).
+            warn(
+                f"{source.ref} was registered as {registered_as} but its pickle imports {scanned}: "
+                f"converting it as {scanned}"
+            )
+            source = dataclasses.replace(source, framework=scanned)
         note(f"loading {source.ref} ({source.framework}) from the store, digests verified")
-        adapter = load_adapter(source, _materialise(store, source, work / "source"), request)
+        adapter = load_adapter(source, root, request)
         datasets = _materialise_datasets(store, source, work / "datasets")
         rows = choose_rows(
             adapter.spec(), sample=request.sample, datasets=datasets, features=request.features, warn=warn
@@ -141,10 +153,13 @@ def convert_model(
             name=name,
             framework="onnx",
             tags=_tags(source, adapter, opset, report, request, quantised=quantization is not None),
-            metadata=_metadata(source, adapter, opset, report, quantization),
+            metadata=_metadata(source, adapter, opset, report, quantization, registered_as),
             signature=signature,
             source_path=f"mlops:{source.ref}",
             action="convert",
+            # The ONNX file is the source's model in another format: it comes from the same
+            # commit (image labels read this); the converting commit is in metadata.conversion.
+            git=source.git,
             message=request.message or f"converted from {source.ref} with {adapter.converter}",
         )
     return ConvertResult(source, version, opset, adapter.converter, report, quantization)
@@ -211,6 +226,27 @@ def load_adapter(source: ModelVersion, root: Path, request: ConvertRequest) -> A
         hint="supported: sklearn, lightgbm, xgboost, keras, tensorflow, pytorch; "
         "register the model again with --framework if it was detected wrongly",
     )
+
+
+_PICKLED_FRAMEWORKS = ("sklearn", "lightgbm", "xgboost", "pytorch")
+
+
+def scanned_framework(source: ModelVersion, root: Path) -> str | None:
+    """The framework the source's pickle really imports, when it differs from the recorded one.
+
+    Uses the register-time opcode scan (nothing is unpickled); None when the recorded
+    framework agrees, the file is no pickle, or the scan finds nothing.
+    """
+    from mlops_cli.convert.loading import is_pickle
+    from mlops_cli.models.frameworks import detect_file
+
+    if source.framework not in _PICKLED_FRAMEWORKS or len(source.files) != 1:
+        return None
+    path = root / source.files[0].path
+    if not path.is_file() or not is_pickle(path):
+        return None
+    found = detect_file(path)
+    return found if found not in ("unknown", source.framework) else None
 
 
 def adapter_for_object(obj: Any, label: str, request: ConvertRequest) -> Adapter:
@@ -413,13 +449,26 @@ def _metadata(
     opset: int,
     report: ParityReport,
     quantization: dict[str, Any] | None,
+    registered_as: str | None = None,
 ) -> dict[str, Any]:
+    from mlops_cli.audit.provenance import git_info
+
     versions = {k: v for k, v in adapter.versions().items() if v}
     versions["onnx"] = version_of("onnx")
     versions["onnxruntime"] = version_of("onnxruntime")
+    derived = {"ref": source.ref, "digest": source.digest, "framework": source.framework}
+    if registered_as and registered_as != source.framework:
+        derived["registered_framework"] = registered_as
+    converting = git_info(Path.cwd())
     metadata: dict[str, Any] = {
-        "derived_from": {"ref": source.ref, "digest": source.digest, "framework": source.framework},
-        "conversion": {"converter": adapter.converter, "opset": opset, "versions": versions},
+        "derived_from": derived,
+        "conversion": {
+            "converter": adapter.converter,
+            "opset": opset,
+            "versions": versions,
+            # Where the conversion ran from (the version's own git is its source's).
+            "git": dataclasses.asdict(converting) if converting else None,
+        },
         "parity": report.to_dict(),
     }
     if quantization:

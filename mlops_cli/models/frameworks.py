@@ -5,9 +5,6 @@ Pickles are never loaded here: their opcodes are scanned for the modules they wo
 
 from __future__ import annotations
 
-import io
-import pickletools
-import zipfile
 from pathlib import Path
 
 from mlops_cli.errors import UsageError
@@ -63,6 +60,8 @@ def detect_file(path: Path) -> str:
         return "pytorch"
     if suffix == ".skops":
         return "sklearn"
+    import zipfile  # here, not at the top: `mlops register --help` reads FRAMEWORKS only
+
     head = _read_head(path)
     if suffix in (".ubj", ".json", ".xgb", ".model", ".bst") and b"learner" in head[:4096]:
         return "xgboost"
@@ -93,6 +92,9 @@ def _read_head(path: Path) -> bytes:
 
 def _pickle_framework(head: bytes) -> str | None:
     """Scan pickle opcodes (never executing them) for the top-level modules they import."""
+    import io
+    import pickletools
+
     strings: list[str] = []
     try:
         for opcode, arg, _ in pickletools.genops(io.BytesIO(head)):

@@ -25,25 +25,44 @@ def normalised_mode(st_mode: int) -> int:
     return 0o755 if st_mode & stat.S_IXUSR else 0o644
 
 
-def collect_files(path: Path) -> list[SourceFile]:
+STORE_DIRNAME = ".mlops"
+STORE_DB = "mlops.db"
+
+
+def is_store_folder(folder: Path) -> bool:
+    """A `.mlops/` store (this project's or another's): never part of a model."""
+    return (folder / STORE_DB).is_file() and (folder / "objects").is_dir()
+
+
+def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile]:
     """The regular files under `path` (or `path` itself), sorted by relative path.
 
-    Raises MlopsError for a missing path, an empty folder, an unreadable file, or a symlink
-    that points outside the folder (which would smuggle other files into the store).
+    Store folders under `path` (`store_root`, and any `.mlops/` holding a database) are
+    skipped: `register .` must not copy the live database, its -wal/-shm and the blobs into
+    the model. Raises UsageError when `path` is a store or inside one; MlopsError for a missing
+    path, an empty folder, a 0-byte model (nothing a runtime could load), an unreadable file,
+    or a symlink that points outside the folder (which would smuggle other files into the store).
     """
     if not path.exists() and not path.is_symlink():
         raise MlopsError(f"{path}: no such file or folder")
+    _refuse_store(path, store_root)
     if path.is_file():
         st = _stat_readable(path)
+        if st.st_size == 0:
+            raise MlopsError(f"{path} is empty (0 bytes): not a model", hint="check the file was written")
         return [SourceFile(path.resolve(), path.name, st.st_size, normalised_mode(st.st_mode))]
     if not path.is_dir():
         raise MlopsError(f"{path}: not a regular file or folder")
     root = path.resolve()
+    skipped = {store_root.resolve()} if store_root is not None else set()
     files: list[SourceFile] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         current = Path(dirpath)
         for name in list(dirnames):
             candidate = current / name
+            if candidate in skipped or (name == STORE_DIRNAME and is_store_folder(candidate)):
+                dirnames.remove(name)
+                continue
             if candidate.is_symlink():
                 _check_inside(root, candidate)
                 # A link to a folder inside the tree: its files are walked where they really are.
@@ -59,8 +78,25 @@ def collect_files(path: Path) -> list[SourceFile]:
             files.append(SourceFile(candidate.resolve(), relative, st.st_size, normalised_mode(st.st_mode)))
     if not files:
         raise MlopsError(f"{path}: the folder is empty")
+    if not any(f.size for f in files):
+        # Empty files inside a model folder are normal (__init__.py, .gitkeep); only empty ones are not.
+        raise MlopsError(f"{path}: every file in the folder is empty (0 bytes): not a model")
     files.sort(key=lambda f: f.relative)
     return files
+
+
+def _refuse_store(path: Path, store_root: Path | None) -> None:
+    target = path.resolve()
+    stores = [store_root.resolve()] if store_root is not None else []
+    stores += [folder for folder in (target, *target.parents) if folder.name == STORE_DIRNAME]
+    for store in stores:
+        if store / "tmp" in target.parents:
+            continue  # the store's scratch space, where derived models may be written first
+        if (target == store or store in target.parents) and (store.is_dir() and is_store_folder(store)):
+            raise UsageError(
+                f"{path} is the mlops store {store} or inside it, not a model",
+                hint="register the model's own file or folder",
+            )
 
 
 def _check_inside(root: Path, link: Path) -> None:

@@ -10,6 +10,7 @@ from mlops_cli.audit.provenance import git_info, provenance
 from mlops_cli.domain import (
     DatasetRecord,
     FileEntry,
+    GitInfo,
     Manifest,
     ModelVersion,
     NoProgress,
@@ -23,9 +24,14 @@ from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
 from mlops_cli.store import Store, registry
 
+# register_model's default for `git`: look up the repository holding the registered path.
+FROM_PATH = object()
+
 
 def default_name(path: Path) -> str:
     """The name a model gets without --name: the file's stem (or folder's name), lower-cased."""
+    # `register .` names the model after the folder (Path(".").name is "").
+    path = path.absolute().resolve() if not path.name or path.name == ".." else path
     stem = path.name if path.is_dir() else path.stem
     name = stem.lower()
     try:
@@ -50,12 +56,15 @@ def register_model(
     source_path: str | None = None,
     action: str = "register",
     progress: ProgressSink | None = None,
+    git: GitInfo | None | object = FROM_PATH,
 ) -> ModelVersion:
     """Store a model file or folder as the next version of `name` and return the version.
 
     `action` names the audit event (`convert` for a converted model). `source_path` overrides
     where the version is recorded as coming from (a derived model's
-    files are written to a temp folder first; its real origin is the source version).
+    files are written to a temp folder first; its real origin is the source version), and
+    `git` the git provenance (default: the repository holding `path`; a derived model
+    inherits its source's, which a temp folder would lose).
 
     Raises UsageError for bad names/aliases/frameworks, MlopsError for unreadable input and
     StoreError when the store cannot be written; on any failure nothing is left behind.
@@ -66,7 +75,7 @@ def register_model(
     if framework:
         validate_framework(framework)
     progress = progress or NoProgress()
-    files = collect_files(path)
+    files = collect_files(path, store_root=store.paths.root)
     dataset_paths = [_dataset_path(p) for p in datasets or []]
     framework = framework or detect_framework(path, [f.relative for f in files])
     if signature is None:
@@ -106,7 +115,7 @@ def register_model(
             alias=alias,
             datasets=tuple(records),
             metadata=dict(metadata or {}),
-            git=git_info(path.absolute()),
+            git=git_info(path.absolute()) if git is FROM_PATH else git,
             action=action,
         )
         return registry.create_version(

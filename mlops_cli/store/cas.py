@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlops_cli.errors import IntegrityError, MlopsError, StoreError
 from mlops_cli.hashing import ALGORITHM, sha256_file
+from mlops_cli.store.db import read_only_error
 
 Progress = Callable[[int], None]
 
@@ -38,9 +39,34 @@ def hex_of(digest: str) -> str:
 def _os_error(exc: OSError, what: str) -> StoreError:
     if exc.errno == errno.ENOSPC:
         return StoreError(f"the disk is full while {what}; nothing was stored")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if exc.errno == errno.EROFS:
+        return read_only_error(_store_of(exc.filename))
+    if exc.errno in (errno.EACCES, errno.EPERM):
         return StoreError(f"cannot write the store while {what}: {exc.strerror}", hint=str(exc))
     return StoreError(f"I/O error while {what}: {exc}")
+
+
+def _store_of(filename: object) -> Path | None:
+    """The `.mlops` folder a failing path lies in, to name it in the message."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return None
+    path = Path(filename)
+    for folder in (path, *path.parents):
+        if folder.name == ".mlops":
+            return folder
+    return None
+
+
+def _remove_temp(temp: Path) -> None:
+    """Remove a temp file on the way out of a failure; the failure is what gets reported.
+
+    On a read-only filesystem even unlinking a file that was never created fails (EROFS), and
+    that second error must not hide the first.
+    """
+    try:
+        temp.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _pid_alive(pid: int) -> bool:
@@ -129,12 +155,12 @@ class ObjectStore:
             _fsync_dir(final.parent)
             return PutResult(digest, size, written=True)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            _remove_temp(temp)
             if exc.filename and Path(exc.filename) == source:
                 raise MlopsError(f"cannot read {source}: {exc.strerror}") from exc
             raise _os_error(exc, f"storing {source.name}") from exc
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _remove_temp(temp)
             raise
 
     def _touch(self, digest: str) -> None:

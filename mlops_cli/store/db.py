@@ -19,12 +19,17 @@ _CORRUPTION_WORDS = ("malformed", "not a database", "disk image", "corrupt")
 
 
 class StoreConnection(sqlite3.Connection):
-    """A connection that knows where the audit head file lives.
+    """A connection that knows its store folder, whether it was opened read-only, and where the
+    audit head file lives.
 
-    `append_event` sets `events_appended`; `transaction()` writes the head file after a commit
-    that appended events. One generic place, so no feature has to remember it.
+    So a write on a read-only store fails with one clear line before it starts, instead of
+    sqlite's "attempt to write a readonly database" from deep inside a command; and
+    `append_event` sets `events_appended` so that `transaction()` writes the head file after a
+    commit that appended events: one generic place, no feature has to remember it.
     """
 
+    store_root: Path | None = None
+    read_only: bool = False
     head_path: Path | None = None
     events_appended: bool = False
 
@@ -42,6 +47,15 @@ def corruption_error(exc: sqlite3.Error, path: Path | str | None = None) -> Inte
     )
 
 
+def read_only_error(store_root: Path | None, detail: str | None = None) -> StoreError:
+    """The one message for every write refused because the store cannot be written."""
+    where = f"at {store_root} " if store_root is not None else ""
+    return StoreError(
+        f"the store {where}is read-only; nothing was changed",
+        hint=detail or "commands that only read, such as models list and audit verify, still work",
+    )
+
+
 # Called as callback(conn) after every successful COMMIT of `transaction()`: the events package
 # starts hook delivery there, after the change is durable and never inside the transaction.
 AFTER_COMMIT: list[Callable[[sqlite3.Connection], None]] = []
@@ -50,19 +64,25 @@ AFTER_COMMIT: list[Callable[[sqlite3.Connection], None]] = []
 def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     """Open the store database with WAL, foreign keys and a generous busy timeout.
 
-    The connection is in autocommit mode; writes go through `transaction()`.
+    The connection is in autocommit mode; writes go through `transaction()`. A store that
+    cannot be written (read-only filesystem or permissions) is opened read-only; a write then
+    raises StoreError "the store at X is read-only".
     """
     if not create and not path.is_file():
         raise StoreError(f"store database {path} is missing")
+    writable = os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
     try:
         try:
             conn = _open(str(path), uri=False)
             conn.execute("PRAGMA user_version").fetchone()
         except sqlite3.OperationalError:
-            if create or os.access(path.parent, os.W_OK):
+            if writable or not path.is_file():
                 raise
             # A store on a read-only filesystem can still be read: nothing will change under us.
             conn = _open(f"{path.absolute().as_uri()}?immutable=1", uri=True)
+            writable = False
+        conn.store_root = path.parent
+        conn.read_only = not writable
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -77,7 +97,7 @@ def connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _open(target: str, *, uri: bool) -> sqlite3.Connection:
+def _open(target: str, *, uri: bool) -> StoreConnection:
     return sqlite3.connect(
         target,
         timeout=BUSY_TIMEOUT_MS / 1000,
@@ -92,17 +112,28 @@ def _open(target: str, *, uri: bool) -> sqlite3.Connection:
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """One write transaction, taken with BEGIN IMMEDIATE so concurrent writers queue up.
 
-    Commits when the block ends, rolls back on any exception. After a commit that appended
-    audit events, the head file outside the database is moved to the new head.
+    Commits when the block ends, rolls back on any exception. Raises StoreError when the
+    store is read-only (before anything runs) or the database refuses the write, IntegrityError
+    when it is damaged. After a commit that appended audit events, the head file outside the
+    database is moved to the new head; then the after-commit callbacks run.
     """
+    if getattr(conn, "read_only", False):
+        raise read_only_error(getattr(conn, "store_root", None))
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise _store_error(exc) from exc
+        raise _store_error(exc, conn) from exc
     if isinstance(conn, StoreConnection):
         conn.events_appended = False
     try:
         yield conn
+    except sqlite3.OperationalError as exc:
+        conn.execute("ROLLBACK")
+        if _is_read_only(exc):
+            raise _store_error(exc, conn) from exc
+        if is_corruption(exc):
+            raise corruption_error(exc) from exc
+        raise
     except BaseException as exc:
         conn.execute("ROLLBACK")
         if is_corruption(exc):
@@ -112,7 +143,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         conn.execute("ROLLBACK")
-        raise _store_error(exc) from exc
+        raise _store_error(exc, conn) from exc
     if isinstance(conn, StoreConnection) and conn.events_appended and conn.head_path is not None:
         conn.events_appended = False
         write_head_file(conn, conn.head_path)
@@ -120,12 +151,21 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         callback(conn)
 
 
-def _store_error(exc: sqlite3.Error) -> MlopsError:
+def _is_read_only(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "readonly" in text or "read-only" in text
+
+
+def _store_error(exc: sqlite3.Error, conn: sqlite3.Connection | None = None) -> MlopsError:
     if is_corruption(exc):
         return corruption_error(exc)
     text = str(exc)
-    if "readonly" in text or "read-only" in text:
-        return StoreError("the store is on a read-only filesystem or not writable", hint=text)
+    if _is_read_only(exc):
+        return read_only_error(getattr(conn, "store_root", None), _hint_of(text))
     if "disk" in text and "full" in text:
         return StoreError("the disk is full; nothing was written")
     return StoreError(f"store database error: {text}")
+
+
+def _hint_of(text: str) -> str:
+    return f"sqlite: {text}"

@@ -67,7 +67,15 @@ def find_store(explicit: Path | None = None, start: Path | None = None) -> Store
     if explicit is None and os.environ.get(STORE_ENV):
         explicit = Path(os.environ[STORE_ENV])
     if explicit is not None:
-        found = _as_store(explicit.expanduser().absolute())
+        absolute = explicit.expanduser().absolute()
+        if absolute.is_file():
+            # `mlops init --path FILE` cannot help here; name the real problem.
+            if absolute.name == DB_FILENAME:
+                hint = f"pass the folder holding it: --store {absolute.parent}"
+            else:
+                hint = "pass a project folder or its .mlops folder"
+            raise StoreNotFoundError(f"the store path {explicit} is a file, not a folder", hint=hint)
+        found = _as_store(absolute)
         if found is None:
             raise StoreNotFoundError(
                 f"no mlops store at {explicit}", hint=f"run `mlops init --path {explicit}`"

@@ -6,6 +6,7 @@ failing step and the tail of its log.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import deque
 from collections.abc import Callable
@@ -48,11 +49,30 @@ def client(timeout: int = BUILD_TIMEOUT) -> Any:
         engine = docker.from_env(timeout=timeout)
         engine.ping()
     except DockerException as exc:
-        raise ExternalToolError(
-            f"cannot reach the Docker engine: {exc}",
-            hint="start it (dockerd, Docker Desktop) or point DOCKER_HOST at it",
-        ) from None
+        # The SDK's text nests urllib3's (pools, retries, reprs): one line here, and the
+        # chained exception shows all of it under MLOPS_DEBUG=1.
+        raise engine_unreachable(exc) from exc
     return engine
+
+
+_REASONS = (
+    ("Permission denied", "permission denied (is this user allowed to use the engine's socket?)"),
+    ("No such file", "no socket there (is dockerd running?)"),
+    ("Connection refused", "connection refused (is dockerd running?)"),
+    ("timed out", "no answer in time"),
+    ("Name or service not known", "unknown host"),
+)
+
+
+def engine_unreachable(exc: BaseException) -> ExternalToolError:
+    """One short line for an engine that does not answer: where we looked and why it failed."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    text = str(exc)
+    reason = next((why for needle, why in _REASONS if needle in text), "no answer")
+    return ExternalToolError(
+        f"cannot reach the Docker engine at {host}: {reason}",
+        hint="start it (dockerd, Docker Desktop) or point DOCKER_HOST at it; MLOPS_DEBUG=1 shows the detail",
+    )
 
 
 def build(context: Path, tag: str, on_line: Callable[[str], None]) -> str:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 from string import Template
 
+# The FROM of a generated image when --base-image is not given: any image with Python 3.11
+# and venv works (it must exist locally; nothing is pulled).
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+
 USER_ID = 10001
 
 TEMPLATE = Template(

@@ -22,8 +22,9 @@ from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.store import Store, jobs
 from mlops_cli.targets import docker, dockerfile, wheels
 from mlops_cli.targets.bundling import copy_bundle
+from mlops_cli.targets.imageref import validate_image_ref
 
-DEFAULT_BASE_IMAGE = "python:3.11-slim"
+DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 # The parts of this package the image carries: the server and the runtime it scores with.
 IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.
@@ -140,12 +141,17 @@ def package(
 ) -> PackageResult:
     """Write the build context and (unless `build` is False) build and record the image.
 
-    Raises UsageError for a bad output folder or --no-build without --output-dir,
+    Raises UsageError for an invalid --image/--base-image reference (checked first), a bad
+    output folder or --no-build without --output-dir,
     ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
     """
     from mlops_cli.models.manage import verified_version
     from mlops_cli.runtime.loader import onnx_entry
 
+    # Typos in image names fail here, before the store, pip or Docker is asked anything.
+    if image is not None:
+        validate_image_ref(image, "--image")
+    validate_image_ref(base_image, "--base-image")
     # Rows checked against the trail before Docker or pip is asked anything; blobs as copied.
     version = verified_version(store, ref)
     onnx_entry(version)  # a model that is not ONNX fails here, before Docker or pip is asked anything

@@ -86,3 +86,62 @@ def test_package_missing_wheelhouse_is_usage_error(cli, onnx_model, project):
         "package", onnx_model, "--no-build", "--output-dir", project / "ctx", "--wheelhouse", project / "nope"
     )
     assert result.exit_code == 2 and "wheelhouse" in _one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("image", "words"),
+    [
+        ("", "--image is empty"),
+        ("Churn:1", "lower case"),
+        ("churn:", "not a valid Docker image reference"),
+        ("a b", "not a valid Docker image reference"),
+    ],
+)
+def test_package_checks_the_image_name_before_any_work(cli, onnx_model, project, image, words):
+    """Exit 2 before the context is written or Docker is asked (the base cannot exist)."""
+    folder = project / "ctx"
+    result = cli(
+        "package",
+        onnx_model,
+        "--image",
+        image,
+        "--base-image",
+        "mlops-no-such-image:0",
+        "--output-dir",
+        folder,
+    )
+    assert result.exit_code == 2 and words in _one_error_line(result)
+    assert not folder.exists()
+
+
+def test_package_checks_the_base_image_name_too(cli, onnx_model):
+    result = cli("package", onnx_model, "--base-image", "Python:3.11")
+    assert result.exit_code == 2 and "--base-image" in _one_error_line(result)
+
+
+def test_valid_image_references_pass():
+    from mlops_cli.targets.imageref import validate_image_ref
+
+    for ref in (
+        "churn:3",
+        "registry.example.com/team/churn:3",
+        "localhost:5000/churn",
+        "mlops-test-base:bookworm",
+        "example.com/churn@sha256:" + "a" * 64,
+    ):
+        assert validate_image_ref(ref) == ref
+
+
+def test_an_unreachable_docker_engine_is_one_short_line(cli, onnx_model, monkeypatch, tmp_path):
+    """A real docker SDK client against a socket path where nothing listens."""
+    pytest.importorskip("docker")
+    socket_path = tmp_path / "no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+    result = cli("package", onnx_model, "--base-image", "mlops-test-base:bookworm")
+    assert result.exit_code == 4
+    line = _one_error_line(result)
+    assert f"cannot reach the Docker engine at unix://{socket_path}: no socket there" in line
+    assert "urllib3" not in line and "Connection aborted" not in line and "HTTPConnection" not in line
+    monkeypatch.setenv("MLOPS_DEBUG", "1")
+    detailed = cli("package", onnx_model, "--base-image", "mlops-test-base:bookworm")
+    assert detailed.exit_code == 4 and "Connection aborted" in detailed.stderr

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mlops_cli.audit import trail
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import LazyModule, store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-from mlops_cli.audit.recover import LOST_AND_FOUND, recover_store
-from mlops_cli.cli.output import Output, human_size
+from mlops_cli.cli.output import Output, human_size, plural
 from mlops_cli.errors import CheckFailedError
+
+trail = LazyModule("mlops_cli.audit.trail")
 
 _HELP = "Who did what, when, why and from which commit; verify the trail."
 app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
@@ -95,8 +95,8 @@ def verify(
         out.note(note)
     out.result(
         report,
-        f"Audit trail intact: {report.events} events chained up to head {report.head[:16]}…,"
-        f" {report.versions} versions match the trail, {report.blobs} blobs"
+        f"Audit trail intact: {plural(report.events, 'event')} chained up to head {report.head[:16]}…,"
+        f" {plural(report.versions, 'version')} match the trail, {plural(report.blobs, 'blob')}"
         f" ({human_size(report.bytes)}) re-hashed",
     )
 
@@ -128,6 +128,8 @@ def recover(
     and every blob they name is intact; blobs nobody names come back as `lost-and-found:N`.
     Example: mlops audit recover --output ../rescued && cd ../rescued && mlops audit verify
     """
+    from mlops_cli.audit.recover import LOST_AND_FOUND, recover_store
+
     out = Output(json)
     report = recover_store(store, output, progress=out)
     for ref, why in report.lost.items():

@@ -10,11 +10,12 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
-from mlops_cli.convert.service import ConvertRequest, ConvertResult, convert_model
 from mlops_cli.errors import CheckFailedError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from mlops_cli.convert.service import ConvertResult
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -98,6 +99,8 @@ def convert(
 
     Example: mlops convert churn:3 --sample holdout.csv --name churn-onnx
     """
+    from mlops_cli.convert.service import ConvertRequest, convert_model
+
     out = Output(json)
     request = ConvertRequest(
         ref=ref,

@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mlops_cli.audit.provenance import provenance
 from mlops_cli.cli.options import JsonOpt
 from mlops_cli.cli.output import Output
-from mlops_cli.events.config import write_default as write_default_config
-from mlops_cli.store import init_store
 
 
 def init(
@@ -26,6 +23,10 @@ def init(
 
     Example: mlops init
     """
+    from mlops_cli.audit.provenance import provenance
+    from mlops_cli.events.config import write_default as write_default_config
+    from mlops_cli.store import init_store
+
     store, created = init_store(path, provenance())
     store.close()
     config_created = write_default_config(store.paths.root)

@@ -8,15 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import LazyModule, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-from mlops_cli.cli.output import Output, human_size, short_digest
-from mlops_cli.domain import ModelVersion
-from mlops_cli.models import manage
+    from mlops_cli.domain import ModelVersion
+
+from mlops_cli.cli.output import Output, human_size, plural, short_digest
+
+manage = LazyModule("mlops_cli.models.manage")
 
 _HELP = "List, show, tag, alias, download and remove model versions."
 app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
@@ -104,12 +106,16 @@ def _render_conversion(metadata: dict, console: Console) -> None:
             render_parity(quantization["float_parity"], console, title="parity before quantization")
 
 
+def _files(version: ModelVersion) -> str:
+    return plural(len(version.files), "file")
+
+
 def _render_version(version: ModelVersion, console: Console) -> None:
     rows = [
         ("ref", version.ref),
         ("digest", version.digest),
         ("framework", version.framework),
-        ("size", f"{human_size(version.size)} ({version.size} bytes, {len(version.files)} files)"),
+        ("size", f"{human_size(version.size)} ({plural(version.size, 'byte')}, {_files(version)})"),
         ("aliases", ", ".join(version.aliases) or "-"),
         ("tags", ", ".join(f"{k}={v}" for k, v in version.tags.items()) or "-"),
         ("created", f"{version.created_at} by {version.created_by} on {version.host}"),
@@ -269,7 +275,7 @@ def download(
         result = manage.download_version(opened, ref, output, force=force, progress=out)
     out.result(
         result,
-        f"Downloaded {result.ref} to {result.output} ({result.files} files, "
+        f"Downloaded {result.ref} to {result.output} ({plural(result.files, 'file')}, "
         f"{human_size(result.size)}, digests verified)",
     )
 
@@ -289,5 +295,5 @@ def rm(
         version, blobs = manage.remove_version(opened, ref, message)
     Output(json).result(
         {"ref": version.ref, "digest": version.digest, "blobs_removed": blobs},
-        f"Removed {version.ref} ({blobs} blobs freed)",
+        f"Removed {version.ref} ({plural(blobs, 'blob')} freed)",
     )

@@ -12,9 +12,8 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
-from mlops_cli.targets import package as packaging
 from mlops_cli.targets.docker import ImageBuildError
-from mlops_cli.targets.package import DEFAULT_BASE_IMAGE
+from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
 
 
 @contextmanager
@@ -69,6 +68,8 @@ def package(
 
     Example: mlops package churn:3 --image registry.example.com/churn:3
     """
+    from mlops_cli.targets import package as packaging
+
     output = Output(json)
     with store_for(store) as opened:
         try:

@@ -10,9 +10,7 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
-from mlops_cli.domain import parse_tag
 from mlops_cli.models.frameworks import FRAMEWORKS
-from mlops_cli.models.registering import register_model
 
 
 def register(
@@ -45,6 +43,9 @@ def register(
 
     Example: mlops register model.onnx --name churn --tag team=growth --alias candidate
     """
+    from mlops_cli.domain import parse_tag
+    from mlops_cli.models.registering import register_model
+
     out = Output(json)
     tags = dict(parse_tag(t) for t in tag or [])
     with store_for(store) as opened:

@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import LazyModule, store_for
 from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
-from mlops_cli.targets import local
+
+local = LazyModule("mlops_cli.targets.local")
 
 
 def serve(
