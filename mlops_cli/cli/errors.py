@@ -10,7 +10,6 @@ import typer
 from typer.core import TyperGroup
 
 from mlops_cli.errors import MlopsError
-from mlops_cli.store.db import corruption_error, is_corruption
 
 INTERRUPTED = 130
 DEBUG_ENV = "MLOPS_DEBUG"
@@ -24,9 +23,12 @@ def report(exc: BaseException) -> int:
     """Print one line for `exc` on stderr (the traceback too with MLOPS_DEBUG=1); return its code."""
     if _debug():
         traceback.print_exception(exc, file=sys.stderr)
-    if is_corruption(exc):
-        # A damaged database found by whatever query hit it: always the integrity exit code.
-        exc = corruption_error(exc)
+    if "sqlite3" in sys.modules:  # only then can `exc` be a database error; keeps --help light
+        from mlops_cli.store.db import corruption_error, is_corruption
+
+        if is_corruption(exc):
+            # A damaged database found by whatever query hit it: always the integrity exit code.
+            exc = corruption_error(exc)
     if isinstance(exc, MlopsError):
         line = f"error: {exc.message}"
         if exc.hint:
