@@ -1,0 +1,551 @@
+"""A whole profile: check the request, measure every point, recommend, confirm, store.
+
+Modes: `inprocess` (the runtime layer in this process, as score-batch sees the model) and
+`http` (a real `mlops serve` process, or with `in_container` the packaged image under Docker
+at each `--cpus` limit: the deployment's own condition). The recommendation is sized from the
+HTTP points (the container ones when measured), else from the in-process ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import CheckFailedError, UsageError
+from mlops_cli.profile import stats
+from mlops_cli.profile.data import ProfileData
+from mlops_cli.profile.loadgen import LoadResult
+from mlops_cli.profile.recommend import DEFAULT_HEADROOM, Measured, NoConfiguration, qualifies, recommend
+from mlops_cli.store import Store
+
+MODES = ("inprocess", "http")
+DEFAULT_CPUS = (0.5, 1.0, 2.0)
+AGREEMENT = 0.15  # the confirmation accepts this much less throughput than the sweep measured
+CLIENT_LIMITED = 0.8  # a point at this share of the client's own ceiling is limited by the client
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    """What to measure, as the user asked; `check()` refuses what can never work."""
+
+    ref: str
+    data: Path | None = None
+    rows: int = 1000
+    batch_sizes: tuple[int, ...] = (1, 8, 64, 512)
+    threads: tuple[int, ...] = (1, 2)
+    workers: tuple[int, ...] = (1,)
+    concurrency: tuple[int, ...] = (1, 4, 16)
+    duration: float = 1.0
+    warmup: float = 0.2
+    repeat: int = 1
+    modes: tuple[str, ...] = MODES
+    in_container: bool = False
+    cpus: tuple[float, ...] = ()  # CPU limits for --in-container; empty: DEFAULT_CPUS
+    base_image: str = "python:3.11-slim"
+    target_p99_ms: float | None = None
+    target_rps: float | None = None
+    headroom: float = DEFAULT_HEADROOM
+    message: str | None = None
+
+    @property
+    def cpu_limits(self) -> tuple[float, ...]:
+        return self.cpus or DEFAULT_CPUS
+
+    def check(self) -> None:
+        for option, values in (
+            ("--batch-sizes", self.batch_sizes),
+            ("--threads", self.threads),
+            ("--workers", self.workers),
+            ("--concurrency", self.concurrency),
+        ):
+            if not values or any(v <= 0 for v in values):
+                raise UsageError(f"{option} needs positive whole numbers, got {_listed(values)}")
+        if any(not c > 0 or not math.isfinite(c) for c in self.cpus):
+            raise UsageError(f"--cpus needs positive numbers, got {_listed(self.cpus)}")
+        if self.cpus and not self.in_container:
+            raise UsageError("--cpus applies only with --in-container")
+        for option, value in (
+            ("--duration", self.duration),
+            ("--rows", self.rows),
+            ("--repeat", self.repeat),
+        ):
+            if not value > 0 or not math.isfinite(value):
+                raise UsageError(f"{option} must be positive, got {value}")
+        if self.warmup < 0 or not math.isfinite(self.warmup):
+            raise UsageError(f"--warmup cannot be negative, got {self.warmup}")
+        for option, value in (("--target-p99-ms", self.target_p99_ms), ("--target-rps", self.target_rps)):
+            if value is not None and (not value > 0 or not math.isfinite(value)):
+                raise UsageError(f"{option} must be a positive number, got {value}")
+        if not 0 <= self.headroom <= 0.5:
+            raise UsageError(
+                f"--headroom must be between 0 and 0.5 (memory stays within 1.5x the peak): {self.headroom}"
+            )
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown or not self.modes:
+            raise UsageError(
+                f"unknown mode {', '.join(unknown) or '(none)'}", hint="choose inprocess, http or all"
+            )
+        if self.in_container and "http" not in self.modes:
+            raise UsageError("--in-container measures over HTTP: it cannot go with --mode inprocess")
+
+
+def parse_target(option: str, text: str | None) -> float | None:
+    """A target given as text: a positive number, or UsageError naming the option."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a number") from None
+    if not value > 0 or not math.isfinite(value):
+        raise UsageError(f"{option} must be a positive number, got {text}")
+    return value
+
+
+def parse_list(option: str, text: str | None, kind: type = int) -> tuple:
+    """`1,8,64` to a tuple of positive numbers; UsageError for anything else."""
+    if text is None:
+        return ()
+    values = []
+    for part in text.split(","):
+        try:
+            value = kind(part.strip())
+        except ValueError:
+            raise UsageError(f"{option} {text!r}: {part.strip()!r} is not a {kind.__name__} number") from None
+        if not value > 0:
+            raise UsageError(f"{option} needs positive numbers, got {text}")
+        values.append(value)
+    return tuple(values)
+
+
+def _listed(values: tuple) -> str:
+    return ",".join(str(v) for v in values) or "nothing"
+
+
+@dataclass
+class Plan:
+    """Every point to measure, in order, so the progress bar knows the total."""
+
+    inprocess: list[tuple[int, int, int]] = field(default_factory=list)  # threads, batch, concurrency
+    http: list[tuple[float | None, int, int, int]] = field(default_factory=list)  # cpus, workers, batch, conc
+
+    @property
+    def total(self) -> int:
+        return len(self.inprocess) + len(self.http)
+
+
+def plan(request: ProfileRequest) -> Plan:
+    result = Plan()
+    if "inprocess" in request.modes:
+        result.inprocess = [
+            (t, b, c) for t in request.threads for b in request.batch_sizes for c in request.concurrency
+        ]
+    if "http" in request.modes:
+        limits: tuple[float | None, ...] = request.cpu_limits if request.in_container else (None,)
+        result.http = [
+            (cpu, w, b, c)
+            for cpu in limits
+            for w in request.workers
+            for b in request.batch_sizes
+            for c in request.concurrency
+        ]
+    return result
+
+
+class Progress:
+    """Callbacks the command gives: one `advance(description)` per point measured."""
+
+    def __init__(
+        self, advance: Callable[[str], None] | None = None, note: Callable[[str], None] | None = None
+    ):
+        self.advance = advance or (lambda description: None)
+        self.note = note or (lambda text: None)
+
+
+def _point(
+    mode: str,
+    batch: int,
+    threads: int,
+    workers: int,
+    concurrency: int,
+    cpu_limit: float | None,
+    runs: list[tuple[LoadResult, float]],
+    peak_rss: int,
+) -> dict[str, Any]:
+    """One point's figures: medians over the repeats, their spread, and each repeat's own."""
+    repeats = []
+    for result, cpu_seconds in runs:
+        elapsed = result.elapsed or 1e-9
+        summary = stats.latency_summary(result.latencies)
+        repeats.append(
+            {
+                "requests": result.requests,
+                "failed": result.failed,
+                "requests_per_s": round(result.ok / elapsed, 2),
+                "rows_per_s": round(result.ok * batch / elapsed, 2),
+                "cpu_used": round(cpu_seconds / elapsed, 4),
+                "first_error": result.first_error,
+                **summary,
+            }
+        )
+
+    def med(key: str) -> float | None:
+        values = [r[key] for r in repeats if r[key] is not None]
+        return round(stats.median(values), 4) if values else None
+
+    requests = sum(r["requests"] for r in repeats)
+    failed = sum(r["failed"] for r in repeats)
+    return {
+        "mode": mode,
+        "batch_size": batch,
+        "threads": threads,
+        "workers": workers,
+        "concurrency": concurrency,
+        "cpu_limit": cpu_limit,
+        "requests": requests,
+        "failed": failed,
+        "success_rate": round((requests - failed) / requests, 6) if requests else 0.0,
+        "requests_per_s": med("requests_per_s"),
+        "rows_per_s": med("rows_per_s"),
+        **{key: med(key) for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
+        "cpu_used": med("cpu_used"),
+        "cpu_used_max": max(r["cpu_used"] for r in repeats),
+        "peak_rss_bytes": peak_rss,
+        "client_limited": False,
+        "spread": {
+            "rows_per_s": _rounded(stats.spread([r["rows_per_s"] for r in repeats])),
+            "p99_ms": _rounded(stats.spread([r["p99_ms"] for r in repeats if r["p99_ms"] is not None])),
+        },
+        "first_error": next((r["first_error"] for r in repeats if r["first_error"]), None),
+        "repeats": repeats,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def measure_inprocess(
+    resolved: Any, data: ProfileData, request: ProfileRequest, progress: Progress, first_index: int
+) -> list[dict[str, Any]]:
+    """Every in-process point: sessions with `threads` intra-op threads, called from N threads."""
+    from mlops_cli.profile.inprocess import run_calls
+    from mlops_cli.profile.processes import TreeMonitor
+    from mlops_cli.runtime.predictor import Predictor
+    from mlops_cli.runtime.session import SessionConfig, clear_session_cache
+
+    points = []
+    monitor = TreeMonitor(os.getpid(), tree=False)
+    try:
+        for threads in request.threads:
+            predictor = Predictor.from_path(
+                resolved.model_path,
+                signature=resolved.signature,
+                config=SessionConfig(intra_op_threads=threads),
+                digest=resolved.model_digest,
+            )
+            for batch in request.batch_sizes:
+                feeds = data.batch(batch)
+                for concurrency in request.concurrency:
+                    if request.warmup:
+                        run_calls(predictor, feeds, concurrency, request.warmup)
+                    runs = []
+                    for _ in range(request.repeat):
+                        before = monitor.start_window()
+                        result = run_calls(predictor, feeds, concurrency, request.duration)
+                        runs.append((result, monitor.cpu_seconds() - before))
+                    point = _point("inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss)
+                    point["index"] = first_index + len(points)
+                    points.append(point)
+                    progress.advance(
+                        f"in-process: {threads} thread(s), batch {batch}, {concurrency} caller(s)"
+                    )
+            clear_session_cache()
+    finally:
+        monitor.close()
+    return points
+
+
+def measure_server(
+    server: Any,
+    model_name: str,
+    data: ProfileData,
+    request: ProfileRequest,
+    workers: int,
+    progress: Progress,
+    first_index: int,
+    batch_sizes: tuple[int, ...] | None = None,
+    concurrencies: tuple[int, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """Every HTTP point against one running server: v2 infer requests of each batch size."""
+    from mlops_cli.profile.loadgen import request_bytes, run_load
+    from mlops_cli.profile.processes import TreeMonitor
+
+    where = "container" if server.cpu_limit is not None else "mlops serve"
+    points = []
+    monitor = TreeMonitor(server.pid)
+    try:
+        for batch in batch_sizes or request.batch_sizes:
+            path = f"/v2/models/{model_name}/infer"
+            payload = request_bytes("127.0.0.1", server.port, path, data.infer_body(batch))
+            for concurrency in concurrencies or request.concurrency:
+                if request.warmup:
+                    run_load("127.0.0.1", server.port, payload, concurrency, request.warmup, record=False)
+                runs = []
+                for _ in range(request.repeat):
+                    before = monitor.start_window()
+                    result = run_load("127.0.0.1", server.port, payload, concurrency, request.duration)
+                    runs.append((result, monitor.cpu_seconds() - before))
+                point = _point(
+                    "http", batch, 1, workers, concurrency, server.cpu_limit, runs, monitor.peak_rss
+                )
+                point["index"] = first_index + len(points)
+                points.append(point)
+                limit = f" at {server.cpu_limit:g} CPU" if server.cpu_limit is not None else ""
+                progress.advance(
+                    f"{where}{limit}: {workers} worker(s), batch {batch}, {concurrency} connection(s)"
+                )
+    finally:
+        monitor.close()
+    return points
+
+
+def measured(point: dict[str, Any]) -> Measured:
+    return Measured(
+        rows_per_s=point["rows_per_s"] or 0.0,
+        p99_ms=point["p99_ms"],
+        cpu_used=point["cpu_used"] or 0.0,
+        peak_rss_bytes=point["peak_rss_bytes"],
+        success_rate=point["success_rate"],
+        batch_size=point["batch_size"],
+        threads=point["threads"],
+        workers=point["workers"],
+        concurrency=point["concurrency"],
+        index=point["index"],
+    )
+
+
+def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:
+    """The newest image recorded for the version that the engine still has, else a new build."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.store import jobs
+    from mlops_cli.targets import docker
+    from mlops_cli.targets import package as packaging
+
+    for artifact in reversed(jobs.list_artifacts(store.conn, ModelRef.parse(version.ref), "image")):
+        if docker.image_exists(artifact.digest or artifact.ref):
+            return artifact.digest or artifact.ref
+    progress.note(
+        f"{version.ref} has no image yet: building one with `mlops package` (base {request.base_image})"
+    )
+    built = packaging.package(
+        store, version.ref, base_image=request.base_image, message="built by mlops profile --in-container"
+    )
+    return built.image_id or built.image
+
+
+def run_profile(store: Store, request: ProfileRequest, progress: Progress | None = None) -> dict[str, Any]:
+    """Measure, recommend and store a profile of an ONNX version; returns the stored record.
+
+    Raises UsageError (bad settings, a non-ONNX version), InputError (a data file that does not
+    fit the model), ExternalToolError (no Docker engine for --in-container), CheckFailedError
+    (exit 5: no configuration meets the targets, or the recommendation failed confirmation;
+    `report` holds the whole result with the best point found). Nothing is stored on failure.
+    """
+    from mlops_cli.models.manage import show_version
+    from mlops_cli.profile import data as profile_data
+    from mlops_cli.profile.loadgen import measure_ceiling
+    from mlops_cli.profile.processes import _psutil
+    from mlops_cli.runtime.loader import onnx_entry, resolve_onnx
+    from mlops_cli.runtime.mapping import schema_from_signature
+
+    progress = progress or Progress()
+    request.check()
+    version = show_version(store, request.ref)
+    onnx_entry(version)
+    _psutil()
+    if "http" in request.modes:
+        from mlops_cli.targets.local import check_serving_dependencies
+
+        check_serving_dependencies()
+    if request.in_container:
+        from mlops_cli.targets import docker
+
+        docker.client(timeout=60)
+    resolved = resolve_onnx(store, version.ref)
+    schema = schema_from_signature(resolved.signature)
+    if request.data is not None:
+        data = profile_data.from_file(schema, request.data)
+    else:
+        data = profile_data.synthesise(schema, request.rows)
+    image = _image_for(store, version, request, progress) if request.in_container else None
+    work = plan(request)
+    started = time.monotonic()
+    points: list[dict[str, Any]] = []
+    if work.inprocess:
+        points += measure_inprocess(resolved, data, request, progress, len(points))
+    ceiling: dict[str, float] = {}
+    if work.http:
+        ceiling = {
+            str(c): v
+            for c, v in measure_ceiling(
+                list(request.concurrency), min(request.duration, 0.5), min(request.warmup, 0.1)
+            ).items()
+        }
+        points += _measure_http(store, version, image, data, request, progress, len(points))
+        for point in points:
+            if point["mode"] == "http" and point["requests_per_s"] is not None:
+                limit = ceiling.get(str(point["concurrency"]))
+                point["client_limited"] = bool(limit and point["requests_per_s"] >= CLIENT_LIMITED * limit)
+    basis = "http" if work.http else "inprocess"
+    basis_points = [p for p in points if p["mode"] == basis]
+    result: dict[str, Any] = {
+        "ref": version.ref,
+        "digest": version.digest,
+        "data": {"source": data.source, "rows": data.rows},
+        "settings": _settings(request, image),
+        "machine": {"cpu_count": os.cpu_count(), "load_average": list(os.getloadavg())},
+        "client_ceiling_requests_per_s": ceiling,
+        "targets": {"p99_ms": request.target_p99_ms, "rows_per_s": request.target_rps},
+        "basis": "container" if request.in_container else basis,
+        "points": points,
+        "recommendation": None,
+        "confirmation": None,
+        "best": None,
+        "duration_s": None,
+    }
+    try:
+        chosen = recommend(
+            [measured(p) for p in basis_points], request.target_p99_ms, request.target_rps, request.headroom
+        )
+    except NoConfiguration as missing:
+        result["best"] = points[missing.best.index] if missing.best is not None else None
+        result["duration_s"] = round(time.monotonic() - started, 2)
+        raise CheckFailedError(
+            missing.reason, hint="the best configuration found is in the report", report=result
+        ) from None
+    confirmed: bool | None = None
+    if request.in_container:
+        confirmation = _confirm(chosen, points[chosen.point], image, data, version, request, progress)
+        result["confirmation"] = confirmation
+        confirmed = confirmation["confirmed"]
+    result["recommendation"] = chosen.to_dict(confirmed)
+    result["duration_s"] = round(time.monotonic() - started, 2)
+    _store(store, version, result, request.message)
+    return result
+
+
+def _measure_http(
+    store: Store,
+    version: Any,
+    image: str | None,
+    data: ProfileData,
+    request: ProfileRequest,
+    progress: Progress,
+    first_index: int,
+) -> list[dict[str, Any]]:
+    from mlops_cli.profile.servers import ContainerServer, LocalServer
+
+    points: list[dict[str, Any]] = []
+    limits: tuple[float | None, ...] = request.cpu_limits if request.in_container else (None,)
+    for cpus in limits:
+        for workers in request.workers:
+            if image is not None:
+                server: Any = ContainerServer(image, workers, cpus)
+            else:
+                server = LocalServer(store.paths.root, version.ref, workers, store.paths.tmp)
+            try:
+                points += measure_server(
+                    server, version.name, data, request, workers, progress, first_index + len(points)
+                )
+            finally:
+                server.close()
+    return points
+
+
+def _confirm(
+    chosen: Any,
+    point: dict[str, Any],
+    image: str | None,
+    data: ProfileData,
+    version: Any,
+    request: ProfileRequest,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Re-measure the recommended limits in a fresh container: do they meet the targets?"""
+    from mlops_cli.errors import ExternalToolError
+    from mlops_cli.profile.servers import ContainerServer
+
+    rows_target = request.target_rps
+    if request.target_p99_ms is None and request.target_rps is None:
+        rows_target = (point["rows_per_s"] or 0) * (1 - AGREEMENT)
+    progress.note(f"confirming {chosen.cpu:g} CPU and {chosen.memory_bytes >> 20} Mi in a fresh container")
+    outcome: dict[str, Any] = {
+        "cpu": chosen.cpu,
+        "memory_bytes": chosen.memory_bytes,
+        "targets": {"p99_ms": request.target_p99_ms, "rows_per_s": rows_target},
+        "point": None,
+        "oom_killed": False,
+        "confirmed": False,
+        "error": None,
+    }
+    try:
+        server = ContainerServer(image or "", chosen.workers, chosen.cpu, chosen.memory_bytes)
+    except ExternalToolError as exc:
+        outcome["error"] = exc.message
+        return outcome
+    try:
+        again = measure_server(
+            server,
+            version.name,
+            data,
+            request,
+            chosen.workers,
+            progress,
+            -1,
+            batch_sizes=(chosen.max_batch_size,),
+            concurrencies=(chosen.concurrency,),
+        )[0]
+        outcome["oom_killed"] = server.oom_killed()
+    finally:
+        server.close()
+    again["mode"] = "confirmation"
+    outcome["point"] = again
+    outcome["confirmed"] = not outcome["oom_killed"] and qualifies(
+        measured(again), request.target_p99_ms, rows_target
+    )
+    return outcome
+
+
+def _settings(request: ProfileRequest, image: str | None) -> dict[str, Any]:
+    settings = asdict(request)
+    settings.pop("message")
+    settings["data"] = str(request.data) if request.data else None
+    settings["image"] = image
+    settings["cpus"] = list(request.cpu_limits) if request.in_container else None
+    if not request.in_container:
+        settings["base_image"] = None
+    return settings
+
+
+def _store(store: Store, version: Any, result: dict[str, Any], message: str | None) -> None:
+    """One `artifacts` row (kind `profile`) and its `profile` audit event, in one transaction."""
+    from mlops_cli.audit.provenance import provenance
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.store import jobs
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    jobs.add_artifact(
+        store.conn,
+        ModelRef.parse(version.ref),
+        "profile",
+        f"profile-{stamp}",
+        None,
+        result,
+        provenance(message),
+    )
