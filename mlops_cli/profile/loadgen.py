@@ -56,15 +56,34 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _connection(
-    host: str, port: int, payload: bytes, deadline: float, result: LoadResult, record: bool
+    host: str,
+    port: int,
+    payload: bytes,
+    deadline: float,
+    result: LoadResult,
+    record: bool,
+    interval: float | None = None,
+    offset: float = 0.0,
 ) -> None:
+    """One keep-alive connection. With `interval`, requests are paced (an open loop) and each
+    latency counts from the request's scheduled time, so a server that falls behind is charged
+    for the wait (no coordinated omission)."""
     clock = time.perf_counter
     writer = None
+    scheduled = clock() + offset
     try:
         while clock() < deadline:
+            if interval is not None:
+                wait = scheduled - clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if scheduled >= deadline:
+                    break
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
-            started = clock()
+            started = clock() if interval is None else scheduled
+            if interval is not None:
+                scheduled += interval
             try:
                 writer.write(payload)
                 status = await _read_response(reader)
@@ -99,15 +118,31 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_load(
-    host: str, port: int, payload: bytes, concurrency: int, duration: float, record: bool = True
+    host: str,
+    port: int,
+    payload: bytes,
+    concurrency: int,
+    duration: float,
+    record: bool = True,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Drive `concurrency` connections for `duration` seconds; returns what they saw."""
+    """Drive `concurrency` connections for `duration` seconds; returns what they saw.
+
+    Without `rate` each connection sends as fast as answers come (a closed loop: the most the
+    server does at that concurrency); with `rate` requests/s the connections share that pace.
+    """
     result = LoadResult()
+    interval = concurrency / rate if rate else None
 
     async def main() -> None:
         deadline = time.perf_counter() + duration
         await asyncio.gather(
-            *(_connection(host, port, payload, deadline, result, record) for _ in range(concurrency))
+            *(
+                _connection(
+                    host, port, payload, deadline, result, record, interval, i * (interval or 0) / concurrency
+                )
+                for i in range(concurrency)
+            )
         )
 
     loop = _new_loop()
@@ -116,7 +151,8 @@ def run_load(
         loop.run_until_complete(main())
     finally:
         loop.close()
-    result.elapsed = time.perf_counter() - started
+    # A paced run's window is its duration: the pace, not the last answer, decides when it ends.
+    result.elapsed = duration if rate else time.perf_counter() - started
     return result
 
 

@@ -25,7 +25,7 @@ from mlops_cli.store import Store
 
 MODES = ("inprocess", "http")
 DEFAULT_CPUS = (0.5, 1.0, 2.0)
-AGREEMENT = 0.15  # the confirmation accepts this much less throughput than the sweep measured
+CONFIRM_RATE = 0.95  # paced at the target, the confirmation must deliver this share of it
 CLIENT_LIMITED = 0.8  # a point at this share of the client's own ceiling is limited by the client
 
 
@@ -281,8 +281,13 @@ def measure_server(
     first_index: int,
     batch_sizes: tuple[int, ...] | None = None,
     concurrencies: tuple[int, ...] | None = None,
+    rows_rate: float | None = None,
+    duration: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Every HTTP point against one running server: v2 infer requests of each batch size."""
+    """Every HTTP point against one running server: v2 infer requests of each batch size.
+
+    Closed loop (as fast as the server answers), or paced at `rows_rate` rows/s when given.
+    """
     from mlops_cli.profile.loadgen import request_bytes, run_load
     from mlops_cli.profile.processes import TreeMonitor
 
@@ -294,12 +299,15 @@ def measure_server(
             path = f"/v2/models/{model_name}/infer"
             payload = request_bytes("127.0.0.1", server.port, path, data.infer_body(batch))
             for concurrency in concurrencies or request.concurrency:
+                rate = rows_rate / batch if rows_rate else None
                 if request.warmup:
-                    run_load("127.0.0.1", server.port, payload, concurrency, request.warmup, record=False)
+                    run_load("127.0.0.1", server.port, payload, concurrency, request.warmup, False, rate)
                 runs = []
                 for _ in range(request.repeat):
                     before = monitor.start_window()
-                    result = run_load("127.0.0.1", server.port, payload, concurrency, request.duration)
+                    result = run_load(
+                        "127.0.0.1", server.port, payload, concurrency, request.duration, True, rate
+                    )
                     runs.append((result, monitor.cpu_seconds() - before))
                 point = _point(
                     "http", batch, 1, workers, concurrency, server.cpu_limit, runs, monitor.peak_rss
@@ -477,18 +485,24 @@ def _confirm(
     request: ProfileRequest,
     progress: Progress,
 ) -> dict[str, Any]:
-    """Re-measure the recommended limits in a fresh container: do they meet the targets?"""
+    """Re-measure the recommended limits in a fresh container: do they meet the targets?
+
+    The load is paced at the target throughput (or, without one, at the rate the chosen point
+    reached), as a deployment sized for it would receive: confirmed when every request is
+    answered, the container is not killed for memory, p99 is within the target and at least
+    95 % of the paced rate was delivered.
+    """
     from mlops_cli.errors import ExternalToolError
     from mlops_cli.profile.servers import ContainerServer
 
-    rows_target = request.target_rps
-    if request.target_p99_ms is None and request.target_rps is None:
-        rows_target = (point["rows_per_s"] or 0) * (1 - AGREEMENT)
+    rate = request.target_rps or point["rows_per_s"] or 0.0
+    rows_target = rate * CONFIRM_RATE
     progress.note(f"confirming {chosen.cpu:g} CPU and {chosen.memory_bytes >> 20} Mi in a fresh container")
     outcome: dict[str, Any] = {
         "cpu": chosen.cpu,
         "memory_bytes": chosen.memory_bytes,
-        "targets": {"p99_ms": request.target_p99_ms, "rows_per_s": rows_target},
+        "paced_rows_per_s": round(rate, 2),
+        "targets": {"p99_ms": request.target_p99_ms, "rows_per_s": round(rows_target, 2)},
         "point": None,
         "oom_killed": False,
         "confirmed": False,
@@ -510,6 +524,8 @@ def _confirm(
             -1,
             batch_sizes=(chosen.max_batch_size,),
             concurrencies=(chosen.concurrency,),
+            rows_rate=rate,
+            duration=_confirm_duration(request.duration, rate / chosen.max_batch_size if rate else 0.0),
         )[0]
         outcome["oom_killed"] = server.oom_killed()
     finally:
@@ -520,6 +536,12 @@ def _confirm(
         measured(again), request.target_p99_ms, rows_target
     )
     return outcome
+
+
+def _confirm_duration(duration: float, requests_per_s: float) -> float:
+    """Long enough for 100 paced requests (a p99 from fewer is one sample), within 2-10 s."""
+    wanted = 100 / requests_per_s if requests_per_s > 0 else duration
+    return min(10.0, max(duration, 2.0, wanted))
 
 
 def _settings(request: ProfileRequest, image: str | None) -> dict[str, Any]:
