@@ -86,10 +86,10 @@ def test_load_generator_counts_a_refused_connection_as_failed():
 
 
 def test_tree_monitor_sums_a_parent_and_its_children():
+    child = "b = bytearray(40 << 20); import time; time.sleep(30)"
     code = (
         "import subprocess, sys, time\n"
-        "kids = [subprocess.Popen([sys.executable, '-c', 'b = bytearray(40 << 20); import time; time.sleep(30)'])"
-        " for _ in range(2)]\n"
+        f"kids = [subprocess.Popen([sys.executable, '-c', {child!r}]) for _ in range(2)]\n"
         "time.sleep(30)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])
