@@ -126,28 +126,33 @@ def sweep(folder: Path, extra: list[str]) -> tuple[float, dict]:
 
 
 def agreement(runs: list[dict]) -> None:
-    print("\n## throughput agreement between runs, per point (|a - b| / mean)")
+    print("\n## agreement between runs, per point (|a - b| / mean)")
     print(
-        f"{'mode':>10} {'batch':>6} {'thr':>4} {'conc':>5} "
-        + " ".join(f"{'run ' + str(i + 1):>12}" for i in range(len(runs)))
-        + f" {'diff':>7}"
+        f"{'mode':>10} {'batch':>6} {'thr':>4} {'conc':>5} {'rows/s a':>10} {'rows/s b':>10} {'diff':>7}"
+        f" {'rows/cpu-s a':>13} {'rows/cpu-s b':>13} {'diff':>7}"
     )
-    diffs = []
+    diffs, efficiency = [], []
     for points in zip(*(r["points"] for r in runs), strict=True):
         values = [p["rows_per_s"] for p in points]
         diff = (max(values) - min(values)) / statistics.mean(values)
+        per_cpu = [p["rows_per_cpu_s"] or 0.0 for p in points]
+        cpu_diff = (max(per_cpu) - min(per_cpu)) / statistics.mean(per_cpu) if any(per_cpu) else 0.0
         diffs.append(diff)
+        efficiency.append(cpu_diff)
         first = points[0]
-        cells = " ".join(f"{v:>12,.0f}" for v in values)
         where = (
             f"{first['mode']:>10} {first['batch_size']:>6} {first['threads']:>4} {first['concurrency']:>5}"
         )
-        print(f"{where} {cells} {diff:>7.1%}")
-    within = sum(d <= 0.15 for d in diffs)
-    print(
-        f"\npoints within 15 %: {within}/{len(diffs)}; median difference {statistics.median(diffs):.1%},"
-        f" largest {max(diffs):.1%}"
-    )
+        print(
+            f"{where} {values[0]:>10,.0f} {values[-1]:>10,.0f} {diff:>7.1%}"
+            f" {per_cpu[0]:>13,.0f} {per_cpu[-1]:>13,.0f} {cpu_diff:>7.1%}"
+        )
+    for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency)):
+        within = sum(d <= 0.15 for d in found)
+        print(
+            f"{name}: {within}/{len(found)} points within 15 %; median difference"
+            f" {statistics.median(found):.1%}, largest {max(found):.1%}"
+        )
 
 
 def memory(runs: list[dict]) -> None:

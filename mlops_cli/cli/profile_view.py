@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 HEADERS = (
     "MODE", "BATCH", "THREADS", "WORKERS", "CONC", "CPU LIMIT", "REQ/S", "ROWS/S", "OK %",
-    "P50 MS", "P95 MS", "P99 MS", "CPU USED", "PEAK RSS", "SPREAD", "NOTE",
+    "P50 MS", "P95 MS", "P99 MS", "CPU USED", "ROWS/CPU-S", "PEAK RSS", "SPREAD", "NOTE",
 )  # fmt: skip
 
 
@@ -51,6 +51,7 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
                 _number(point["p95_ms"], 2),
                 _number(point["p99_ms"], 2),
                 _number(point["cpu_used"], 2),
+                _number(point.get("rows_per_cpu_s"), 0),
                 human_size(point["peak_rss_bytes"]),
                 "-" if spread is None else f"{spread:.0%}",
                 ", ".join(notes),

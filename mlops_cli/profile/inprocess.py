@@ -26,22 +26,26 @@ def run_calls(predictor: Any, feeds: Mapping[str, Any], concurrency: int, durati
     def worker() -> None:
         clock = time.perf_counter
         mine: list[float] = []
+        done: list[float] = []
         start.wait()
         try:
             while clock() < stop_at[0]:
                 began = clock()
                 predictor.run(feeds)
-                mine.append(clock() - began)
+                now = clock()
+                mine.append(now - began)
+                done.append(now)
         except MlopsError as exc:  # the model failed to run: a finding, not a crash of the profiler
             errors.append(exc)
         with lock:
             result.latencies.extend(mine)
+            result.finished.extend(done)
             result.ok += len(mine)
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
-    began = time.perf_counter()
+    began = result.began = time.perf_counter()
     stop_at[0] = began + duration
     start.wait()
     for thread in threads:

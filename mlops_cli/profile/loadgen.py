@@ -24,6 +24,8 @@ class LoadResult:
     """What one load run saw: latencies (seconds) of answered requests, and the failures."""
 
     latencies: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)  # perf_counter() at each answer (recorded runs)
+    began: float = 0.0
     ok: int = 0
     failed: int = 0
     elapsed: float = 0.0
@@ -32,6 +34,16 @@ class LoadResult:
     @property
     def requests(self) -> int:
         return self.ok + self.failed
+
+    def slice_rates(self, slices: int = 5) -> list[float]:
+        """Answers per second in each of `slices` equal parts of the window (recorded runs)."""
+        if not self.finished or self.elapsed <= 0:
+            return []
+        width = self.elapsed / slices
+        counts = [0] * slices
+        for moment in self.finished:
+            counts[min(slices - 1, max(0, int((moment - self.began) / width)))] += 1
+        return [count / width for count in counts]
 
 
 def request_bytes(host: str, port: int, path: str, body: bytes) -> bytes:
@@ -96,7 +108,9 @@ async def _connection(
             if status == 200:
                 result.ok += 1
                 if record:
-                    result.latencies.append(clock() - started)
+                    now = clock()
+                    result.latencies.append(now - started)
+                    result.finished.append(now)
             else:
                 result.failed += 1
                 result.first_error = result.first_error or f"HTTP {status}"
@@ -146,7 +160,7 @@ def run_load(
         )
 
     loop = _new_loop()
-    started = time.perf_counter()
+    started = result.began = time.perf_counter()
     try:
         loop.run_until_complete(main())
     finally:

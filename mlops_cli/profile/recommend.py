@@ -3,10 +3,11 @@
 The rules (the README states them too):
 - A point qualifies when every request succeeded, its p99 is at most `target_p99_ms` and it
   scored at least `target_rps` rows per second (measured, never extrapolated upwards).
-- CPU: the point used `cpu_used` cores to score `rows_per_s`; serving `target_rps` needs
-  `cpu_used * target_rps / rows_per_s` of them (CPU scales with load below saturation), divided
-  by the utilisation kept for bursts (0.8), rounded up to 0.25 of a core, at least 0.25.
-  Without `target_rps` the point's own throughput is the load.
+- CPU: the point scored `rows_per_cpu_s` rows per CPU-second of the serving processes; serving
+  `target_rps` needs `target_rps / rows_per_cpu_s` cores (CPU scales with load below
+  saturation), divided by the utilisation kept for bursts (0.8), rounded up to 0.25 of a core,
+  at least 0.25. Without `target_rps`, the cores the point used at its own rate. Rows per
+  CPU-second is also the figure least moved by other work on a shared machine.
 - Memory: the peak RSS of the serving processes plus `headroom`, rounded up to 64 Mi, and
   never above 1.5x the peak (then the largest 64 Mi multiple in [peak, 1.5 x peak], else 1 Mi
   steps): always within [peak, 1.5 x peak].
@@ -45,6 +46,14 @@ class Measured:
     workers: int
     concurrency: int
     index: int = 0  # the point's position in the profile, to find it again
+    rows_per_cpu_s: float | None = None  # default: rows_per_s / cpu_used
+
+    @property
+    def efficiency(self) -> float:
+        """Rows scored per CPU-second of the serving processes."""
+        if self.rows_per_cpu_s:
+            return self.rows_per_cpu_s
+        return self.rows_per_s / self.cpu_used if self.cpu_used > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -91,8 +100,10 @@ def round_up(value: float, step: float) -> float:
 
 def required_cpu(point: Measured, target_rps: float | None) -> float:
     """Cores to give this configuration so it serves `target_rps` (or its own rate) at 80 %."""
-    load = 1.0 if not target_rps or point.rows_per_s <= 0 else min(1.0, target_rps / point.rows_per_s)
-    cores = point.cpu_used * load / UTILISATION
+    if target_rps:
+        cores = min(target_rps, point.rows_per_s) / point.efficiency / UTILISATION
+    else:
+        cores = point.cpu_used / UTILISATION
     return max(CPU_STEP, round_up(cores, CPU_STEP))
 
 
@@ -146,11 +157,11 @@ def recommend(
 
     chosen = min(eligible, key=cost)
     cpu, memory = cost(chosen)[:2]
-    basis = (
-        f"{chosen.cpu_used:.2f} cores used for {chosen.rows_per_s:,.0f} rows/s"
-        + (f", scaled to {target_rps:,.0f} rows/s" if target_rps else "")
-        + f", at {UTILISATION:.0%} utilisation"
-    )
+    if target_rps:
+        basis = f"{chosen.efficiency:,.0f} rows per CPU-second, for {target_rps:,.0f} rows/s"
+    else:
+        basis = f"{chosen.cpu_used:.2f} cores used for {chosen.rows_per_s:,.0f} rows/s"
+    basis += f", at {UTILISATION:.0%} utilisation"
     return Recommendation(
         cpu=cpu,
         memory_bytes=memory,

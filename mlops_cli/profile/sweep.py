@@ -25,6 +25,7 @@ from mlops_cli.store import Store
 
 MODES = ("inprocess", "http")
 DEFAULT_CPUS = (0.5, 1.0, 2.0)
+SLICES = 5
 CONFIRM_RATE = 0.95  # paced at the target, the confirmation must deliver this share of it
 CLIENT_LIMITED = 0.8  # a point at this share of the client's own ceiling is limited by the client
 
@@ -176,19 +177,28 @@ def _point(
     cpu_limit: float | None,
     runs: list[tuple[LoadResult, float]],
     peak_rss: int,
+    paced: bool = False,
 ) -> dict[str, Any]:
     """One point's figures: medians over the repeats, their spread, and each repeat's own."""
     repeats = []
     for result, cpu_seconds in runs:
         elapsed = result.elapsed or 1e-9
         summary = stats.latency_summary(result.latencies)
+        # Throughput is the median over five slices of the window, so a burst of other work on a
+        # shared machine moves it less than a mean would; a paced run's rate is its count.
+        sliced = stats.median(result.slice_rates(SLICES)) if not paced else None
+        per_s = sliced if sliced is not None else result.ok / elapsed
+        cpu_used = cpu_seconds / elapsed
+        whole = result.ok * batch / elapsed
         repeats.append(
             {
                 "requests": result.requests,
                 "failed": result.failed,
-                "requests_per_s": round(result.ok / elapsed, 2),
-                "rows_per_s": round(result.ok * batch / elapsed, 2),
-                "cpu_used": round(cpu_seconds / elapsed, 4),
+                "requests_per_s": round(per_s, 2),
+                "rows_per_s": round(per_s * batch, 2),
+                "rows_per_s_whole_window": round(whole, 2),
+                "rows_per_cpu_s": round(whole / cpu_used, 2) if cpu_used > 0 else None,
+                "cpu_used": round(cpu_used, 4),
                 "first_error": result.first_error,
                 **summary,
             }
@@ -212,6 +222,8 @@ def _point(
         "success_rate": round((requests - failed) / requests, 6) if requests else 0.0,
         "requests_per_s": med("requests_per_s"),
         "rows_per_s": med("rows_per_s"),
+        "rows_per_s_whole_window": med("rows_per_s_whole_window"),
+        "rows_per_cpu_s": med("rows_per_cpu_s"),
         **{key: med(key) for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
         "cpu_used": med("cpu_used"),
         "cpu_used_max": max(r["cpu_used"] for r in repeats),
@@ -219,6 +231,9 @@ def _point(
         "client_limited": False,
         "spread": {
             "rows_per_s": _rounded(stats.spread([r["rows_per_s"] for r in repeats])),
+            "rows_per_cpu_s": _rounded(
+                stats.spread([r["rows_per_cpu_s"] for r in repeats if r["rows_per_cpu_s"]])
+            ),
             "p99_ms": _rounded(stats.spread([r["p99_ms"] for r in repeats if r["p99_ms"] is not None])),
         },
         "first_error": next((r["first_error"] for r in repeats if r["first_error"]), None),
@@ -335,6 +350,7 @@ def measured(point: dict[str, Any]) -> Measured:
         workers=point["workers"],
         concurrency=point["concurrency"],
         index=point["index"],
+        rows_per_cpu_s=point.get("rows_per_cpu_s"),
     )
 
 
