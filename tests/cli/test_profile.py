@@ -67,6 +67,15 @@ def test_profile_measures_both_modes_recommends_and_stores(cli, forest):
     assert events[0]["details"]["recommendation"] == rec
     shown = cli("models", "show", forest)
     assert f"cpu {rec['cpu']}, memory {rec['memory']}" in shown.stdout
+    from mlops_cli.profile.stored import latest_recommendation
+    from mlops_cli.store import open_store
+
+    opened = open_store()
+    try:  # what deploy reads for its --cpu/--memory defaults
+        assert latest_recommendation(opened, "forest") == rec
+        assert latest_recommendation(opened, "forest:1") == rec
+    finally:
+        opened.close()
     assert "p99 <= 1000 ms" in shown.stdout
 
 
@@ -102,6 +111,14 @@ def test_impossible_targets_exit_5_with_the_best_found_and_store_nothing(cli, fo
     assert report["recommendation"] is None and report["best"]["index"] in (0, 1)
     assert report["best"]["p99_ms"] == min(p["p99_ms"] for p in report["points"])
     assert _stored(cli, forest) == ([], [])
+    from mlops_cli.profile.stored import latest_recommendation
+    from mlops_cli.store import open_store
+
+    opened = open_store()
+    try:
+        assert latest_recommendation(opened, forest) is None
+    finally:
+        opened.close()
 
 
 @pytest.mark.parametrize(
