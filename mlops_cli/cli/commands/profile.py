@@ -97,7 +97,7 @@ def profile(
     recommendation are stored with the version (`mlops models show`). Exit 5 when no
     configuration meets --target-p99-ms and --target-rps (the best found is printed).
 
-    Example: mlops profile churn:3 --target-p99-ms 20 --target-rps 500 --in-container --cpus 0.5,1
+    Example: mlops profile churn:3 --target-p99-ms 20 --target-rps 500
     """
     if json and markdown:
         raise UsageError("--json and --markdown cannot be combined")
