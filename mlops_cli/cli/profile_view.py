@@ -100,11 +100,16 @@ def render(result: dict[str, Any], console: Console) -> None:
 
     table = Table(box=None, pad_edge=False, header_style="bold")
     for header in HEADERS:
-        table.add_column(header, justify="left" if header in ("MODE", "NOTE") else "right")
-    for row in rows(result):
+        table.add_column(header, justify="left" if header in ("MODE", "NOTE") else "right", no_wrap=True)
+    body = rows(result)
+    for row in body:
         table.add_row(*row)
+    # Never squash figures into ellipses: a narrow terminal wraps the lines instead.
+    needed = sum(max(len(h), *(len(r[i]) for r in body)) + 2 for i, h in enumerate(HEADERS)) if body else 0
+    if needed > console.width:
+        table.width = needed
     console.print(f"profile of {result['ref']} ({result['data']['source']})", markup=False)
-    console.print(table)
+    console.print(table, crop=False)
     for line in summary_lines(result):
         console.print(line, markup=False)
 
