@@ -14,14 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import CheckFailedError, UsageError
 from mlops_cli.profile import stats
-from mlops_cli.profile.data import ProfileData
-from mlops_cli.profile.loadgen import LoadResult
 from mlops_cli.profile.recommend import DEFAULT_HEADROOM, Measured, NoConfiguration, qualifies, recommend
-from mlops_cli.store import Store
+
+if TYPE_CHECKING:  # the command imports this module for its options: keep asyncio and the store out
+    from mlops_cli.profile.data import ProfileData
+    from mlops_cli.profile.loadgen import LoadResult
+    from mlops_cli.store import Store
 
 MODES = ("inprocess", "http")
 DEFAULT_CPUS = (0.5, 1.0, 2.0)
