@@ -219,6 +219,7 @@ def _point(
         "workers": workers,
         "concurrency": concurrency,
         "cpu_limit": cpu_limit,
+        "memory_limit": None,
         "requests": requests,
         "failed": failed,
         "success_rate": round((requests - failed) / requests, 6) if requests else 0.0,
@@ -549,6 +550,7 @@ def _confirm(
     finally:
         server.close()
     again["mode"] = "confirmation"
+    again["memory_limit"] = chosen.memory_bytes
     outcome["point"] = again
     outcome["confirmed"] = not outcome["oom_killed"] and qualifies(
         measured(again), request.target_p99_ms, rows_target

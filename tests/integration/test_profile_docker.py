@@ -84,6 +84,7 @@ def test_in_container_measures_at_each_limit_and_confirms(packaged):
     assert confirmation["cpu"] == rec["cpu"] and confirmation["memory_bytes"] == rec["memory_bytes"]
     again = confirmation["point"]
     assert again["cpu_limit"] == rec["cpu"] and again["batch_size"] == rec["max_batch_size"]
+    assert again["memory_limit"] == rec["memory_bytes"] and again["mode"] == "confirmation"
     assert confirmation["paced_rows_per_s"] == 200
     assert rec["confirmed"] is True and confirmation["confirmed"] is True, confirmation
     assert again["p99_ms"] <= 250 and again["rows_per_s"] >= 190
