@@ -133,6 +133,11 @@ def profile(
                 _show(output, exc.report, markdown)
             raise
     _show(output, result, markdown)
+    if (result.get("recommendation") or {}).get("confirmed") is False:
+        output.warn(
+            "the recommended limits did not meet the targets when re-measured in a container"
+            " (stored with confirmed: false; see `confirmation`)"
+        )
 
 
 def _run(opened, request, progress):
