@@ -453,6 +453,9 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
     except NoConfiguration as missing:
         result["best"] = points[missing.best.index] if missing.best is not None else None
         result["duration_s"] = round(time.monotonic() - started, 2)
+        errors = [p["first_error"] for p in basis_points if p["first_error"]]
+        if missing.best is None and errors:
+            raise CheckFailedError(f"{missing.reason}: first error {errors[0]}", report=result) from None
         raise CheckFailedError(
             missing.reason, hint="the best configuration found is in the report", report=result
         ) from None

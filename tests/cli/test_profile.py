@@ -162,3 +162,15 @@ def test_no_docker_engine_for_in_container_exits_4(cli, forest, monkeypatch):
     line = _one_error_line(cli("profile", forest, *SHORT, "--in-container"), 4)
     assert "Docker engine" in line
     assert _stored(cli, forest) == ([], [])
+
+
+def test_a_model_that_fails_every_call_exits_5_naming_the_error(cli, project, store):
+    from tests.serving_helpers import failing_onnx
+
+    register_onnx(store, failing_onnx(project), "failing", features=None)
+    result = cli(
+        "profile", "failing", *SHORT, "--mode", "inprocess", "--batch-sizes", "2", "--concurrency", "1"
+    )
+    line = _one_error_line(result, 5)
+    assert "answered every request" in line and "the model failed to run" in line
+    assert _stored(cli, "failing:1") == ([], [])
