@@ -31,8 +31,8 @@ class TreeMonitor:
         self._interval = interval
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._cpu_of_gone = 0.0  # CPU seconds of children that exited while sampled
-        self._last_cpu: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}  # CPU seconds per process ever seen in the tree
+        self._known_children: list[Any] = []
         self.peak_rss = 0
         self.window_peak_rss = 0
         self.sample()
@@ -41,10 +41,14 @@ class TreeMonitor:
 
     def _processes(self) -> list[Any]:
         psutil = _psutil()
-        try:
-            return [self._root, *(self._root.children(recursive=True) if self._tree else ())]
-        except psutil.Error:
-            return []
+        children: list[Any] = []
+        if self._tree:
+            try:
+                children = self._root.children(recursive=True)
+            except psutil.Error:
+                children = list(self._known_children)  # a transient /proc race: keep the last list
+            self._known_children = children
+        return [self._root, *children]
 
     def sample(self) -> int:
         """One RSS sample of the tree (bytes); also refreshes the CPU time seen per process."""
@@ -60,10 +64,10 @@ class TreeMonitor:
             except psutil.Error:
                 continue
         with self._lock:
-            for pid, cpu in self._last_cpu.items():
-                if pid not in seen:
-                    self._cpu_of_gone += cpu
-            self._last_cpu = seen
+            # CPU time only grows: a process missing from one sample (exited, or unreadable for a
+            # moment) keeps its last figure, and is never counted twice when it is read again.
+            for pid, cpu in seen.items():
+                self._cpu[pid] = max(self._cpu.get(pid, 0.0), cpu)
             self.peak_rss = max(self.peak_rss, total)
             self.window_peak_rss = max(self.window_peak_rss, total)
         return total
@@ -72,7 +76,7 @@ class TreeMonitor:
         """User + system CPU seconds used by the tree so far."""
         self.sample()
         with self._lock:
-            return self._cpu_of_gone + sum(self._last_cpu.values())
+            return sum(self._cpu.values())
 
     def start_window(self) -> float:
         """Begin a measurement window: resets the window's peak RSS, returns the CPU seconds now."""

@@ -8,156 +8,23 @@ HTTP points (the container ones when measured), else from the in-process ones.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import CheckFailedError, UsageError
-from mlops_cli.profile import stats
-from mlops_cli.profile.recommend import DEFAULT_HEADROOM, Measured, NoConfiguration, qualifies, recommend
+from mlops_cli.errors import CheckFailedError
+from mlops_cli.profile.points import measured, point_figures
+from mlops_cli.profile.recommend import NoConfiguration, qualifies, recommend
+from mlops_cli.profile.request import ProfileRequest, plan
 
 if TYPE_CHECKING:  # the command imports this module for its options: keep asyncio and the store out
     from mlops_cli.profile.data import ProfileData
-    from mlops_cli.profile.loadgen import LoadResult
     from mlops_cli.store import Store
 
-MODES = ("inprocess", "http")
-DEFAULT_CPUS = (0.5, 1.0, 2.0)
-SLICES = 5
 CONFIRM_RATE = 0.95  # paced at the target, the confirmation must deliver this share of it
 CLIENT_LIMITED = 0.8  # a point at this share of the client's own ceiling is limited by the client
-
-
-@dataclass(frozen=True)
-class ProfileRequest:
-    """What to measure, as the user asked; `check()` refuses what can never work."""
-
-    ref: str
-    data: Path | None = None
-    rows: int = 1000
-    batch_sizes: tuple[int, ...] = (1, 8, 64, 512)
-    threads: tuple[int, ...] = (1, 2)
-    workers: tuple[int, ...] = (1,)
-    concurrency: tuple[int, ...] = (1, 4, 16)
-    duration: float = 1.0
-    warmup: float = 0.2
-    repeat: int = 1
-    modes: tuple[str, ...] = MODES
-    in_container: bool = False
-    cpus: tuple[float, ...] = ()  # CPU limits for --in-container; empty: DEFAULT_CPUS
-    base_image: str = "python:3.11-slim"
-    target_p99_ms: float | None = None
-    target_rps: float | None = None
-    headroom: float = DEFAULT_HEADROOM
-    message: str | None = None
-
-    @property
-    def cpu_limits(self) -> tuple[float, ...]:
-        return self.cpus or DEFAULT_CPUS
-
-    def check(self) -> None:
-        for option, values in (
-            ("--batch-sizes", self.batch_sizes),
-            ("--threads", self.threads),
-            ("--workers", self.workers),
-            ("--concurrency", self.concurrency),
-        ):
-            if not values or any(v <= 0 for v in values):
-                raise UsageError(f"{option} needs positive whole numbers, got {_listed(values)}")
-        if any(not c > 0 or not math.isfinite(c) for c in self.cpus):
-            raise UsageError(f"--cpus needs positive numbers, got {_listed(self.cpus)}")
-        if self.cpus and not self.in_container:
-            raise UsageError("--cpus applies only with --in-container")
-        for option, value in (
-            ("--duration", self.duration),
-            ("--rows", self.rows),
-            ("--repeat", self.repeat),
-        ):
-            if not value > 0 or not math.isfinite(value):
-                raise UsageError(f"{option} must be positive, got {value}")
-        if self.warmup < 0 or not math.isfinite(self.warmup):
-            raise UsageError(f"--warmup cannot be negative, got {self.warmup}")
-        for option, value in (("--target-p99-ms", self.target_p99_ms), ("--target-rps", self.target_rps)):
-            if value is not None and (not value > 0 or not math.isfinite(value)):
-                raise UsageError(f"{option} must be a positive number, got {value}")
-        if not 0 <= self.headroom <= 0.5:
-            raise UsageError(
-                f"--headroom must be between 0 and 0.5 (memory stays within 1.5x the peak): {self.headroom}"
-            )
-        unknown = [m for m in self.modes if m not in MODES]
-        if unknown or not self.modes:
-            raise UsageError(
-                f"unknown mode {', '.join(unknown) or '(none)'}", hint="choose inprocess, http or all"
-            )
-        if self.in_container and "http" not in self.modes:
-            raise UsageError("--in-container measures over HTTP: it cannot go with --mode inprocess")
-
-
-def parse_target(option: str, text: str | None) -> float | None:
-    """A target given as text: a positive number, or UsageError naming the option."""
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a number") from None
-    if not value > 0 or not math.isfinite(value):
-        raise UsageError(f"{option} must be a positive number, got {text}")
-    return value
-
-
-def parse_list(option: str, text: str | None, kind: type = int) -> tuple:
-    """`1,8,64` to a tuple of positive numbers; UsageError for anything else."""
-    if text is None:
-        return ()
-    values = []
-    for part in text.split(","):
-        try:
-            value = kind(part.strip())
-        except ValueError:
-            raise UsageError(f"{option} {text!r}: {part.strip()!r} is not a {kind.__name__} number") from None
-        if not value > 0:
-            raise UsageError(f"{option} needs positive numbers, got {text}")
-        values.append(value)
-    return tuple(values)
-
-
-def _listed(values: tuple) -> str:
-    return ",".join(str(v) for v in values) or "nothing"
-
-
-@dataclass
-class Plan:
-    """Every point to measure, in order, so the progress bar knows the total."""
-
-    inprocess: list[tuple[int, int, int]] = field(default_factory=list)  # threads, batch, concurrency
-    http: list[tuple[float | None, int, int, int]] = field(default_factory=list)  # cpus, workers, batch, conc
-
-    @property
-    def total(self) -> int:
-        return len(self.inprocess) + len(self.http)
-
-
-def plan(request: ProfileRequest) -> Plan:
-    result = Plan()
-    if "inprocess" in request.modes:
-        result.inprocess = [
-            (t, b, c) for t in request.threads for b in request.batch_sizes for c in request.concurrency
-        ]
-    if "http" in request.modes:
-        limits: tuple[float | None, ...] = request.cpu_limits if request.in_container else (None,)
-        result.http = [
-            (cpu, w, b, c)
-            for cpu in limits
-            for w in request.workers
-            for b in request.batch_sizes
-            for c in request.concurrency
-        ]
-    return result
 
 
 class Progress:
@@ -168,84 +35,6 @@ class Progress:
     ):
         self.advance = advance or (lambda description: None)
         self.note = note or (lambda text: None)
-
-
-def _point(
-    mode: str,
-    batch: int,
-    threads: int,
-    workers: int,
-    concurrency: int,
-    cpu_limit: float | None,
-    runs: list[tuple[LoadResult, float]],
-    peak_rss: int,
-    paced: bool = False,
-) -> dict[str, Any]:
-    """One point's figures: medians over the repeats, their spread, and each repeat's own."""
-    repeats = []
-    for result, cpu_seconds in runs:
-        elapsed = result.elapsed or 1e-9
-        summary = stats.latency_summary(result.latencies)
-        # Throughput is the median over five slices of the window, so a burst of other work on a
-        # shared machine moves it less than a mean would; a paced run's rate is its count.
-        sliced = stats.median(result.slice_rates(SLICES)) if not paced else None
-        per_s = sliced if sliced is not None else result.ok / elapsed
-        cpu_used = cpu_seconds / elapsed
-        whole = result.ok * batch / elapsed
-        repeats.append(
-            {
-                "requests": result.requests,
-                "failed": result.failed,
-                "requests_per_s": round(per_s, 2),
-                "rows_per_s": round(per_s * batch, 2),
-                "rows_per_s_whole_window": round(whole, 2),
-                "rows_per_cpu_s": round(whole / cpu_used, 2) if cpu_used > 0 else None,
-                "cpu_used": round(cpu_used, 4),
-                "first_error": result.first_error,
-                **summary,
-            }
-        )
-
-    def med(key: str) -> float | None:
-        values = [r[key] for r in repeats if r[key] is not None]
-        return round(stats.median(values), 4) if values else None
-
-    requests = sum(r["requests"] for r in repeats)
-    failed = sum(r["failed"] for r in repeats)
-    return {
-        "mode": mode,
-        "batch_size": batch,
-        "threads": threads,
-        "workers": workers,
-        "concurrency": concurrency,
-        "cpu_limit": cpu_limit,
-        "memory_limit": None,
-        "requests": requests,
-        "failed": failed,
-        "success_rate": round((requests - failed) / requests, 6) if requests else 0.0,
-        "requests_per_s": med("requests_per_s"),
-        "rows_per_s": med("rows_per_s"),
-        "rows_per_s_whole_window": med("rows_per_s_whole_window"),
-        "rows_per_cpu_s": med("rows_per_cpu_s"),
-        **{key: med(key) for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
-        "cpu_used": med("cpu_used"),
-        "cpu_used_max": max(r["cpu_used"] for r in repeats),
-        "peak_rss_bytes": peak_rss,
-        "client_limited": False,
-        "spread": {
-            "rows_per_s": _rounded(stats.spread([r["rows_per_s"] for r in repeats])),
-            "rows_per_cpu_s": _rounded(
-                stats.spread([r["rows_per_cpu_s"] for r in repeats if r["rows_per_cpu_s"]])
-            ),
-            "p99_ms": _rounded(stats.spread([r["p99_ms"] for r in repeats if r["p99_ms"] is not None])),
-        },
-        "first_error": next((r["first_error"] for r in repeats if r["first_error"]), None),
-        "repeats": repeats,
-    }
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
 
 
 def measure_inprocess(
@@ -277,7 +66,9 @@ def measure_inprocess(
                         before = monitor.start_window()
                         result = run_calls(predictor, feeds, concurrency, request.duration)
                         runs.append((result, monitor.cpu_seconds() - before))
-                    point = _point("inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss)
+                    point = point_figures(
+                        "inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss
+                    )
                     point["index"] = first_index + len(points)
                     points.append(point)
                     progress.advance(
@@ -327,7 +118,7 @@ def measure_server(
                         "127.0.0.1", server.port, payload, concurrency, request.duration, True, rate
                     )
                     runs.append((result, monitor.cpu_seconds() - before))
-                point = _point(
+                point = point_figures(
                     "http", batch, 1, workers, concurrency, server.cpu_limit, runs, monitor.peak_rss
                 )
                 point["index"] = first_index + len(points)
@@ -339,22 +130,6 @@ def measure_server(
     finally:
         monitor.close()
     return points
-
-
-def measured(point: dict[str, Any]) -> Measured:
-    return Measured(
-        rows_per_s=point["rows_per_s"] or 0.0,
-        p99_ms=point["p99_ms"],
-        cpu_used=point["cpu_used"] or 0.0,
-        peak_rss_bytes=point["peak_rss_bytes"],
-        success_rate=point["success_rate"],
-        batch_size=point["batch_size"],
-        threads=point["threads"],
-        workers=point["workers"],
-        concurrency=point["concurrency"],
-        index=point["index"],
-        rows_per_cpu_s=point.get("rows_per_cpu_s"),
-    )
 
 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:

@@ -14,7 +14,8 @@ from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.errors import CheckFailedError, UsageError
-from mlops_cli.profile.sweep import ProfileRequest, Progress, parse_list, parse_target, plan
+from mlops_cli.profile.request import ProfileRequest, parse_list, parse_target, plan
+from mlops_cli.profile.sweep import Progress
 
 MODE_CHOICES = {"all": ("inprocess", "http"), "inprocess": ("inprocess",), "http": ("http",)}
 
