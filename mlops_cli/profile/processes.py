@@ -8,6 +8,7 @@ be missed, which is why the recommendation adds headroom on top.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from mlops_cli.errors import MissingDependencyError
@@ -33,6 +34,7 @@ class TreeMonitor:
         self._lock = threading.Lock()
         self._cpu: dict[int, float] = {}  # CPU seconds per process ever seen in the tree
         self._known_children: list[Any] = []
+        self._root_read = False
         self.peak_rss = 0
         self.window_peak_rss = 0
         self.sample()
@@ -63,6 +65,7 @@ class TreeMonitor:
                     seen[process.pid] = times.user + times.system
             except psutil.Error:
                 continue
+        self._root_read = self._root.pid in seen
         with self._lock:
             # CPU time only grows: a process missing from one sample (exited, or unreadable for a
             # moment) keeps its last figure, and is never counted twice when it is read again.
@@ -73,8 +76,16 @@ class TreeMonitor:
         return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds used by the tree so far."""
-        self.sample()
+        """User + system CPU seconds used by the tree so far.
+
+        The root is read again (up to five times) when a sample could not read it, so a window
+        never ends on a stale figure for the process doing the work.
+        """
+        for _ in range(5):
+            self.sample()
+            if self._root_read:
+                break
+            time.sleep(0.01)
         with self._lock:
             return sum(self._cpu.values())
 
