@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from mlops_cli.profile.loadgen import LoadResult
 
 SLICES = 5
+MIN_SLICED_ANSWERS = 100  # 20 answers per slice at least
 
 
 def point_figures(
@@ -30,8 +31,11 @@ def point_figures(
         elapsed = result.elapsed or 1e-9
         summary = stats.latency_summary(result.latencies)
         # Throughput is the median over five slices of the window, so a burst of other work on a
-        # shared machine moves it less than a mean would; a paced run's rate is its count.
-        sliced = stats.median(result.slice_rates(SLICES)) if not paced else None
+        # shared machine moves it less than a mean would. A paced run's rate is its count, and
+        # so is a slow model's: slices of a few answers each would only add rounding noise.
+        sliced = None
+        if not paced and len(result.finished) >= MIN_SLICED_ANSWERS:
+            sliced = stats.median(result.slice_rates(SLICES))
         per_s = sliced if sliced is not None else result.ok / elapsed
         cpu_used = cpu_seconds / elapsed
         whole = result.ok * batch / elapsed
