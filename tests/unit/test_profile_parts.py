@@ -107,3 +107,20 @@ def test_tree_monitor_sums_a_parent_and_its_children():
             child.kill()
         parent.kill()
         parent.wait()
+
+
+def test_slice_rates_and_the_median_that_resists_a_stall():
+    from mlops_cli.profile.loadgen import LoadResult
+    from mlops_cli.profile.points import point_figures
+
+    steady = LoadResult(began=0.0, elapsed=1.0, ok=500, finished=[(i + 0.5) / 500 for i in range(500)])
+    assert steady.slice_rates(5) == pytest.approx([500.0] * 5)
+    # 500 answers/s with a 0.2 s stall in the middle (another process took the core): the mean
+    # drops by a fifth, the median of the five slices does not
+    finished = [(i + 0.5) / 500 for i in range(200)] + [0.6 + (i + 0.5) / 500 for i in range(200)]
+    run = LoadResult(began=0.0, elapsed=1.0, ok=400, latencies=[0.001] * 400, finished=finished)
+    assert run.slice_rates(5) == pytest.approx([500, 500, 0, 500, 500])
+    point = point_figures("http", 2, 1, 1, 1, None, [(run, 0.5)], 1 << 20)
+    assert point["rows_per_s_whole_window"] == pytest.approx(800)
+    assert point["rows_per_s"] == pytest.approx(1000)
+    assert point["rows_per_cpu_s"] == pytest.approx(1600)
