@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.profile import stats
@@ -108,4 +109,17 @@ def measured(point: dict[str, Any]) -> Measured:
         concurrency=point["concurrency"],
         index=point["index"],
         rows_per_cpu_s=point.get("rows_per_cpu_s"),
+        parallelism=parallelism(point),
     )
+
+
+def parallelism(point: dict[str, Any]) -> int:
+    """The most cores a configuration keeps busy: a serving worker runs its model on one event
+    loop with one intra-op thread; in-process, each calling thread runs a session's threads.
+    At most the cores of the machine it was measured on."""
+    per = (
+        point["workers"] * point["threads"]
+        if point["mode"] != "inprocess"
+        else point["concurrency"] * point["threads"]
+    )
+    return max(1, min(per, os.cpu_count() or 1))

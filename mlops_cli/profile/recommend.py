@@ -14,7 +14,10 @@ The rules (the README states them too):
 - The recommendation is the qualifying point needing the least CPU, then the least memory, then
   the fewest workers and threads, then the most rows/s. Stricter targets only remove points and
   raise each point's CPU, so they never give less CPU (nor, at equal CPU, less memory).
-- Without any target: the point with the highest throughput, sized as above.
+- Without any target: the most efficient configuration measured (the most rows per CPU-second:
+  a figure other work on the machine hardly moves), given the cores it can use flat out
+  (`parallelism`: workers x threads over HTTP, callers x threads in-process, at most the
+  machine's cores), so it is never throttled whatever the load.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Measured:
     concurrency: int
     index: int = 0  # the point's position in the profile, to find it again
     rows_per_cpu_s: float | None = None  # default: rows_per_s / cpu_used
+    parallelism: int | None = None  # the most cores this configuration can keep busy
 
     @property
     def efficiency(self) -> float:
@@ -142,8 +146,7 @@ def recommend(
     if not eligible:
         raise NoConfiguration(_best(points, target_p99_ms), _reason(points, target_p99_ms, target_rps))
     if target_p99_ms is None and target_rps is None:
-        top = max(p.rows_per_s for p in eligible)
-        eligible = [p for p in eligible if p.rows_per_s == top]
+        return _most_efficient(eligible, headroom)
 
     def cost(p: Measured) -> tuple:
         return (
@@ -172,6 +175,27 @@ def recommend(
         point=chosen.index,
         memory_headroom=memory / chosen.peak_rss_bytes - 1 if chosen.peak_rss_bytes else 0.0,
         cpu_basis=basis,
+    )
+
+
+def _most_efficient(eligible: Sequence[Measured], headroom: float) -> Recommendation:
+    chosen = max(eligible, key=lambda p: (p.efficiency, -p.workers, -p.threads, p.rows_per_s, -p.index))
+    cores = chosen.parallelism or chosen.cpu_used / UTILISATION
+    cpu = max(CPU_STEP, round_up(cores, CPU_STEP))
+    memory = recommended_memory(chosen.peak_rss_bytes, headroom)
+    return Recommendation(
+        cpu=cpu,
+        memory_bytes=memory,
+        threads=chosen.threads,
+        workers=chosen.workers,
+        max_batch_size=chosen.batch_size,
+        concurrency=chosen.concurrency,
+        point=chosen.index,
+        memory_headroom=memory / chosen.peak_rss_bytes - 1 if chosen.peak_rss_bytes else 0.0,
+        cpu_basis=(
+            f"no targets: the most efficient configuration measured ({chosen.efficiency:,.0f} rows per"
+            f" CPU-second), with the {cores:g} core(s) it can keep busy"
+        ),
     )
 
 

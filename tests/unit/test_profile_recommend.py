@@ -66,9 +66,15 @@ def test_the_smallest_qualifying_configuration_wins():
     assert loose.point == 2 and loose.workers == 2
 
 
-def test_no_targets_size_for_the_highest_throughput():
-    points = [point(0, rows=5000, p99=2.0, cpu=1.0), point(1, rows=9000, p99=8.0, cpu=1.0)]
-    assert recommend(points).point == 1
+def test_no_targets_take_the_most_efficient_configuration_with_the_cores_it_can_use():
+    points = [
+        point(0, rows=5000, p99=2.0, cpu=1.0, parallelism=1),
+        point(1, rows=9000, p99=8.0, cpu=0.5, batch_size=64, parallelism=1),  # 18,000 rows per CPU-s
+        point(2, rows=12000, p99=9.0, cpu=1.5, workers=2, parallelism=2),
+    ]
+    rec = recommend(points)
+    assert rec.point == 1 and rec.cpu == 1.0 and rec.max_batch_size == 64
+    assert "most efficient" in rec.cpu_basis
 
 
 def test_impossible_targets_name_the_best_found():
