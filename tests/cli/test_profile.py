@@ -65,6 +65,7 @@ def test_profile_measures_both_modes_recommends_and_stores(cli, forest):
     assert artifacts[0]["details"]["points"] == points
     assert len(events) == 1 and events[0]["subject"] == forest
     assert events[0]["details"]["recommendation"] == rec
+    assert cli("audit", "verify").exit_code == 0  # the event chains like every other
     shown = cli("models", "show", forest)
     assert f"cpu {rec['cpu']}, memory {rec['memory']}" in shown.stdout
     from mlops_cli.profile.stored import latest_recommendation
