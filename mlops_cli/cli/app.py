@@ -15,6 +15,7 @@ from mlops_cli.cli.commands import (
     init,
     models,
     package,
+    profile,
     register,
     score_batch,
     serve,
@@ -62,6 +63,7 @@ _command("convert", convert.convert)
 _command("score-batch", score_batch.score_batch)
 _command("serve", serve.serve)
 _command("package", package.package)
+_command("profile", profile.profile)
 app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
 _command("gc", gc.gc)

@@ -180,3 +180,88 @@ def push(image: str, repository: str, tag: str) -> str:
     except DockerException as exc:
         raise ExternalToolError(f"docker push {target} failed: {exc}") from None
     return f"{repository}@{digest}" if digest else target
+
+
+def image_exists(name: str) -> bool:
+    """Whether the engine has this image (by tag or id); ExternalToolError when it cannot say."""
+    from docker.errors import DockerException, ImageNotFound
+
+    engine = client(timeout=60)
+    try:
+        engine.images.get(name)
+    except ImageNotFound:
+        return False
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot inspect image {name!r}: {exc}") from None
+    return True
+
+
+def run_detached(
+    image: str,
+    *,
+    name: str,
+    command: list[str],
+    environment: dict[str, str],
+    cpus: float | None = None,
+    memory_bytes: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> Any:
+    """Start a container on the host network with optional CPU and memory limits.
+
+    `cpus` becomes a CFS quota (`--cpus`), `memory_bytes` a hard limit with no swap. Returns the
+    SDK's container object; ExternalToolError when the engine refuses.
+    """
+    from docker.errors import DockerException
+
+    engine = client(timeout=120)
+    limits: dict[str, Any] = {}
+    if cpus is not None:
+        limits["nano_cpus"] = int(round(cpus * 1e9))
+    if memory_bytes is not None:
+        limits["mem_limit"] = int(memory_bytes)
+        limits["memswap_limit"] = int(memory_bytes)
+    try:
+        return engine.containers.run(
+            image,
+            command=command,
+            name=name,
+            environment=environment,
+            network_mode="host",
+            detach=True,
+            labels=labels or {},
+            **limits,
+        )
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot start a container from {image}: {exc}") from None
+
+
+def container_state(container: Any) -> dict[str, Any]:
+    """The container's State (Pid, Running, OOMKilled, ExitCode), freshly read."""
+    from docker.errors import DockerException
+
+    try:
+        container.reload()
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot inspect container {container.name}: {exc}") from None
+    return dict(container.attrs.get("State") or {})
+
+
+def container_logs(container: Any, tail: int = 20) -> str:
+    from docker.errors import DockerException
+
+    try:
+        return container.logs(tail=tail).decode(errors="replace")
+    except DockerException:
+        return ""
+
+
+def remove_container(container: Any) -> None:
+    """Stop and remove a container; best effort, since it may already be gone."""
+    from docker.errors import DockerException, NotFound
+
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot remove container {container.name}: {exc}") from None

@@ -134,6 +134,11 @@ def _render_version(version: ModelVersion, console: Console) -> None:
         )
     for artifact in version.artifacts:
         size = artifact.details.get("size")
+        if artifact.kind == "profile":
+            from mlops_cli.cli.profile_view import one_line
+
+            rows.append(("profile", f"{one_line(artifact.details)} ({artifact.created_at[:19]}Z)"))
+            continue
         rows.append(
             (
                 artifact.kind,
