@@ -1,0 +1,66 @@
+"""The small interface every deployment target implements; `deploy/` drives targets only through it.
+
+A new target is one module with a class satisfying `Target`; a target never imports `deploy/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """Everything a target needs to run one revision of a deployment."""
+
+    name: str  # the deployment's name
+    revision: int  # 1, 2, ... (a switch or rollback makes a new revision)
+    model: str  # model name
+    version: int
+    digest: str  # the version's digest ("sha256:...")
+    port: int = 8080
+    host: str = "127.0.0.1"
+    replicas: int = 1  # kubernetes: pods; local/docker: serving workers
+    cpu: float | None = None  # cores
+    memory: str | None = None  # a Kubernetes quantity, e.g. "512Mi"
+    env: dict[str, str] = field(default_factory=dict)
+    api_key_env: str | None = None  # the NAME of the variable holding the API key, never its value
+    collect: bool = False
+    model_dir: Path | None = None  # local: the verified model files to serve
+    image: str | None = None  # docker / kubernetes: the image to run
+    workdir: Path | None = None  # .mlops/deployments/NAME/
+    wait_timeout: float = 60.0
+    options: dict[str, Any] = field(default_factory=dict)  # target-specific (network, namespace, ...)
+
+
+@dataclass(frozen=True)
+class RevisionState:
+    """What a target observes about a revision: the truth, not the record."""
+
+    running: bool
+    ready: bool
+    detail: str  # one line a human reads ("process 1234 exited with 1", "2/2 pods ready")
+    endpoint: str | None = None  # where it answers, e.g. "http://127.0.0.1:8080"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Target(Protocol):
+    name: str  # "local", "docker", "kubernetes"
+
+    def plan(self, spec: DeploySpec, previous: DeploySpec | None) -> dict[str, Any]:
+        """What `switch` would do, changing nothing (--dry-run): settings, argv, YAML text."""
+
+    def switch(self, spec: DeploySpec, previous: DeploySpec | None) -> RevisionState:
+        """Start `spec`'s revision, gate it (ready + smoke), move traffic to it, retire `previous`.
+
+        On any failure the new revision is removed, `previous` keeps serving untouched, and a
+        MlopsError subclass is raised carrying the new revision's log tail.
+        """
+
+    def status(self, spec: DeploySpec) -> RevisionState: ...
+
+    def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]: ...
+
+    def delete(self, spec: DeploySpec) -> None: ...
