@@ -70,3 +70,13 @@ class CheckFailedError(MlopsError):
     def __init__(self, message: str, hint: str | None = None, report: object = None) -> None:
         super().__init__(message, hint)
         self.report = report
+
+
+class RevisionRefusedError(CheckFailedError):
+    """A new deployment revision failed its gate (never ready, smoke inference failed, crashed,
+    port taken): it was removed and the previous revision kept serving. `log_tail` holds the
+    new revision's last log lines; its whole log stays in the deployment's folder."""
+
+    def __init__(self, message: str, hint: str | None = None, log_tail: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.log_tail = log_tail or []

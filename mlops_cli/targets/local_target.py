@@ -1,0 +1,218 @@
+"""The local deployment target: each revision a detached server process on this machine.
+
+A revision runs `python -m mlops_cli.serving` in its own session (Ctrl-C in the terminal that
+deployed it does not reach it), with its log in `logs/rN.log` and its sockets in `run/` under the
+deployment's folder; `pid` and `server.log` point at the revision that serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.targets import procs
+from mlops_cli.targets.base import DeploySpec, RevisionState
+from mlops_cli.targets.switching import RunPaths, forget, log_path, read_tail, run_switch, short_dir, workdirs
+
+GRACEFUL_TIMEOUT = 35.0  # the server's own graceful timeout (30 s) and a margin
+
+
+def _paths(spec: DeploySpec) -> RunPaths:
+    run = short_dir(workdirs(spec) / "run")
+    return RunPaths(run, run)
+
+
+def argv(spec: DeploySpec, paths: RunPaths) -> list[str]:
+    if spec.model_dir is None:
+        raise MlopsError("the local target needs the model's files (model_dir)")
+    args = [
+        sys.executable,
+        "-m",
+        "mlops_cli.serving",
+        "--model-dir",
+        str(spec.model_dir),
+        "--host",
+        spec.host,
+        "--port",
+        str(spec.port),
+        "--control",
+        paths.control(spec.revision),
+        "--gate",
+        paths.gate(spec.revision),
+        "--drain-seconds",
+        str(spec.options.get("drain_seconds", 1.0)),
+    ]
+    if spec.collect:
+        args += ["--collect", str(spec.workdir / "collected")]
+    if spec.api_key_env:
+        args += ["--api-key-env", spec.api_key_env]
+    return args
+
+
+class _Process:
+    def __init__(self, spec: DeploySpec, args: list[str]) -> None:
+        self.log = log_path(spec)
+        env = {**os.environ, **spec.env}
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                args,
+                cwd=spec.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def dead(self) -> str | None:
+        code = self.process.poll()
+        return None if code is None else f"process {self.process.pid} exited with {code}"
+
+    def remove(self) -> None:
+        procs.stop(self.process.pid, timeout=5.0)
+        self.process.poll()
+
+    def log_lines(self) -> list[str]:
+        return read_tail(self.log, 30)
+
+
+class LocalTarget:
+    name = "local"
+
+    def plan(self, spec: DeploySpec, previous: DeploySpec | None) -> dict[str, Any]:
+        paths = RunPaths(spec.workdir / "run", spec.workdir / "run") if spec.workdir else None
+        return {
+            "target": "local",
+            "argv": argv(spec, paths) if paths else None,
+            "env": sorted(spec.env),
+            "endpoint": _url(spec),
+            "log": str(spec.workdir / "logs" / f"r{spec.revision}.log") if spec.workdir else None,
+            "switch": (
+                f"take over the listener of revision {previous.revision} (SCM_RIGHTS handoff)"
+                if previous
+                else f"bind {spec.host}:{spec.port}"
+            ),
+            "limits": "cpu and memory are recorded; the local target does not enforce them",
+        }
+
+    def switch(self, spec: DeploySpec, previous: DeploySpec | None) -> RevisionState:
+        if spec.replicas != 1:
+            raise UsageError("the local target runs one server process per revision: use --replicas 1")
+        paths = _paths(spec)
+        args = argv(spec, paths)
+        api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+        holder: list[_Process] = []
+
+        def start() -> _Process:
+            holder.append(_Process(spec, args))
+            return holder[0]
+
+        result = run_switch(spec, previous, paths, start, api_key)
+        pid = holder[0].process.pid
+        _point_at(spec, pid)
+        old_pid = result.get("previous_pid")
+        if old_pid and procs.wait_gone(int(old_pid), GRACEFUL_TIMEOUT):
+            forget(paths, previous.revision)
+        return RevisionState(
+            running=True,
+            ready=True,
+            detail=f"process {pid} serving on {_url(spec)} (smoke: {result['smoke']})",
+            endpoint=_url(spec),
+            info={
+                "pid": pid,
+                "log": str(log_path(spec)),
+                "smoke": result["smoke"],
+                "handed_over_from": result["handed_over_from"],
+            },
+        )
+
+    def status(self, spec: DeploySpec) -> RevisionState:
+        from mlops_cli.serving import handoff
+
+        paths = _paths(spec)
+        try:
+            answer = handoff.request(paths.control(spec.revision), "status", timeout=5)
+        except (OSError, ValueError):
+            pid = _read_pid(spec)
+            detail = (
+                f"process {pid} is not running" if pid and not procs.alive(pid) else "no server answers"
+            ) + f" (see {log_path(spec)})"
+            return RevisionState(False, False, detail, None, {"pid": pid})
+        pid = answer.get("pid")
+        if not answer.get("public"):
+            return RevisionState(
+                True, False, f"process {pid} runs but holds no public listener", None, answer
+            )
+        ready, why = _http_ready(_url(spec))
+        return RevisionState(True, ready, f"process {pid} on {_url(spec)}: {why}", _url(spec), answer)
+
+    def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        return follow_file(log_path(spec), follow, tail, lambda: procs.alive(_read_pid(spec)))
+
+    def delete(self, spec: DeploySpec) -> None:
+        pid = _read_pid(spec)
+        # The pid file could be stale and the number reused: stop it only if it is our server.
+        if pid and procs.alive(pid) and _paths(spec).control(spec.revision) in procs.cmdline(pid):
+            procs.stop(pid, GRACEFUL_TIMEOUT)
+        forget(_paths(spec), spec.revision)
+        for name in ("pid", "server.log"):
+            with contextlib.suppress(FileNotFoundError):
+                (spec.workdir / name).unlink()
+
+
+def _url(spec: DeploySpec) -> str:
+    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    return f"http://{host}:{spec.port}"
+
+
+def _http_ready(url: str) -> tuple[bool, str]:
+    import httpx
+
+    try:
+        code = httpx.get(f"{url}/v2/health/ready", timeout=3).status_code
+    except httpx.TransportError as exc:
+        return False, f"ready check failed ({type(exc).__name__})"
+    return code == 200, "ready" if code == 200 else f"ready answered {code}"
+
+
+def _point_at(spec: DeploySpec, pid: int) -> None:
+    """`pid` and `server.log` name the serving revision (written atomically)."""
+    tmp = spec.workdir / ".pid.tmp"
+    tmp.write_text(f"{pid}\n")
+    tmp.replace(spec.workdir / "pid")
+    link = spec.workdir / ".server.log.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()
+    link.symlink_to(Path("logs") / f"r{spec.revision}.log")
+    link.replace(spec.workdir / "server.log")
+
+
+def _read_pid(spec: DeploySpec) -> int | None:
+    try:
+        return int((spec.workdir / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def follow_file(path: Path, follow: bool, tail: int | None, running) -> Iterator[str]:
+    """The file's lines (the last `tail`), then new lines as they come while `running()`."""
+    if not path.is_file():
+        raise MlopsError(f"no log at {path}")
+    with open(path, errors="replace") as handle:
+        lines = handle.read().splitlines()
+        yield from lines[-tail:] if tail else lines
+        while follow:
+            line = handle.readline()
+            if line:
+                yield line.rstrip("\n")
+            elif not running():
+                return
+            else:
+                time.sleep(0.2)
