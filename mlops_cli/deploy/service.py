@@ -273,6 +273,8 @@ def _run(
         started = time.monotonic()
         try:
             state = target.switch(spec, previous)
+        except UsageError:
+            raise  # settings the target cannot run: nothing started, nothing to record
         except (MlopsError, KeyboardInterrupt) as exc:
             detail = exc.message if isinstance(exc, MlopsError) else "interrupted (Ctrl-C)"
             _record(
