@@ -32,6 +32,7 @@ def _request(keep_alive: bool) -> bytes:
 
 class Counts:
     def __init__(self) -> None:
+        self.start = time.time()
         self.ok = 0
         self.failed = 0
         self.reasons: list[str] = []
@@ -40,7 +41,7 @@ class Counts:
     def fail(self, reason: str) -> None:
         self.failed += 1
         if len(self.reasons) < 10:
-            self.reasons.append(reason)
+            self.reasons.append(f"{reason} (at {time.time():.3f}, keep-alive)" if "keep" in reason else f"{reason} (at {time.time():.3f})")
 
 
 async def _exchange(
@@ -75,7 +76,7 @@ async def _client(port: int, interval: float, keep_alive: bool, counts: Counts, 
                 connection[1].close()
                 connection = None
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as exc:
-            counts.fail(f"{type(exc).__name__}: {exc}"[:160])
+            counts.fail(f"{type(exc).__name__}: {exc}"[:160] + (" keep-alive" if keep_alive else " fresh"))
             if connection is not None:
                 connection[1].close()
                 connection = None
@@ -88,7 +89,7 @@ async def _client(port: int, interval: float, keep_alive: bool, counts: Counts, 
             await asyncio.sleep(0)
 
 
-async def run(port: int, rate: float, clients: int, duration: float | None) -> dict:
+async def run(port: int, rate: float, clients: int, duration: float | None, mode: str = "both") -> dict:
     counts, stop = Counts(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -97,7 +98,8 @@ async def run(port: int, rate: float, clients: int, duration: float | None) -> d
         loop.call_later(duration, stop.set)
     start = time.monotonic()
     interval = clients / rate
-    tasks = [asyncio.create_task(_client(port, interval, i % 2 == 0, counts, stop)) for i in range(clients)]
+    keep = {"both": lambda i: i % 2 == 0, "keep-alive": lambda i: True, "fresh": lambda i: False}[mode]
+    tasks = [asyncio.create_task(_client(port, interval, keep(i), counts, stop)) for i in range(clients)]
     await asyncio.gather(*tasks)
     elapsed = time.monotonic() - start
     total = counts.ok + counts.failed
@@ -120,8 +122,10 @@ def main() -> None:
     parser.add_argument("rate", type=float)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument("--mode", choices=("both", "keep-alive", "fresh"), default="both")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.port, args.rate, args.clients, args.duration))), flush=True)
+    result = asyncio.run(run(args.port, args.rate, args.clients, args.duration, args.mode))
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,9 @@ def _with_artifact(
         return replace(spec, model_dir=bundle)
     from mlops_cli.deploy.images import image_for
 
+    if target == "kubernetes" and spec.options.get("image"):
+        # A registry image the cluster pulls: this machine's engine need not have it.
+        return replace(spec, image=spec.options["image"])
     return replace(spec, image=image_for(store, version, spec, build=not dry_run))
 
 

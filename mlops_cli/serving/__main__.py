@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gate", default=None, metavar="PATH", help="switchable mode: the private gate socket"
     )
-    parser.add_argument("--drain-seconds", type=float, default=1.0)
+    parser.add_argument("--drain-seconds", type=float, default=3.0)
     args = parser.parse_args(argv)
     config = ServeConfig(
         bundle=args.model_dir,

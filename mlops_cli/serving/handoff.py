@@ -10,8 +10,9 @@
      arrives as a file descriptor over the unix socket (SCM_RIGHTS, as HAProxy's and Envoy's hot
      restarts do), starts accepting on it, and tells the old one `taken`.
 3. The old revision then stops accepting (its copy of the descriptor closes; the socket and its
-   queue of pending connections live on in the new process), answers its last keep-alive requests
-   with `Connection: close` for a short grace period, drains in-flight requests and exits.
+   queue of pending connections live on in the new process), answers every request still on its
+   connections with `Connection: close`, and exits when they have all closed (keep-alive
+   connections idle for the whole drain time are closed then).
 
 No listening socket is ever closed, so no queued connection is ever reset: closing a listener
 (what an `SO_REUSEPORT` switch has to do) drops the connections waiting on it.
@@ -111,7 +112,7 @@ def _read_line(conn: socket.socket) -> bytes:
 class HandoffServer:
     """One uvicorn server, a gate socket, a control socket and (later) the public listener."""
 
-    def __init__(self, config: Any, control: str, gate: str | None, drain_seconds: float = 1.0) -> None:
+    def __init__(self, config: Any, control: str, gate: str | None, drain_seconds: float = 3.0) -> None:
         self.config = config  # a ServeConfig
         self.control_path = control
         self.gate_path = gate
@@ -281,8 +282,8 @@ class HandoffServer:
             self.handed_over = True
             self._call(self._stop_accepting())
             conn.sendall(b"stopped\n")
-        log.info("listener handed over; draining for %.1f s, then exiting", self.drain_seconds)
-        self.loop.call_soon_threadsafe(self.loop.call_later, self.drain_seconds, self._exit)
+        log.info("listener handed over; draining (at most %.1f s), then exiting", self.drain_seconds)
+        asyncio.run_coroutine_threadsafe(self._drain(), self.loop)
 
     async def _stop_accepting(self) -> None:
         self.app.draining = True  # the last keep-alive answers carry `Connection: close`
@@ -293,5 +294,12 @@ class HandoffServer:
             self.public_server = None
         self.public = None
 
-    def _exit(self) -> None:
+    async def _drain(self) -> None:
+        """Exit once every connection we accepted has closed: each gets `Connection: close` on
+        its next answer, so under traffic this takes one round trip per connection. Connections
+        accepted but not yet read (a busy server) are served, not cut. Only keep-alive
+        connections that stay idle for `drain_seconds` are closed by the shutdown."""
+        deadline = self.loop.time() + self.drain_seconds
+        while self.server.server_state.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
         self.server.should_exit = True

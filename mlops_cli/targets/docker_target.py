@@ -42,7 +42,7 @@ def run_settings(spec: DeploySpec) -> dict[str, Any]:
     from mlops_cli.deploy.settings import memory_bytes
 
     network = _network(spec)
-    command = ["--model-dir", "/model", "--drain-seconds", str(spec.options.get("drain_seconds", 1.0))]
+    command = ["--model-dir", "/model", "--drain-seconds", str(spec.options.get("drain_seconds", 3.0))]
     command += ["--control", f"{MOUNT}/run/r{spec.revision}.control.sock"]
     command += ["--gate", f"{MOUNT}/run/r{spec.revision}.gate.sock"]
     if network == "host":
@@ -228,12 +228,9 @@ class DockerTarget:
                 f"container {container.name} is {state.get('Status')} (exit code {state.get('ExitCode')})"
             )
             return RevisionState(False, False, detail, None, info)
-        import httpx
+        from mlops_cli.targets import http
 
-        try:
-            ready = httpx.get(f"{_endpoint(spec)}/v2/health/ready", timeout=3).status_code == 200
-        except httpx.TransportError:
-            ready = False
+        ready, _ = http.ready(spec.host, spec.port)
         detail = f"container {container.name} running; {_endpoint(spec)} {'ready' if ready else 'not ready'}"
         return RevisionState(True, ready, detail, _endpoint(spec), info)
 

@@ -98,7 +98,14 @@ def _check_infer(outputs: list[dict[str, Any]] | None, answer: dict[str, Any], r
 
 
 def smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
-    """Run the smoke request on `client` (an httpx client on the gate); return what it saw."""
+    """Run the smoke request on `client` (a targets.http client on the gate); return what it saw."""
+    try:
+        return _smoke(client, smoke_spec, model)
+    except OSError as exc:
+        raise GateError(f"the smoke inference got no answer: {exc}") from None
+
+
+def _smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
     rows = int(smoke_spec.get("rows") or 2)
     if smoke_spec.get("kind") == "invocations":
         body = {"dataframe_split": {"columns": smoke_spec["columns"], "data": smoke_spec["data"]}}
@@ -124,8 +131,6 @@ def smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
 
 def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], interval: float = 0.05) -> None:
     """Poll /v2/health/ready until 200; GateError when `alive()` reports a death or time runs out."""
-    import httpx
-
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while True:
@@ -137,7 +142,7 @@ def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], int
             if response.status_code == 200:
                 return
             last = f"ready answered {response.status_code}"
-        except httpx.TransportError as exc:
+        except OSError as exc:
             last = f"{type(exc).__name__}"
         if time.monotonic() > deadline:
             raise GateError(f"the new revision was not ready within {timeout:g} s ({last})")
@@ -145,12 +150,10 @@ def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], int
 
 
 def gate_client(uds: str, api_key: str | None = None) -> Any:
-    import httpx
+    from mlops_cli.targets.http import Client
 
-    headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.Client(
-        transport=httpx.HTTPTransport(uds=uds), base_url="http://gate", timeout=10, headers=headers
-    )
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return Client(uds=uds, timeout=10, headers=headers)
 
 
 def tail(lines: list[str], n: int = 20) -> str:

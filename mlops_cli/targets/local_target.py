@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import MlopsError, UsageError
-from mlops_cli.targets import procs
+from mlops_cli.targets import http, procs
 from mlops_cli.targets.base import DeploySpec, RevisionState
 from mlops_cli.targets.switching import RunPaths, forget, log_path, read_tail, run_switch, short_dir, workdirs
 
@@ -47,7 +47,7 @@ def argv(spec: DeploySpec, paths: RunPaths) -> list[str]:
         "--gate",
         paths.gate(spec.revision),
         "--drain-seconds",
-        str(spec.options.get("drain_seconds", 1.0)),
+        str(spec.options.get("drain_seconds", 3.0)),
     ]
     if spec.collect:
         args += ["--collect", str(spec.workdir / "collected")]
@@ -150,7 +150,7 @@ class LocalTarget:
             return RevisionState(
                 True, False, f"process {pid} runs but holds no public listener", None, answer
             )
-        ready, why = _http_ready(_url(spec))
+        ready, why = http.ready(spec.host, spec.port)
         return RevisionState(True, ready, f"process {pid} on {_url(spec)}: {why}", _url(spec), answer)
 
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]:
@@ -170,16 +170,6 @@ class LocalTarget:
 def _url(spec: DeploySpec) -> str:
     host = f"[{spec.host}]" if ":" in spec.host else spec.host
     return f"http://{host}:{spec.port}"
-
-
-def _http_ready(url: str) -> tuple[bool, str]:
-    import httpx
-
-    try:
-        code = httpx.get(f"{url}/v2/health/ready", timeout=3).status_code
-    except httpx.TransportError as exc:
-        return False, f"ready check failed ({type(exc).__name__})"
-    return code == 200, "ready" if code == 200 else f"ready answered {code}"
 
 
 def _point_at(spec: DeploySpec, pid: int) -> None:
