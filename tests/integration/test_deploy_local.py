@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -178,3 +179,62 @@ def test_delete_stops_the_server_and_keeps_the_audit_trail(project):
     assert mlops(project, "deploy", "status", "to-delete", check=False).returncode == 1
     event = mlops_json(project, "audit", "log", "--action", "deploy.delete")[0]
     assert event["message"] == "done" and event["details"]["revisions"][0]["ref"] == "m:1"
+
+
+def test_api_key_env_collect_and_following_logs(project, name, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TEST_KEY", "s3cret-key")
+    port = free_port()
+    mlops(
+        project,
+        "deploy",
+        "m:1",
+        "--name",
+        name,
+        "--port",
+        port,
+        "--api-key-env",
+        "DEPLOY_TEST_KEY",
+        "--env",
+        "MLOPS_DEPLOY_TEST=hello",
+        "--collect",
+    )
+    url = f"http://127.0.0.1:{port}/v2/models/m/infer"
+    assert httpx.post(url, json=BODY, timeout=10).status_code == 401
+    headers = {"authorization": "Bearer s3cret-key"}
+    assert httpx.post(url, json=BODY, headers=headers, timeout=10).status_code == 200
+    folder = project / ".mlops" / "deployments" / name
+    pid = int((folder / "pid").read_text())
+    assert b"MLOPS_DEPLOY_TEST=hello" in Path(f"/proc/{pid}/environ").read_bytes()
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", "deploy", "logs", name, "--follow", "--json"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    first = json.loads(follower.stdout.readline())
+    assert "line" in first
+    mlops(project, "deploy", "delete", name)  # graceful: the collector flushes, --follow ends
+    follower.wait(30)
+    assert follower.returncode == 0
+    assert list((folder / "collected").rglob("*.parquet")), "collected data is kept after delete"
+
+
+def test_the_smoke_request_uses_the_registered_dataset(project, name):
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.models.signature import onnx_signature
+    from mlops_cli.store import open_store
+    from tests.onnx_helpers import FEATURES, logistic_onnx
+
+    data = project / "sample.csv"
+    data.write_text("f0,f1,f2,f3,label\n0.1,0.2,0.3,0.4,1\n1,2,3,4,0\n")
+    store = open_store(project)
+    try:
+        path = logistic_onnx(project)
+        signature = {**onnx_signature(path), "feature_names": FEATURES}
+        register_model(store, path, name="withdata", framework="onnx", datasets=[data], signature=signature)
+    finally:
+        store.close()
+    created = mlops_json(project, "deploy", "withdata:1", "--name", name, "--port", free_port())
+    assert created["smoke"]["kind"] == "invocations" and created["smoke"]["rows"] == 2
+    assert created["smoke"]["source"].endswith("sample.csv")
+    assert "2 rows from dataset" in created["state"]["detail"]
