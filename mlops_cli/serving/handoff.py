@@ -77,7 +77,7 @@ def request(path: str, line: str, timeout: float = 30.0) -> dict[str, Any]:
 
 
 def receive_listener(
-    old_control: str, timeout: float = HANDOFF_TIMEOUT
+    old_control: str, timeout: float = HANDOFF_TIMEOUT, request: bytes = b"handoff"
 ) -> tuple[socket.socket, socket.socket]:
     """Ask the server behind `old_control` for its listener; returns (listener, the open connection).
 
@@ -87,7 +87,7 @@ def receive_listener(
     try:
         conn.settimeout(timeout)
         conn.connect(old_control)
-        conn.sendall(b"handoff\n")
+        conn.sendall(request + b"\n")
         message, fds, _flags, _addr = socket.recv_fds(conn, 1024, 1)
         if not fds:
             raise OSError(f"the old server sent no listener: {message.decode(errors='replace').strip()}")
@@ -221,8 +221,8 @@ class HandoffServer:
                 if not words:
                     return
                 command, args = words[0], words[1:]
-                if command == "handoff":
-                    self._hand_off(conn)
+                if command in ("handoff", "lend"):
+                    self._hand_off(conn, retire=command == "handoff")
                     return
                 answer = self._command(command, args)
             except Exception as exc:  # noqa: BLE001 - the deployer gets the reason, the server lives on
@@ -245,12 +245,21 @@ class HandoffServer:
                     return {"ok": False, "error": f"cannot listen on {host}:{port}: {exc.strerror or exc}"}
                 self._call(self._serve_public(listener))
                 return {"ok": True, **self.state()}
-            if command == "takeover":
-                listener, conn = receive_listener(args[0])
+            if command in ("takeover", "share"):
+                # takeover: from the previous revision, which then retires; share: from a
+                # sibling worker of this revision, which keeps serving too.
+                request = b"handoff" if command == "takeover" else b"lend"
+                listener, conn = receive_listener(args[0], request=request)
                 with conn:
                     self._call(self._serve_public(listener))
                     conn.sendall(b"taken\n")
                     _read_line(conn)  # the old server's ack: it has stopped accepting
+                return {"ok": True, **self.state()}
+            if command == "retire":  # a previous revision's worker whose sibling handed over
+                if not self.handed_over:
+                    self.handed_over = True
+                    self._call(self._stop_accepting())
+                    asyncio.run_coroutine_threadsafe(self._drain(), self.loop)
                 return {"ok": True, **self.state()}
             if command == "stop":
                 self.loop.call_soon_threadsafe(setattr, self.server, "should_exit", True)
@@ -269,8 +278,9 @@ class HandoffServer:
             "handed_over": self.handed_over,
         }
 
-    def _hand_off(self, conn: socket.socket) -> None:
-        """Give our listener to the next revision; once it says `taken`, stop accepting and drain."""
+    def _hand_off(self, conn: socket.socket, retire: bool = True) -> None:
+        """Give our listener to the next revision; once it says `taken`, stop accepting and drain
+        (or, lending it to a sibling worker of our own revision, keep serving)."""
         with self._lock:
             if self.public is None:
                 conn.sendall(b'{"ok": false, "error": "this server holds no public listener"}\n')
@@ -278,6 +288,9 @@ class HandoffServer:
             socket.send_fds(conn, [b"listener\n"], [self.public.fileno()])
             if _read_line(conn) != b"taken":
                 log.warning("the next revision did not take the listener: still serving")
+                return
+            if not retire:
+                conn.sendall(b"shared\n")
                 return
             self.handed_over = True
             self._call(self._stop_accepting())

@@ -26,8 +26,10 @@ STOP_TIMEOUT = 35  # the server's graceful timeout (30 s) and a margin
 NETWORKS = ("host", "publish")
 
 
-def container_name(spec: DeploySpec, revision: int | None = None) -> str:
-    return f"mlops-{spec.name}-r{spec.revision if revision is None else revision}"
+def container_name(spec: DeploySpec, revision: int | None = None, worker: int = 0) -> str:
+    """`mlops-NAME-rN` (worker 0), `mlops-NAME-rN-wI` for the other workers of a revision."""
+    base = f"mlops-{spec.name}-r{spec.revision if revision is None else revision}"
+    return f"{base}-w{worker}" if worker else base
 
 
 def _network(spec: DeploySpec) -> str:
@@ -37,14 +39,15 @@ def _network(spec: DeploySpec) -> str:
     return network
 
 
-def run_settings(spec: DeploySpec) -> dict[str, Any]:
+def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
     """The docker SDK's `containers.run` keyword arguments for this revision (shown by --dry-run)."""
     from mlops_cli.deploy.settings import memory_bytes
 
     network = _network(spec)
     command = ["--model-dir", "/model", "--drain-seconds", str(spec.options.get("drain_seconds", 3.0))]
-    command += ["--control", f"{MOUNT}/run/r{spec.revision}.control.sock"]
-    command += ["--gate", f"{MOUNT}/run/r{spec.revision}.gate.sock"]
+    paths = RunPaths(Path(MOUNT) / "run", Path(MOUNT) / "run")
+    command += ["--control", paths.control(spec.revision, worker=worker)]
+    command += ["--gate", paths.gate(spec.revision, worker=worker)]
     if network == "host":
         command += ["--host", spec.host, "--port", str(spec.port)]
     else:
@@ -58,13 +61,14 @@ def run_settings(spec: DeploySpec) -> dict[str, Any]:
         environment[spec.api_key_env] = os.environ.get(spec.api_key_env, "")
     settings: dict[str, Any] = {
         "image": spec.image,
-        "name": container_name(spec),
+        "name": container_name(spec, worker=worker),
         "command": command,
         "detach": True,
         "environment": environment,
         "labels": {
             "mlops.deployment": spec.name,
             "mlops.revision": str(spec.revision),
+            "mlops.worker": str(worker),
             "mlops.model.name": spec.model,
             "mlops.model.version": str(spec.version),
             "mlops.model.digest": spec.digest,
@@ -146,36 +150,40 @@ class DockerTarget:
         }
 
     def switch(self, spec: DeploySpec, previous: DeploySpec | None) -> RevisionState:
-        if spec.replicas != 1:
-            raise UsageError("the docker target runs one container per revision: use --replicas 1")
+        if not 1 <= spec.replicas <= 64:
+            raise UsageError("--replicas must be between 1 and 64 for the docker target")
         if not spec.image:
             raise UsageError("the docker target needs an image")
         folder = workdirs(spec)
         for part in ("run", "collected"):
             os.chmod(folder / part, 0o777)  # the image's user (uid 10001) writes sockets and data here
-        settings = run_settings(spec)
         engine = docker.client(timeout=120)
-        old = _find(engine, container_name(spec, previous.revision)) if previous else None
+        old = _revision_containers(engine, spec.name, previous.revision) if previous else []
         if _network(spec) == "publish":
-            return self._switch_published(spec, previous, settings, engine, old)
+            if spec.replicas != 1:
+                raise UsageError("--network publish runs one container: use --replicas 1")
+            return self._switch_published(spec, previous, run_settings(spec), engine, old)
         paths = RunPaths(short_dir(folder / "run"), Path(MOUNT) / "run")
         api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         holder: list[_Container] = []
 
-        def start() -> _Container:
-            holder.append(_Container(spec, settings))
-            return holder[0]
+        def start(worker: int) -> _Container:
+            holder.append(_Container(spec, run_settings(spec, worker)))
+            return holder[-1]
 
-        # The old container must not come back once it exits after the handoff.
-        _set_restart(old, "no")
+        # The old containers must not come back once they exit after the handoff.
+        for container in old:
+            _set_restart(container, "no")
         try:
             result = run_switch(spec, previous, paths, start, api_key)
         except BaseException:
-            _set_restart(old, "unless-stopped")
+            for container in old:
+                _set_restart(container, "unless-stopped")
             raise
-        if old is not None:
-            _retire(old, log_path(spec, previous.revision))
-            forget(paths, previous.revision)
+        for container in old:
+            _retire(container, log_path(spec, previous.revision))
+        if old:
+            forget(paths, previous.revision, previous.replicas)
         container = holder[0].container
         return RevisionState(
             running=True,
@@ -201,8 +209,8 @@ class DockerTarget:
                 "--network publish needs a bridge network, and this Docker engine has none",
                 hint="use --network host (what an engine started with --bridge=none allows)",
             ) from None
-        if old is not None:
-            _retire(old, log_path(spec, previous.revision), stop=True)
+        for container in old:
+            _retire(container, log_path(spec, previous.revision), stop=True)
         started = _Container(spec, settings)
         paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
         try:
@@ -218,7 +226,9 @@ class DockerTarget:
 
     def status(self, spec: DeploySpec) -> RevisionState:
         engine = docker.client(timeout=60)
-        container = _find(engine, container_name(spec))
+        containers = _revision_containers(engine, spec.name, spec.revision)
+        running = [c for c in containers if (c.attrs.get("State") or {}).get("Status") == "running"]
+        container = running[0] if running else (containers[0] if containers else None)
         if container is None:
             return RevisionState(False, False, f"container {container_name(spec)} does not exist")
         state = container.attrs.get("State") or {}
@@ -231,8 +241,13 @@ class DockerTarget:
         from mlops_cli.targets import http
 
         ready, _ = http.ready(spec.host, spec.port)
-        detail = f"container {container.name} running; {_endpoint(spec)} {'ready' if ready else 'not ready'}"
-        return RevisionState(True, ready, detail, _endpoint(spec), info)
+        who = (
+            f"container {container.name}"
+            if spec.replicas == 1
+            else f"{len(running)}/{spec.replicas} containers"
+        )
+        detail = f"{who} running; {_endpoint(spec)} {'ready' if ready else 'not ready'}"
+        return RevisionState(True, ready, detail, _endpoint(spec), {**info, "running": len(running)})
 
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         engine = docker.client(timeout=60)
@@ -261,6 +276,18 @@ def _stream(container: Any, follow: bool, tail: int | None) -> Iterator[str]:
         yield pending.decode(errors="replace")
 
 
+def _revision_containers(engine: Any, name: str, revision: int) -> list[Any]:
+    """The containers of one revision (one per worker), worker 0 first."""
+    from docker.errors import DockerException
+
+    labels = [f"mlops.deployment={name}", f"mlops.revision={revision}"]
+    try:
+        found = engine.containers.list(all=True, filters={"label": labels})
+    except DockerException as exc:
+        raise ExternalToolError(f"cannot list the containers of {name}: {_explain(exc)}") from None
+    return sorted(found, key=lambda c: int(c.labels.get("mlops.worker", "0")))
+
+
 def _find(engine: Any, name: str) -> Any:
     from docker.errors import DockerException, NotFound
 
@@ -278,7 +305,7 @@ def _set_restart(container: Any, policy: str) -> None:
             container.update(restart_policy={"Name": policy})
 
 
-def _retire(container: Any, log_file: Path, stop: bool = False) -> None:
+def _retire(container: Any, log_file: Path, stop: bool = False, append: bool = True) -> None:
     """Wait for (or make) the container to exit gracefully, keep its log, remove it."""
     _set_restart(container, "no")
     with contextlib.suppress(Exception):
@@ -286,14 +313,14 @@ def _retire(container: Any, log_file: Path, stop: bool = False) -> None:
             container.stop(timeout=STOP_TIMEOUT)
         else:
             container.wait(timeout=STOP_TIMEOUT)
-    _save_logs(container, log_file)
+    _save_logs(container, log_file, append)
     with contextlib.suppress(Exception):
         container.remove(force=True)
 
 
-def _save_logs(container: Any, path: Path) -> None:
-    with contextlib.suppress(Exception):
-        path.write_bytes(container.logs())
+def _save_logs(container: Any, path: Path, append: bool = True) -> None:
+    with contextlib.suppress(Exception), open(path, "ab" if append else "wb") as out:
+        out.write(container.logs())
 
 
 def _remove_quietly(engine: Any, name: str) -> None:

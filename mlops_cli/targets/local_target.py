@@ -21,7 +21,8 @@ from mlops_cli.targets import http, procs
 from mlops_cli.targets.base import DeploySpec, RevisionState
 from mlops_cli.targets.switching import RunPaths, forget, log_path, read_tail, run_switch, short_dir, workdirs
 
-GRACEFUL_TIMEOUT = 35.0  # the server's own graceful timeout (30 s) and a margin
+GRACEFUL_TIMEOUT = 35.0
+MAX_WORKERS = 64  # the server's own graceful timeout (30 s) and a margin
 
 
 def _paths(spec: DeploySpec) -> RunPaths:
@@ -29,7 +30,7 @@ def _paths(spec: DeploySpec) -> RunPaths:
     return RunPaths(run, run)
 
 
-def argv(spec: DeploySpec, paths: RunPaths) -> list[str]:
+def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
     if spec.model_dir is None:
         raise MlopsError("the local target needs the model's files (model_dir)")
     args = [
@@ -43,9 +44,9 @@ def argv(spec: DeploySpec, paths: RunPaths) -> list[str]:
         "--port",
         str(spec.port),
         "--control",
-        paths.control(spec.revision),
+        paths.control(spec.revision, worker=worker),
         "--gate",
-        paths.gate(spec.revision),
+        paths.gate(spec.revision, worker=worker),
         "--drain-seconds",
         str(spec.options.get("drain_seconds", 3.0)),
     ]
@@ -91,6 +92,7 @@ class LocalTarget:
         return {
             "target": "local",
             "argv": argv(spec, paths) if paths else None,
+            "workers": spec.replicas,
             "env": sorted(spec.env),
             "endpoint": _url(spec),
             "log": str(spec.workdir / "logs" / f"r{spec.revision}.log") if spec.workdir else None,
@@ -103,30 +105,30 @@ class LocalTarget:
         }
 
     def switch(self, spec: DeploySpec, previous: DeploySpec | None) -> RevisionState:
-        if spec.replicas != 1:
-            raise UsageError("the local target runs one server process per revision: use --replicas 1")
+        if not 1 <= spec.replicas <= MAX_WORKERS:
+            raise UsageError(f"--replicas must be between 1 and {MAX_WORKERS} for the local target")
         paths = _paths(spec)
-        args = argv(spec, paths)
         api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         holder: list[_Process] = []
 
-        def start() -> _Process:
-            holder.append(_Process(spec, args))
-            return holder[0]
+        def start(worker: int) -> _Process:
+            holder.append(_Process(spec, argv(spec, paths, worker)))
+            return holder[-1]
 
         result = run_switch(spec, previous, paths, start, api_key)
-        pid = holder[0].process.pid
-        _point_at(spec, pid)
-        old_pid = result.get("previous_pid")
-        if old_pid and procs.wait_gone(int(old_pid), GRACEFUL_TIMEOUT):
-            forget(paths, previous.revision)
+        pids = [p.process.pid for p in holder if p.process.poll() is None]
+        _point_at(spec, pids)
+        old = [int(pid) for pid in result["previous_pids"] if pid]
+        if old and all(procs.wait_gone(pid, GRACEFUL_TIMEOUT) for pid in old):
+            forget(paths, previous.revision, previous.replicas)
+        workers = f"{len(pids)} processes" if len(pids) > 1 else f"process {pids[0]}"
         return RevisionState(
             running=True,
             ready=True,
-            detail=f"process {pid} serving on {_url(spec)} (smoke: {result['smoke']})",
+            detail=f"{workers} serving on {_url(spec)} (smoke: {result['smoke']})",
             endpoint=_url(spec),
             info={
-                "pid": pid,
+                "pids": pids,
                 "log": str(log_path(spec)),
                 "smoke": result["smoke"],
                 "handed_over_from": result["handed_over_from"],
@@ -137,31 +139,46 @@ class LocalTarget:
         from mlops_cli.serving import handoff
 
         paths = _paths(spec)
-        try:
-            answer = handoff.request(paths.control(spec.revision), "status", timeout=5)
-        except (OSError, ValueError):
-            pid = _read_pid(spec)
+        answers, missing = [], []
+        for worker in range(spec.replicas):
+            try:
+                answers.append(
+                    handoff.request(paths.control(spec.revision, worker=worker), "status", timeout=5)
+                )
+            except (OSError, ValueError):
+                missing.append(worker)
+        pids = _read_pids(spec)
+        if not answers:
+            dead = [pid for pid in pids if not procs.alive(pid)]
             detail = (
-                f"process {pid} is not running" if pid and not procs.alive(pid) else "no server answers"
+                f"process {', '.join(map(str, dead))} is not running" if dead else "no server answers"
             ) + f" (see {log_path(spec)})"
-            return RevisionState(False, False, detail, None, {"pid": pid})
-        pid = answer.get("pid")
-        if not answer.get("public"):
-            return RevisionState(
-                True, False, f"process {pid} runs but holds no public listener", None, answer
-            )
+            return RevisionState(False, False, detail, None, {"pids": pids})
+        info = {"pids": [a.get("pid") for a in answers], "workers": len(answers), "missing_workers": missing}
+        serving = [a for a in answers if a.get("public")]
+        if not serving:
+            return RevisionState(True, False, "the server runs but holds no public listener", None, info)
         ready, why = http.ready(spec.host, spec.port)
-        return RevisionState(True, ready, f"process {pid} on {_url(spec)}: {why}", _url(spec), answer)
+        who = (
+            f"process {serving[0].get('pid')}"
+            if spec.replicas == 1
+            else f"{len(serving)}/{spec.replicas} workers"
+        )
+        if missing:
+            why += f"; worker(s) {', '.join(map(str, missing))} not answering"
+        return RevisionState(True, ready, f"{who} on {_url(spec)}: {why}", _url(spec), info)
 
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        return follow_file(log_path(spec), follow, tail, lambda: procs.alive(_read_pid(spec)))
+        return follow_file(log_path(spec), follow, tail, lambda: any(map(procs.alive, _read_pids(spec))))
 
     def delete(self, spec: DeploySpec) -> None:
-        pid = _read_pid(spec)
-        # The pid file could be stale and the number reused: stop it only if it is our server.
-        if pid and procs.alive(pid) and _paths(spec).control(spec.revision) in procs.cmdline(pid):
-            procs.stop(pid, GRACEFUL_TIMEOUT)
-        forget(_paths(spec), spec.revision)
+        paths = _paths(spec)
+        controls = [paths.control(spec.revision, worker=w) for w in range(spec.replicas)]
+        for pid in _read_pids(spec):
+            # The pid file could be stale and the number reused: stop it only if it is our server.
+            if procs.alive(pid) and any(c in procs.cmdline(pid) for c in controls):
+                procs.stop(pid, GRACEFUL_TIMEOUT)
+        forget(paths, spec.revision, spec.replicas)
         for name in ("pid", "server.log"):
             with contextlib.suppress(FileNotFoundError):
                 (spec.workdir / name).unlink()
@@ -172,10 +189,10 @@ def _url(spec: DeploySpec) -> str:
     return f"http://{host}:{spec.port}"
 
 
-def _point_at(spec: DeploySpec, pid: int) -> None:
-    """`pid` and `server.log` name the serving revision (written atomically)."""
+def _point_at(spec: DeploySpec, pids: list[int]) -> None:
+    """`pid` (one line per worker) and `server.log` name the serving revision (written atomically)."""
     tmp = spec.workdir / ".pid.tmp"
-    tmp.write_text(f"{pid}\n")
+    tmp.write_text("".join(f"{pid}\n" for pid in pids))
     tmp.replace(spec.workdir / "pid")
     link = spec.workdir / ".server.log.tmp"
     with contextlib.suppress(FileNotFoundError):
@@ -184,11 +201,11 @@ def _point_at(spec: DeploySpec, pid: int) -> None:
     link.replace(spec.workdir / "server.log")
 
 
-def _read_pid(spec: DeploySpec) -> int | None:
+def _read_pids(spec: DeploySpec) -> list[int]:
     try:
-        return int((spec.workdir / "pid").read_text().strip())
+        return [int(line) for line in (spec.workdir / "pid").read_text().split()]
     except (OSError, ValueError):
-        return None
+        return []
 
 
 def follow_file(path: Path, follow: bool, tail: int | None, running) -> Iterator[str]:

@@ -37,16 +37,24 @@ class Started(Protocol):
 
 @dataclass(frozen=True)
 class RunPaths:
-    """The deployment's socket folder as this process sees it (`host`) and as servers do."""
+    """The deployment's socket folder as this process sees it (`host`) and as servers do.
+
+    A revision with several workers (`--replicas`) has one server process per worker, each with
+    its own sockets; worker 0's names carry no worker number.
+    """
 
     host: Path
     server: Path
 
-    def control(self, revision: int, side: str = "host") -> str:
-        return str((self.host if side == "host" else self.server) / f"r{revision}.control.sock")
+    def _name(self, revision: int, worker: int, kind: str, side: str) -> str:
+        folder = self.host if side == "host" else self.server
+        return str(folder / f"r{revision}{f'w{worker}' if worker else ''}.{kind}.sock")
 
-    def gate(self, revision: int, side: str = "host") -> str:
-        return str((self.host if side == "host" else self.server) / f"r{revision}.gate.sock")
+    def control(self, revision: int, side: str = "host", worker: int = 0) -> str:
+        return self._name(revision, worker, "control", side)
+
+    def gate(self, revision: int, side: str = "host", worker: int = 0) -> str:
+        return self._name(revision, worker, "gate", side)
 
 
 def short_dir(folder: Path) -> Path:
@@ -81,24 +89,33 @@ def read_tail(path: Path, n: int = 20) -> list[str]:
         return []
 
 
-def previous_status(paths: RunPaths, previous: DeploySpec | None) -> dict[str, Any] | None:
-    """What the previous revision's control socket says, or None when nothing answers there."""
+def previous_status(paths: RunPaths, previous: DeploySpec | None) -> list[dict[str, Any]]:
+    """What each worker of the previous revision says on its control socket; [] when worker 0
+    does not answer or holds no listener (then the new revision binds the port itself)."""
     if previous is None:
-        return None
+        return []
     from mlops_cli.serving import handoff
 
-    try:
-        answer = handoff.request(paths.control(previous.revision), "status", timeout=5)
-    except (OSError, ValueError):
-        return None
-    return answer if answer.get("ok") and answer.get("public") else None
+    answers = []
+    for worker in range(previous.replicas):
+        try:
+            answer = handoff.request(paths.control(previous.revision, worker=worker), "status", timeout=5)
+        except (OSError, ValueError):
+            answer = {}
+        if worker == 0 and not (answer.get("ok") and answer.get("public")):
+            return []
+        if answer.get("ok"):
+            answers.append({**answer, "worker": worker})
+    return answers
 
 
-def forget(paths: RunPaths, revision: int) -> None:
-    """Remove a revision's socket files and start marker (it has exited)."""
-    for suffix in ("control.sock", "gate.sock", "control.sock.started"):
-        with contextlib.suppress(OSError):
-            (paths.host / f"r{revision}.{suffix}").unlink()
+def forget(paths: RunPaths, revision: int, workers: int = 1) -> None:
+    """Remove a revision's socket files and start markers (it has exited)."""
+    for worker in range(max(workers, 1)):
+        control, gate_path = paths.control(revision, worker=worker), paths.gate(revision, worker=worker)
+        for path in (control, gate_path, f"{control}.started"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 @contextlib.contextmanager
@@ -122,10 +139,10 @@ def run_switch(
     spec: DeploySpec,
     previous: DeploySpec | None,
     paths: RunPaths,
-    start: Callable[[], Started],
+    start: Callable[[int], Started],
     api_key: str | None = None,
 ) -> dict[str, Any]:
-    """Start, gate and promote `spec`'s revision; returns the control answer and the smoke line.
+    """Start, gate and promote `spec`'s revision (each of its workers); returns what happened.
 
     Raises RevisionRefusedError (with the new revision's log tail) when it fails before it took
     traffic; the new revision is removed then, and `previous` has not been touched.
@@ -133,26 +150,26 @@ def run_switch(
     from mlops_cli.serving import handoff
 
     before = previous_status(paths, previous)
-    started = start()
+    started: list[Started] = []
     try:
-        with gate.gate_client(paths.gate(spec.revision), api_key) as client:
-            gate.wait_ready(client, spec.wait_timeout, started.dead)
-            smoked = gate.smoke(client, spec.options.get("smoke") or {}, spec.model)
+        for worker in range(spec.replicas):
+            with interrupts_deferred():  # a Ctrl-C here must find the process in `started`
+                started.append(start(worker))
+        for worker, process in enumerate(started):
+            with gate.gate_client(paths.gate(spec.revision, worker=worker), api_key) as client:
+                gate.wait_ready(client, spec.wait_timeout, process.dead)
+                smoked = gate.smoke(client, spec.options.get("smoke") or {}, spec.model)
         with interrupts_deferred():
-            if before is not None:
+            if before:
                 command = f"takeover {paths.control(previous.revision, 'server')}"
             else:
                 command = f"bind {spec.host} {spec.port}"
-            try:
-                answer = handoff.request(paths.control(spec.revision), command, timeout=30)
-            except (OSError, ValueError) as exc:
-                raise gate.GateError(f"the new revision did not take the listener: {exc}") from None
-            if not answer.get("ok"):
-                raise gate.GateError(str(answer.get("error") or "the new revision refused the listener"))
+            answer = _command(paths.control(spec.revision), command)
     except BaseException as exc:
-        lines = started.log_lines()
-        started.remove()
-        forget(paths, spec.revision)
+        lines = started[0].log_lines() if started else []
+        for process in started:
+            process.remove()
+        forget(paths, spec.revision, spec.replicas)
         if isinstance(exc, MlopsError):
             raise RevisionRefusedError(
                 f"revision {spec.revision} of {spec.name} ({spec.model}:{spec.version}) "
@@ -161,9 +178,36 @@ def run_switch(
                 log_tail=lines,
             ) from None
         raise
+    # The new revision serves from here on: its siblings join it, the old workers retire. A
+    # sibling that cannot join is removed (the revision runs with fewer workers, and says so).
+    with interrupts_deferred():
+        workers = 1
+        shared_from = paths.control(spec.revision, "server")
+        for worker in range(1, spec.replicas):
+            try:
+                _command(paths.control(spec.revision, worker=worker), f"share {shared_from}")
+                workers += 1
+            except MlopsError:
+                started[worker].remove()
+        for old in before[1:]:
+            with contextlib.suppress(OSError, ValueError):
+                handoff.request(paths.control(previous.revision, worker=old["worker"]), "retire", timeout=30)
     return {
         "control": answer,
         "smoke": smoked,
-        "handed_over_from": previous.revision if before is not None else None,
-        "previous_pid": before.get("pid") if before else None,
+        "workers": workers,
+        "handed_over_from": previous.revision if before else None,
+        "previous_pids": [old.get("pid") for old in before],
     }
+
+
+def _command(control: str, command: str) -> dict[str, Any]:
+    from mlops_cli.serving import handoff
+
+    try:
+        answer = handoff.request(control, command, timeout=30)
+    except (OSError, ValueError) as exc:
+        raise gate.GateError(f"the new revision did not take the listener: {exc}") from None
+    if not answer.get("ok"):
+        raise gate.GateError(str(answer.get("error") or "the new revision refused the listener"))
+    return answer

@@ -34,7 +34,7 @@ def _error_line(result) -> str:
         (["m:1", "--name", "web", "--env", "NOPE"], 2, "is not KEY=VALUE"),
         (["m:1", "--name", "web", "--api-key-env", "MLOPS_TEST_UNSET_KEY"], 2, "empty or unset"),
         (["m:1", "--name", "web", "--wait-timeout", "0"], 2, "--wait-timeout"),
-        (["m:1", "--name", "web", "--replicas", "2"], 2, "one server process"),
+        (["m:1", "--name", "web", "--replicas", "0"], 2, "--replicas must be at least 1"),
         (["m:9", "--name", "web"], 1, "has no version 9"),
     ],
 )

@@ -93,7 +93,7 @@ def test_status_reports_a_dead_process_and_logs_are_kept(project, name):
     status = mlops_json(project, "deploy", "status", name)
     assert status["running"] and status["ready"] and status["revision"] == 1
     assert mlops(project, "deploy", "logs", name, "--tail", "2").stdout.count("\n") == 2
-    pid = int((project / ".mlops" / "deployments" / name / "pid").read_text())
+    pid = int((project / ".mlops" / "deployments" / name / "pid").read_text().split()[0])
     os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)
     done = mlops(project, "deploy", "status", name, "--json", check=False)
@@ -203,7 +203,7 @@ def test_api_key_env_collect_and_following_logs(project, name, monkeypatch):
     headers = {"authorization": "Bearer s3cret-key"}
     assert httpx.post(url, json=BODY, headers=headers, timeout=10).status_code == 200
     folder = project / ".mlops" / "deployments" / name
-    pid = int((folder / "pid").read_text())
+    pid = int((folder / "pid").read_text().split()[0])
     assert b"MLOPS_DEPLOY_TEST=hello" in Path(f"/proc/{pid}/environ").read_bytes()
     follower = subprocess.Popen(
         [sys.executable, "-m", "mlops_cli", "deploy", "logs", name, "--follow", "--json"],
@@ -238,3 +238,22 @@ def test_the_smoke_request_uses_the_registered_dataset(project, name):
     assert created["smoke"]["kind"] == "invocations" and created["smoke"]["rows"] == 2
     assert created["smoke"]["source"].endswith("sample.csv")
     assert "2 rows from dataset" in created["state"]["detail"]
+
+
+def test_several_workers_switch_without_a_failed_request(project, name):
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port, "--replicas", "2")
+    assert len(server_pids(project, name)) == 2
+    status = mlops_json(project, "deploy", "status", name)
+    assert status["ready"] and status["info"]["workers"] == 2 and "2/2 workers" in status["detail"]
+    with Load(f"http://127.0.0.1:{port}", rate=200) as load:
+        time.sleep(0.3)
+        mlops(project, "deploy", "m:2", "--name", name, "--port", port, "--replicas", "3")
+        assert len(server_pids(project, name)) == 3
+        mlops(project, "deploy", "rollback", name)  # to revision 1: two workers again
+        time.sleep(0.3)
+    assert load.failures == [], load.failures[:5]
+    assert set(load.versions) == {"1", "2"}
+    assert len(server_pids(project, name)) == 2
+    pids = (project / ".mlops" / "deployments" / name / "pid").read_text().split()
+    assert sorted(map(int, pids)) == sorted(server_pids(project, name))
