@@ -176,3 +176,39 @@ def test_missing_image_and_missing_engine_exit_4_and_leave_nothing(engine, proje
             os.environ["DOCKER_HOST"] = env_before
     assert done.returncode == 4 and "cannot reach the Docker engine" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_docker_workers_are_containers_and_retire_together(engine, project):
+    name, port = "dk-workers", free_port()
+    try:
+        mlops(
+            project, "deploy", "m:1", "--name", name, "--target", "docker", "--port", port, "--replicas", "2"
+        )
+        names = sorted(c.name for c in _containers(engine, name))
+        assert names == [f"mlops-{name}-r1", f"mlops-{name}-r1-w1"]
+        with Load(f"http://127.0.0.1:{port}", rate=200) as load:
+            time.sleep(0.3)
+            mlops(
+                project,
+                "deploy",
+                "m:2",
+                "--name",
+                name,
+                "--target",
+                "docker",
+                "--port",
+                port,
+                "--replicas",
+                "2",
+            )
+            time.sleep(0.3)
+        assert load.failures == [], load.failures[:5]
+        assert sorted(c.name for c in _containers(engine, name)) == [
+            f"mlops-{name}-r2",
+            f"mlops-{name}-r2-w1",
+        ]
+        status = mlops_json(project, "deploy", "status", name)
+        assert status["ready"] and "2/2 containers" in status["detail"]
+    finally:
+        mlops(project, "deploy", "delete", name, check=False)
+    assert _containers(engine, name) == []
