@@ -10,8 +10,9 @@ from mlops_cli.targets.base import DeploySpec
 
 def image_for(store: Store, version: ModelVersion, spec: DeploySpec, build: bool = True) -> str:
     """The image to run. `--image` must exist; the newest recorded image of the version that
-    still exists in the engine is used; otherwise `mlops package` builds one (not when `build`
-    is False, as in --dry-run). ExternalToolError when there is no engine or no such image."""
+    still exists in the engine is used (one with pyarrow when `--collect` is on); otherwise
+    `mlops package` builds one (not when `build` is False, as in --dry-run).
+    ExternalToolError when there is no engine or no such image."""
     from mlops_cli.targets import docker
     from mlops_cli.targets.package import DEFAULT_BASE_IMAGE, default_tag, package
 
@@ -22,6 +23,9 @@ def image_for(store: Store, version: ModelVersion, spec: DeploySpec, build: bool
     for artifact in sorted(
         (a for a in version.artifacts if a.kind == "image"), key=lambda a: a.created_at, reverse=True
     ):
+        packages = " ".join(artifact.details.get("packages") or [])
+        if spec.collect and "pyarrow==" not in packages:
+            continue  # --collect needs an image built --with-collect
         try:
             info = docker.inspect(artifact.ref)
         except ExternalToolError:

@@ -257,3 +257,12 @@ def test_several_workers_switch_without_a_failed_request(project, name):
     assert len(server_pids(project, name)) == 2
     pids = (project / ".mlops" / "deployments" / name / "pid").read_text().split()
     assert sorted(map(int, pids)) == sorted(server_pids(project, name))
+
+
+def test_a_gate_timeout_refuses_the_revision_and_leaves_nothing(project, name):
+    done = mlops(
+        project, "deploy", "m:1", "--name", name, "--port", free_port(), "--wait-timeout", "0.05", check=False
+    )
+    assert done.returncode == 5
+    assert "was not ready within 0.05 s" in done.stderr.strip().splitlines()[-1]
+    assert server_pids(project, name) == []
