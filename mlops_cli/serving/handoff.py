@@ -170,12 +170,31 @@ class HandoffServer:
                     with contextlib.suppress(OSError):
                         os.unlink(path)
 
+    def _from_sibling(self) -> socket.socket | None:
+        """The listener lent by a sibling worker of this revision that still serves, if any."""
+        folder = Path(self.control_path).parent
+        revision = Path(self.control_path).name.split(".")[0].split("w")[0]  # "r3w1" -> "r3"
+        for path in sorted(folder.glob(f"{revision}*.control.sock")):
+            if str(path) == self.control_path or path.name.split(".")[0].split("w")[0] != revision:
+                continue
+            try:
+                listener, conn = receive_listener(str(path), timeout=5, request=b"lend")
+            except OSError:
+                continue
+            with conn:
+                conn.sendall(b"taken\n")
+                _read_line(conn)
+            return listener
+        return None
+
     async def _rebind_after_restart(self) -> None:
-        """A restarted revision: nobody holds the public port any more, so take it (retrying)."""
+        """A restarted revision: share the listener of a sibling worker that still serves, or,
+        when none does, bind the port itself (retrying while the port is still held)."""
         deadline = self.loop.time() + BIND_RETRY_SECONDS
         while True:
             try:
-                await self._serve_public(bind_public(self.config.host, self.config.port))
+                lent = await asyncio.to_thread(self._from_sibling)
+                await self._serve_public(lent or bind_public(self.config.host, self.config.port))
                 log.info("restarted: serving %s:%d again", self.config.host, self.config.port)
                 return
             except OSError as exc:

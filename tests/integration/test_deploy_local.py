@@ -266,3 +266,30 @@ def test_a_gate_timeout_refuses_the_revision_and_leaves_nothing(project, name):
     assert done.returncode == 5
     assert "was not ready within 0.05 s" in done.stderr.strip().splitlines()[-1]
     assert server_pids(project, name) == []
+
+
+def test_a_restarted_worker_shares_its_siblings_listener(project, name):
+    """What Docker's restart policy does to a crashed worker, done by hand: same argv again."""
+    from mlops_cli.serving import handoff
+
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port, "--replicas", "2")
+    pids = [int(p) for p in (project / ".mlops" / "deployments" / name / "pid").read_text().split()]
+    argv = Path(f"/proc/{pids[1]}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    control = argv[argv.index(b"--control") + 1].decode()
+    os.kill(pids[1], signal.SIGKILL)
+    time.sleep(0.3)
+    restarted = subprocess.Popen(argv, cwd=project / ".mlops" / "deployments" / name, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        answer = {}
+        while time.monotonic() < deadline and not answer.get("public"):
+            try:
+                answer = handoff.request(control, "status", timeout=5)
+            except OSError:
+                time.sleep(0.2)
+        assert answer.get("public") == ["127.0.0.1", port], answer
+        assert _version_served(port) == "1"
+    finally:
+        restarted.terminate()
+        restarted.wait(30)
