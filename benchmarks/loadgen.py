@@ -41,7 +41,7 @@ class Counts:
     def fail(self, reason: str) -> None:
         self.failed += 1
         if len(self.reasons) < 10:
-            self.reasons.append(f"{reason} (at {time.time():.3f}, keep-alive)" if "keep" in reason else f"{reason} (at {time.time():.3f})")
+            self.reasons.append(f"{reason} (at {time.time() - self.start:.2f} s)")
 
 
 async def _exchange(

@@ -56,7 +56,8 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
         command += ["--collect", f"{MOUNT}/collected"]
     if spec.api_key_env:
         command += ["--api-key-env", spec.api_key_env]
-    environment = dict(spec.env)
+    # PORT: the image's HEALTHCHECK probes $PORT, so Docker's health status is right too.
+    environment = {**spec.env, "PORT": str(spec.port if network == "host" else 8080)}
     if spec.api_key_env:
         environment[spec.api_key_env] = os.environ.get(spec.api_key_env, "")
     settings: dict[str, Any] = {

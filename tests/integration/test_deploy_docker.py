@@ -77,6 +77,7 @@ def test_docker_switches_refuses_and_rolls_back_without_a_failed_request(engine,
     assert host["RestartPolicy"]["Name"] == "unless-stopped"
     assert host["NanoCpus"] == 1_500_000_000 and host["Memory"] == 300 * 2**20
     assert host["NetworkMode"] == "host"
+    assert f"PORT={port}" in container.attrs["Config"]["Env"]  # the image's HEALTHCHECK probes $PORT
     try:
         with Load(f"http://127.0.0.1:{port}", rate=200) as load:
             time.sleep(0.5)
