@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -311,21 +313,17 @@ def delete(
     )
 
 
-class _refusal_shown:  # noqa: N801 - used as a context manager
+@contextmanager
+def _refusal_shown(output: Output) -> Iterator[None]:
     """Show a refused revision's log tail on stderr before the one error line."""
-
-    def __init__(self, output: Output) -> None:
-        self.output = output
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, RevisionRefusedError) and exc.log_tail:
-            self.output.stderr.print("the new revision's log ends with:", markup=False, highlight=False)
+    try:
+        yield
+    except RevisionRefusedError as exc:
+        if exc.log_tail:
+            output.stderr.print("the new revision's log ends with:", markup=False, highlight=False)
             for line in exc.log_tail:
-                self.output.stderr.print(f"  | {line}", markup=False, highlight=False)
-        return False
+                output.stderr.print(f"  | {line}", markup=False, highlight=False)
+        raise
 
 
 def _render_result(output: Output, result: service.DeployResult) -> None:
