@@ -12,6 +12,7 @@ import fcntl
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.deploy import settings
 from mlops_cli.deploy.smoke import smoke_request
 from mlops_cli.deploy.targets import load_target
-from mlops_cli.domain import Deployment, ModelVersion, Revision
+from mlops_cli.domain import Deployment, ModelVersion, Provenance, Revision
 from mlops_cli.errors import MlopsError, NotFoundError, UsageError
 from mlops_cli.store import Store
 from mlops_cli.store import deployments as records
@@ -271,19 +272,40 @@ def _run(
             plan = target.plan(spec, previous)
             return DeployResult(action="plan", endpoint=plan.get("endpoint"), plan=plan, **common)
         started = time.monotonic()
-        try:
-            state = target.switch(spec, previous)
-        except UsageError:
-            raise  # settings the target cannot run: nothing started, nothing to record
-        except (MlopsError, KeyboardInterrupt) as exc:
-            detail = exc.message if isinstance(exc, MlopsError) else "interrupted (Ctrl-C)"
-            _record(
-                store, target.name, spec, kind, requested, records.FAILED, detail, {}, rollback_of, message
-            )
-            raise
+        # Who and from which commit (git takes a tenth of a second) is found while the revision starts.
+        with ThreadPoolExecutor(1) as pool:
+            who = pool.submit(provenance, message)
+            try:
+                state = target.switch(spec, previous)
+            except UsageError:
+                raise  # settings the target cannot run: nothing started, nothing to record
+            except (MlopsError, KeyboardInterrupt) as exc:
+                detail = exc.message if isinstance(exc, MlopsError) else "interrupted (Ctrl-C)"
+                _record(
+                    store,
+                    target.name,
+                    spec,
+                    kind,
+                    requested,
+                    records.FAILED,
+                    detail,
+                    {},
+                    rollback_of,
+                    who.result(),
+                )
+                raise
         state_dict = _state_dict(state)
         _record(
-            store, target.name, spec, kind, requested, records.LIVE, None, state_dict, rollback_of, message
+            store,
+            target.name,
+            spec,
+            kind,
+            requested,
+            records.LIVE,
+            None,
+            state_dict,
+            rollback_of,
+            who.result(),
         )
         return DeployResult(
             action=kind,
@@ -331,9 +353,8 @@ def _record(
     detail: str | None,
     state: dict[str, Any],
     rollback_of: int | None,
-    message: str | None,
+    who: Provenance,
 ) -> Deployment:
-    who = provenance(message)
     revision = Revision(
         deployment=spec.name,
         revision=spec.revision,
@@ -349,7 +370,7 @@ def _record(
         rollback_of=rollback_of,
         created_at=utc_now(),
         actor=who.actor,
-        message=message,
+        message=who.message,
     )
     action = f"deploy.{kind}" if outcome == records.LIVE else "deploy.failed"
     return records.record_revision(store.conn, target, revision, action, who)
