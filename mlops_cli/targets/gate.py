@@ -129,7 +129,7 @@ def _smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
     return f"{rows} synthesised rows -> {shapes}"
 
 
-def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], interval: float = 0.05) -> None:
+def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], interval: float = 0.02) -> None:
     """Poll /v2/health/ready until 200; GateError when `alive()` reports a death or time runs out."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
