@@ -323,3 +323,48 @@ class Delivery:
     updated_at: str
     delivered_at: str | None
     hook: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One attempt to run a version in a deployment: create, switch or rollback, and how it went."""
+
+    deployment: str
+    revision: int
+    kind: str  # create, switch, rollback
+    model: str
+    version: int
+    digest: str
+    requested_ref: str  # what the user typed (an alias, latest, NAME:N)
+    outcome: str  # live, retired (was live, then replaced), failed (refused by the gate)
+    detail: str | None
+    spec: dict[str, Any]  # the settings the target ran it with
+    state: dict[str, Any]  # what the target reported (pid, container id, endpoint)
+    rollback_of: int | None
+    created_at: str
+    actor: str
+    message: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ref": self.ref}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A named deployment: its target and the revision that serves (None when none ever did)."""
+
+    name: str
+    target: str
+    current_revision: int | None
+    created_at: str
+    updated_at: str
+    current: Revision | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["current"] = self.current.to_dict() if self.current else None
+        return data

@@ -78,3 +78,13 @@ class IntegrityError(CheckFailedError):
 
     Always exit 5, like every failed check: a damaged store must never look intact.
     """
+
+
+class RevisionRefusedError(CheckFailedError):
+    """A new deployment revision failed its gate (never ready, smoke inference failed, crashed,
+    port taken): it was removed and the previous revision kept serving. `log_tail` holds the
+    new revision's last log lines; its whole log stays in the deployment's folder."""
+
+    def __init__(self, message: str, hint: str | None = None, log_tail: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.log_tail = log_tail or []

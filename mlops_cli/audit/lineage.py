@@ -15,6 +15,7 @@ from typing import Any
 from mlops_cli.domain import ModelRef, ModelVersion
 from mlops_cli.errors import NotFoundError, UsageError
 from mlops_cli.store import Store, registry
+from mlops_cli.store import deployments as deployment_records
 from mlops_cli.store import lineage as queries
 
 
@@ -146,11 +147,11 @@ def _built_from(store: Store, graph: Lineage, version: ModelVersion) -> None:
         )
         graph.link(node, artifact_id, "built" if artifact.kind == "image" else artifact.kind)
     deployments: dict[str, dict[str, Any]] = {}
-    for record in queries.deployments_of(conn, version.ref, version.digest):
-        name = str(record.get("name") or record.get("id"))
-        deployments[name] = {"source": "deployments", **{k: v for k, v in record.items() if k != "name"}}
+    for record in deployment_records.deployments_of(conn, version.name, version.version):
+        deployments[record["name"]] = {k: v for k, v in record.items() if k != "name"}
     for event in queries.events_about(conn, ("deploy.*",), version.ref, version.digest):
-        deployments.setdefault(event.subject, {}).update({"last_event": event.action, "event": event.seq})
+        name = event.subject.removeprefix("deployment:")  # deploy events name `deployment:NAME`
+        deployments.setdefault(name, {}).update({"last_event": event.action, "event": event.seq})
     for name, details in deployments.items():
         graph.add(Node(f"deployment:{name}", "deployment", name, details))
         graph.link(node, f"deployment:{name}", "deployed")

@@ -11,6 +11,7 @@ from mlops_cli.cli.commands import (
     audit,
     audit_governance,
     convert,
+    deploy,
     gc,
     init,
     models,
@@ -64,6 +65,7 @@ _command("score-batch", score_batch.score_batch)
 _command("serve", serve.serve)
 _command("package", package.package)
 _command("profile", profile.profile)
+app.add_typer(deploy.app, name="deploy")
 app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
 _command("gc", gc.gc)

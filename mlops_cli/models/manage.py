@@ -135,8 +135,19 @@ def download_version(
 def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[ModelVersion, int]:
     """Delete a version's record; blobs go only when nothing references them any more.
 
-    Returns the deleted version and the number of blobs removed.
+    Returns the deleted version and the number of blobs removed. UsageError when a live
+    deployment serves the version.
     """
+    from mlops_cli.store.deployments import live_deployments_of
+
+    if not ModelRef.parse(ref).is_latest:
+        target = show_version(store, ref)
+        live = live_deployments_of(store.conn, target.name, target.version)
+        if live:
+            raise UsageError(
+                f"{target.ref} is serving in deployment(s) {', '.join(d.name for d in live)}",
+                hint="switch or delete those deployments first (`mlops deploy delete NAME`)",
+            )
     version, orphans = registry.delete_version(
         store.conn, ModelRef.parse(ref), provenance(message), store.trash_blobs
     )

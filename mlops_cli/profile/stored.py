@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_cli.domain import ModelRef
+from mlops_cli.domain import Artifact, ModelRef
 from mlops_cli.store import Store, jobs
 
 KIND = "profile"
+
+
+def newest_recommendation(artifacts: list[Artifact]) -> dict[str, Any] | None:
+    """The `recommendation` of the newest profile among a version's artifacts, or None."""
+    profiles = [a for a in artifacts if a.kind == KIND and isinstance(a.details.get("recommendation"), dict)]
+    if not profiles:
+        return None
+    return max(profiles, key=lambda a: a.created_at).details["recommendation"]
 
 
 def latest_recommendation(store: Store, ref: str) -> dict[str, Any] | None:
@@ -20,8 +28,4 @@ def latest_recommendation(store: Store, ref: str) -> dict[str, Any] | None:
     from mlops_cli.models.manage import show_version
 
     version = show_version(store, ref)
-    for artifact in reversed(jobs.list_artifacts(store.conn, ModelRef.parse(version.ref), KIND)):
-        recommendation = artifact.details.get("recommendation")
-        if isinstance(recommendation, dict):
-            return recommendation
-    return None
+    return newest_recommendation(jobs.list_artifacts(store.conn, ModelRef.parse(version.ref), KIND))

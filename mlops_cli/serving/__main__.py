@@ -26,21 +26,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-max-size", type=int, default=0)
     parser.add_argument("--batch-max-latency-ms", type=float, default=2.0)
     parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
-    serve(
-        ServeConfig(
-            bundle=args.model_dir,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            api_key_env=args.api_key_env,
-            max_body_mb=args.max_body_mb,
-            collect_dir=args.collect,
-            batch_max_size=args.batch_max_size,
-            batch_max_latency_ms=args.batch_max_latency_ms,
-            log_level=args.log_level,
-        )
+    parser.add_argument(
+        "--control", default=None, metavar="PATH", help="switchable mode: the control unix socket"
     )
+    parser.add_argument(
+        "--gate", default=None, metavar="PATH", help="switchable mode: the private gate socket"
+    )
+    parser.add_argument("--drain-seconds", type=float, default=3.0)
+    args = parser.parse_args(argv)
+    config = ServeConfig(
+        bundle=args.model_dir,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        api_key_env=args.api_key_env,
+        max_body_mb=args.max_body_mb,
+        collect_dir=args.collect,
+        batch_max_size=args.batch_max_size,
+        batch_max_latency_ms=args.batch_max_latency_ms,
+        log_level=args.log_level,
+    )
+    if args.control:
+        from mlops_cli.serving.handoff import HandoffServer
+
+        HandoffServer(config, args.control, args.gate, args.drain_seconds).run()
+    else:
+        serve(config)
 
 
 if __name__ == "__main__":

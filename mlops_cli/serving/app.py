@@ -73,6 +73,7 @@ class ServingApp:
                 model.run, self.metrics, config.batch_max_size, config.batch_max_latency_ms / 1000
             )
         self.ready = False
+        self.draining = False  # set when a newer revision took the listener: close keep-alives
         self._metadata = jsonio.dumps(
             {
                 "name": model.name,
@@ -149,6 +150,8 @@ class ServingApp:
             extra.append((b"www-authenticate", b"Bearer"))
         elif status >= 400:
             content_type, extra = JSON, []
+        if self.draining:
+            extra.append((b"connection", b"close"))
         await send(
             {
                 "type": "http.response.start",

@@ -6,7 +6,6 @@ matched, the ref as a quoted JSON string so `m:3` never matches `m:30`.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
@@ -46,17 +45,3 @@ def events_about(conn: sqlite3.Connection, patterns: tuple[str, ...], ref: str, 
         (*patterns, ref, f'%"{ref}"%', f"%{digest}%"),
     )
     return [event_from_row(r) for r in rows]
-
-
-def deployments_of(conn: sqlite3.Connection, ref: str, digest: str) -> list[dict[str, Any]]:
-    """Rows of the `deployments` table (when `mlops deploy` has created it) naming this version."""
-    if not conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deployments'"
-    ).fetchone():
-        return []
-    found = []
-    for row in conn.execute("SELECT * FROM deployments"):
-        record = dict(row)
-        if _mentions(json.dumps(record, default=str), ref, digest):
-            found.append(record)
-    return found

@@ -189,11 +189,50 @@ def m004_outbox(conn: sqlite3.Connection) -> None:
     )
 
 
+def m005_deployments(conn: sqlite3.Connection) -> None:
+    """Deployments and their revisions. A revision names its model by name, number and digest
+    (not a foreign key): history outlives a version that is removed once nothing runs it."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            target TEXT NOT NULL,
+            current_revision INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY,
+            deployment_id INTEGER NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+            revision INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            model TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            requested_ref TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT,
+            spec TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT '{}',
+            rollback_of INTEGER,
+            created_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            message TEXT,
+            UNIQUE (deployment_id, revision)
+        );
+        CREATE INDEX revisions_model ON revisions(model, version, outcome);
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_registry_and_audit,
     m002_jobs_and_artifacts,
     m003_audit_head_file,
     m004_outbox,
+    m005_deployments,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

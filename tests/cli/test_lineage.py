@@ -18,8 +18,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.domain import ModelRef
-from mlops_cli.store import jobs
+from mlops_cli.domain import ModelRef, Revision
+from mlops_cli.store import deployments, jobs
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import append_event
 
@@ -55,12 +55,16 @@ def built(cli, project, store):
     jobs.add_artifact(
         store.conn, ModelRef.parse(onnx_ref), "image", "mlops/iris:2", "sha256:" + "a" * 64, {}, prov
     )
+    name, number = onnx_ref.split(":")
+    revision = Revision(
+        deployment="iris-prod", revision=1, kind="create", model=name, version=int(number),
+        digest=onnx["digest"], requested_ref=onnx_ref, outcome="live", detail=None, spec={"port": 8080},
+        state={}, rollback_of=None, created_at="2026-12-05T00:00:00Z", actor="a", message=None,
+    )  # fmt: skip
+    deployments.record_revision(
+        store.conn, "local", revision, "deploy.create", prov
+    )  # as `mlops deploy` does
     with transaction(store.conn) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS deployments (name TEXT PRIMARY KEY, model_ref TEXT, digest TEXT)"
-        )
-        conn.execute("INSERT INTO deployments VALUES ('iris-prod', ?, ?)", (onnx_ref, onnx["digest"]))
-        append_event(conn, "deploy.create", "iris-prod", prov, {"model": onnx_ref, "digest": onnx["digest"]})
         append_event(conn, "drift.detected", onnx_ref, prov, {"model": onnx_ref, "share_drifted": 0.5})
     return {"commit": commit, "source": source.json, "onnx_ref": onnx_ref, "job": scored.json}
 

@@ -78,6 +78,11 @@ def test_profile_measures_both_modes_recommends_and_stores(cli, forest):
     finally:
         opened.close()
     assert "p99 <= 1000 ms" in shown.stdout
+    planned = cli("deploy", forest, "--name", "web", "--dry-run", "--json")  # deploy sizes from it
+    assert planned.exit_code == 0, planned.stderr
+    resources = planned.json["resources"]
+    assert (resources["cpu"], resources["memory"]) == (rec["cpu"], rec["memory"]), resources
+    assert resources["source"] == "cpu: profile, memory: profile"
 
 
 def test_data_file_markdown_and_repeats(cli, project, forest):

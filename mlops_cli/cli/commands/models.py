@@ -184,9 +184,23 @@ def show(ref: ModelRefArg, json: JsonOpt = False, store: StoreOpt = None) -> Non
 
     Example: mlops models show churn@champion
     """
+    from mlops_cli.store.deployments import deployments_of
+
     with store_for(store) as opened:
         version = manage.show_version(opened, ref)
-    Output(json).result(version, lambda console: _render_version(version, console))
+        deployments = deployments_of(opened.conn, version.name, version.version)
+
+    def human(console: Console) -> None:
+        _render_version(version, console)
+        if deployments:
+            console.print("\ndeployments")
+            table = _table("  NAME", "TARGET", "REVISIONS", "SERVING")
+            for d in deployments:
+                revisions = ", ".join(map(str, d["revisions"]))
+                table.add_row(f"  {d['name']}", d["target"], revisions, "yes" if d["live"] else "no")
+            console.print(table)
+
+    Output(json).result({**version.to_dict(), "deployments": deployments}, human)
 
 
 @app.command("tag")

@@ -1,0 +1,111 @@
+"""Checking what a user asks a deployment to be: its name, address, resources and environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_cli.domain import ModelVersion
+from mlops_cli.errors import UsageError
+
+# A DNS label: what a container name, a Kubernetes object and a folder name all accept.
+NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?")
+DEFAULT_CPU = 1.0
+DEFAULT_MEMORY = "512Mi"
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
+_FACTORS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def validate_deployment_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name or ""):
+        raise UsageError(
+            f"invalid deployment name {name!r}",
+            hint="use 1-53 characters of a-z 0-9 and -, starting and ending with a letter or digit",
+        )
+    return name
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity ("512Mi", "1G", "268435456") in bytes; UsageError otherwise."""
+    match = _QUANTITY.fullmatch(str(quantity).strip())
+    if not match:
+        raise UsageError(f"--memory {quantity!r} is not a quantity", hint="for example 256Mi, 1Gi or 500M")
+    value = int(float(match.group(1)) * _FACTORS[match.group(2)])
+    if value < 16 * 2**20:
+        raise UsageError(f"--memory {quantity!r} is below 16Mi: a server cannot run in that")
+    return value
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"--env {pair!r} is not KEY=VALUE with a variable name as KEY")
+        env[key] = value
+    return env
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float
+    memory: str
+    source: str  # "options", "profile" (the version's newest recommendation), "defaults", or a mix
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpu": self.cpu, "memory": self.memory, "source": self.source}
+
+
+def resources(version: ModelVersion, cpu: float | None, memory: str | None) -> Resources:
+    """--cpu/--memory, else the newest `profile` artifact's recommendation, else the defaults."""
+    from mlops_cli.profile.stored import newest_recommendation
+
+    recommendation = newest_recommendation(list(version.artifacts)) or {}
+    sources = []
+    if cpu is None:
+        cpu_value = recommendation.get("cpu")
+        cpu, origin = (
+            (float(cpu_value), "profile")
+            if isinstance(cpu_value, (int, float))
+            else (DEFAULT_CPU, "defaults")
+        )
+        sources.append(f"cpu: {origin}")
+    else:
+        sources.append("cpu: options")
+    if memory is None:
+        mem_value = recommendation.get("memory")
+        memory, origin = (str(mem_value), "profile") if mem_value else (DEFAULT_MEMORY, "defaults")
+        sources.append(f"memory: {origin}")
+    else:
+        sources.append("memory: options")
+    if cpu <= 0:
+        raise UsageError(f"--cpu {cpu:g} must be positive")
+    memory_bytes(memory)
+    return Resources(float(cpu), memory, ", ".join(sources))
+
+
+def check_address(host: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port number")
+    if not host:
+        raise UsageError("--host cannot be empty")
+
+
+def check_api_key(var: str | None) -> None:
+    if var and not os.environ.get(var):
+        raise UsageError(
+            f"--api-key-env {var}: that environment variable is empty or unset",
+            hint=f"export {var}=<a long random key>",
+        )

@@ -1,0 +1,183 @@
+"""Shared by the deploy tests and benchmarks/bench_deploy.py: a project with v1, v2 and broken
+versions of one model, the `mlops` command as a subprocess, and a bounded HTTP load that counts
+every failed request (fresh connections and keep-alive clients on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tests.onnx_helpers import FEATURES, logistic_onnx, register_onnx, to_onnx_file, training_data
+from tests.serving_helpers import ACTOR, failing_onnx, make_project
+
+BODY = {"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4] * 2}]}
+
+
+def deploy_project(folder: Path) -> Path:
+    """`m` versions 1 and 2 (two classifiers), 3 (fails every inference: the smoke test refuses
+    it) and 4 (not an ONNX graph: the server dies at start-up); `sk` is not ONNX at all."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.store import open_store
+
+    project = make_project(folder)
+    store = open_store(project)
+    try:
+        register_onnx(store, logistic_onnx(project), "m")
+        x, y = training_data()
+        tree = to_onnx_file(DecisionTreeClassifier(max_depth=2).fit(x, y), x, project / "tree.onnx")
+        register_onnx(store, tree, "m")
+        broken = failing_onnx(project)
+        register_onnx(store, broken, "m", features=None)
+        register_onnx(store, unloadable_onnx(project), "m", features=None)
+        pickled = project / "model.pkl"
+        pickled.write_bytes(b"\x80\x04K\x01.")
+        register_model(store, pickled, name="sk", framework="sklearn")
+    finally:
+        store.close()
+    return project
+
+
+def unloadable_onnx(folder: Path) -> Path:
+    """A well-formed graph onnxruntime cannot load (an operator nobody implements)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOperator", ["X"], ["Y"], domain="mlops.test")],
+        "unloadable",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 4])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("mlops.test", 1)]
+    )
+    model.ir_version = 8
+    path = folder / "unloadable.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def mlops(project: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLOPS_ACTOR": ACTOR}
+    env.pop("MLOPS_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", *map(str, args)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert done.returncode == 0, f"mlops {' '.join(map(str, args))}: {done.stderr}"
+    return done
+
+
+def mlops_json(project: Path, *args: str) -> dict:
+    return json.loads(mlops(project, *args, "--json").stdout)
+
+
+@dataclass
+class Load:
+    """Requests at about `rate` per second from `clients` threads until stopped: half keep a
+    connection alive, half open a fresh one per request. Every failure is kept."""
+
+    url: str
+    rate: float = 200.0
+    clients: int = 4
+    ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(i % 2 == 0,), daemon=True) for i in range(self.clients)
+        ]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    @property
+    def total(self) -> int:
+        return self.ok + len(self.failures)
+
+    def _run(self, keep_alive: bool) -> None:
+        import httpx
+
+        interval = self.clients / self.rate
+        limits = httpx.Limits(max_keepalive_connections=1 if keep_alive else 0)
+        headers = {} if keep_alive else {"connection": "close"}
+        with httpx.Client(base_url=self.url, timeout=30, limits=limits, headers=headers) as client:
+            next_at = time.monotonic()
+            while not self._stop.is_set():
+                try:
+                    response = client.post("/v2/models/m/infer", json=BODY)
+                    if response.status_code == 200:
+                        version = response.json()["model_version"]
+                        with self._lock:
+                            self.ok += 1
+                            self.versions[version] = self.versions.get(version, 0) + 1
+                    else:
+                        with self._lock:
+                            self.failures.append(f"{response.status_code} {response.text[:100]}")
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.failures.append(f"{type(exc).__name__}: {exc}")
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_at = time.monotonic()
+
+
+def server_pids(project: Path, name: str) -> list[int]:
+    """Server processes of deployment NAME still running (found by their control socket path)."""
+    marker = f"/deployments/{name}/run/"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        ours = "mlops_cli.serving" in cmdline and state != "Z"
+        ours = ours and (marker in cmdline or "mlops-run-" in cmdline)
+        if ours and (str(project) in cmdline or _run_link_points_into(cmdline, project, name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _run_link_points_into(cmdline: str, project: Path, name: str) -> bool:
+    for word in cmdline.split():
+        if "mlops-run-" in word:
+            link = Path(word).parent
+            try:
+                return str(project / ".mlops" / "deployments" / name) in os.readlink(link)
+            except OSError:
+                return False
+    return False
+
+
+__all__ = ["BODY", "FEATURES", "Load", "deploy_project", "mlops", "mlops_json", "np", "server_pids"]
