@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import LazyModule, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, short_digest
-from mlops_cli.deploy import service
 from mlops_cli.errors import MlopsError
+
+service = LazyModule("mlops_cli.deploy.service")
 
 if TYPE_CHECKING:
     from rich.console import Console
