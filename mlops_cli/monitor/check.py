@@ -209,6 +209,9 @@ def run_check(
     results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
     results += [ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data") for name in missing]
     result = _summarise(request, version, baseline, source, current, rows, results, extra, sides.exact)
+    job_id = f"mon-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    result["job"] = job_id
+    result["checked_at"] = utc_now()
     if folder is not None:
         result["served"] = served.traffic(folder, served.parse_since(request.since))
     if request.report is not None:
@@ -216,9 +219,6 @@ def run_check(
 
         result["report"] = str(write_report(request.report, result, sides))
     result["duration_s"] = round(time.perf_counter() - started, 3)
-    job_id = f"mon-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-    result["job"] = job_id
-    result["checked_at"] = utc_now()
     action = "drift.detected" if result["dataset_drift"] else "drift.checked"
     job_store.record_job(
         store.conn,
