@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
-CHUNK_CELLS = 1 << 24  # values per chunk (128 MB of float64), whatever the number of columns
+# Rows per chunk: the Parquet reader's own batch size, so chunks pass through without copies.
+CHUNK_ROWS = 65_536
 COLLECTOR_COLUMNS = ("ts", "request_id", "row", "endpoint", "model", "model_version")
 
 
@@ -122,8 +123,7 @@ def chunks(
     """Each chunk as {column: pyarrow array or numpy array}, predictions included."""
     dtypes = reader_dtypes(table, model_dtypes)
     read = list(dict.fromkeys(columns + (list(predictor.schema.columns) if predictor else [])))
-    batch_size = max(4096, CHUNK_CELLS // max(len(read), 1))
-    for chunk in iter_chunks(table.files, read, dtypes, batch_size):
+    for chunk in iter_chunks(table.files, read, dtypes, CHUNK_ROWS):
         batch = chunk.batch
         if table.extra_filter is not None:
             batch = table.extra_filter(batch)
