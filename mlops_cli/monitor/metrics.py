@@ -206,11 +206,12 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
 
 def wasserstein_norm(ref: Numeric, cur: Numeric) -> float:
     """Wasserstein-1 distance divided by max(std(reference), 0.001)."""
-    norm = max(ref.moments.std, STD_FLOOR)
     if isinstance(ref, Raw) and isinstance(cur, Raw):
+        import numpy as np
         from scipy.stats import wasserstein_distance
 
-        return float(wasserstein_distance(ref.values, cur.values)) / norm
+        return float(wasserstein_distance(ref.values, cur.values)) / max(float(np.std(ref.values)), STD_FLOOR)
+    norm = max(ref.moments.std, STD_FLOOR)
     assert isinstance(ref, Binned) and isinstance(cur, Binned)
     return binned_wasserstein(ref, cur) / norm
 

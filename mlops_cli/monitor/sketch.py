@@ -1,8 +1,9 @@
 """Streaming statistics of one column, small enough to store and exact where it matters.
 
 A numeric column is summarised over a fixed, sorted set of **knots** (the reference's values
-when it has at most EXACT_LIMIT of them, else KNOTS quantiles of a uniform sample plus the
-exact min and max). For each knot the sketch counts the values equal to it; for each open
+when it has at most EXACT_LIMIT of them, else KNOTS quantiles of a uniform sample, the exact
+min and max, and SPAN_KNOTS evenly spaced values between them, so that a long tail is cut
+into narrow intervals too). For each knot the sketch counts the values equal to it; for each open
 interval between knots (and the two tails) it counts the values inside and sums their distance
 to the interval's upper knot (the lower one for the upper tail). From that:
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 KNOTS = 1025  # quantile knots: interval mass ~1/1024, so KS from a sketch is within ~0.001
+SPAN_KNOTS = 513  # evenly spaced knots too, so no interval of a long tail is wide
 SAMPLE = 65_536  # reservoir per column that places the knots (the counts are exact anyway)
 EXACT_LIMIT = 10_000  # a reference with at most this many values is stored value by value
 DISTINCT_LIMIT = 21  # Evidently's rules look at <= 2, <= 5 and <= 20 distinct values
@@ -202,8 +204,9 @@ class NumericScan:
             return np.unique(np.concatenate(self._exact))
         q = np.quantile(self._sample, np.linspace(0.0, 1.0, KNOTS))
         q[0], q[-1] = self.moments.min, self.moments.max
+        span = np.linspace(self.moments.min, self.moments.max, SPAN_KNOTS)
         extra = list(self.distinct.counts) if self.distinct.values is not None else []
-        return np.unique(np.concatenate((q, np.asarray(extra, dtype="float64"))))
+        return np.unique(np.concatenate((q, span, np.asarray(extra, dtype="float64"))))
 
 
 @dataclass
