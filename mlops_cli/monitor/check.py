@@ -278,6 +278,7 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
             table.kinds[name] = kinds[name]
     if folder is not None:
         table.extra_filter = served.since_filter(served.parse_since(request.since))
+        table.filter_columns = ("ts",)
     return table
 
 

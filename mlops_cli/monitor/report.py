@@ -115,6 +115,7 @@ def _plot(figure: Any, column: dict[str, Any], reference: Any, current: Any) -> 
 
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 _METADATA = re.compile(r"<metadata>.*?</metadata>", re.S)
+_PATH_DATA = re.compile(r' d="[^"]*"')
 _DECIMALS = re.compile(r"(\d\.\d)\d+")
 _SPACE = re.compile(r"\s*\n\s*")
 _GROUP_ID = re.compile(r'<g id="[^"]*">')
@@ -125,7 +126,7 @@ def _compact(svg: str) -> str:
     """Inline-ready SVG: no prolog or metadata, coordinates to 0.1 pt, no line breaks."""
     svg = _PROLOG.sub("", svg, count=1)
     svg = _METADATA.sub("", svg)
-    svg = _DECIMALS.sub(r"\1", svg)
+    svg = _PATH_DATA.sub(lambda m: _DECIMALS.sub(r"\1", m.group(0)), svg)  # not the tick labels
     svg = _GROUP_ID.sub("<g>", svg)
     svg = _NO_ROTATION.sub("", svg)
     return _SPACE.sub(" ", svg)

@@ -48,6 +48,7 @@ class Table:
     columns: list[str]
     kinds: dict[str, str]
     extra_filter: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
+    filter_columns: tuple[str, ...] = ()  # what `extra_filter` reads
     rows: int = field(default=0)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,6 +124,8 @@ def chunks(
     """Each chunk as {column: pyarrow array or numpy array}, predictions included."""
     dtypes = reader_dtypes(table, model_dtypes)
     read = list(dict.fromkeys(columns + (list(predictor.schema.columns) if predictor else [])))
+    if table.extra_filter is not None and table.filter_columns:
+        read = list(dict.fromkeys(read + list(table.filter_columns)))
     for chunk in iter_chunks(table.files, read, dtypes, CHUNK_ROWS):
         batch = chunk.batch
         if table.extra_filter is not None:

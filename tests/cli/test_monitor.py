@@ -303,3 +303,21 @@ def test_sample_limits_the_rows(cli, project, churn):
     write(frame(3_000, 0), project / "train.parquet")
     result = ok(cli("monitor", "baseline", churn, "--data", "train.parquet", "--sample", "1000", "--json"))
     assert result["rows"] == 1_000
+
+
+def test_report_of_200_columns_stays_under_2_mb(cli, project, plain):
+    rng = np.random.default_rng(0)
+    n = 3_000
+    columns = {f"n{i}": rng.normal(0, 1, n) for i in range(180)}
+    columns.update({f"c{i}": rng.choice([f"v{j}" for j in range(25)], n) for i in range(20)})
+    write(pa.table(columns), project / "train.parquet")
+    shifted = {k: (v + 0.5 if k.startswith("n") and int(k[1:]) % 2 else v) for k, v in columns.items()}
+    write(pa.table(shifted), project / "today.parquet")
+    ok(cli("monitor", "baseline", plain, "--data", "train.parquet"))
+    result = ok(cli("monitor", "check", plain, "--data", "today.parquet", "--report", "drift.html", "--json"))
+    report = Path(result["report"])
+    assert report == project / "drift.html"
+    text = report.read_text()
+    assert len(text.encode()) < 2_000_000
+    assert text.count("<svg") == 200 and text.count("<tr") == 201
+    assert result["features_drifted"] == 90
