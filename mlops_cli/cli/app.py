@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import audit, convert, init, models, monitor, package, register, score_batch, serve
+from mlops_cli.cli.commands import (
+    audit,
+    convert,
+    init,
+    models,
+    monitor,
+    package,
+    register,
+    score_batch,
+    serve,
+)
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(

@@ -188,7 +188,9 @@ def profile(
             advance(n)
     if rows == 0:
         raise InputError("the data has no rows", hint="give a file with a header and at least one row")
-    numeric = {name: Binned(acc.knots(), exact=acc.exact) for name, acc in first.items() if kinds[name] == NUMERIC}
+    numeric = {
+        name: Binned(acc.knots(), exact=acc.exact) for name, acc in first.items() if kinds[name] == NUMERIC
+    }
     if numeric:
         with scan.worker_pool() as pool, progress.task("baseline: pass 2 of 2", rows, unit="rows") as advance:
             columns = [c for c in data_columns if c in numeric]

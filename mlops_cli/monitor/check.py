@@ -189,11 +189,15 @@ def run_check(
 
     model_for_current = predictor if run_model else None
     if request.reference:
-        reference_summaries, _ = _gather(reference_table, checked, roles, kinds, predictor, progress, "reference")
+        reference_summaries, _ = _gather(
+            reference_table, checked, roles, kinds, predictor, progress, "reference"
+        )
         reference_columns = {
             name: Column(name, roles[name], kinds[name], reference_summaries[name]) for name in checked
         }
-        current_summaries, rows = _gather(current, checked, roles, kinds, model_for_current, progress, "current")
+        current_summaries, rows = _gather(
+            current, checked, roles, kinds, model_for_current, progress, "current"
+        )
         sides = Sides(reference_columns, current_summaries, rows, exact=True)
     else:
         assert baseline is not None
@@ -207,7 +211,10 @@ def run_check(
         raise InputError("the current data has no rows", hint="nothing to compare")
 
     results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
-    results += [ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data") for name in missing]
+    results += [
+        ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data")
+        for name in missing
+    ]
     result = _summarise(request, version, baseline, source, current, rows, results, extra, sides.exact)
     job_id = f"mon-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
     result["job"] = job_id
@@ -398,7 +405,11 @@ def _category_quality(reference: Categories, current: Categories) -> dict[str, A
 
 
 def _missing(reference: float, current: float) -> dict[str, Any]:
-    return {"missing_rate_reference": reference, "missing_rate_current": current, "missing_rate_change": current - reference}
+    return {
+        "missing_rate_reference": reference,
+        "missing_rate_current": current,
+        "missing_rate_change": current - reference,
+    }
 
 
 def _summarise(
@@ -463,7 +474,10 @@ def _order(check: ColumnCheck) -> tuple[int, float, str]:
 
 def _job_details(result: dict[str, Any]) -> dict[str, Any]:
     columns = [
-        {k: c[k] for k in ("name", "role", "kind", "status", "metric", "score", "p_value", "threshold", "drift")}
+        {
+            k: c[k]
+            for k in ("name", "role", "kind", "status", "metric", "score", "p_value", "threshold", "drift")
+        }
         for c in result["columns"]
     ]
     return {**{k: v for k, v in result.items() if k != "columns"}, "columns": columns}

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 
 METRICS = ("auto", "ks", "wasserstein", "psi", "jensenshannon", "chi2")
 P_VALUE = {"ks", "chi2", "z"}
-DEFAULT_THRESHOLD = {"ks": 0.05, "chi2": 0.05, "z": 0.05, "wasserstein": 0.1, "psi": 0.1, "jensenshannon": 0.1}
+DEFAULT_THRESHOLD = {
+    "ks": 0.05,
+    "chi2": 0.05,
+    "z": 0.05,
+    "wasserstein": 0.1,
+    "psi": 0.1,
+    "jensenshannon": 0.1,
+}
 NUMERIC_ONLY = {"ks", "wasserstein"}
 CATEGORICAL_ONLY = {"chi2"}
 SMALL_REFERENCE = 1_000
@@ -249,7 +256,11 @@ def binned_wasserstein(ref: Binned, cur: Binned) -> float:
     interior = np.where((da * db < 0) & crossing, split, np.abs(difference))
     # Tails: below the first knot F and G are the shares there; above the last, 1 - F and 1 - G.
     low = abs(ref.gap[0] / n - cur.gap[0] / m) if ref.open[0] == 0 or cur.open[0] == 0 else _tail(ref, cur, 0)
-    high = abs(ref.gap[-1] / n - cur.gap[-1] / m) if ref.open[-1] == 0 or cur.open[-1] == 0 else _tail(ref, cur, -1)
+    high = (
+        abs(ref.gap[-1] / n - cur.gap[-1] / m)
+        if ref.open[-1] == 0 or cur.open[-1] == 0
+        else _tail(ref, cur, -1)
+    )
     return float(np.nansum(interior) + low + high)
 
 
@@ -299,7 +310,6 @@ def histogram(side: Numeric, edges: np.ndarray) -> np.ndarray:
 
 def numeric_shares(ref: Numeric, cur: Numeric) -> tuple[np.ndarray, np.ndarray]:
     """Evidently's bins for PSI and Jensen-Shannon, as shares of each side's rows."""
-    import numpy as np
 
     ref_distinct = _distinct(ref)
     if ref_distinct is not None and len(ref_distinct) <= 20:
@@ -379,7 +389,6 @@ def psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
 
 
 def _fill_zeroes(share: np.ndarray) -> np.ndarray:
-    import numpy as np
 
     share = share.copy()
     nonzero = share[share != 0]

@@ -27,14 +27,16 @@ TOP_BARS = 12
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4c72b0", "#dd8452"
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px} h3{font-size:15px;margin:0 0 4px}
-.muted{color:#666} .verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:600;color:#fff}
+body{font-family:system-ui,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px}
+h3{font-size:15px;margin:0 0 4px} .muted{color:#666}
+.verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:600;color:#fff}
 .drift{background:#c0392b} .ok{background:#2e8b57}
-table{border-collapse:collapse;font-size:13px;margin:8px 0} th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}
-th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums} tr.drifted td{background:#fdecea}
-.grid{display:flex;flex-wrap:wrap;gap:16px} .card{border:1px solid #ddd;border-radius:6px;padding:10px;width:360px}
-.card svg{width:100%;height:auto}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left} th{background:#f4f4f4}
+td.num{text-align:right;font-variant-numeric:tabular-nums} tr.drifted td{background:#fdecea}
+.grid{display:flex;flex-wrap:wrap;gap:16px}
+.card{border:1px solid #ddd;border-radius:6px;padding:10px;width:360px} .card svg{width:100%;height:auto}
 """
 
 
@@ -52,13 +54,15 @@ def write_report(path: Path, result: dict[str, Any], sides: Sides) -> Path:
     import matplotlib.pyplot as plt
 
     cards = []
-    with plt.rc_context({
+    with plt.rc_context(
+        {
             "svg.fonttype": "none",
             "svg.hashsalt": "mlops",
             "font.size": 7,
             "font.family": "sans-serif",
             "font.sans-serif": ["DejaVu Sans"],
-        }):
+        }
+    ):
         figure = plt.figure(figsize=(4.2, 2.0), dpi=72)
         try:
             for column in result["columns"]:
@@ -109,7 +113,9 @@ def _plot(figure: Any, column: dict[str, Any], reference: Any, current: Any) -> 
     ax.legend(loc="best", frameon=False, fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    figure.savefig(
+        buffer, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+    )
     return _compact(buffer.getvalue())
 
 
@@ -167,7 +173,11 @@ def _card(column: dict[str, Any], svg: str) -> str:
         f"threshold {_fmt(column['threshold'])}",
         f"missing {quality.get('missing_rate_current', 0):.1%}",
     ]
-    verdict = '<span class="verdict drift">drift</span>' if column["drift"] else '<span class="verdict ok">ok</span>'
+    verdict = (
+        '<span class="verdict drift">drift</span>'
+        if column["drift"]
+        else '<span class="verdict ok">ok</span>'
+    )
     return (
         f'<div class="card"><h3>{html.escape(column["name"])} {verdict}</h3>'
         f'<div class="muted">{html.escape(column["role"])}, {html.escape(column["kind"])}:'
@@ -178,57 +188,91 @@ def _card(column: dict[str, Any], svg: str) -> str:
 def _page(result: dict[str, Any], cards: list[str]) -> str:
     drift = result["dataset_drift"]
     verdict = (
-        '<span class="verdict drift">dataset drift</span>' if drift else '<span class="verdict ok">no dataset drift</span>'
+        '<span class="verdict drift">dataset drift</span>'
+        if drift
+        else '<span class="verdict ok">no dataset drift</span>'
     )
     source = result["source"]
-    what = source.get("deployment") or source.get("folder") or ", ".join(
-        Path(f["path"]).name for f in source.get("files", [])
+    what = (
+        source.get("deployment")
+        or source.get("folder")
+        or ", ".join(Path(f["path"]).name for f in source.get("files", []))
     )
-    rows = []
-    for c in result["columns"]:
-        quality = c["quality"] or {}
-        extra = ""
-        if quality.get("out_of_range_share"):
-            extra = f"{quality['out_of_range_share']:.2%} out of range"
-        elif quality.get("unseen_count"):
-            extra = f"{quality['unseen_count']} unseen ({quality['unseen_share']:.2%})"
-        rows.append(
-            f'<tr class="{"drifted" if c["drift"] else ""}"><td>{html.escape(c["name"])}</td>'
-            f"<td>{html.escape(c['role'])}</td><td>{html.escape(c['kind'])}</td><td>{_fmt(c['metric'])}</td>"
-            f'<td class="num">{_fmt(c["score"])}</td><td class="num">{_fmt(c["p_value"])}</td>'
-            f'<td class="num">{_fmt(c["threshold"])}</td><td>{"DRIFT" if c["drift"] else c["status"] if c["status"] != "checked" else "ok"}</td>'
-            f'<td class="num">{_fmt(quality.get("missing_rate_current"))}</td><td>{html.escape(extra)}</td></tr>'
-        )
+    rows = [_row(c) for c in result["columns"]]
     served = result.get("served")
     served_html = ""
     if served:
         latency = served.get("latency_ms") or {}
+        cells = (served["requests"], served.get("error_rate"), latency.get("p50"), latency.get("p99"))
         served_html = (
-            "<h2>Served traffic</h2><table><tr><th>requests</th><th>error rate</th><th>p50 ms</th><th>p99 ms</th></tr>"
-            f'<tr><td class="num">{served["requests"]}</td><td class="num">{_fmt(served.get("error_rate"))}</td>'
-            f'<td class="num">{_fmt(latency.get("p50"))}</td><td class="num">{_fmt(latency.get("p99"))}</td></tr></table>'
+            "<h2>Served traffic</h2><table><tr><th>requests</th><th>error rate</th><th>p50 ms</th>"
+            "<th>p99 ms</th></tr><tr>"
+            + "".join(f'<td class="num">{_fmt(v)}</td>' for v in cells)
+            + "</tr></table>"
         )
     prediction = result["prediction_drift"]
     lists = []
-    for key, label in (("missing_columns", "Missing columns"), ("extra_columns", "Ignored columns"), ("empty_columns", "Empty columns")):
+    for key, label in (
+        ("missing_columns", "Missing columns"),
+        ("extra_columns", "Ignored columns"),
+        ("empty_columns", "Empty columns"),
+    ):
         if result[key]:
             lists.append(f"<p><b>{label}:</b> {html.escape(', '.join(result[key]))}</p>")
+    if prediction["drift"]:
+        predictions = "drift in " + html.escape(", ".join(prediction["columns"]))
+    else:
+        predictions = "no drift" if prediction["checked"] else "not checked"
+    compared = "the reference file" if result["mode"] == "reference" else "the stored baseline"
+    headers = (
+        "column",
+        "role",
+        "kind",
+        "metric",
+        "score",
+        "p-value",
+        "threshold",
+        "verdict",
+        "missing",
+        "quality",
+    )
+    header_row = "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Drift report: {html.escape(result["model"])}</title>
 <style>{_CSS}</style></head><body>
 <h1>Drift report: {html.escape(result["model"])}</h1>
-<p class="muted">{html.escape(result.get("checked_at") or "")} · current data: {html.escape(what)} ({result["rows"]:,} rows) ·
-compared with {"the reference file" if result["mode"] == "reference" else "the stored baseline"}</p>
+<p class="muted">{html.escape(result.get("checked_at") or "")} · current data: {html.escape(what)}
+({result["rows"]:,} rows) · compared with {compared}</p>
 <p>{verdict} {result["features_drifted"]} of {result["features_checked"]} features drifted
 (share {result["share_drifted"]:.2f}, limit {result["drift_share"]}).
-Predictions: {"drift in " + html.escape(", ".join(prediction["columns"])) if prediction["drift"] else "no drift" if prediction["checked"] else "not checked"}.</p>
+Predictions: {predictions}.</p>
 {"".join(lists)}
 {served_html}
 <h2>Columns, most drifted first</h2>
-<table><tr><th>column</th><th>role</th><th>kind</th><th>metric</th><th>score</th><th>p-value</th><th>threshold</th><th>verdict</th><th>missing</th><th>quality</th></tr>
-{"".join(rows)}</table>
+<table>{header_row}{"".join(rows)}</table>
 <h2>Distributions</h2>
-<p class="muted">Reference (filled, blue) and current (outline, orange): share of rows per bin, or per category.</p>
+<p class="muted">Reference (filled, blue) and current (outline, orange):
+share of rows per bin, or per category.</p>
 <div class="grid">{"".join(cards)}</div>
 </body></html>
 """
+
+
+def _row(column: dict[str, Any]) -> str:
+    """One line of the summary table."""
+    quality = column["quality"] or {}
+    note = ""
+    if quality.get("out_of_range_share"):
+        note = f"{quality['out_of_range_share']:.2%} out of range"
+    elif quality.get("unseen_count"):
+        note = f"{quality['unseen_count']} unseen ({quality['unseen_share']:.2%})"
+    verdict = "DRIFT" if column["drift"] else ("ok" if column["status"] == "checked" else column["status"])
+    text = (column["name"], column["role"], column["kind"], column["metric"])
+    numbers = (column["score"], column["p_value"], column["threshold"])
+    return (
+        f'<tr class="{"drifted" if column["drift"] else ""}">'
+        + "".join(f"<td>{_fmt(v)}</td>" for v in text)
+        + "".join(f'<td class="num">{_fmt(v)}</td>' for v in numbers)
+        + f'<td>{verdict}</td><td class="num">{_fmt(quality.get("missing_rate_current"))}</td>'
+        + f"<td>{html.escape(note)}</td></tr>"
+    )

@@ -80,7 +80,9 @@ def _is_number(arrow_type: pa.DataType | None) -> bool:
 
     if arrow_type is None or pa.types.is_null(arrow_type):
         return True  # empty in the sample: numbers are the likelier guess; text says so later
-    return pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    return (
+        pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    )
 
 
 def _arrow_types(file: InputFile, columns: list[str]) -> dict[str, pa.DataType]:
@@ -178,7 +180,9 @@ def as_arrow(values: Any) -> Any:
     return values
 
 
-def feed(accumulators: dict[str, Any], kinds: dict[str, str], data: dict[str, Any], pool: ThreadPoolExecutor) -> int:
+def feed(
+    accumulators: dict[str, Any], kinds: dict[str, str], data: dict[str, Any], pool: ThreadPoolExecutor
+) -> int:
     """Give each accumulator its column of one chunk, in parallel (numpy's sort frees the GIL)."""
 
     def one(name: str) -> None:

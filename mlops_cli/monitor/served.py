@@ -107,7 +107,13 @@ def traffic(folder: Path, since: datetime | None) -> dict[str, Any]:
         }
         if requests:
             p50, p90, p95, p99 = np.percentile(latency, [50, 90, 95, 99]).tolist()
-            result["latency_ms"] = {"p50": p50, "p90": p90, "p95": p95, "p99": p99, "max": float(latency.max())}
+            result["latency_ms"] = {
+                "p50": p50,
+                "p90": p90,
+                "p95": p95,
+                "p99": p99,
+                "max": float(latency.max()),
+            }
         return result
     ids: set[str] = set()
     for path in collected_files(folder, str(folder)):

@@ -115,9 +115,7 @@ class Moments:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Moments:
-        return cls(
-            data["count"], data["missing"], data["min"], data["max"], data["mean"] or 0.0, data["m2"]
-        )
+        return cls(data["count"], data["missing"], data["min"], data["max"], data["mean"] or 0.0, data["m2"])
 
 
 class Distinct:
@@ -385,7 +383,12 @@ class Categories:
         return self.missing / total if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"counts": self.counts, "missing": self.missing, "count": self.n, "missing_rate": self.missing_rate}
+        return {
+            "counts": self.counts,
+            "missing": self.missing,
+            "count": self.n,
+            "missing_rate": self.missing_rate,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Categories:

@@ -95,7 +95,9 @@ def test_known_shifts_flag_exactly_the_shifted_columns(cli, project, churn):
     assert result["mode"] == "baseline" and result["rows"] == 10_000
     assert columns["label"]["role"] == "target" and not columns["label"]["drift"]
     event = ok(cli("audit", "log", "--action", "drift.detected", "--json"))[0]
-    assert event["subject"] == result["job"] and event["details"]["drifted_columns"] == result["drifted_columns"]
+    assert (
+        event["subject"] == result["job"] and event["details"]["drifted_columns"] == result["drifted_columns"]
+    )
     relaxed = ok(cli("monitor", "check", churn, "--data", "today.csv", "--drift-share", "0.75", "--json"))
     assert relaxed["dataset_drift"] is False
     assert ok(cli("audit", "log", "--action", "drift.checked", "--json"))[0]["subject"] == relaxed["job"]
@@ -147,7 +149,18 @@ def test_reference_file_gives_scipy_exactly(cli, project, churn):
         assert column["score"] == expected.statistic and column["p_value"] == expected.pvalue
         assert column["drift"] == (expected.pvalue < 0.05)
     result = ok(
-        cli("monitor", "check", churn, "--data", "cur.csv", "--reference", "ref.parquet", "--metric", "wasserstein", "--json")
+        cli(
+            "monitor",
+            "check",
+            churn,
+            "--data",
+            "cur.csv",
+            "--reference",
+            "ref.parquet",
+            "--metric",
+            "wasserstein",
+            "--json",
+        )
     )
     for name in FEATURES:
         ref, cur = reference[name].to_numpy(), current[name].to_numpy()
@@ -164,7 +177,9 @@ def test_baseline_statistics_within_bounds_of_scipy(cli, project, churn):
     ks = by_name(ok(cli("monitor", "check", churn, "--data", "today.parquet", "--metric", "ks", "--json")))
     for name in FEATURES:
         ref, cur = reference[name].to_numpy(), current[name].to_numpy()
-        assert wasserstein[name]["score"] == pytest.approx(stats.wasserstein_distance(ref, cur) / np.std(ref), rel=0.01)
+        assert wasserstein[name]["score"] == pytest.approx(
+            stats.wasserstein_distance(ref, cur) / np.std(ref), rel=0.01
+        )
         assert abs(ks[name]["score"] - stats.ks_2samp(ref, cur).statistic) <= 0.002
 
 
@@ -173,8 +188,20 @@ def test_columns_threshold_and_metric_options(cli, project, churn):
     write(frame(3_000, 1, {"f0": 0.3}), project / "today.parquet")
     ok(cli("monitor", "baseline", churn, "--data", "train.parquet"))
     result = ok(
-        cli("monitor", "check", churn, "--data", "today.parquet", "--columns", "f0,f1", "--metric", "psi",
-            "--threshold", "0.5", "--json")
+        cli(
+            "monitor",
+            "check",
+            churn,
+            "--data",
+            "today.parquet",
+            "--columns",
+            "f0,f1",
+            "--metric",
+            "psi",
+            "--threshold",
+            "0.5",
+            "--json",
+        )
     )
     assert [c["name"] for c in result["columns"]] == ["f0", "f1"]
     assert all(c["metric"] == "psi" and c["threshold"] == 0.5 for c in result["columns"])
@@ -239,8 +266,12 @@ def test_human_output_is_a_table_and_a_verdict(cli, project, churn):
 
 def test_no_baseline_says_which_command_makes_one(cli, project, churn):
     write(frame(100, 0), project / "today.parquet")
-    one_line_error(cli("monitor", "check", churn, "--data", "today.parquet"), 1, "no monitoring baseline",
-                   "mlops monitor baseline churn:1")
+    one_line_error(
+        cli("monitor", "check", churn, "--data", "today.parquet"),
+        1,
+        "no monitoring baseline",
+        "mlops monitor baseline churn:1",
+    )
 
 
 def test_empty_input_is_one_error_line(cli, project, churn):
@@ -285,7 +316,9 @@ def test_deployment_without_collected_data(cli, project, churn):
 def test_baseline_bad_input(cli, project, churn):
     write(frame(100, 0), project / "train.parquet")
     one_line_error(cli("monitor", "baseline", churn, "--data", "missing.csv"), 1, "no such file")
-    one_line_error(cli("monitor", "baseline", churn, "--data", "train.parquet", "--target", "nope"), 2, "--target")
+    one_line_error(
+        cli("monitor", "baseline", churn, "--data", "train.parquet", "--target", "nope"), 2, "--target"
+    )
     one_line_error(cli("monitor", "baseline", churn), 2, "--data")
     write(pa.table({"f0": [1.0]}), project / "narrow.parquet")
     one_line_error(cli("monitor", "baseline", churn, "--data", "narrow.parquet"), 1, "f1")

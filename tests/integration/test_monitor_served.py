@@ -30,7 +30,9 @@ def served(project, store, cli):
     pq.write_table(training(5_000, 0), project / "train.parquet")
     assert cli("monitor", "baseline", "clf", "--data", "train.parquet").exit_code == 0
     server = start_server(project, "clf", "--collect", "collected")
-    shifted = np.column_stack([training(120, 1, shift=2.0)[f].to_numpy() for f in FEATURES]).astype(np.float32)
+    shifted = np.column_stack([training(120, 1, shift=2.0)[f].to_numpy() for f in FEATURES]).astype(
+        np.float32
+    )
     try:
         with server.client() as client:
             for i in range(30):

@@ -44,7 +44,9 @@ def test_raw_ks_and_wasserstein_equal_scipy(n, m):
     d, p = metrics.ks(Raw.of(reference), Raw.of(current))
     expected = stats.ks_2samp(reference, current)
     assert d == expected.statistic and p == expected.pvalue
-    assert metrics.wasserstein_norm(Raw.of(reference), Raw.of(current)) == scipy_wasserstein(reference, current)
+    assert metrics.wasserstein_norm(Raw.of(reference), Raw.of(current)) == scipy_wasserstein(
+        reference, current
+    )
 
 
 def test_raw_jensenshannon_and_psi_on_evidently_bins():
@@ -72,7 +74,9 @@ def test_chi_square_equals_scipy_over_the_union_of_categories():
     keys = ["a", "b", "c", "d"]
     m, n = sum(current.values()), sum(reference.values())
     with np.errstate(divide="ignore"):
-        expected = stats.chisquare([current.get(k, 0) for k in keys], [reference.get(k, 0) * m / n for k in keys])
+        expected = stats.chisquare(
+            [current.get(k, 0) for k in keys], [reference.get(k, 0) * m / n for k in keys]
+        )
     assert (statistic, p) == (pytest.approx(expected.statistic), pytest.approx(expected.pvalue))
 
 
@@ -114,12 +118,18 @@ def test_sketch_of_skewed_and_discrete_data():
     binned = sketch(reference)
     side = count(binned, current)
     assert abs(metrics.ks(binned, side)[0] - stats.ks_2samp(reference, current).statistic) <= 0.002
-    assert metrics.wasserstein_norm(binned, side) == pytest.approx(scipy_wasserstein(reference, current), rel=0.01)
+    assert metrics.wasserstein_norm(binned, side) == pytest.approx(
+        scipy_wasserstein(reference, current), rel=0.01
+    )
     reference, current = rng.integers(0, 40, 30_000).astype(float), rng.integers(0, 45, 30_000).astype(float)
     binned = sketch(reference)
     side = count(binned, current)
-    assert metrics.ks(binned, side)[0] == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-12)
-    assert metrics.wasserstein_norm(binned, side) == pytest.approx(scipy_wasserstein(reference, current), rel=1e-9)
+    assert metrics.ks(binned, side)[0] == pytest.approx(
+        stats.ks_2samp(reference, current).statistic, abs=1e-12
+    )
+    assert metrics.wasserstein_norm(binned, side) == pytest.approx(
+        scipy_wasserstein(reference, current), rel=1e-9
+    )
 
 
 def test_small_reference_is_stored_exactly_and_ks_is_exact():
@@ -176,4 +186,6 @@ def test_auto_follows_evidently_rules(kind, rows, n_values, expected):
 
 def test_p_value_metrics_drift_below_threshold_and_distances_at_or_above():
     assert metrics.verdict("ks", 0.3, 0.01, 0.05) and not metrics.verdict("ks", 0.3, 0.2, 0.05)
-    assert metrics.verdict("wasserstein", 0.1, None, 0.1) and not metrics.verdict("wasserstein", 0.09, None, 0.1)
+    assert metrics.verdict("wasserstein", 0.1, None, 0.1) and not metrics.verdict(
+        "wasserstein", 0.09, None, 0.1
+    )

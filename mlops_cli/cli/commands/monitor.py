@@ -38,7 +38,9 @@ def baseline(
     ref: ModelRefArg,
     data: DataOpt = None,
     categorical: CategoricalOpt = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="The label column, monitored too.")] = None,
+    target: Annotated[
+        Optional[str], typer.Option("--target", help="The label column, monitored too.")
+    ] = None,
     sample: Annotated[
         Optional[int], typer.Option("--sample", help="Use only the first N rows of the data.", min=1)
     ] = None,
@@ -91,14 +93,18 @@ def check(
     ] = None,
     since: Annotated[
         Optional[str],
-        typer.Option("--since", help="Served data from this time on: 2026-11-01, 2026-11-01T12:00, 30m, 12h, 7d."),
+        typer.Option(
+            "--since", help="Served data from this time on: 2026-11-01, 2026-11-01T12:00, 30m, 12h, 7d."
+        ),
     ] = None,
     collected: Annotated[
         Optional[Path], typer.Option("--collected", help="A folder written by `mlops serve --collect`.")
     ] = None,
     reference: Annotated[
         Optional[list[str]],
-        typer.Option("--reference", help="Compare with this file directly (exact statistics), not the baseline."),
+        typer.Option(
+            "--reference", help="Compare with this file directly (exact statistics), not the baseline."
+        ),
     ] = None,
     categorical: CategoricalOpt = None,
     metric: Annotated[
@@ -168,7 +174,18 @@ def _render(console: Any, result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False)
-    for header in ("column", "role", "kind", "metric", "score", "p-value", "threshold", "drift", "missing", "note"):
+    for header in (
+        "column",
+        "role",
+        "kind",
+        "metric",
+        "score",
+        "p-value",
+        "threshold",
+        "drift",
+        "missing",
+        "note",
+    ):
         table.add_column(header)
     for c in result["columns"]:
         quality = c["quality"]
@@ -196,7 +213,8 @@ def _render(console: Any, result: dict[str, Any]) -> None:
     prediction = result["prediction_drift"]
     if prediction["checked"]:
         console.print(
-            "Predictions: " + ("DRIFT in " + ", ".join(prediction["columns"]) if prediction["drift"] else "no drift"),
+            "Predictions: "
+            + ("DRIFT in " + ", ".join(prediction["columns"]) if prediction["drift"] else "no drift"),
             markup=False,
         )
     for key, label in (("missing_columns", "Missing"), ("extra_columns", "Ignored (not in the baseline)")):
