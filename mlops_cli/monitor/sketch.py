@@ -81,7 +81,8 @@ class Moments:
             return
         mean = float(s.mean())
         d = s - mean
-        m2 = float(np.dot(d, d))
+        # Not np.dot: BLAS starts its own threads, which fight the column threads for the cores.
+        m2 = float(np.square(d, out=d).sum())
         total = self.n + s.size
         delta = mean - self.mean
         self.mean += delta * s.size / total
