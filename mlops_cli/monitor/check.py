@@ -8,6 +8,7 @@ scipy's exact functions. Each check is a `monitor` job with a `drift.detected` o
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -107,7 +108,9 @@ class ColumnCheck:
 
 
 def _finite(value: float | None) -> float | None:
-    if value is None or value != value:  # NaN has no JSON form
+    """The value, or None for NaN and infinity (a chi-square against a category the reference
+    never had), which JSON cannot carry; the verdict still says drift."""
+    if value is None or not math.isfinite(value):
         return None
     return float(value)
 
