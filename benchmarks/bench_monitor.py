@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVIDENTLY_VENV = Path.home() / ".cache" / "mlops-bench" / "evidently-venv"
 
 EVIDENTLY = """
-import sys, time, pandas as pd
+import json, sys, time, pandas as pd
 from evidently import Report
 from evidently.presets import DataDriftPreset
 reference = pd.read_parquet(sys.argv[1])
@@ -49,6 +49,14 @@ start = time.perf_counter()
 snapshot = Report([DataDriftPreset()]).run(current, reference)
 result = snapshot.dict()
 print(f"report {time.perf_counter() - start:.2f} s", file=sys.stderr)
+if len(sys.argv) > 3:  # the per-column scores, to compare verdicts with mlops
+    scores = {}
+    for metric in result["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            scores[config["column"]] = {"score": float(metric["value"]), "threshold": config["threshold"]}
+    with open(sys.argv[3], "w") as out:
+        json.dump(scores, out)
 """
 
 
@@ -112,6 +120,32 @@ def evidently_python(skip: bool) -> str | None:
     return str(python)
 
 
+def agreement(python, script, ref, cur, work, project, env, mlops) -> None:
+    """Do Evidently and `mlops monitor check` (from the baseline) flag the same columns?"""
+    import json
+
+    scores = work / "evidently-scores.json"
+    subprocess.run([python, str(script), str(ref), str(cur), str(scores)], check=True, capture_output=True)
+    theirs = json.loads(scores.read_text())
+    ours = json.loads(
+        subprocess.run(
+            [*mlops, "monitor", "check", "m", "--data", str(cur), "--json"],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    mine = {c["name"]: c for c in ours["columns"]}
+    same = sum((theirs[n]["score"] >= theirs[n]["threshold"]) == mine[n]["drift"] for n in theirs)
+    worst = max(abs(theirs[n]["score"] - mine[n]["score"]) / max(theirs[n]["score"], 1e-12) for n in theirs)
+    print(
+        f"Verdicts: the same for {same} of {len(theirs)} columns; largest relative score difference"
+        f" {worst:.2%} (mlops from its stored baseline, Evidently from the raw data)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -137,7 +171,11 @@ def main() -> None:
     subprocess.run([*mlops, "init"], cwd=project, env=env, check=True, capture_output=True)
     (project / "model.bin").write_bytes(os.urandom(64))
     subprocess.run(
-        [*mlops, "register", "model.bin", "--name", "m"], cwd=project, env=env, check=True, capture_output=True
+        [*mlops, "register", "model.bin", "--name", "m"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
     )
 
     print(f"CPU: {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
@@ -152,7 +190,10 @@ def main() -> None:
         base = measured([*mlops, "monitor", "baseline", "m", "--data", str(ref)], project, env)
         print(f"| baseline {rows:,} x {columns} | {base[0]:.2f} s | {base[1]:.2f} | {base[2]:,.0f} MB | |")
         repeats = 1 if rows > args.rows else args.repeats
-        runs = [measured([*mlops, "monitor", "check", "m", "--data", str(cur)], project, env) for _ in range(repeats)]
+        runs = [
+            measured([*mlops, "monitor", "check", "m", "--data", str(cur)], project, env)
+            for _ in range(repeats)
+        ]
         wall, cpu, peak = median_of(runs)
         print(f"| check {rows:,} x {columns} | {wall:.2f} s | {cpu:.2f} | {peak:,.0f} MB | {target} |")
 
@@ -162,11 +203,16 @@ def main() -> None:
     cur = make_data(work / f"cur-{rows}x50.parquet", rows, 50, True, 1)
     measured([*mlops, "monitor", "baseline", "m", "--data", str(ref)], project, env)
     ours = median_of(
-        [measured([*mlops, "monitor", "check", "m", "--data", str(cur)], project, env) for _ in range(args.repeats)]
+        [
+            measured([*mlops, "monitor", "check", "m", "--data", str(cur)], project, env)
+            for _ in range(args.repeats)
+        ]
     )
     exact = median_of(
         [
-            measured([*mlops, "monitor", "check", "m", "--data", str(cur), "--reference", str(ref)], project, env)
+            measured(
+                [*mlops, "monitor", "check", "m", "--data", str(cur), "--reference", str(ref)], project, env
+            )
             for _ in range(args.repeats)
         ]
     )
@@ -180,8 +226,12 @@ def main() -> None:
     script = work / "evidently_run.py"
     script.write_text(EVIDENTLY)
     evidently = median_of(
-        [measured([python, str(script), str(ref), str(cur)], work, dict(os.environ)) for _ in range(args.repeats)]
+        [
+            measured([python, str(script), str(ref), str(cur)], work, dict(os.environ))
+            for _ in range(args.repeats)
+        ]
     )
+    agreement(python, script, ref, cur, work, project, env, mlops)
     for name, figures in (
         ("Evidently 0.7 DataDriftPreset", evidently),
         ("mlops check (baseline)", ours),

@@ -354,3 +354,22 @@ def test_report_of_200_columns_stays_under_2_mb(cli, project, plain):
     assert len(text.encode()) < 2_000_000
     assert text.count("<svg") == 200 and text.count("<tr") == 201
     assert result["features_drifted"] == 90
+
+
+def test_json_lines_baseline_and_csv_check_agree_with_parquet(cli, project, churn):
+    import json as jsonlib
+
+    train = frame(3_000, 0)
+    with open(project / "train.jsonl", "w") as out:
+        for row in train.to_pylist():
+            out.write(jsonlib.dumps(row) + "\n")
+    write(train, project / "train.parquet")
+    write(frame(2_000, 1, {"f2": 0.5}), project / "today.parquet")
+    from_jsonl = ok(cli("monitor", "baseline", churn, "--data", "train.jsonl", "--json"))
+    first = ok(cli("monitor", "check", churn, "--data", "today.parquet", "--json"))
+    ok(cli("monitor", "baseline", churn, "--data", "train.parquet"))
+    second = ok(cli("monitor", "check", churn, "--data", "today.parquet", "--json"))
+    assert from_jsonl["rows"] == 3_000
+    assert first["drifted_columns"] == second["drifted_columns"] and "f2" in first["drifted_columns"]
+    for a, b in zip(first["columns"], second["columns"], strict=True):
+        assert a["name"] == b["name"] and a["score"] == pytest.approx(b["score"], rel=1e-9)
