@@ -128,7 +128,10 @@ def chunks(
     read = list(dict.fromkeys(columns + (list(predictor.schema.columns) if predictor else [])))
     if table.extra_filter is not None and table.filter_columns:
         read = list(dict.fromkeys(read + list(table.filter_columns)))
-    for chunk in iter_chunks(table.files, read, dtypes, CHUNK_ROWS):
+    from mlops_cli.batch.pipeline import prefetch
+
+    # The next chunks are read in a thread while this one is counted (pyarrow frees the GIL).
+    for chunk in prefetch(iter_chunks(table.files, read, dtypes, CHUNK_ROWS)):
         batch = chunk.batch
         if table.extra_filter is not None:
             batch = table.extra_filter(batch)
