@@ -164,7 +164,7 @@ def roles_for(
 # --- computing ---------------------------------------------------------------------------------
 
 
-def profile(
+def reference_statistics(
     table: Table,
     roles: dict[str, str],
     kinds: dict[str, str],
@@ -248,7 +248,7 @@ def create_baseline(
     table = scan.open_table(data, categorical)
     predictor = load_predictor(store, version, warn)
     roles, kinds = roles_for(table, predictor, target)
-    summaries, rows = profile(table, roles, kinds, predictor, limit=sample, progress=progress)
+    summaries, rows = reference_statistics(table, roles, kinds, predictor, limit=sample, progress=progress)
     columns = {name: Column(name, roles[name], kinds[name], summaries[name]) for name in roles}
     data_info = {
         "files": [f.to_dict() for f in table.files],

@@ -220,16 +220,3 @@ def worker_pool() -> ThreadPoolExecutor:
     import os
 
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="mlops-monitor")
-
-
-__all__ = [
-    "CATEGORICAL",
-    "NUMERIC",
-    "Table",
-    "as_float",
-    "chunks",
-    "feed",
-    "open_table",
-    "prediction_kinds",
-    "worker_pool",
-]
