@@ -60,6 +60,15 @@ if len(sys.argv) > 3:  # the per-column scores, to compare verdicts with mlops
 """
 
 
+# The input alone: the file read in batches the way mlops reads it, and nothing done with it.
+READ_ONLY = """
+import sys, pyarrow.parquet as pq
+parquet = pq.ParquetFile(sys.argv[1], pre_buffer=False, buffer_size=1 << 20)
+for batch in parquet.iter_batches(batch_size=65536, use_threads=True):
+    pass
+"""
+
+
 def make_data(path: Path, rows: int, columns: int, shifted: bool, seed: int) -> Path:
     """Parquet written in row groups of 1M rows, so 10M rows never sit in memory."""
     import pyarrow as pa
@@ -196,6 +205,11 @@ def main() -> None:
         ]
         wall, cpu, peak = median_of(runs)
         print(f"| check {rows:,} x {columns} | {wall:.2f} s | {cpu:.2f} | {peak:,.0f} MB | {target} |")
+        floor = measured([sys.executable, "-c", READ_ONLY, str(cur)], project, env)
+        print(
+            f"| reading the input alone (pyarrow) | {floor[0]:.2f} s | {floor[1]:.2f} | {floor[2]:,.0f} MB |"
+            f" check's RSS beyond it: {peak - floor[2]:,.0f} MB |"
+        )
 
     python = evidently_python(args.skip_evidently)
     rows = args.evidently_rows
