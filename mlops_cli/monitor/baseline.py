@@ -242,6 +242,8 @@ def create_baseline(
     from mlops_cli.store.events import utc_now
 
     scan.require()
+    if not data:
+        raise UsageError("give the training data with --data PATH")
     if sample is not None and sample < 1:
         raise UsageError("--sample must be at least 1")
     version = show_version(store, ref)

@@ -86,31 +86,17 @@ def _is_number(arrow_type: pa.DataType | None) -> bool:
 
 
 def _arrow_types(file: InputFile, columns: list[str]) -> dict[str, pa.DataType]:
-    import pyarrow as pa
+    """Each column's type: Parquet's schema, or what the reader infers on the first chunk of a
+    CSV or JSON Lines file (the reader pins those types for the rest of the file)."""
+    if file.format == "parquet":
+        import pyarrow.parquet as pq
 
-    try:
-        if file.format == "parquet":
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(file.path)
-            return {name: schema.field(name).type for name in columns}
-        with open(file.path, "rb") as handle:
-            head = handle.read(1 << 20)
-        cut = head.rfind(b"\n")
-        if cut > 0 and len(head) == 1 << 20:
-            head = head[: cut + 1]
-        buffer = pa.py_buffer(head)
-        if file.format == "csv":
-            import pyarrow.csv as pacsv
-
-            table = pacsv.read_csv(buffer)
-        else:
-            import pyarrow.json as pajson
-
-            table = pajson.read_json(buffer)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"cannot read {file.path.name}: {str(exc).splitlines()[0]}") from exc
-    return {name: table.schema.field(name).type for name in columns if name in table.schema.names}
+        schema = pq.read_schema(file.path)
+        return {name: schema.field(name).type for name in columns}
+    first = next(iter_chunks([file], columns, {}, 1), None)
+    if first is None:
+        return {}
+    return {field.name: field.type for field in first.batch.schema}
 
 
 def reader_dtypes(table: Table, model_dtypes: dict[str, str]) -> dict[str, str]:

@@ -83,13 +83,11 @@ def traffic(folder: Path, since: datetime | None) -> dict[str, Any]:
     of distinct request ids among the collected rows, with no error rate or latency.
     """
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     calls = sorted((folder / CALLS).glob("calls-*.parquet")) if (folder / CALLS).is_dir() else []
     if calls:
-        table = pa.concat_tables(pq.read_table(p, columns=["ts", "status", "latency_ms"]) for p in calls)
+        table = _read(calls, ["ts", "status", "latency_ms"], {"status": "int64", "latency_ms": "double"})
         if since is not None:
             table = table.filter(pc.greater_equal(table.column("ts"), _bound(since)))
         status = table.column("status").to_numpy()
@@ -116,11 +114,10 @@ def traffic(folder: Path, since: datetime | None) -> dict[str, Any]:
             }
         return result
     ids: set[str] = set()
-    for path in collected_files(folder, str(folder)):
-        table = pq.read_table(path, columns=["ts", "request_id"])
-        if since is not None:
-            table = table.filter(pc.greater_equal(table.column("ts"), _bound(since)))
-        ids.update(pc.unique(table.column("request_id")).to_pylist())
+    table = _read(collected_files(folder, str(folder)), ["ts", "request_id"], {"request_id": "string"})
+    if since is not None:
+        table = table.filter(pc.greater_equal(table.column("ts"), _bound(since)))
+    ids.update(pc.unique(table.column("request_id")).to_pylist())
     return {
         "requests": len(ids),
         "errors": None,
@@ -136,3 +133,19 @@ def _bound(since: datetime) -> Any:
     import pyarrow as pa
 
     return pa.scalar(since, type=pa.timestamp("us", tz="UTC"))
+
+
+def _read(paths: list[Path], columns: list[str], dtypes: dict[str, str]) -> pa.Table:
+    """A few columns of the collector's files, through the batch readers like every table."""
+    import pyarrow as pa
+
+    from mlops_cli.batch.inputs import resolve_inputs
+    from mlops_cli.batch.readers import iter_chunks
+
+    files = resolve_inputs(tuple(str(p) for p in paths))
+    batches = [c.batch for c in iter_chunks(files, columns, dtypes, 65_536)]
+    if not batches:  # files with no rows: an empty table of the same columns
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(files[0].path).empty_table().select(columns)
+    return pa.Table.from_batches(batches)

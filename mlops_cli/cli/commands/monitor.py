@@ -58,15 +58,11 @@ def baseline(
     from mlops_cli.monitor.baseline import create_baseline
 
     out = Output(json)
-    if not data:
-        from mlops_cli.errors import UsageError
-
-        raise UsageError("give the training data with --data PATH")
     with store_for(store) as opened:
         result = create_baseline(
             opened,
             ref,
-            tuple(data),
+            tuple(data or ()),
             categorical=frozenset(_names(categorical)),
             target=target,
             sample=sample,
