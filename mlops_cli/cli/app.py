@@ -7,17 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli import __version__
-from mlops_cli.cli.commands import (
-    audit,
-    convert,
-    init,
-    models,
-    monitor,
-    package,
-    register,
-    score_batch,
-    serve,
-)
+from mlops_cli.cli.commands import audit, convert, init, models, package, register, score_batch, serve
+from mlops_cli.cli.commands import monitor as monitor_commands
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -61,4 +52,4 @@ _command("score-batch", score_batch.score_batch)
 _command("serve", serve.serve)
 _command("package", package.package)
 app.add_typer(audit.app, name="audit")
-app.add_typer(monitor.app, name="monitor")
+app.add_typer(monitor_commands.app, name="monitor")
