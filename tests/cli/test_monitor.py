@@ -373,3 +373,32 @@ def test_json_lines_baseline_and_csv_check_agree_with_parquet(cli, project, chur
     assert first["drifted_columns"] == second["drifted_columns"] and "f2" in first["drifted_columns"]
     for a, b in zip(first["columns"], second["columns"], strict=True):
         assert a["name"] == b["name"] and a["score"] == pytest.approx(b["score"], rel=1e-9)
+
+
+def test_model_with_text_and_integer_inputs(cli, project, store):
+    """One ONNX input per column (string, float, int64): the reader types each column as the
+    model needs, the text column is compared as categories, the model runs on every chunk."""
+    from tests.serving_helpers import mixed_onnx
+
+    register_onnx(store, mixed_onnx(project), "mixed", features=None)
+    rng = np.random.default_rng(0)
+
+    def table(n: int, cities: list[str], p: list[float]) -> pa.Table:
+        return pa.table(
+            {
+                "city": rng.choice(cities, n, p=p),
+                "age": rng.normal(0, 1, n).astype(np.float32),
+                "count": rng.integers(0, 5, n),
+            }
+        )
+
+    write(table(3_000, ["a", "b", "c"], [0.4, 0.3, 0.3]), project / "train.csv")
+    write(table(2_000, ["a", "b", "c", "z"], [0.1, 0.1, 0.4, 0.4]), project / "today.csv")
+    baseline = ok(cli("monitor", "baseline", "mixed", "--data", "train.csv", "--json"))
+    assert baseline["columns"]["feature"] == ["city", "age", "count"]
+    assert "city" in baseline["categorical"] and baseline["columns"]["prediction"]
+    result = ok(cli("monitor", "check", "mixed", "--data", "today.csv", "--json"))
+    columns = by_name(result)
+    assert columns["city"]["drift"] is True and columns["city"]["quality"]["unseen_categories"] == ["z"]
+    assert columns["age"]["drift"] is False and columns["count"]["drift"] is False
+    assert result["prediction_drift"]["checked"] is True
