@@ -15,6 +15,7 @@ from mlops_cli.cli.commands import (
     gc,
     init,
     models,
+    monitor,
     package,
     profile,
     register,
@@ -69,3 +70,4 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
 _command("gc", gc.gc)
+app.add_typer(monitor.app, name="monitor")

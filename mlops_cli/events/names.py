@@ -33,6 +33,7 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "monitor.baseline": ("monitor.baseline", ()),
     "profile": ("model.profiled", ()),
     "gc": ("store.gc", ()),
+    "recover": ("store.recovered", ()),
 }
 
 

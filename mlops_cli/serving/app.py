@@ -165,7 +165,10 @@ class ServingApp:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        self.metrics.request(endpoint, status, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.metrics.request(endpoint, status, elapsed)
+        if self.collector is not None and endpoint in SCORING_ENDPOINTS:
+            self.collector.submit_call(request_id, endpoint, status, elapsed)
 
     def _route(self, method: str, path: str) -> tuple[str, Any, bool]:
         """(endpoint label, handler, handler takes the request) or a 404/405."""
@@ -345,6 +348,9 @@ class ServingApp:
         if self.collector is not None:
             self.collector.submit(request_id, endpoint, feeds, outputs)
 
+
+# Requests whose outcome (status, latency) the collector logs for `mlops monitor`.
+SCORING_ENDPOINTS = frozenset({"infer", "invocations"})
 
 _SIMPLE = {
     "/v2": ("server_metadata", "GET"),

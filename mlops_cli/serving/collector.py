@@ -11,6 +11,11 @@ timestamp), `request_id`, `row` (index in the request), `endpoint`, `model`, `mo
 then the input columns (`feature_names` from the signature when known, else `INPUT` for a
 one-column input or `INPUT_j`) and the output columns (`prediction`, `proba_<class>`, or
 `OUTPUT`/`OUTPUT_j`).
+
+Calls (one row per scoring request, failed ones included, which the row files cannot hold):
+`calls/calls-<UTC time>-<pid>-<seq>.parquet` with `ts`, `request_id`, `endpoint`, `status` and
+`latency_ms`, from which `mlops monitor` reports request count, error rate and latency. They
+sit in a subfolder so the row files stay one schema.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ import numpy as np
 log = logging.getLogger("mlops.serving")
 
 _STOP = object()
+
+
+@dataclass
+class Call:
+    ts: float
+    request_id: str
+    endpoint: str
+    status: int
+    latency_s: float
 
 
 @dataclass
@@ -76,14 +90,9 @@ class Collector:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self.files: list[Path] = []
-        self._writer = None
-        self._tmp: Path | None = None
-        self._final: Path | None = None
-        self._file_rows = 0
-        self._file_opened = 0.0
-        self._schema = None
-        self._sequence = 0
+        self._rows = _Stream(self.directory, "requests")
+        self._calls = _Stream(self.directory / "calls", "calls")
+        self.files = self._rows.files
         self._thread = threading.Thread(target=self._run, name="mlops-collector", daemon=True)
         self._thread.start()
 
@@ -96,6 +105,13 @@ class Collector:
         else:
             self.metrics.collected += 1
 
+    def submit_call(self, request_id: str, endpoint: str, status: int, latency_s: float) -> None:
+        """Queue one scoring request's outcome (any status) without ever blocking."""
+        try:
+            self.queue.put_nowait(Call(time.time(), request_id, endpoint, status, latency_s))
+        except queue.Full:
+            self.metrics.dropped += 1
+
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued so far and close the current file."""
         if self._thread.is_alive():
@@ -105,7 +121,7 @@ class Collector:
     # --- the writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: list[Record] = []
+        pending: list[Record | Call] = []
         last_flush = time.monotonic()
         while True:
             try:
@@ -114,7 +130,8 @@ class Collector:
                 item = None
             if item is _STOP:
                 self._write(pending)
-                self._close_file()
+                self._rows.close()
+                self._calls.close()
                 return
             if item is not None:
                 pending.append(item)
@@ -123,24 +140,23 @@ class Collector:
                 self._write(pending)
                 pending = []
                 last_flush = now
-            if self._writer is not None and time.monotonic() - self._file_opened >= self.rotate_seconds:
-                self._close_file()
+            for stream in (self._rows, self._calls):
+                if stream.writer is not None and time.monotonic() - stream.opened >= self.rotate_seconds:
+                    stream.close()
 
-    def _write(self, records: list[Record]) -> None:
-        if not records:
-            return
+    def _write(self, items: list[Record | Call]) -> None:
+        records = [r for r in items if isinstance(r, Record)]
+        calls = [c for c in items if isinstance(c, Call)]
         try:
-            table = self._table(records)
-            if self._writer is not None and not table.schema.equals(self._schema):
-                self._close_file()
-            if self._writer is None:
-                self._open_file(table.schema)
-            self._writer.write_table(table)
-            self._file_rows += table.num_rows
-            if self._file_rows >= self.rows_per_file:
-                self._close_file()
+            if records:
+                self._rows.write(self._table(records), self.rows_per_file)
         except Exception:  # noqa: BLE001 - the writer must outlive a bad record; logged with traceback
             log.exception("collection: could not write %d records", len(records))
+        try:
+            if calls:
+                self._calls.write(_calls_table(calls), self.rows_per_file)
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("collection: could not write %d calls", len(calls))
 
     def _table(self, records: list[Record]):
         import pyarrow as pa
@@ -166,9 +182,7 @@ class Collector:
             for key, values in cols.items():
                 data.setdefault(key, []).append(values)
         arrays = {
-            "ts": pa.array(
-                (np.array(columns.pop("ts")) * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC")
-            ),
+            "ts": _timestamps(columns.pop("ts")),
             "row": pa.array(columns.pop("row"), pa.int32()),
         }
         arrays.update({k: pa.array(v, pa.string()) for k, v in columns.items()})
@@ -177,30 +191,77 @@ class Collector:
         order = ["ts", "request_id", "row", "endpoint", "model", "model_version", *data]
         return pa.table({k: arrays[k] for k in order})
 
-    def _open_file(self, schema) -> None:
+
+class _Stream:
+    """Rotating Parquet files of one schema: written as `.NAME.tmp`, renamed when closed."""
+
+    def __init__(self, directory: Path, prefix: str) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.files: list[Path] = []
+        self.writer = None
+        self.opened = 0.0
+        self._tmp: Path | None = None
+        self._final: Path | None = None
+        self._rows = 0
+        self._schema = None
+        self._sequence = 0
+
+    def write(self, table, rows_per_file: int) -> None:
+        if self.writer is not None and not table.schema.equals(self._schema):
+            self.close()
+        if self.writer is None:
+            self._open(table.schema)
+        self.writer.write_table(table)
+        self._rows += table.num_rows
+        if self._rows >= rows_per_file:
+            self.close()
+
+    def _open(self, schema) -> None:
         import pyarrow.parquet as pq
 
+        self.directory.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        name = f"requests-{stamp}-{os.getpid()}-{self._sequence:05d}.parquet"
+        name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._sequence:05d}.parquet"
         self._final = self.directory / name
         self._tmp = self.directory / f".{name}.tmp"
-        self._writer = pq.ParquetWriter(str(self._tmp), schema, compression="zstd")
+        self.writer = pq.ParquetWriter(str(self._tmp), schema, compression="zstd")
         self._schema = schema
-        self._file_rows = 0
-        self._file_opened = time.monotonic()
+        self._rows = 0
+        self.opened = time.monotonic()
 
-    def _close_file(self) -> None:
-        if self._writer is None:
+    def close(self) -> None:
+        if self.writer is None:
             return
         try:
-            self._writer.close()
+            self.writer.close()
             os.replace(self._tmp, self._final)
             self.files.append(self._final)
         except OSError:
             log.exception("collection: could not close %s", self._tmp)
         finally:
-            self._writer = None
+            self.writer = None
+
+
+def _timestamps(seconds: list[float]) -> Any:
+    import pyarrow as pa
+
+    return pa.array((np.array(seconds) * 1e6).astype(np.int64), pa.timestamp("us", tz="UTC"))
+
+
+def _calls_table(calls: list[Call]):
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "ts": _timestamps([c.ts for c in calls]),
+            "request_id": pa.array([c.request_id for c in calls], pa.string()),
+            "endpoint": pa.array([c.endpoint for c in calls], pa.string()),
+            "status": pa.array([c.status for c in calls], pa.int16()),
+            "latency_ms": pa.array([c.latency_s * 1000.0 for c in calls], pa.float64()),
+        }
+    )
 
 
 def _concat(parts: list) -> Any:

@@ -88,6 +88,41 @@ def _job_state(
     }
 
 
+def record_job(
+    conn: sqlite3.Connection,
+    job_id: str,
+    kind: str,
+    model_ref: str | None,
+    model_digest: str | None,
+    status: str,
+    details: dict[str, Any],
+    action: str,
+    event_details: dict[str, Any],
+    provenance: Provenance,
+) -> Job:
+    """Record a job that ran to its end, with one `action` audit event, in one transaction.
+
+    For short jobs (a monitoring check) that have nothing to resume: the row and its event are
+    written together once the result is known.
+    """
+    now = utc_now()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO jobs (id, kind, model_ref, model_digest, status, created_at, updated_at, details)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (job_id, kind, model_ref, model_digest, status, now, now, json.dumps(details, sort_keys=True)),
+        )
+        state = {"job": _job_state(job_id, kind, status, model_ref, model_digest)}  # for replay
+        append_event(
+            conn,
+            action,
+            job_id,
+            provenance,
+            {"model": model_ref, "job": job_id, **event_details, "state": state},
+        )
+    return get_job(conn, job_id)
+
+
 def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
     row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
@@ -113,8 +148,12 @@ def add_artifact(
     digest: str | None,
     details: dict[str, Any],
     provenance: Provenance,
+    action: str | None = None,
 ) -> Artifact:
-    """Record something built from a version (for example an image), with a `<kind>` event."""
+    """Record something built from a version (for example an image), with a `<kind>` event.
+
+    `action` names the audit event instead of the kind (`monitor.baseline` for a baseline).
+    """
     now = utc_now()
     with transaction(conn):
         _, version_id = _resolve_id(conn, ref)
@@ -128,7 +167,7 @@ def add_artifact(
         ).fetchone()
         append_event(
             conn,
-            kind,
+            action or kind,
             f"{version['name']}:{version['version']}",
             provenance,
             {

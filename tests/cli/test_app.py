@@ -33,6 +33,8 @@ HEAVY = [
     "yaml",
     "uvicorn",
     "starlette",
+    "scipy",
+    "matplotlib",
 ]
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,508 @@
+"""`mlops monitor check`: current data against a baseline (or a reference file), recorded.
+
+The current data (files, or what a served model collected) is read once, streamed, and counted
+over the baseline's knots; with `--reference` both files are held in memory and compared with
+scipy's exact functions. Each check is a `monitor` job with a `drift.detected` or
+`drift.checked` audit event, written in one transaction once the result is known.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.audit.provenance import provenance
+from mlops_cli.domain import NoProgress, ProgressSink
+from mlops_cli.errors import CheckFailedError, UsageError
+from mlops_cli.monitor import metrics, scan, served
+from mlops_cli.monitor.baseline import (
+    FEATURE,
+    PREDICTION,
+    TARGET,
+    Baseline,
+    Column,
+    load_baseline,
+    load_predictor,
+    roles_for,
+)
+from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC, Table
+from mlops_cli.monitor.sketch import OTHER, Binned, Categories
+from mlops_cli.runtime.mapping import InputError
+from mlops_cli.store import Store
+from mlops_cli.store import jobs as job_store
+
+if TYPE_CHECKING:
+    import numpy as np
+
+KIND = "monitor"
+TOP_CATEGORIES = 20  # categories listed per column in the result (all are compared)
+
+
+@dataclass
+class CheckRequest:
+    model: str
+    data: tuple[str, ...] = ()
+    deployment: str | None = None
+    collected: Path | None = None
+    since: str | None = None
+    reference: tuple[str, ...] = ()
+    categorical: frozenset[str] = frozenset()
+    metric: str = "auto"
+    threshold: float | None = None
+    drift_share: float = 0.5
+    columns: tuple[str, ...] | None = None
+    report: Path | None = None
+    message: str | None = None
+
+    def validate(self) -> None:
+        sources = [bool(self.data), self.deployment is not None, self.collected is not None]
+        if sum(sources) != 1:
+            raise UsageError("give exactly one of --data, --deployment or --collected")
+        if self.since is not None and self.data:
+            raise UsageError("--since applies to served data (--deployment or --collected)")
+        metrics.check_metric(self.metric)
+        if not 0 < self.drift_share <= 1:
+            raise UsageError("--drift-share must be in (0, 1]")
+        if self.threshold is not None and self.threshold < 0:
+            raise UsageError("--threshold must be 0 or more")
+        if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
+            raise UsageError("--report must name an .html file")
+
+
+@dataclass
+class ColumnCheck:
+    name: str
+    role: str
+    kind: str
+    status: str  # checked, missing, empty (no values in the reference or the current data)
+    metric: str | None = None
+    score: float | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    drift: bool = False
+    note: str | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, Any] = field(default_factory=dict)
+    current: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "kind": self.kind,
+            "status": self.status,
+            "metric": self.metric,
+            "score": _finite(self.score),
+            "p_value": _finite(self.p_value),
+            "threshold": self.threshold,
+            "drift": self.drift,
+            "note": self.note,
+            "quality": self.quality,
+            "reference": self.reference,
+            "current": self.current,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    """The value, or None for NaN and infinity (a chi-square against a category the reference
+    never had), which JSON cannot carry; the verdict still says drift."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class Values:
+    """A whole numeric column gathered in memory, for exact statistics (`--reference`)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def update(self, values: np.ndarray) -> None:
+        self.parts.append(values.copy())
+
+    def finish(self) -> metrics.Raw:
+        import numpy as np
+
+        return metrics.Raw.of(np.concatenate(self.parts) if self.parts else np.empty(0))
+
+
+@dataclass
+class Sides:
+    """Reference and current summaries of the columns being compared."""
+
+    columns: dict[str, Column]  # the reference side (from a baseline or a reference file)
+    current: dict[str, Any]
+    rows: int
+    exact: bool
+
+
+def run_check(
+    store: Store,
+    request: CheckRequest,
+    *,
+    progress: ProgressSink | None = None,
+    warn: Any = None,
+) -> dict[str, Any]:
+    """Check drift and data quality; record a `monitor` job and its event; return the result.
+
+    Raises NotFoundError (no baseline, no such deployment or file, nothing collected),
+    UsageError (bad options) and InputError (unreadable or empty data).
+    """
+    from mlops_cli.models.manage import show_version
+    from mlops_cli.store.events import utc_now
+
+    scan.require()
+    request.validate()
+    started = time.perf_counter()
+    progress = progress or NoProgress()
+    version = show_version(store, request.model)
+    baseline: Baseline | None = None
+    predictor = None
+    if request.reference:
+        reference_table = scan.open_table(request.reference, request.categorical)
+        predictor = load_predictor(store, version, warn)
+        roles, kinds = roles_for(reference_table, predictor, None)
+    else:
+        baseline = load_baseline(store, version)
+        roles = {c.name: c.role for c in baseline.columns.values()}
+        kinds = {c.name: c.kind for c in baseline.columns.values()}
+        if any(r == PREDICTION for r in roles.values()):
+            predictor = load_predictor(store, version, None)
+
+    folder, source = _source(store, request)
+    current = _current_table(request, folder, kinds)
+    wanted = list(request.columns) if request.columns else list(roles)
+    unknown = [c for c in wanted if c not in roles]
+    if unknown:
+        where = "the reference" if request.reference else "the baseline"
+        raise UsageError(f"--columns names columns {where} lacks: {', '.join(unknown)}")
+    available = set(current.columns)
+    run_model = (
+        predictor is not None
+        and any(roles[c] == PREDICTION and c not in available for c in wanted)
+        and all(c in available for c in predictor.schema.columns)
+    )
+    missing = [c for c in wanted if c not in available and not (roles[c] == PREDICTION and run_model)]
+    extra = [c for c in current.columns if c not in roles and c not in scan.COLLECTOR_COLUMNS]
+    checked = [c for c in wanted if c not in missing]
+
+    model_for_current = predictor if run_model else None
+    if request.reference:
+        reference_summaries, _ = _gather(
+            reference_table, checked, roles, kinds, predictor, progress, "reference"
+        )
+        reference_columns = {
+            name: Column(name, roles[name], kinds[name], reference_summaries[name]) for name in checked
+        }
+        current_summaries, rows = _gather(
+            current, checked, roles, kinds, model_for_current, progress, "current"
+        )
+        sides = Sides(reference_columns, current_summaries, rows, exact=True)
+    else:
+        assert baseline is not None
+        accumulators = {
+            name: (baseline.columns[name].summary.empty_like() if kinds[name] == NUMERIC else Categories())
+            for name in checked
+        }
+        rows = _feed(current, accumulators, kinds, model_for_current, progress, "current")
+        sides = Sides(baseline.columns, accumulators, rows, exact=False)
+    if rows == 0:
+        raise InputError("the current data has no rows", hint="nothing to compare")
+
+    results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
+    results += [
+        ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data")
+        for name in missing
+    ]
+    result = _summarise(request, version, baseline, source, current, rows, results, extra, sides.exact)
+    job_id = f"mon-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    result["job"] = job_id
+    result["checked_at"] = utc_now()
+    if folder is not None:
+        result["served"] = served.traffic(folder, served.parse_since(request.since))
+    if request.report is not None:
+        from mlops_cli.monitor.report import write_report
+
+        result["report"] = str(write_report(request.report, result, sides))
+    result["duration_s"] = round(time.perf_counter() - started, 3)
+    action = "drift.detected" if result["dataset_drift"] else "drift.checked"
+    job_store.record_job(
+        store.conn,
+        job_id,
+        KIND,
+        version.ref,
+        version.digest,
+        "completed",
+        _job_details(result),
+        action,
+        _event_details(result),
+        provenance(request.message),
+    )
+    return result
+
+
+def gate(result: dict[str, Any], fail_on_drift: bool) -> None:
+    """`--fail-on-drift`: CheckFailedError (exit 5) when the dataset drifted."""
+    if fail_on_drift and result["dataset_drift"]:
+        drifted = [c["name"] for c in result["columns"] if c["drift"] and c["role"] == FEATURE]
+        raise CheckFailedError(
+            f"dataset drift: {len(drifted)} of {result['features_checked']} features drifted"
+            f" ({', '.join(drifted[:10])}{', ...' if len(drifted) > 10 else ''})",
+            report=result,
+        )
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+
+def _source(store: Store, request: CheckRequest) -> tuple[Path | None, dict[str, Any]]:
+    if request.deployment is not None:
+        folder = served.deployment_folder(store.paths.root, request.deployment)
+        served.collected_files(folder, f"deployment {request.deployment!r}")
+        return folder, {"kind": "deployment", "deployment": request.deployment, "folder": str(folder)}
+    if request.collected is not None:
+        folder = Path(request.collected)
+        served.collected_files(folder, f"folder {folder}")
+        return folder, {"kind": "collected", "folder": str(folder.absolute())}
+    return None, {"kind": "data"}
+
+
+def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, str]) -> Table:
+    if folder is None:
+        paths = request.data
+    else:
+        paths = tuple(str(p) for p in served.collected_files(folder, str(folder)))
+    from mlops_cli.batch.inputs import check_same_columns, resolve_inputs
+
+    present = set(check_same_columns(resolve_inputs(paths)))
+    categorical = {c for c, k in kinds.items() if k == CATEGORICAL and c in present} | (
+        set(request.categorical) & present
+    )
+    table = scan.open_table(paths, categorical)
+    for name in table.columns:  # the reference decides how a column is compared
+        if name in kinds:
+            table.kinds[name] = kinds[name]
+    if folder is not None:
+        table.extra_filter = served.since_filter(served.parse_since(request.since))
+        table.filter_columns = ("ts",)
+    return table
+
+
+def _feed(
+    table: Table,
+    accumulators: dict[str, Any],
+    kinds: dict[str, str],
+    predictor: Any,
+    progress: ProgressSink,
+    label: str,
+) -> int:
+    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
+    columns = [c for c in accumulators if c in table.columns]
+    rows = 0
+    all_kinds = {**table.kinds, **kinds}
+    with scan.worker_pool() as pool, progress.task(f"reading the {label} data", None, unit="rows") as advance:
+        for data in scan.chunks(table, columns, model_dtypes, predictor):
+            n = scan.feed(accumulators, all_kinds, data, pool)
+            rows += n
+            advance(n)
+    table.rows = rows
+    return rows
+
+
+def _gather(
+    table: Table,
+    columns: list[str],
+    roles: dict[str, str],
+    kinds: dict[str, str],
+    predictor: Any,
+    progress: ProgressSink,
+    label: str,
+) -> tuple[dict[str, Any], int]:
+    accumulators = {name: (Values() if kinds[name] == NUMERIC else Categories()) for name in columns}
+    rows = _feed(table, accumulators, kinds, predictor, progress, label)
+    return {
+        name: (acc.finish() if isinstance(acc, Values) else acc) for name, acc in accumulators.items()
+    }, rows
+
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+def _compare(column: Column, current: Any, request: CheckRequest) -> ColumnCheck:
+    reference = column.summary
+    check = ColumnCheck(column.name, column.role, column.kind, "checked")
+    if column.kind == NUMERIC:
+        assert isinstance(reference, (Binned, metrics.Raw))
+        check.reference = _numeric_stats(reference)
+        check.current = _numeric_stats(current)
+        check.quality = _numeric_quality(reference, current)
+        if reference.n == 0 or current.n == 0:
+            check.status = "empty"
+            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
+            return check
+        n_values = metrics.numeric_n_values(reference, current)
+        metric, check.note = metrics.resolve_metric(request.metric, NUMERIC, reference.n, n_values)
+        score = metrics.numeric_score(metric, reference, current, request.threshold)
+    else:
+        assert isinstance(reference, Categories)
+        check.reference = _category_stats(reference)
+        check.current = _category_stats(current)
+        check.quality = _category_quality(reference, current)
+        if reference.n == 0 or current.n == 0:
+            check.status = "empty"
+            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
+            return check
+        n_values = len(set(reference.counts) | set(current.counts))
+        metric, check.note = metrics.resolve_metric(request.metric, CATEGORICAL, reference.n, n_values)
+        score = metrics.categorical_score(metric, reference, current, request.threshold)
+    check.metric, check.score, check.p_value = score.metric, score.score, score.p_value
+    check.threshold, check.drift = score.threshold, score.drift
+    return check
+
+
+def _numeric_stats(side: Binned | metrics.Raw) -> dict[str, Any]:
+    stats = side.moments.to_dict()
+    stats.pop("m2")
+    return stats
+
+
+def _numeric_quality(reference: Binned | metrics.Raw, current: Binned | metrics.Raw) -> dict[str, Any]:
+    quality = _missing(reference.moments.missing_rate, current.moments.missing_rate)
+    low, high = reference.moments.min, reference.moments.max
+    if current.n and low is not None and high is not None:
+        if isinstance(current, Binned):
+            outside = int(current.open[0] + current.open[-1]) if current.knots.size else current.n
+        else:
+            import numpy as np
+
+            outside = int(np.count_nonzero((current.values < low) | (current.values > high)))
+        quality["out_of_range"] = outside
+        quality["out_of_range_share"] = outside / current.n
+    else:
+        quality["out_of_range"], quality["out_of_range_share"] = None, None
+    return quality
+
+
+def _category_stats(side: Categories) -> dict[str, Any]:
+    top = sorted(side.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
+    return {
+        "count": side.n,
+        "missing": side.missing,
+        "missing_rate": side.missing_rate,
+        "categories": len(side.counts),
+        "top": [{"value": k, "count": v, "share": v / side.n if side.n else 0.0} for k, v in top],
+    }
+
+
+def _category_quality(reference: Categories, current: Categories) -> dict[str, Any]:
+    quality = _missing(reference.missing_rate, current.missing_rate)
+    unseen = {k: v for k, v in current.counts.items() if k not in reference.counts and k != OTHER}
+    quality["unseen_categories"] = sorted(unseen, key=lambda k: (-unseen[k], k))[:TOP_CATEGORIES]
+    quality["unseen_count"] = len(unseen)
+    quality["unseen_share"] = sum(unseen.values()) / current.n if current.n else 0.0
+    return quality
+
+
+def _missing(reference: float, current: float) -> dict[str, Any]:
+    return {
+        "missing_rate_reference": reference,
+        "missing_rate_current": current,
+        "missing_rate_change": current - reference,
+    }
+
+
+def _summarise(
+    request: CheckRequest,
+    version: Any,
+    baseline: Baseline | None,
+    source: dict[str, Any],
+    current: Table,
+    rows: int,
+    results: list[ColumnCheck],
+    extra: list[str],
+    exact: bool,
+) -> dict[str, Any]:
+    features = [r for r in results if r.role == FEATURE and r.status == "checked"]
+    drifted = [r for r in features if r.drift]
+    share = len(drifted) / len(features) if features else 0.0
+    predictions = [r for r in results if r.role == PREDICTION and r.status == "checked"]
+    targets = [r for r in results if r.role == TARGET and r.status == "checked"]
+    ordered = sorted(results, key=_order)
+    return {
+        "model": version.ref,
+        "model_digest": version.digest,
+        "mode": "reference" if exact else "baseline",
+        "baseline": baseline.summary() if baseline is not None else None,
+        "reference": list(request.reference) or None,
+        "source": {**source, **current.to_dict()},
+        "rows": rows,
+        "metric": request.metric,
+        "threshold": request.threshold,
+        "drift_share": request.drift_share,
+        "dataset_drift": bool(features) and share >= request.drift_share,
+        "features_checked": len(features),
+        "features_drifted": len(drifted),
+        "share_drifted": share,
+        "drifted_columns": [r.name for r in ordered if r.drift],
+        "prediction_drift": {
+            "checked": bool(predictions),
+            "drift": any(r.drift for r in predictions),
+            "columns": [r.name for r in predictions if r.drift],
+        },
+        "target_drift": {"checked": bool(targets), "drift": any(r.drift for r in targets)},
+        "missing_columns": [r.name for r in results if r.status == "missing"],
+        "extra_columns": extra,
+        "empty_columns": [r.name for r in results if r.status == "empty"],
+        "columns": [r.to_dict() for r in ordered],
+        "served": None,
+        "report": None,
+    }
+
+
+def _order(check: ColumnCheck) -> tuple[int, float, str]:
+    """Drifted first, then by how far past its threshold each column is; unchecked ones last."""
+    if check.status != "checked" or check.score is None or check.threshold is None:
+        return (2, 0.0, check.name)
+    if check.metric in metrics.P_VALUE:
+        p = check.p_value if check.p_value is not None else 1.0
+        severity = -(check.threshold / max(p, 1e-300))
+    else:
+        severity = -(check.score / max(check.threshold, 1e-12))
+    return (0 if check.drift else 1, severity, check.name)
+
+
+def _job_details(result: dict[str, Any]) -> dict[str, Any]:
+    columns = [
+        {
+            k: c[k]
+            for k in ("name", "role", "kind", "status", "metric", "score", "p_value", "threshold", "drift")
+        }
+        for c in result["columns"]
+    ]
+    return {**{k: v for k, v in result.items() if k != "columns"}, "columns": columns}
+
+
+def _event_details(result: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "mode",
+        "rows",
+        "metric",
+        "drift_share",
+        "dataset_drift",
+        "features_checked",
+        "features_drifted",
+        "share_drifted",
+        "drifted_columns",
+        "prediction_drift",
+        "missing_columns",
+        "report",
+        "served",
+    )
+    details = {k: result.get(k) for k in keys}
+    details["baseline"] = result["baseline"]["digest"] if result["baseline"] else None
+    details["source"] = result["source"]
+    return details
