@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mlops_cli.errors import IntegrityError, MlopsError, StoreError
 from mlops_cli.hashing import ALGORITHM, sha256_file
+from mlops_cli.pids import pid_alive
 from mlops_cli.store.db import read_only_error
 
 Progress = Callable[[int], None]
@@ -69,16 +70,6 @@ def _remove_temp(temp: Path) -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ObjectStore:
     """The blob area of one store. Every method takes and returns `sha256:<hex>` digests."""
 
@@ -104,7 +95,7 @@ class ObjectStore:
             return 0
         for entry in self.tmp.iterdir():
             pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and not pid_alive(int(pid_text)):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)  # the trash of an interrupted `rm`
                 else:

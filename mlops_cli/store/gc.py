@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.hashing import ALGORITHM
-from mlops_cli.store.cas import ObjectStore, _pid_alive
+from mlops_cli.pids import pid_alive
+from mlops_cli.store.cas import ObjectStore
 
 DIGEST_IN_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -98,7 +99,7 @@ def stale_temp_files(tmp: Path, older_than: float) -> list[tuple[Path, int]]:
         except FileNotFoundError:
             continue
         owned = pid_text.isdigit()
-        if (owned and not _pid_alive(int(pid_text))) or (not owned and st.st_mtime < older_than):
+        if (owned and not pid_alive(int(pid_text))) or (not owned and st.st_mtime < older_than):
             found.append((entry, _tree_size(entry)))
     return found
 

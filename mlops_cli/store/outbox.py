@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from mlops_cli.domain import Delivery
+from mlops_cli.pids import pid_alive
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import utc_now
 
@@ -62,16 +63,6 @@ def _from_row(row: sqlite3.Row) -> Delivery:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim(
     conn: sqlite3.Connection,
     *,
@@ -86,7 +77,7 @@ def claim(
     pid = os.getpid()
     with transaction(conn):
         for row in conn.execute("SELECT id, claimed_by FROM outbox WHERE status = 'sending'").fetchall():
-            if row["claimed_by"] is None or not _alive(row["claimed_by"]):
+            if row["claimed_by"] is None or not pid_alive(row["claimed_by"]):
                 conn.execute(
                     "UPDATE outbox SET status = 'pending', claimed_by = NULL WHERE id = ?", (row["id"],)
                 )

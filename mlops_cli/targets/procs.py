@@ -11,22 +11,9 @@ import os
 import signal
 import time
 
+from mlops_cli.pids import pid_alive
 
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+alive = pid_alive
 
 
 def cmdline(pid: int) -> str:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.deploy_helpers import BODY, Load, deploy_project, mlops, mlops_json
-from tests.integration.test_package_docker import BASE_IMAGE, _engine
+from tests.docker_helpers import BASE_IMAGE, docker_engine
 from tests.serving_helpers import free_port
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def engine():
-    return _engine()
+    return docker_engine()
 
 
 @pytest.fixture(scope="module")

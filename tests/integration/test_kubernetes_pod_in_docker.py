@@ -24,26 +24,17 @@ import pytest
 
 from mlops_cli.targets import kubernetes_manifests as k8s
 from mlops_cli.targets.base import DeploySpec
+from tests.docker_helpers import BASE_IMAGE, docker_engine
 from tests.onnx_helpers import training_data
 from tests.serving_helpers import ACTOR, free_port, infer_body, make_project, register_test_models
 
 pytestmark = pytest.mark.integration
-BASE_IMAGE = os.environ.get("MLOPS_TEST_BASE_IMAGE", "mlops-test-base:bookworm")
 KEY = "k8s-pod-test-key-5b1e"
 
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    try:
-        import docker
-
-        engine = docker.from_env(timeout=600)
-        engine.ping()
-        engine.images.get(BASE_IMAGE)
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
-        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but Docker is not usable: {exc}")
-        pytest.skip(f"no usable Docker engine or base image: {exc}")
+    engine = docker_engine()
     project = make_project(tmp_path_factory.mktemp("k8s-pod") / "project")
     register_test_models(project)
     tag = f"mlops-test-k8s-pod:{os.getpid()}"

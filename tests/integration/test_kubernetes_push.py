@@ -10,7 +10,6 @@ without the `docker-registry` binary (installed by .ci/run).
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import tarfile
@@ -25,6 +24,7 @@ from mlops_cli.errors import ExternalToolError
 from mlops_cli.targets import docker as docker_runner
 from mlops_cli.targets.base import DeploySpec
 from mlops_cli.targets.kubernetes import KubernetesTarget
+from tests.docker_helpers import docker_engine
 from tests.kubectl_standin import install
 from tests.serving_helpers import free_port
 
@@ -34,16 +34,7 @@ REGISTRY = shutil.which("docker-registry")
 
 @pytest.fixture(scope="module")
 def engine():
-    try:
-        import docker
-
-        client = docker.from_env(timeout=120)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
-        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but Docker is not usable: {exc}")
-        pytest.skip(f"no usable Docker engine: {exc}")
+    return docker_engine(base_image=False, timeout=120)
 
 
 @pytest.fixture

@@ -12,24 +12,14 @@ import sys
 
 import pytest
 
+from tests.docker_helpers import BASE_IMAGE, docker_engine
 from tests.serving_helpers import ACTOR, make_project, register_test_models
 
 pytestmark = pytest.mark.integration
-BASE_IMAGE = os.environ.get("MLOPS_TEST_BASE_IMAGE", "mlops-test-base:bookworm")
 
 
 def _engine():
-    try:
-        import docker
-
-        engine = docker.from_env(timeout=600)
-        engine.ping()
-        engine.images.get(BASE_IMAGE)
-        return engine
-    except Exception as exc:  # noqa: BLE001 - any failure means "no usable engine"
-        if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"MLOPS_REQUIRE_DOCKER=1 but Docker is not usable: {exc}")
-        pytest.skip(f"no usable Docker engine or base image: {exc}")
+    return docker_engine()
 
 
 def _mlops(project, *args):
