@@ -70,3 +70,11 @@ class CheckFailedError(MlopsError):
     def __init__(self, message: str, hint: str | None = None, report: object = None) -> None:
         super().__init__(message, hint)
         self.report = report
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, systemd, CI cancellation, `docker stop`) turned into an exception.
+
+    A KeyboardInterrupt, so every cleanup written for Ctrl-C runs for it too (temp files
+    removed, a batch job marked interrupted and resumable); the CLI exits 143 (128 + 15).
+    """

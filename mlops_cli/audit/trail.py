@@ -60,6 +60,7 @@ class VerifyReport:
     blobs: int = 0
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
+    stale_temp: dict | None = None  # temp data of dead processes: {"files", "bytes", "removed"}
 
     @property
     def ok(self) -> bool:
@@ -72,6 +73,7 @@ class VerifyReport:
             "blobs": self.blobs,
             "bytes": self.bytes,
             "problems": self.problems,
+            "stale_temp": self.stale_temp,
         }
 
 
@@ -82,6 +84,8 @@ def verify_store(store: Store, progress: ProgressSink | None = None) -> VerifyRe
     first broken event or blob otherwise, with the full report attached.
     """
     report = VerifyReport()
+    if store.leftovers is not None:
+        report.stale_temp = store.leftovers.to_dict()
     expected_prev = GENESIS_HASH
     expected_seq = 1
     for event in iter_chain(store.conn):

@@ -27,7 +27,7 @@ from mlops_cli.batch.worker import (
 )
 from mlops_cli.batch.writers import assemble, check_writable
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.errors import MissingDependencyError, MlopsError, Terminated, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
 from mlops_cli.store import Store
@@ -114,8 +114,9 @@ def score_batch(
         if errors_output is not None:
             _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
         digests = counts["hasher"].result()
-    except KeyboardInterrupt:
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": "interrupted"}, prov)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): resumable
+        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        job_store.finish_job(store.conn, job.id, "interrupted", {"error": reason}, prov)
         raise
     except MlopsError as exc:
         job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)

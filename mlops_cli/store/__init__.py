@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlops_cli.domain import Provenance
 from mlops_cli.errors import StoreError
-from mlops_cli.store.cas import ObjectStore, _os_error
+from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error
 from mlops_cli.store.db import connect, transaction
 from mlops_cli.store.events import append_event
 from mlops_cli.store.migrations import SCHEMA_VERSION, migrate
@@ -31,6 +31,8 @@ class Store:
         self.conn = conn
         self.objects = ObjectStore(paths.objects, paths.tmp)
         self._trash: Path | None = None  # blobs moved aside by the last `trash_blobs`
+        # Temp data of dead processes found (and removed) when the store was opened.
+        self.leftovers: TempLeftovers | None = None
 
     def trash_blobs(self, digests: list[str]) -> Callable[[], None]:
         """Move blobs aside (still inside a transaction); return a function that restores them.
@@ -86,7 +88,9 @@ def open_store(explicit: Path | None = None) -> Store:
     except BaseException:
         conn.close()
         raise
-    return Store(paths, conn)
+    store = Store(paths, conn)
+    store.leftovers = store.objects.sweep_stale_temp()
+    return store
 
 
 def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:

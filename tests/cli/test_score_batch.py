@@ -437,18 +437,23 @@ def test_missing_input_and_unknown_model(cli, project, forest):
     one_line_error(cli("score-batch", "forest"), 2, "give REF, --input and --output")
 
 
-def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, project, forest, store):
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_marks_the_job_interrupted_and_resume_by_id_finishes_it(
+    cli, project, forest, store, sig, code, word
+):
     from mlops_cli.store import jobs
 
     data = write(make_table(60_000), project / "in.parquet")
     args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--workers", "2"]
     ok(cli(*args, "-o", project / "reference.csv"))
     out = project / "out.csv"
-    proc, stderr = signal_after_parts(project, args, out, signal.SIGINT)
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    proc, stderr = signal_after_parts(project, args, out, sig)
+    assert proc.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == f"error: {word}"
     job = next(j for j in jobs.list_jobs(store.conn, "score-batch") if j.status != "completed")
-    assert job.status == "interrupted"
+    assert job.status == "interrupted" and job.details["error"] == word
     assert not out.exists()
 
     resumed = ok(cli("score-batch", "--resume", job.id, "--workers", 1, "--json"))

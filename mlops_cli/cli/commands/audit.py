@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlops_cli.audit import trail
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import report_leftovers, store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def verify(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """
     out = Output(json)
     with store_for(store) as opened:
+        report_leftovers(out, opened)
         try:
             report = trail.verify_store(opened, progress=out)
         except CheckFailedError as failed:
