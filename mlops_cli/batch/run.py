@@ -34,6 +34,7 @@ from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
 KIND = "score-batch"
+UNFINISHED = ("running", "interrupted", "failed")
 # A chunk index no real chunk has: the zero-row part that gives an empty shard its columns.
 EMPTY_PART = 999_999_999
 
@@ -85,9 +86,15 @@ def score_batch(
     key = plan_key(plan)
     if previous is None and resume:
         previous = _matching_job(store, key)
+        if previous is None:
+            # Unfinished jobs writing this output whose inputs changed can never be resumed.
+            for stale in _jobs_for_output(store, str(output)):
+                _abandon(store, stale, "its inputs or options changed; a new run replaced it", request)
     if previous is not None and previous.details.get("plan_key") != key:
+        abandoned = _abandon(store, previous, "its inputs or options changed since it started", request)
         raise UsageError(
-            f"job {previous.id} cannot be resumed: its inputs or options changed since it started",
+            f"job {previous.id} cannot be resumed: its inputs or options changed since it started"
+            + ("; it is marked abandoned and its parts are removed" if abandoned else ""),
             hint="start a new run without --resume",
         )
 
@@ -146,7 +153,7 @@ def score_batch(
         "error": None,
     }
     job = job_store.finish_job(store.conn, job.id, "completed", details, prov)
-    folder.remove_parts()
+    folder.remove()  # a completed job cannot be resumed: no plan, lock or parts stay behind
     return job
 
 
@@ -191,14 +198,42 @@ def _unfinished_job(store: Store, job_id: str) -> Job:
         raise UsageError(
             f"job {job_id} has already completed", hint=f"its output is {job.details.get('output')}"
         )
+    if job.status == "abandoned":
+        raise UsageError(f"job {job_id} was abandoned ({job.details.get('error')})", hint="start a new run")
     return job
 
 
 def _matching_job(store: Store, key: str) -> Job | None:
     for job in job_store.list_jobs(store.conn, KIND, limit=200):
-        if job.details.get("plan_key") == key and job.status != "completed":
+        if job.details.get("plan_key") == key and job.status in UNFINISHED:
             return job
     return None
+
+
+def _jobs_for_output(store: Store, output: str) -> list[Job]:
+    return [
+        job
+        for job in job_store.list_jobs(store.conn, KIND, limit=200)
+        if job.status in UNFINISHED and job.details.get("output") == output
+    ]
+
+
+def _abandon(store: Store, job: Job, reason: str, request: ScoreRequest) -> bool:
+    """Mark a job that can never be resumed `abandoned` and remove its folder (parts, plan, lock).
+
+    A job whose lock a live process holds is left alone; returns whether it was abandoned.
+    """
+    folder = JobFolder(store.paths.jobs / job.id)
+    if not folder.try_lock():
+        return False
+    try:
+        job_store.finish_job(
+            store.conn, job.id, "abandoned", {"error": f"abandoned: {reason}"}, provenance(request.message)
+        )
+    finally:
+        folder.unlock()
+    folder.remove()
+    return True
 
 
 def _request_from_details(data: dict[str, Any]) -> dict[str, Any]:

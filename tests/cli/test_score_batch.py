@@ -263,7 +263,32 @@ def test_resume_after_a_killed_run_gives_identical_bytes(cli, project, forest):
     assert listed["id"] == job_dir.name
     assert listed["details"]["chunks_resumed"] >= 5 and listed["details"]["resumed"] == 1
     assert out.read_bytes() == (project / "reference.parquet").read_bytes()
-    assert not (job_dir / "parts").exists()
+    assert not job_dir.exists()  # completed: no parts, plan.json or lock stay behind
+    assert list(jobs_dir.iterdir()) == []
+
+
+def test_resume_after_the_input_changed_abandons_the_old_job(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = write(make_table(60_000), project / "in.csv")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200"]
+    out = project / "out.parquet"
+    proc, _ = signal_after_parts(project, args, out, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    (old,) = jobs.list_jobs(store.conn, "score-batch")
+    assert old.status == "running"  # a kill -9 cannot say otherwise
+    assert (project / ".mlops" / "jobs" / old.id / "parts").is_dir()
+
+    write(make_table(1_000, seed=7), data)  # the input changes
+    new = ok(cli(*args, "-o", out, "--resume", "--json"))
+    assert new["id"] != old.id and new["details"]["rows_read"] == 1_000
+    abandoned = jobs.get_job(store.conn, old.id)
+    assert abandoned.status == "abandoned" and "inputs" in abandoned.details["error"]
+    assert list((project / ".mlops" / "jobs").iterdir()) == []
+    refused = cli("score-batch", "--resume", old.id)
+    one_line_error(refused, 2, "was abandoned")
+    events = ok(cli("audit", "log", "--json"))
+    assert any(e["subject"] == old.id and e["details"].get("status") == "abandoned" for e in events)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -299,7 +324,9 @@ def test_resume_by_job_id_after_interrupt(cli, project, forest, store):
     assert "row 1501" in job.details["error"]
     write(make_table(2000), data)  # fixed; mtime and size differ
     refused = cli("score-batch", "--resume", job.id)
-    one_line_error(refused, 2, "inputs or options changed")
+    one_line_error(refused, 2, "inputs or options changed", "marked abandoned")
+    assert jobs.get_job(store.conn, job.id).status == "abandoned"
+    assert not (project / ".mlops" / "jobs" / job.id).exists()
     done = cli("score-batch", "--resume", "no-such-job")
     one_line_error(done, 1, "no job 'no-such-job'")
 
