@@ -550,3 +550,35 @@ def test_option_mistakes(cli, project, forest):
     one_line_error(
         cli("score-batch", "forest", "-i", data, "-o", project / "o.txt"), 2, "cannot tell the format"
     )
+
+
+def test_csv_truncated_while_scored_is_a_clean_error(cli, project, forest, store):
+    """A real run, its input truncated under it by another process: exit 1, one line, job failed."""
+    from mlops_cli.batch.readers import CSV_SEGMENT
+    from mlops_cli.store import jobs
+
+    rows = (CSV_SEGMENT + (8 << 20)) // 100  # make_table's rows are about 100 bytes of CSV
+    data = write(make_table(rows), project / "in.csv")
+    size = data.stat().st_size
+    assert size > CSV_SEGMENT
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "1000"]
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(project / "out.parquet")],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow")):
+            break
+        time.sleep(0.002)
+    os.truncate(data, 1 << 20)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (proc.returncode, stderr)  # not -SIGBUS, and not a silent success
+    assert stderr.strip().splitlines() == [
+        f"error: in.csv changed while it was being read: it is now {1 << 20} bytes, but had {size}"
+        " when the run started (score a file that no other process is writing or truncating)"
+    ]
+    (job,) = jobs.list_jobs(store.conn, "score-batch")
+    assert job.status == "failed" and "changed while it was being read" in job.details["error"]
+    assert not (project / "out.parquet").exists()
