@@ -232,7 +232,7 @@ def _json_batches(
     import pyarrow.json as pajson
 
     if text:
-        yield from _json_batches_by_line(file, columns, skip)
+        yield from _json_batches_by_line(file, columns, dtypes, skip)
         return
     fields = [pa.field(name, _arrow_hint(dtypes[name], False)) for name in columns if name in dtypes]
     parse_options = pajson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="infer")
@@ -252,9 +252,17 @@ def _with_null_columns(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatc
     return pa.RecordBatch.from_arrays(arrays, names=list(batch.schema.names) + names)
 
 
-def _json_batches_by_line(file: InputFile, columns: list[str], skip: int) -> Iterator[pa.RecordBatch]:
-    """The slow, forgiving path: every value as text, so mixed types reach the row checks."""
+def _json_batches_by_line(
+    file: InputFile, columns: list[str], dtypes: dict[str, str], skip: int
+) -> Iterator[pa.RecordBatch]:
+    """The slow, forgiving path: every value as text, so mixed types reach the row checks.
+
+    JSON is typed: a string in a numeric column keeps its quotes (`"1.5"`), so the row check
+    refuses it as a string instead of parsing it as CSV text would be (the one value rule).
+    """
     import pyarrow as pa
+
+    typed = {c for c in columns if _KINDS.get(dtypes.get(c, "string"), "string") != "string"}
 
     rows: dict[str, list[Any]] = {c: [] for c in columns}
     seen = 0
@@ -271,7 +279,8 @@ def _json_batches_by_line(file: InputFile, columns: list[str], skip: int) -> Ite
                 raise InputError(f"{file.path.name}: line {number} is not valid JSON: {exc.msg}") from exc
             for column in columns:
                 value = record.get(column) if isinstance(record, dict) else None
-                rows[column].append(None if value is None else _as_text(value))
+                text = json.dumps(value) if column in typed and isinstance(value, str) else value
+                rows[column].append(None if text is None else _as_text(text))
             if len(rows[columns[0]]) >= 65_536:
                 yield pa.RecordBatch.from_pydict(rows, schema=_text_schema(columns))
                 rows = {c: [] for c in columns}

@@ -45,6 +45,7 @@ class ServingApp:
 
             model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
         self.model = model
+        self.missing_ok = bool(getattr(model, "missing_ok", False))
         self.metrics = Metrics(model.name, model.version)
         self.auth = None
         if config.api_key_env:
@@ -270,11 +271,11 @@ class ServingApp:
                 raise HTTPError(400, f"input {name!r} is given twice")
             size = (tensor.get("parameters") or {}).get("binary_data_size")
             if size is None:
-                feeds[name] = decode_tensor(spec, tensor)
+                feeds[name] = decode_tensor(spec, tensor, self.missing_ok)
                 continue
             if type(size) is not int or size < 0 or size > len(binary):
                 raise HTTPError(400, f"input {name!r}: binary_data_size {size!r} does not fit the body")
-            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]))
+            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]), self.missing_ok)
             binary = binary[size:]
         if len(binary):
             raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")

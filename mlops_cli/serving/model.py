@@ -16,13 +16,13 @@ import numpy as np
 
 from mlops_cli.errors import UsageError
 from mlops_cli.runtime.mapping import (
-    _NUMPY,
     ModelSchema,
     from_outputs,
     schema_from_session,
     schema_from_signature,
 )
 from mlops_cli.runtime.session import SessionConfig, get_session
+from mlops_cli.runtime.validation import ValueRuleError, accepts_missing, from_json
 from mlops_cli.serving.bundle import Bundle
 from mlops_cli.serving.codec import spec_from_ort
 from mlops_cli.serving.errors import HTTPError
@@ -44,6 +44,7 @@ class ServedModel:
         self.input_specs = {s.name: s for s in self.inputs}
         self.output_names = [s.name for s in self.outputs]
         self.schema = _schema(self.session, bundle.signature or {})
+        self.missing_ok = accepts_missing(bundle.signature)
         self._invalid = _invalid_argument_error()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -70,7 +71,7 @@ class ServedModel:
             width = spec.width
             if width is not None and any(not isinstance(r, list) or len(r) != width for r in rows):
                 raise HTTPError(400, f"the model takes {width} values per row")
-            return {spec.name: _array(rows, spec.dtype, spec.name, schema.features)}
+            return {spec.name: self._array(rows, spec.dtype, spec.name, schema.features)}
         if columns is None:
             if len(schema.inputs) == 1:
                 columns = [schema.inputs[0].name]
@@ -82,7 +83,7 @@ class ServedModel:
             if spec.name not in columns:
                 raise HTTPError(400, f"missing column {spec.name!r} (the request has {', '.join(columns)})")
             index = columns.index(spec.name)
-            values = _array([r[index] for r in rows], spec.dtype, spec.name, None)
+            values = self._array([r[index] for r in rows], spec.dtype, spec.name, None)
             feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
         return feeds
 
@@ -119,6 +120,17 @@ class ServedModel:
             columns.update({n: np.asarray(v) for n, v in outputs.items()})
         return columns
 
+    def _array(self, values: list, dtype: str | None, name: str, features) -> np.ndarray:
+        """JSON values by the one value rule (`runtime.validation`), or a 400 naming row and column."""
+        try:
+            return from_json(values, dtype or "float", missing_ok=self.missing_ok)
+        except ValueRuleError as exc:
+            row = f"row {exc.index[0] + 1}" if exc.index else "a row"
+            column = ""
+            if len(exc.index) > 1:
+                column = f"column {features[exc.index[1]]!r}, " if features else f"value {exc.index[1] + 1}, "
+            raise HTTPError(400, f"input {name!r}: {column}{row}: {exc.reason}") from None
+
     def _table_schema(self) -> ModelSchema:
         if self.schema is None:
             raise HTTPError(400, "this model's inputs cannot be fed from a table; use the v2 infer endpoint")
@@ -144,23 +156,6 @@ def _reorder(rows: list[list], columns: list[str], features: list[str]) -> list[
         return rows
     index = [columns.index(f) for f in features]
     return [[row[i] for i in index] for row in rows]
-
-
-def _array(values: list, dtype: str | None, name: str, features) -> np.ndarray:
-    target = _NUMPY.get(dtype or "float", "float32")
-    try:
-        if target == "object":
-            if not all(isinstance(v, str) for v in values):
-                raise TypeError("expected strings")
-            return np.array(values, dtype=object)
-        array = np.array(values, dtype=target)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise HTTPError(400, f"input {name!r}: values must be {dtype or 'float'} ({exc})") from None
-    if array.dtype.kind == "f" and np.isnan(array).any():
-        where = np.argwhere(np.isnan(array))[0]
-        column = f"column {features[where[1]]!r}, " if features and len(where) > 1 else ""
-        raise HTTPError(400, f"input {name!r}: missing value or NaN at {column}row {int(where[0]) + 1}")
-    return array
 
 
 def _invalid_argument_error() -> tuple[type[Exception], ...]:

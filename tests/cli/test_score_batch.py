@@ -318,7 +318,7 @@ def test_resume_by_job_id_after_interrupt(cli, project, forest, store):
     bad[1500]["f1"] = "oops"
     data.write_text("".join(json.dumps(r) + "\n" for r in bad))
     failed = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--batch-size", 500)
-    one_line_error(failed, 1, "in.jsonl: row 1501: column 'f1': 'oops' is not a number")
+    one_line_error(failed, 1, "in.jsonl: row 1501: column 'f1': 'oops' is a string, not a number")
     (job,) = jobs.list_jobs(store.conn, "score-batch")
     assert job.status == "failed"
     assert "row 1501" in job.details["error"]
