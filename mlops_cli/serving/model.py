@@ -16,6 +16,7 @@ import numpy as np
 
 from mlops_cli.errors import UsageError
 from mlops_cli.runtime.mapping import (
+    _KINDS,
     ModelSchema,
     from_outputs,
     schema_from_session,
@@ -87,6 +88,27 @@ class ServedModel:
             feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
         return feeds
 
+    def feeds_from_text(self, columns: list[str], rows: list[list[str]]) -> dict[str, np.ndarray]:
+        """The feeds from CSV text: each column the model reads is parsed as its input's type
+        (an empty cell is a missing value), then the one value rule applies as for JSON."""
+        schema = self._table_schema()
+        kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
+        parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
+        typed = []
+        for number, row in enumerate(rows, start=1):
+            values = list(row)
+            for j, parse in enumerate(parsers):
+                if parse is not None:
+                    try:
+                        values[j] = parse(values[j])
+                    except ValueError:
+                        wanted = "true or false" if parse is _boolean else "a number"
+                        raise HTTPError(
+                            400, f"column {columns[j]!r}, row {number}: {values[j]!r} is not {wanted}"
+                        ) from None
+            typed.append(values)
+        return self.feeds_from_table(columns, typed)
+
     def output_columns(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return from_outputs(self._table_schema(), outputs)
 
@@ -156,6 +178,30 @@ def _reorder(rows: list[list], columns: list[str], features: list[str]) -> list[
         return rows
     index = [columns.index(f) for f in features]
     return [[row[i] for i in index] for row in rows]
+
+
+def _number(text: str) -> int | float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _boolean(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    if not lowered:
+        return None
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(text)
+
+
+_TEXT_PARSERS = {"float": _number, "int": _number, "bool": _boolean}
 
 
 def _invalid_argument_error() -> tuple[type[Exception], ...]:

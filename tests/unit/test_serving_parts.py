@@ -51,8 +51,9 @@ def test_bad_invocation_payloads_are_400(payload):
 
 def test_bearer_auth():
     auth = BearerAuth("k3y")
-    auth.check(b"Bearer k3y")
-    for header in (None, b"Bearer k3", b"bearer k3y", b"k3y", b"Bearer k3y2"):
+    for good in (b"Bearer k3y", b"bearer k3y", b"BEARER k3y", b"Bearer  k3y "):  # RFC 7235
+        auth.check(good)
+    for header in (None, b"Bearer k3", b"Bearer K3Y", b"Basic k3y", b"k3y", b"Bearer k3y2", b"Bearerk3y"):
         with pytest.raises(HTTPError) as raised:
             auth.check(header)
         assert raised.value.status == 401
