@@ -27,9 +27,15 @@ from mlops_cli.batch.worker import (
 )
 from mlops_cli.batch.writers import assemble, check_writable
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import MissingDependencyError, MlopsError, Terminated, UsageError
+from mlops_cli.errors import CheckFailedError, MissingDependencyError, MlopsError, Terminated, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
-from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
+from mlops_cli.runtime.mapping import (
+    PREDICTION,
+    InputError,
+    ModelSchema,
+    check_columns,
+    schema_from_signature,
+)
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
@@ -116,10 +122,11 @@ def score_batch(
     started = time.monotonic()
     try:
         counts = _run(folder, model, schema, files, request, progress)
-        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
         errors_digest = None
-        if errors_output is not None:
+        if errors_output is not None:  # written even when the check below fails: it says why
             _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
+        _check_error_rate(folder, counts, request)
+        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
         digests = counts["hasher"].result()
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): resumable
         reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -180,6 +187,41 @@ def _start_record(
         "session_threads": request.session_threads,
     }
     return job_store.create_job(store.conn, folder.root.name, KIND, model.ref, model.digest, details, prov)
+
+
+def _check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
+    """With --on-error skip: CheckFailedError (exit 5) when no row could be scored, or when more
+    than --max-error-rate of the rows failed. No output is written then; the parts stay, so
+    `--resume` with another --max-error-rate reuses them."""
+    read, failed = counts["rows"], counts["failed"]
+    if not failed:
+        return
+    limit = request.max_error_rate
+    if counts["scored"] and (limit is None or failed / read <= limit):
+        return
+    first = _first_error(folder, counts["chunks"])
+    what = f"{failed:,} of {read:,} rows could not be scored"
+    if limit is None:
+        message = f"no row could be scored: {what}"
+    else:
+        message = f"{what} ({failed / read:.2%}, more than --max-error-rate {limit:g})"
+    hint = f"the first: {first}" if first else None
+    if request.errors_output is None:
+        hint = (f"{hint}; " if hint else "") + "--errors-output PATH lists every skipped row"
+    raise CheckFailedError(message + "; no output was written", hint=hint)
+
+
+def _first_error(folder: JobFolder, chunks: list[int]) -> str | None:
+    import pyarrow as pa
+
+    for chunk in chunks:
+        path = part_path(folder.parts, chunk, "errors")
+        if path.exists():
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            if table.num_rows:
+                return f"{table.column('file')[0]}: row {table.column('row')[0]}: {table.column('error')[0]}"
+    return None
 
 
 def _require(*modules: str) -> None:
@@ -375,7 +417,7 @@ def _empty_part(
     if first is None:
         first = next(iter_chunks(files, columns, schema.column_dtypes(), batch_size), None)
     if first is None:
-        raise UsageError("the input has no rows", hint="check the input files: they hold headers only")
+        raise InputError("the input has no rows", hint="check the input files: they hold headers only")
     score_chunk(load_predictor(spec), spec, EMPTY_PART, first.file_index, 0, first.batch.slice(0, 0))
 
 
