@@ -55,7 +55,7 @@ class Collector:
         queue_size: int = 10_000,
         rows_per_file: int = 100_000,
         rotate_seconds: float = 300.0,
-        flush_rows: int = 2_000,
+        flush_rows: int = 2_000,  # rows (not requests) gathered before a write
         flush_seconds: float = 2.0,
     ) -> None:
         try:
@@ -106,6 +106,7 @@ class Collector:
 
     def _run(self) -> None:
         pending: list[Record] = []
+        pending_rows = 0
         last_flush = time.monotonic()
         while True:
             try:
@@ -118,10 +119,11 @@ class Collector:
                 return
             if item is not None:
                 pending.append(item)
+                pending_rows += _rows(item)
             now = time.monotonic()
-            if len(pending) >= self.flush_rows or (pending and now - last_flush >= self.flush_seconds):
+            if pending_rows >= self.flush_rows or (pending and now - last_flush >= self.flush_seconds):
                 self._write(pending)
-                pending = []
+                pending, pending_rows = [], 0
                 last_flush = now
             if self._writer is not None and time.monotonic() - self._file_opened >= self.rotate_seconds:
                 self._close_file()
@@ -133,12 +135,18 @@ class Collector:
             table = self._table(records)
             if self._writer is not None and not table.schema.equals(self._schema):
                 self._close_file()
-            if self._writer is None:
-                self._open_file(table.schema)
-            self._writer.write_table(table)
-            self._file_rows += table.num_rows
-            if self._file_rows >= self.rows_per_file:
-                self._close_file()
+            # A batch of records may hold more rows than a file has room for: split it, so no
+            # file ever holds more than rows_per_file rows, whatever the request sizes.
+            offset = 0
+            while offset < table.num_rows:
+                if self._writer is None:
+                    self._open_file(table.schema)
+                piece = table.slice(offset, self.rows_per_file - self._file_rows)
+                self._writer.write_table(piece)
+                self._file_rows += piece.num_rows
+                offset += piece.num_rows
+                if self._file_rows >= self.rows_per_file:
+                    self._close_file()
         except Exception:  # noqa: BLE001 - the writer must outlive a bad record; logged with traceback
             log.exception("collection: could not write %d records", len(records))
 
@@ -201,6 +209,11 @@ class Collector:
             log.exception("collection: could not close %s", self._tmp)
         finally:
             self._writer = None
+
+
+def _rows(record: Record) -> int:
+    first = next(iter(record.inputs.values()), None)
+    return int(first.shape[0]) if first is not None and getattr(first, "ndim", 0) else 1
 
 
 def _concat(parts: list) -> Any:
