@@ -1,0 +1,171 @@
+"""What did the hardening cost? The code before it and after it, side by side in one run.
+
+"Before" is the package as exported from a git revision (`--before REV`, default the commit
+the hardening branch started from); "after" is this checkout. Both run against the same store,
+models and data, alternating run by run (before, after, before, after, ...) so that drift in the
+machine's load hits both alike; the medians and the after/before ratio are printed.
+
+- score-batch on CSV (read with `preadv` into a buffer instead of memory maps, and the value
+  rule) and on Parquet (the value rule only), LogisticRegression and RandomForest(100 x 10),
+  20 float features, `--workers 1`, every run a fresh process;
+- serve: single-row requests from `wrk -t1` on v2 infer and /invocations (the value rule on
+  JSON values), one server process at a time.
+
+    python benchmarks/bench_hardening.py [--rows N] [--repeats R] [--duration S] [--quick]
+                                         [--before REV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_serve import (  # noqa: E402 - the sibling script's helpers
+    FEATURES,
+    Served,
+    build_models,
+    invocations_body,
+    register,
+    v2_body,
+    wrk,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "5a73da8"  # the last commit before the hardening branch
+
+
+def export(rev: str, folder: Path) -> Path:
+    """The package as it was at `rev`, as a folder to put first on PYTHONPATH."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "mlops_cli"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def env_for(code: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(code), "MLOPS_ACTOR": "bench@example.com"}
+
+
+def write_data(folder: Path, rows: int) -> dict[str, Path]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    table = pa.table({name: rng.normal(size=rows) for name in FEATURES})
+    paths = {"csv": folder / "in.csv", "parquet": folder / "in.parquet"}
+    pacsv.write_csv(table, paths["csv"])
+    pq.write_table(table, paths["parquet"])
+    return paths
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def score_batch(project: Path, codes: dict[str, Path], data: dict[str, Path], repeats: int) -> None:
+    print("score-batch, --workers 1, wall seconds (median), after / before")
+    print("| model | input | before | after | after/before |\n| --- | --- | ---: | ---: | ---: |")
+    for model in ("logreg", "forest"):
+        for fmt, path in data.items():
+            times: dict[str, list[float]] = {"before": [], "after": []}
+            for _ in range(repeats):
+                for label, code in codes.items():
+                    out = project / f"out-{label}.parquet"
+                    argv = [
+                        sys.executable,
+                        "-m",
+                        "mlops_cli",
+                        "score-batch",
+                        model,
+                        "-i",
+                        str(path),
+                        "-o",
+                        str(out),
+                    ]
+                    times[label].append(timed(argv, project, env_for(code)))
+            before, after = statistics.median(times["before"]), statistics.median(times["after"])
+            print(f"| {model} | {fmt} | {before:.2f} s | {after:.2f} s | {after / before:.3f} |")
+    print()
+
+
+def serve(project: Path, codes: dict[str, Path], duration: float, repeats: int) -> None:
+    sample = np.random.default_rng(2).normal(size=len(FEATURES)).astype(np.float32)
+    cases = [
+        ("logreg", "v2 infer", 1),
+        ("logreg", "v2 infer", 16),
+        ("logreg", "/invocations", 16),
+        ("forest", "v2 infer", 16),
+    ]
+    print(f"serve, single-row requests, wrk -t1 for {duration:g} s per run, req/s (median), after / before")
+    print("| model | endpoint | connections | before | after | after/before |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for model, endpoint, connections in cases:
+        rates: dict[str, list[float]] = {"before": [], "after": []}
+        for _ in range(repeats):
+            for label, code in codes.items():
+                argv = [sys.executable, "-m", "mlops_cli", "serve", model, "--port", "{port}"]
+                server = Served(argv, project, "/v2/health/ready", env=env_for(code))
+                try:
+                    if endpoint == "v2 infer":
+                        url, body = f"{server.url}/v2/models/{model}/infer", v2_body(sample)
+                    else:
+                        url, body = f"{server.url}/invocations", invocations_body(sample)
+                    result = wrk(url, body, connections, duration, project)
+                    if result["errors"]:
+                        raise RuntimeError(f"{label}: {result['errors']} failed requests")
+                    rates[label].append(result["rps"])
+                finally:
+                    server.stop()
+        before, after = statistics.median(rates["before"]), statistics.median(rates["after"])
+        print(
+            f"| {model} | {endpoint} | {connections} | {before:,.0f} | {after:,.0f} | {after / before:.3f} |"
+        )
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per case and version; medians shown")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--quick", action="store_true", help="100,000 rows, 1 run, 1 s: a smoke test")
+    parser.add_argument("--before", default=BEFORE, help=f"git revision of 'before' (default {BEFORE})")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeats, args.duration = 100_000, 1, 1.0
+    with tempfile.TemporaryDirectory(prefix="bench-hardening-") as tmp:
+        folder = Path(tmp)
+        (folder / "before").mkdir()
+        codes = {"before": export(args.before, folder / "before"), "after": ROOT}
+        project = folder / "project"
+        project.mkdir()
+        init = [sys.executable, "-m", "mlops_cli", "init"]
+        subprocess.run(init, cwd=project, env=env_for(ROOT), check=True, capture_output=True)
+        register(project, build_models(folder))
+        data = write_data(folder, args.rows)
+        print(
+            f"bench_hardening: before = {args.before}, after = this checkout; {args.rows:,} rows x"
+            f" {len(FEATURES)} features (CSV {data['csv'].stat().st_size / 1e6:.0f} MB);"
+            f" {args.repeats} alternating runs per case; {os.cpu_count()} cores; load average"
+            f" {os.getloadavg()[0]:.2f} at start\n"
+        )
+        score_batch(project, codes, data, args.repeats)
+        serve(project, codes, args.duration, args.repeats)
+        print(f"load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
