@@ -162,7 +162,8 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         allowed.add(type(None))
     _refuse_other(values, kinds, allowed, "a number")
     try:
-        array = np.array(values, dtype=np.float64 if (float in kinds or type(None) in kinds) else None)
+        wide = dtype in ("float", "float16", "double") or float in kinds or type(None) in kinds
+        array = np.array(values, dtype=np.float64 if wide else None)
     except (OverflowError, ValueError) as exc:
         if "inhomogeneous" in str(exc) or "sequence" in str(exc):
             raise ValueRuleError((), "rows have different lengths") from None
@@ -171,7 +172,8 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         flat = array.ravel()
         position = next(i for i, v in enumerate(flat) if not -(2**63) <= v < 2**64)
         index = np.unravel_index(position, array.shape)
-        raise ValueRuleError(tuple(int(i) for i in index), f"{flat[position]} is out of range for {dtype}")
+        name = V2_NAMES.get(dtype, dtype)
+        raise ValueRuleError(tuple(int(i) for i in index), f"{flat[position]} is out of range for {name}")
     cast, bad = check_numbers(array, dtype, missing_ok=missing_ok)
     if bad is not None:
         index = tuple(int(i) for i in np.unravel_index(int(bad.argmax()), bad.shape))
