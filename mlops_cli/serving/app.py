@@ -330,7 +330,8 @@ class ServingApp:
         return [(o["name"], _binary_wanted(o.get("parameters"), default)) for o in requested]
 
     async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
-        if _media(headers.get(b"content-type"))[0] == CSV:
+        raw = headers.get(b"content-type")
+        if raw != JSON and _media(raw)[0] == CSV:
             columns, rows = invocations.parse_csv(body)
             feeds = self.model.feeds_from_text(columns, rows)
         else:
