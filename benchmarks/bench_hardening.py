@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serve import (  # noqa: E402 - the sibling script's helpers
@@ -69,39 +70,56 @@ def write_data(folder: Path, rows: int) -> dict[str, Path]:
     return paths
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the command and its children).
+
+    CPU time is what the code costs; wall time also counts waiting for a core, which on a
+    loaded machine is most of it.
+    """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _pair(figures: dict[str, float], form: str) -> list[str]:
+    """before, after and after / before, as table cells."""
+    return [
+        form.format(figures["before"]),
+        form.format(figures["after"]),
+        f"{figures['after'] / figures['before']:.3f}",
+    ]
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def score_batch(project: Path, codes: dict[str, Path], data: dict[str, Path], repeats: int) -> None:
-    print("score-batch, --workers 1, wall seconds (median), after / before")
-    print("| model | input | before | after | after/before |\n| --- | --- | ---: | ---: | ---: |")
+    print("score-batch, --workers 1: wall and CPU (user + system) seconds, medians; after / before")
+    print(_row("model", "input", "wall before", "wall after", "ratio", "CPU before", "CPU after", "ratio"))
+    print(_row("---", "---", *["---:"] * 6))
     for model in ("logreg", "forest"):
         for fmt, path in data.items():
-            times: dict[str, list[float]] = {"before": [], "after": []}
+            times: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
             for _ in range(repeats):
                 for label, code in codes.items():
                     out = project / f"out-{label}.parquet"
-                    argv = [
-                        sys.executable,
-                        "-m",
-                        "mlops_cli",
-                        "score-batch",
-                        model,
-                        "-i",
-                        str(path),
-                        "-o",
-                        str(out),
-                    ]
-                    times[label].append(timed(argv, project, env_for(code)))
-            before, after = statistics.median(times["before"]), statistics.median(times["after"])
-            print(f"| {model} | {fmt} | {before:.2f} s | {after:.2f} s | {after / before:.3f} |")
+                    argv = [sys.executable, "-m", "mlops_cli", "score-batch", model, "-i", str(path)]
+                    times[label].append(timed([*argv, "-o", str(out)], project, env_for(code)))
+            wall = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
+            cpu = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
+            print(_row(model, fmt, *_pair(wall, "{:.2f} s"), *_pair(cpu, "{:.2f} s")))
     print()
 
 
 def serve(project: Path, codes: dict[str, Path], duration: float, repeats: int) -> None:
+    """req/s from wrk, and the server process's CPU time per request (psutil), which a loaded
+    machine disturbs far less than the rate."""
     sample = np.random.default_rng(2).normal(size=len(FEATURES)).astype(np.float32)
     cases = [
         ("logreg", "v2 infer", 1),
@@ -109,11 +127,16 @@ def serve(project: Path, codes: dict[str, Path], duration: float, repeats: int) 
         ("logreg", "/invocations", 16),
         ("forest", "v2 infer", 16),
     ]
-    print(f"serve, single-row requests, wrk -t1 for {duration:g} s per run, req/s (median), after / before")
-    print("| model | endpoint | connections | before | after | after/before |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print(
+        f"serve, single-row requests, wrk -t1 for {duration:g} s per run: req/s and the server's CPU"
+        " time per request (user + system), medians; after / before"
+    )
+    print(_row("model", "endpoint", "conns", "req/s before", "req/s after", "ratio", "CPU/req before",
+               "CPU/req after", "ratio"))  # fmt: skip
+    print(_row("---", "---", *["---:"] * 7))
     for model, endpoint, connections in cases:
         rates: dict[str, list[float]] = {"before": [], "after": []}
+        costs: dict[str, list[float]] = {"before": [], "after": []}
         for _ in range(repeats):
             for label, code in codes.items():
                 argv = [sys.executable, "-m", "mlops_cli", "serve", model, "--port", "{port}"]
@@ -123,16 +146,19 @@ def serve(project: Path, codes: dict[str, Path], duration: float, repeats: int) 
                         url, body = f"{server.url}/v2/models/{model}/infer", v2_body(sample)
                     else:
                         url, body = f"{server.url}/invocations", invocations_body(sample)
+                    process = psutil.Process(server.process.pid)
+                    cpu_before = sum(process.cpu_times()[:2])
                     result = wrk(url, body, connections, duration, project)
+                    cpu_used = sum(process.cpu_times()[:2]) - cpu_before
                     if result["errors"]:
                         raise RuntimeError(f"{label}: {result['errors']} failed requests")
                     rates[label].append(result["rps"])
+                    costs[label].append(cpu_used / (result["rps"] * duration) * 1e6)
                 finally:
                     server.stop()
-        before, after = statistics.median(rates["before"]), statistics.median(rates["after"])
-        print(
-            f"| {model} | {endpoint} | {connections} | {before:,.0f} | {after:,.0f} | {after / before:.3f} |"
-        )
+        rps = {k: statistics.median(v) for k, v in rates.items()}
+        cost = {k: statistics.median(v) for k, v in costs.items()}
+        print(_row(model, endpoint, connections, *_pair(rps, "{:,.0f}"), *_pair(cost, "{:.0f} us")))
     print()
 
 
