@@ -12,7 +12,7 @@ machine's load hits both alike; the medians and the after/before ratio are print
   JSON values), one server process at a time.
 
     python benchmarks/bench_hardening.py [--rows N] [--repeats R] [--duration S] [--quick]
-                                         [--before REV]
+                                         [--before REV] [--only score-batch|serve]
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs per case and version; medians shown")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 1 run, 1 s: a smoke test")
+    parser.add_argument("--only", choices=("score-batch", "serve"), help="run one half")
     parser.add_argument("--before", default=BEFORE, help=f"git revision of 'before' (default {BEFORE})")
     args = parser.parse_args()
     if args.quick:
@@ -188,8 +189,10 @@ def main() -> None:
             f" {args.repeats} alternating runs per case; {os.cpu_count()} cores; load average"
             f" {os.getloadavg()[0]:.2f} at start\n"
         )
-        score_batch(project, codes, data, args.repeats)
-        serve(project, codes, args.duration, args.repeats)
+        if args.only != "serve":
+            score_batch(project, codes, data, args.repeats)
+        if args.only != "score-batch":
+            serve(project, codes, args.duration, args.repeats)
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
