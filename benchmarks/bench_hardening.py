@@ -8,11 +8,14 @@ machine's load hits both alike; the medians and the after/before ratio are print
 - score-batch on CSV (read with `preadv` into a buffer instead of memory maps, and the value
   rule) and on Parquet (the value rule only), LogisticRegression and RandomForest(100 x 10),
   20 float features, `--workers 1`, every run a fresh process;
+- serve, in process: the ASGI app called in a loop with one single-row request (no HTTP, no
+  other process), CPU time per request: the cost of the app's own code, which a loaded
+  machine disturbs least;
 - serve: single-row requests from `wrk -t1` on v2 infer and /invocations (the value rule on
-  JSON values), one server process at a time.
+  JSON values), one server process at a time; req/s and the server's CPU per request.
 
     python benchmarks/bench_hardening.py [--rows N] [--repeats R] [--duration S] [--quick]
-                                         [--before REV] [--only score-batch|serve]
+                                         [--before REV] [--only score-batch|in-process|serve]
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's package, whatever else is installed (the store must be written by "after").
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 from bench_serve import (  # noqa: E402 - the sibling script's helpers
     FEATURES,
     Served,
     build_models,
+    free_port,
     invocations_body,
     register,
     v2_body,
@@ -162,13 +167,95 @@ def serve(project: Path, codes: dict[str, Path], duration: float, repeats: int) 
     print()
 
 
+IN_PROCESS = """
+import asyncio, sys, time
+from mlops_cli.serving.app import ServingApp
+from mlops_cli.serving.config import ServeConfig
+
+app = ServingApp(ServeConfig(bundle=sys.argv[1]))
+path, body, count = sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+statuses = []
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.append(message["status"])
+
+async def main():
+    for _ in range(1000):
+        await app(scope, receive, send)
+    assert set(statuses) == {200}, statuses[:3]
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(count):
+            await app(scope, receive, send)
+        best = min(best, (time.process_time() - start) / count)
+    print(best * 1e6)
+
+asyncio.run(main())
+"""
+
+
+def bundle_of(project: Path, model: str) -> str:
+    """The serving bundle `mlops serve` writes for a model (its first --json line names it)."""
+    import json
+
+    argv = [sys.executable, "-m", "mlops_cli", "serve", model, "--port", str(free_port()), "--json"]
+    server = subprocess.Popen(
+        argv, cwd=project, env=env_for(ROOT), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = server.stdout.readline()
+            if not line:
+                raise RuntimeError(f"mlops serve {model} printed no bundle")
+            text += line
+        return json.loads(text)["bundle"]
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def in_process(project: Path, codes: dict[str, Path], repeats: int, count: int) -> None:
+    """The app's own cost per request, without HTTP: the ASGI callable called in a loop, CPU
+    time, best of 5 loops per process, the median over `repeats` processes per version."""
+    sample = np.random.default_rng(2).normal(size=len(FEATURES)).astype(np.float32)
+    print(f"serve, in process: CPU microseconds per request through the ASGI app ({count:,} per loop)")
+    print(_row("model", "endpoint", "before", "after", "ratio"))
+    print(_row("---", "---", "---:", "---:", "---:"))
+    for model in ("logreg", "forest"):
+        bundle = bundle_of(project, model)
+        for endpoint, path, body in (
+            ("v2 infer", f"/v2/models/{model}/infer", v2_body(sample)),
+            ("/invocations", "/invocations", invocations_body(sample)),
+        ):
+            costs: dict[str, list[float]] = {"before": [], "after": []}
+            for _ in range(repeats):
+                for label, code in codes.items():
+                    argv = [sys.executable, "-c", IN_PROCESS, bundle, path, body, str(count)]
+                    done = subprocess.run(argv, env=env_for(code), capture_output=True, text=True, check=True)
+                    costs[label].append(float(done.stdout))
+            print(
+                _row(
+                    model, endpoint, *_pair({k: statistics.median(v) for k, v in costs.items()}, "{:.1f} us")
+                )
+            )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5, help="runs per case and version; medians shown")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 1 run, 1 s: a smoke test")
-    parser.add_argument("--only", choices=("score-batch", "serve"), help="run one half")
+    parser.add_argument("--only", choices=("score-batch", "serve", "in-process"), help="run one part")
     parser.add_argument("--before", default=BEFORE, help=f"git revision of 'before' (default {BEFORE})")
     args = parser.parse_args()
     if args.quick:
@@ -189,9 +276,11 @@ def main() -> None:
             f" {args.repeats} alternating runs per case; {os.cpu_count()} cores; load average"
             f" {os.getloadavg()[0]:.2f} at start\n"
         )
-        if args.only != "serve":
+        if args.only in (None, "score-batch"):
             score_batch(project, codes, data, args.repeats)
-        if args.only != "score-batch":
+        if args.only in (None, "in-process"):
+            in_process(project, codes, args.repeats, 2_000 if args.quick else 20_000)
+        if args.only in (None, "serve"):
             serve(project, codes, args.duration, args.repeats)
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
