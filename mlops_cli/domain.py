@@ -288,7 +288,7 @@ class Job:
     kind: str
     model_ref: str | None
     model_digest: str | None
-    status: str  # running, completed, failed, interrupted
+    status: str  # running, completed, failed, interrupted, abandoned (inputs changed: never resumable)
     created_at: str
     updated_at: str
     details: dict[str, Any] = field(default_factory=dict)

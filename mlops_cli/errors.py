@@ -88,3 +88,11 @@ class RevisionRefusedError(CheckFailedError):
     def __init__(self, message: str, hint: str | None = None, log_tail: list[str] | None = None) -> None:
         super().__init__(message, hint)
         self.log_tail = log_tail or []
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, systemd, CI cancellation, `docker stop`) turned into an exception.
+
+    A KeyboardInterrupt, so every cleanup written for Ctrl-C runs for it too (temp files
+    removed, a batch job marked interrupted and resumable); the CLI exits 143 (128 + 15).
+    """

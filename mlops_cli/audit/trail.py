@@ -68,6 +68,7 @@ class VerifyReport:
     legacy_events: int = 0  # events from before events carried their state
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stale_temp: dict | None = None  # temp data of dead processes: {"files", "bytes", "removed"}
 
     @property
     def ok(self) -> bool:
@@ -84,6 +85,7 @@ class VerifyReport:
             "legacy_events": self.legacy_events,
             "problems": self.problems,
             "notes": self.notes,
+            "stale_temp": self.stale_temp,
         }
 
 
@@ -113,6 +115,8 @@ def verify_store(
     wanted = parse_head(expected_head) if expected_head else None
     _integrity_check(store)
     report = VerifyReport()
+    if store.leftovers is not None:
+        report.stale_temp = store.leftovers.to_dict()
     events = _check_chain(store, report)
     _check_heads(store, report, events, wanted)
     trail = replay.replay(events)

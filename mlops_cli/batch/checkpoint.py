@@ -91,3 +91,18 @@ class JobFolder:
 
     def remove_parts(self) -> None:
         shutil.rmtree(self.parts, ignore_errors=True)
+
+    def remove(self) -> None:
+        """The whole folder (plan, lock, parts): a completed or abandoned job needs none of it."""
+        self.unlock()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def try_lock(self) -> bool:
+        """Take the lock if no process holds it; False when a live run does (or no folder)."""
+        try:
+            self.lock()
+        except UsageError:
+            return False
+        except FileNotFoundError:
+            return not self.root.exists()
+        return True

@@ -12,7 +12,6 @@ re-read with those columns as text, so the mapping layer can name each bad row a
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import re
 from collections.abc import Iterator
@@ -175,78 +174,59 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
                         pinned[field.name] = field.type
             return table
 
-        for segment in _segments(handle.fileno(), len(header_line)):
-            with segment as view:
-                if _NOT_BLANK.search(view) is None:
-                    continue
-                try:
-                    table = parse(view, text=False)
-                except pa.ArrowInvalid as exc:
-                    if not _is_conversion_error(exc):
-                        raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
-                    table = parse(view, text=True)
+        for view in _segments(handle.fileno(), len(header_line), file.path.name):
+            if _NOT_BLANK.search(view) is None:
+                continue
+            try:
+                table = parse(view, text=False)
+            except pa.ArrowInvalid as exc:
+                if not _is_conversion_error(exc):
+                    raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
+                table = parse(view, text=True)
             yield from table.to_batches()
 
 
 _NOT_BLANK = re.compile(rb"\S")
 
 
-def _segments(fd: int, start: int) -> Iterator[_Segment]:
+def _segments(fd: int, start: int, name: str) -> Iterator[memoryview]:
     """Runs of whole lines of about CSV_SEGMENT bytes from `start` to the end of the file.
 
-    Each is a read-only memory map of just that run: pyarrow parses the page cache's bytes in
-    place (no copy into Python bytes, and the pages are read by the parser threads in parallel),
-    and memory stays at one segment since each map is closed before the next is made.
+    Each run is read with one `preadv` into a buffer reused from run to run (pyarrow's CSV
+    parser copies what it keeps, so the buffer is free once a run is parsed). Not a memory
+    map: a file truncated while mapped kills the process with SIGBUS when a parser thread
+    touches a page past the new end, which no Python code can catch. A read comes back short
+    instead, which is a clean InputError. The copy costs about 0.05 s per 400 MB of CSV
+    against parsing in place (benchmarks/bench_hardening.py).
     """
     size = os.fstat(fd).st_size
+    buffer = bytearray(min(CSV_SEGMENT, max(size - start, 0)))
     position = start
     while position < size:
         want = CSV_SEGMENT
         while True:
             end = min(position + want, size)
-            segment = _Segment(fd, position, end)
+            if len(buffer) < end - position:
+                buffer = bytearray(end - position)  # a line longer than a segment
+            view = memoryview(buffer)[: end - position]
+            got = os.preadv(fd, [view], position)
+            if got < end - position:
+                view.release()
+                raise InputError(
+                    f"{name} changed while it was being read: it is now {os.fstat(fd).st_size} bytes,"
+                    f" but had {size} when the run started",
+                    hint="score a file that no other process is writing or truncating",
+                )
             if end == size:
+                cut = end - position
                 break
-            cut = segment.map.rfind(b"\n", position - segment.base, end - segment.base) + 1
+            cut = buffer.rfind(b"\n", 0, end - position) + 1
             if cut:
-                segment.end = segment.base + cut
                 break
-            segment.close()  # no line ends within the window: a longer line, map a wider one
-            want *= 2
-        yield segment
-        position = segment.end
-
-
-class _Segment:
-    """A memory map of the file bytes [start, end), as a context manager giving a memoryview."""
-
-    def __init__(self, fd: int, start: int, end: int) -> None:
-        self.base = start - start % mmap.ALLOCATIONGRANULARITY
-        self.start, self.end = start, end
-        self.map: mmap.mmap | bytes
-        try:
-            self.map = mmap.mmap(fd, end - self.base, access=mmap.ACCESS_READ, offset=self.base)
-        except (OSError, ValueError):  # a file system without memory maps: read the bytes instead
-            self.map = os.pread(fd, end - self.base, self.base)
-
-    def __enter__(self) -> memoryview:
-        self._view = memoryview(self.map)[self.start - self.base : self.end - self.base]
-        return self._view
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._view.release()
-        except BufferError:  # a traceback still holds pyarrow's buffer: the view goes with it
-            return
-        self.close()
-
-    def close(self) -> None:
-        if isinstance(self.map, bytes):
-            return
-        try:
-            self.map.close()
-        except BufferError:  # pyarrow still holds the bytes: the map goes with its last reference
-            pass
+            view.release()
+            want *= 2  # no line ends within the window: a longer line, read a wider one
+        yield view[:cut]
+        position += cut
 
 
 def _json_batches(
@@ -256,7 +236,7 @@ def _json_batches(
     import pyarrow.json as pajson
 
     if text:
-        yield from _json_batches_by_line(file, columns, skip)
+        yield from _json_batches_by_line(file, columns, dtypes, skip)
         return
     fields = [pa.field(name, _arrow_hint(dtypes[name], False)) for name in columns if name in dtypes]
     parse_options = pajson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="infer")
@@ -276,9 +256,17 @@ def _with_null_columns(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatc
     return pa.RecordBatch.from_arrays(arrays, names=list(batch.schema.names) + names)
 
 
-def _json_batches_by_line(file: InputFile, columns: list[str], skip: int) -> Iterator[pa.RecordBatch]:
-    """The slow, forgiving path: every value as text, so mixed types reach the row checks."""
+def _json_batches_by_line(
+    file: InputFile, columns: list[str], dtypes: dict[str, str], skip: int
+) -> Iterator[pa.RecordBatch]:
+    """The slow, forgiving path: every value as text, so mixed types reach the row checks.
+
+    JSON is typed: a string in a numeric column keeps its quotes (`"1.5"`), so the row check
+    refuses it as a string instead of parsing it as CSV text would be (the one value rule).
+    """
     import pyarrow as pa
+
+    typed = {c for c in columns if _KINDS.get(dtypes.get(c, "string"), "string") != "string"}
 
     rows: dict[str, list[Any]] = {c: [] for c in columns}
     seen = 0
@@ -295,7 +283,8 @@ def _json_batches_by_line(file: InputFile, columns: list[str], skip: int) -> Ite
                 raise InputError(f"{file.path.name}: line {number} is not valid JSON: {exc.msg}") from exc
             for column in columns:
                 value = record.get(column) if isinstance(record, dict) else None
-                rows[column].append(None if value is None else _as_text(value))
+                text = json.dumps(value) if column in typed and isinstance(value, str) else value
+                rows[column].append(None if text is None else _as_text(text))
             if len(rows[columns[0]]) >= 65_536:
                 yield pa.RecordBatch.from_pydict(rows, schema=_text_schema(columns))
                 rows = {c: [] for c in columns}

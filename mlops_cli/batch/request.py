@@ -74,6 +74,7 @@ class ScoreRequest:
     optimization: str = "all"
     message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    max_error_rate: float | None = None  # with skip: the share of rows allowed to fail
 
     def validate(self) -> ScoreRequest:
         if not self.inputs:
@@ -88,6 +89,11 @@ class ScoreRequest:
             raise UsageError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {self.on_error!r}")
         if self.errors_output is not None and self.on_error != "skip":
             raise UsageError("--errors-output needs --on-error skip")
+        if self.max_error_rate is not None:
+            if self.on_error != "skip":
+                raise UsageError("--max-error-rate needs --on-error skip")
+            if not 0 <= self.max_error_rate <= 1:
+                raise UsageError(f"--max-error-rate must be between 0 and 1, not {self.max_error_rate:g}")
         if self.output_format is not None and self.output_format not in FORMATS:
             raise UsageError(f"--output-format must be one of {', '.join(FORMATS)}")
         repeated = {c for c in self.passthrough if self.passthrough.count(c) > 1}

@@ -27,13 +27,20 @@ from mlops_cli.batch.worker import (
 )
 from mlops_cli.batch.writers import assemble, check_writable
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.errors import CheckFailedError, MissingDependencyError, MlopsError, Terminated, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
-from mlops_cli.runtime.mapping import PREDICTION, ModelSchema, check_columns, schema_from_signature
+from mlops_cli.runtime.mapping import (
+    PREDICTION,
+    InputError,
+    ModelSchema,
+    check_columns,
+    schema_from_signature,
+)
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
 KIND = "score-batch"
+UNFINISHED = ("running", "interrupted", "failed")
 # A chunk index no real chunk has: the zero-row part that gives an empty shard its columns.
 EMPTY_PART = 999_999_999
 
@@ -85,9 +92,15 @@ def score_batch(
     key = plan_key(plan)
     if previous is None and resume:
         previous = _matching_job(store, key)
+        if previous is None:
+            # Unfinished jobs writing this output whose inputs changed can never be resumed.
+            for stale in _jobs_for_output(store, str(output)):
+                _abandon(store, stale, "its inputs or options changed; a new run replaced it", request)
     if previous is not None and previous.details.get("plan_key") != key:
+        abandoned = _abandon(store, previous, "its inputs or options changed since it started", request)
         raise UsageError(
-            f"job {previous.id} cannot be resumed: its inputs or options changed since it started",
+            f"job {previous.id} cannot be resumed: its inputs or options changed since it started"
+            + ("; it is marked abandoned and its parts are removed" if abandoned else ""),
             hint="start a new run without --resume",
         )
 
@@ -109,13 +122,15 @@ def score_batch(
     started = time.monotonic()
     try:
         counts = _run(folder, model, schema, files, request, progress)
-        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
         errors_digest = None
-        if errors_output is not None:
+        if errors_output is not None:  # written even when the check below fails: it says why
             _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
+        _check_error_rate(folder, counts, request)
+        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
         digests = counts["hasher"].result()
-    except KeyboardInterrupt:
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": "interrupted"}, prov)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): resumable
+        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        job_store.finish_job(store.conn, job.id, "interrupted", {"error": reason}, prov)
         raise
     except MlopsError as exc:
         job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
@@ -145,7 +160,7 @@ def score_batch(
         "error": None,
     }
     job = job_store.finish_job(store.conn, job.id, "completed", details, prov)
-    folder.remove_parts()
+    folder.remove()  # a completed job cannot be resumed: no plan, lock or parts stay behind
     return job
 
 
@@ -174,6 +189,41 @@ def _start_record(
     return job_store.create_job(store.conn, folder.root.name, KIND, model.ref, model.digest, details, prov)
 
 
+def _check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
+    """With --on-error skip: CheckFailedError (exit 5) when no row could be scored, or when more
+    than --max-error-rate of the rows failed. No output is written then; the parts stay, so
+    `--resume` with another --max-error-rate reuses them."""
+    read, failed = counts["rows"], counts["failed"]
+    if not failed:
+        return
+    limit = request.max_error_rate
+    if counts["scored"] and (limit is None or failed / read <= limit):
+        return
+    first = _first_error(folder, counts["chunks"])
+    what = f"{failed:,} of {read:,} rows could not be scored"
+    if limit is None:
+        message = f"no row could be scored: {what}"
+    else:
+        message = f"{what} ({failed / read:.2%}, more than --max-error-rate {limit:g})"
+    hint = f"the first: {first}" if first else None
+    if request.errors_output is None:
+        hint = (f"{hint}; " if hint else "") + "--errors-output PATH lists every skipped row"
+    raise CheckFailedError(message + "; no output was written", hint=hint)
+
+
+def _first_error(folder: JobFolder, chunks: list[int]) -> str | None:
+    import pyarrow as pa
+
+    for chunk in chunks:
+        path = part_path(folder.parts, chunk, "errors")
+        if path.exists():
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            if table.num_rows:
+                return f"{table.column('file')[0]}: row {table.column('row')[0]}: {table.column('error')[0]}"
+    return None
+
+
 def _require(*modules: str) -> None:
     import importlib.util
 
@@ -190,14 +240,42 @@ def _unfinished_job(store: Store, job_id: str) -> Job:
         raise UsageError(
             f"job {job_id} has already completed", hint=f"its output is {job.details.get('output')}"
         )
+    if job.status == "abandoned":
+        raise UsageError(f"job {job_id} was abandoned ({job.details.get('error')})", hint="start a new run")
     return job
 
 
 def _matching_job(store: Store, key: str) -> Job | None:
     for job in job_store.list_jobs(store.conn, KIND, limit=200):
-        if job.details.get("plan_key") == key and job.status != "completed":
+        if job.details.get("plan_key") == key and job.status in UNFINISHED:
             return job
     return None
+
+
+def _jobs_for_output(store: Store, output: str) -> list[Job]:
+    return [
+        job
+        for job in job_store.list_jobs(store.conn, KIND, limit=200)
+        if job.status in UNFINISHED and job.details.get("output") == output
+    ]
+
+
+def _abandon(store: Store, job: Job, reason: str, request: ScoreRequest) -> bool:
+    """Mark a job that can never be resumed `abandoned` and remove its folder (parts, plan, lock).
+
+    A job whose lock a live process holds is left alone; returns whether it was abandoned.
+    """
+    folder = JobFolder(store.paths.jobs / job.id)
+    if not folder.try_lock():
+        return False
+    try:
+        job_store.finish_job(
+            store.conn, job.id, "abandoned", {"error": f"abandoned: {reason}"}, provenance(request.message)
+        )
+    finally:
+        folder.unlock()
+    folder.remove()
+    return True
 
 
 def _request_from_details(data: dict[str, Any]) -> dict[str, Any]:
@@ -339,7 +417,7 @@ def _empty_part(
     if first is None:
         first = next(iter_chunks(files, columns, schema.column_dtypes(), batch_size), None)
     if first is None:
-        raise UsageError("the input has no rows", hint="check the input files: they hold headers only")
+        raise InputError("the input has no rows", hint="check the input files: they hold headers only")
     score_chunk(load_predictor(spec), spec, EMPTY_PART, first.file_index, 0, first.batch.slice(0, 0))
 
 

@@ -64,8 +64,10 @@ _state: dict[str, Any] = {}
 
 
 def init_worker(spec: WorkerSpec) -> None:
-    """Process-pool initialiser: Ctrl-C is the main process's to handle; load the session once."""
+    """Process-pool initialiser: Ctrl-C and SIGTERM are the main process's to handle (it stops
+    the pool and marks the job interrupted); load the session once."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _state["spec"] = spec
     _state["predictor"] = load_predictor(spec)
 

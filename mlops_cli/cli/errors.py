@@ -9,9 +9,10 @@ import traceback
 import typer
 from typer.core import TyperGroup
 
-from mlops_cli.errors import MlopsError
+from mlops_cli.errors import MlopsError, Terminated
 
 INTERRUPTED = 130
+TERMINATED = 143
 DEBUG_ENV = "MLOPS_DEBUG"
 
 
@@ -34,6 +35,8 @@ def report(exc: BaseException) -> int:
         if exc.hint:
             line += f" ({exc.hint})"
         code = exc.exit_code
+    elif isinstance(exc, Terminated):
+        line, code = "error: terminated", TERMINATED
     elif isinstance(exc, KeyboardInterrupt):
         line, code = "error: interrupted", INTERRUPTED
     else:

@@ -71,6 +71,9 @@ class Adapter:
     converter = "unknown"  # the converting package's distribution name
     max_opset = 21
     label_outputs: frozenset[str] = frozenset()
+    # Whether the model treats NaN as "missing" (and its ONNX graph the same way): recorded in
+    # the signature as `accepts_missing`, so serve and score-batch let NaN through to it.
+    accepts_missing = False
 
     def spec(self) -> InputSpec:
         raise NotImplementedError

@@ -25,6 +25,7 @@ def is_booster(obj: Any) -> bool:
 class BoostingAdapter(Adapter):
     converter = "onnxmltools"
     max_opset = MAX_OPSET
+    accepts_missing = True  # NaN takes each tree's default branch, in the ONNX graph too
 
     def __init__(self, model: Any) -> None:
         self.library = type(model).__module__.split(".")[0]
@@ -122,6 +123,7 @@ class NativeBoosterAdapter(Adapter):
 
     converter = "onnxmltools"
     max_opset = MAX_OPSET
+    accepts_missing = True
     _CLASSIFYING = ("binary", "multiclass", "multiclassova", "binary:logistic", "multi:softprob")
 
     def __init__(self, booster: Any, library: str) -> None:

@@ -482,4 +482,5 @@ def _signature(path: Path, adapter: Adapter, rows: Rows) -> dict[str, Any]:
     names = adapter.feature_names(rows)
     signature["feature_names"] = [str(n) for n in names] if names else None
     signature["class_labels"] = adapter.class_labels()
+    signature["accepts_missing"] = adapter.accepts_missing  # read by runtime.validation
     return signature

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.runtime.validation import accepts_missing, check_numbers
+from mlops_cli.runtime.validation import reason as value_reason
 
 if TYPE_CHECKING:
     import numpy as np
@@ -101,6 +103,7 @@ class ModelSchema:
     features: tuple[str, ...] | None = None
     class_labels: tuple[Any, ...] | None = None
     layout: str = field(default="columns")
+    missing_ok: bool = False  # the signature says the model takes NaN for missing values
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -130,6 +133,7 @@ class ModelSchema:
             "inputs": [{"name": i.name, "dtype": i.dtype, "shape": i.shape} for i in self.inputs],
             "outputs": [{"name": o.name, "dtype": o.dtype, "shape": o.shape} for o in self.outputs],
             "class_labels": list(self.class_labels) if self.class_labels is not None else None,
+            "accepts_missing": self.missing_ok,
         }
 
 
@@ -158,7 +162,8 @@ def schema_from_signature(
         raise UsageError("the model's signature lists no inputs", hint="re-register it as an ONNX file")
     names = list(features) if features else signature.get("feature_names")
     labels = class_labels if class_labels is not None else signature.get("class_labels")
-    return build_schema(inputs, outputs, names, labels)
+    schema = build_schema(inputs, outputs, names, labels)
+    return replace(schema, missing_ok=accepts_missing(signature))
 
 
 def schema_from_session(
@@ -291,7 +296,9 @@ def convert(schema: ModelSchema, table: Any, where: str = "") -> Converted:
     dtypes = schema.column_dtypes()
     converted: dict[str, np.ndarray] = {}
     for column in schema.columns:
-        values, problems = _convert_column(column_of(column), dtypes[column], column, where)
+        values, problems = _convert_column(
+            column_of(column), dtypes[column], column, where, schema.missing_ok
+        )
         converted[column] = values
         for index, reason in problems:
             if not bad[index]:
@@ -405,9 +412,13 @@ def _as_arrow(values: Any) -> Any:
 
 
 def _convert_column(
-    values: Any, dtype: str, column: str, where: str
+    values: Any, dtype: str, column: str, where: str, missing_ok: bool = False
 ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """A column as a numpy array of the input's type, and (row index, reason) of bad values."""
+    """A column as a numpy array of the input's type, and (row index, reason) of bad values.
+
+    Numbers follow the one value rule of `runtime.validation` (finite, in range, whole for
+    integer inputs, NaN only when the model takes missing values), as in serving.
+    """
     import numpy as np
     import pyarrow as pa
 
@@ -418,7 +429,8 @@ def _convert_column(
     kind = _KINDS[dtype]
     target = np.dtype(_NUMPY[dtype])
     problems: list[tuple[int, str]] = []
-    if arr.null_count:
+    nan_for_missing = missing_ok and kind == "float"
+    if arr.null_count and not nan_for_missing:
         nulls = np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
         problems += [(int(i), "missing value") for i in nulls]
     kind_of = _arrow_kind(arr.type)
@@ -430,35 +442,39 @@ def _convert_column(
         out = np.asarray(text.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
         return out, problems
 
-    if kind_of in ("float", "int", "bool", "null"):
+    if kind_of in ("float", "int", "null") or (kind_of == "bool" and kind == "bool"):
         numeric = arr
     elif kind_of == "string":
         numeric, parse_problems = _parse_numbers(arr, kind)
+        if nan_for_missing:
+            parse_problems = [p for p in parse_problems if p[1] not in ("missing value", "NaN")]
         problems += parse_problems
-    else:
+    else:  # a timestamp, or booleans for a numeric input
         raise _type_error(where, column, arr.type, dtype)
 
     if numeric.null_count:
-        numeric = numeric.fill_null(0)
+        numeric = numeric.fill_null(float("nan") if nan_for_missing else 0)
     out = _numpy_of(numeric)
-    if out.dtype.kind == "f":
-        nans = np.isnan(out)
-        if nans.any():
-            problems += [(int(i), "NaN") for i in np.flatnonzero(nans)]
-            out = np.where(nans, 0, out)
-        if kind != "float":
-            fraction = out != np.floor(out)
-            if kind == "int" and fraction.any():
-                problems += [
-                    (int(i), f"{float(out[i])!r} is not an integer") for i in np.flatnonzero(fraction)
-                ]
-                out = np.where(fraction, 0, out)
-    if kind == "bool" and out.dtype.kind != "b":
-        invalid = (out != 0) & (out != 1)
-        if invalid.any():
-            problems += [(int(i), f"{out[i].item()!r} is not a boolean") for i in np.flatnonzero(invalid)]
+    if kind == "bool":
+        if out.dtype.kind == "f":
+            nans = np.isnan(out)
+            if nans.any():
+                problems += [(int(i), "NaN") for i in np.flatnonzero(nans)]
+                out = np.where(nans, 0, out)
+        if out.dtype.kind != "b":
+            invalid = (out != 0) & (out != 1)
+            if invalid.any():
+                problems += [(int(i), f"{out[i].item()!r} is not a boolean") for i in np.flatnonzero(invalid)]
+        problems.sort()
+        return out.astype(target, copy=False), problems
+    cast, bad = check_numbers(out, dtype, missing_ok=missing_ok)
+    if bad is not None:
+        known = {i for i, _ in problems}
+        problems += [
+            (int(i), value_reason(out, int(i), dtype)) for i in np.flatnonzero(bad) if int(i) not in known
+        ]
     problems.sort()
-    return out.astype(target, copy=False), problems
+    return cast, problems
 
 
 def _numpy_of(arr: Any) -> np.ndarray:
@@ -542,12 +558,22 @@ def _parse_numbers(arr: Any, kind: str) -> tuple[Any, list[tuple[int, str]]]:
             else:
                 number = None
         if number is None:
-            problems.append((index, f"{_short(text)} is not a number"))
+            problems.append((index, _not_a_number(text)))
         elif isinstance(number, float) and math.isnan(number):
             problems.append((index, "NaN"))
             number = None
         parsed.append(number)
     return pa.array(parsed, type=pa.float64() if kind != "int" else None), problems
+
+
+def _not_a_number(text: str) -> str:
+    """Why a text value is not a number; JSON strings and booleans are named as such."""
+    stripped = text.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':  # a JSON string (JSON Lines)
+        return f"{_short(stripped[1:-1])} is a string, not a number"
+    if stripped in ("true", "false"):
+        return f"{stripped} is a boolean, not a number"
+    return f"{_short(text)} is not a number"
 
 
 def _short(text: str) -> str:

@@ -28,8 +28,10 @@ from mlops_cli.serving.metrics import Metrics
 
 log = logging.getLogger("mlops.serving")
 
-OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping"})
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
 JSON = b"application/json"
+CSV = b"text/csv"
+TEXT = b"text/plain; charset=utf-8"
 OCTETS = b"application/octet-stream"
 HEADER_LENGTH = b"inference-header-content-length"
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -45,6 +47,7 @@ class ServingApp:
 
             model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
         self.model = model
+        self.missing_ok = bool(getattr(model, "missing_ok", False))
         self.metrics = Metrics(model.name, model.version)
         self.auth = None
         if config.api_key_env:
@@ -128,7 +131,7 @@ class ServingApp:
                 self.auth.check(headers.get(b"authorization"))
             body = b""
             if method == "POST":
-                body = await self._body(headers, receive, binary_ok=endpoint == "infer")
+                body = await self._body(headers, receive, endpoint)
             if want:
                 status, payload, binary_header = await handler(headers, body, request_id)
                 if binary_header is not None:
@@ -138,14 +141,16 @@ class ServingApp:
                 status, payload = handler()
             if endpoint == "metrics":
                 content_type = PROMETHEUS
+            elif endpoint == "version":
+                content_type = TEXT
         except HTTPError as exc:
-            status, payload = exc.status, jsonio.dumps({"error": exc.message})
+            status, payload = exc.status, _error(endpoint, exc.status, exc.message)
         except InputError as exc:  # the runtime's word for values that cannot reach the model
-            status, payload = 400, jsonio.dumps({"error": exc.message})
+            status, payload = 400, _error(endpoint, 400, exc.message)
         except Exception:  # noqa: BLE001 - a 500 for the client, the traceback for the log
             log.exception("request %s %s (id %s) failed", method, path, request_id)
             status = 500
-            payload = jsonio.dumps({"error": f"internal server error (request id {request_id})"})
+            payload = _error(endpoint, 500, f"internal server error (request id {request_id})")
         if status == 401:
             extra.append((b"www-authenticate", b"Bearer"))
         elif status >= 400:
@@ -206,13 +211,10 @@ class ServingApp:
                 f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}",
             )
 
-    async def _body(self, headers: dict, receive: Any, binary_ok: bool) -> bytes:
-        media = headers.get(b"content-type", JSON).split(b";", 1)[0].strip().lower()
-        binary = binary_ok and HEADER_LENGTH in headers
-        if media != JSON and not (binary and media == OCTETS):
-            raise HTTPError(
-                415, f"unsupported content type {media.decode('latin-1')!r}; send application/json"
-            )
+    async def _body(self, headers: dict, receive: Any, endpoint: str) -> bytes:
+        raw = headers.get(b"content-type")
+        if raw != JSON:  # the common case costs one comparison
+            _check_content_type(raw, endpoint, HEADER_LENGTH in headers)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
@@ -243,6 +245,12 @@ class ServingApp:
 
     def _ping(self) -> tuple[int, bytes]:
         return (200, b'{"status":"ok"}') if self.ready else (503, b'{"status":"starting"}')
+
+    _health = _ping  # MLflow's scoring server answers both
+
+    def _version(self) -> tuple[int, bytes]:
+        """The server's version as plain text, as MLflow's `/version` gives its own."""
+        return 200, __version__.encode()
 
     def _model_ready(self) -> tuple[int, bytes]:
         return 200, jsonio.dumps({"name": self.model.name, "ready": self.ready})
@@ -276,11 +284,11 @@ class ServingApp:
                 raise HTTPError(400, f"input {name!r} is given twice")
             size = (tensor.get("parameters") or {}).get("binary_data_size")
             if size is None:
-                feeds[name] = decode_tensor(spec, tensor)
+                feeds[name] = decode_tensor(spec, tensor, self.missing_ok)
                 continue
             if type(size) is not int or size < 0 or size > len(binary):
                 raise HTTPError(400, f"input {name!r}: binary_data_size {size!r} does not fit the body")
-            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]))
+            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]), self.missing_ok)
             binary = binary[size:]
         if len(binary):
             raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")
@@ -328,8 +336,13 @@ class ServingApp:
         return [(o["name"], _binary_wanted(o.get("parameters"), default)) for o in requested]
 
     async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
-        columns, rows = invocations.parse(_parse_json(body))
-        feeds = self.model.feeds_from_table(columns, rows)
+        raw = headers.get(b"content-type")
+        if raw != JSON and _media(raw)[0] == CSV:
+            columns, rows = invocations.parse_csv(body)
+            feeds = self.model.feeds_from_text(columns, rows)
+        else:
+            columns, rows = invocations.parse(_parse_json(body))
+            feeds = self.model.feeds_from_table(columns, rows)
         outputs = await self._predict(feeds)
         self._collect(request_id, "invocations", feeds, outputs)
         return 200, jsonio.dumps({"predictions": self.model.rows_from_outputs(outputs)}), None
@@ -358,8 +371,70 @@ _SIMPLE = {
     "/v2/health/ready": ("ready", "GET"),
     "/invocations": ("invocations", "POST"),
     "/ping": ("ping", "GET"),
+    "/health": ("health", "GET"),
+    "/version": ("version", "GET"),
     "/metrics": ("metrics", "GET"),
 }
+
+
+# MLflow's scoring server answers /invocations errors as {"error_code": ..., "message": ...}.
+_MLFLOW_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    500: "INTERNAL_ERROR",
+}
+
+
+def _error(endpoint: str, status: int, message: str) -> bytes:
+    """`{"error": ...}`; on /invocations also MLflow's `error_code` and `message`."""
+    if endpoint == "invocations":
+        code = _MLFLOW_CODES.get(status, "BAD_REQUEST")
+        return jsonio.dumps({"error": message, "error_code": code, "message": message})
+    return jsonio.dumps({"error": message})
+
+
+def _media(raw: bytes | None) -> tuple[bytes | None, dict[bytes, bytes]]:
+    """(media type, parameters) of a Content-Type header, lower-cased; (None, {}) without one."""
+    if raw is None:
+        return None, {}
+    media, *rest = raw.split(b";")
+    params = {}
+    for part in rest:
+        key, _, value = part.partition(b"=")
+        if key.strip():
+            params[key.strip().lower()] = value.strip().strip(b'"')
+    return media.strip().lower(), params
+
+
+def _check_content_type(raw: bytes | None, endpoint: str, binary: bool) -> None:
+    """A 415 unless the body's type is one the endpoint reads.
+
+    /invocations, as MLflow's scoring server: application/json or text/csv, UTF-8, no other
+    parameters (MLflow 1.x's `format=pandas-split` is refused there too), and a Content-Type is
+    required. v2 infer: application/json, or application/octet-stream with the binary extension;
+    no Content-Type is read as JSON, since tritonclient sends none.
+    """
+    media, params = _media(raw)
+    if endpoint == "invocations":
+        if media is None:
+            raise HTTPError(415, "no Content-Type header; send application/json or text/csv")
+        if media not in (JSON, CSV):
+            shown = media.decode("latin-1")
+            raise HTTPError(415, f"unsupported content type {shown!r}; send application/json or text/csv")
+        unknown = sorted(k.decode("latin-1") for k in params if k != b"charset")
+        if unknown:
+            raise HTTPError(
+                415,
+                f"unsupported content type parameter(s) {', '.join(unknown)} (MLflow 1.x's format=...);"
+                " name the payload's format in the body (dataframe_split, dataframe_records, ...)",
+            )
+    elif media is not None and media != JSON and not (binary and media == OCTETS):
+        raise HTTPError(415, f"unsupported content type {media.decode('latin-1')!r}; send application/json")
+    charset = params.get(b"charset", b"utf-8").lower()
+    if charset not in (b"utf-8", b"utf8"):
+        raise HTTPError(415, f"unsupported charset {charset.decode('latin-1')!r}; send UTF-8")
 
 
 def _require(method: str, wanted: str) -> bool:

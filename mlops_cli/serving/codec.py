@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops_cli.runtime.validation import ValueRuleError, check_numbers, from_json, reason
 from mlops_cli.serving.errors import HTTPError
 
 # onnxruntime element type -> (v2 datatype, numpy dtype)
@@ -32,6 +33,8 @@ ORT_TYPES: dict[str, tuple[str, Any]] = {
     "tensor(string)": ("BYTES", np.object_),
 }
 DATATYPES = {name: dtype for name, dtype in ORT_TYPES.values()}
+# v2 datatype -> the element type as signatures spell it (what runtime.validation speaks).
+ELEMENT_TYPES = {name: ort[len("tensor(") : -1] for ort, (name, _) in ORT_TYPES.items()}
 _NUMPY_TO_V2 = {np.dtype(dtype).str: name for name, dtype in DATATYPES.items() if dtype is not np.object_}
 
 
@@ -67,8 +70,9 @@ def datatype_of(array: np.ndarray) -> str:
     return _NUMPY_TO_V2.get(array.dtype.str, "BYTES")
 
 
-def decode_tensor(spec: TensorSpec, tensor: Any) -> np.ndarray:
-    """The numpy array for one request tensor, checked against the model's input `spec`."""
+def decode_tensor(spec: TensorSpec, tensor: Any, missing_ok: bool = False) -> np.ndarray:
+    """The numpy array for one request tensor, checked against the model's input `spec` and
+    the one value rule (`runtime.validation`; `missing_ok`: the model takes NaN/null)."""
     name = spec.name
     if not isinstance(tensor, dict):
         raise HTTPError(400, f"input {name!r} must be an object with name, shape, datatype and data")
@@ -85,7 +89,7 @@ def decode_tensor(spec: TensorSpec, tensor: Any) -> np.ndarray:
     check_shape(spec, tuple(shape))
     if not isinstance(data, list):
         raise HTTPError(400, f"input {name!r}: data must be a list")
-    array = to_array(name, data, spec.datatype)
+    array = to_array(name, data, spec.datatype, missing_ok=missing_ok, shape=shape)
     size = math.prod(shape)
     if array.size != size:
         raise HTTPError(400, f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
@@ -102,25 +106,38 @@ def check_shape(spec: TensorSpec, shape: tuple[int, ...]) -> None:
         raise HTTPError(400, f"input {spec.name!r} has shape {list(shape)} but the model expects {wanted}")
 
 
-def to_array(name: str, data: list, datatype: str) -> np.ndarray:
-    """Flat or nested JSON values as a flat numpy array of the datatype, or a 400."""
-    dtype = DATATYPES[datatype]
+def to_array(
+    name: str, data: list, datatype: str, *, missing_ok: bool = False, shape: list[int] | None = None
+) -> np.ndarray:
+    """Flat or nested JSON values as a flat numpy array of the datatype, or a 400 naming the
+    first value that breaks the rule (and its row, when the tensor's `shape` is known)."""
     try:
-        if dtype is np.object_:
-            array = np.array(data, dtype=object).ravel()
-            if not all(isinstance(v, str) for v in array):
-                raise TypeError("not strings")
-            return array
-        if datatype == "BOOL":
-            array = np.array(data)
-            if array.size and array.dtype != np.bool_:
-                raise TypeError("not booleans")
-            return array.astype(np.bool_).ravel()
-        array = np.array(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as exc:
-        kind = "strings" if dtype is np.object_ else f"{datatype} values"
-        raise HTTPError(400, f"input {name!r}: data must be {kind} ({exc})") from None
+        array = from_json(data, ELEMENT_TYPES[datatype], missing_ok=missing_ok)
+    except ValueRuleError as exc:
+        where = _position(data, exc.index, shape)
+        raise HTTPError(400, f"input {name!r} ({datatype}){where}: {exc.reason}") from None
     return array.ravel()
+
+
+def check_binary(name: str, array: np.ndarray, datatype: str, missing_ok: bool, shape: list[int]) -> None:
+    """Raw floats can hold NaN and inf too: the same rule as JSON data."""
+    if array.dtype.kind != "f":
+        return
+    _, bad = check_numbers(array, ELEMENT_TYPES[datatype], missing_ok=missing_ok)
+    if bad is not None:
+        index = int(bad.argmax())
+        row = f", row {index // max(math.prod(shape[1:]), 1) + 1}" if len(shape) > 1 else ""
+        problem = reason(array, index, ELEMENT_TYPES[datatype])
+        raise HTTPError(400, f"input {name!r} ({datatype}){row}: {problem}")
+
+
+def _position(data: list, index: tuple[int, ...], shape: list[int] | None) -> str:
+    """ ", row R" for the value at `index` of the (flat or nested) data, when rows are known."""
+    if not index or not shape or len(shape) < 2:
+        return ""
+    if len(index) == 1:  # flat data: row-major over the tensor's shape
+        return f", row {index[0] // max(math.prod(shape[1:]), 1) + 1}"
+    return f", row {index[0] + 1}"
 
 
 def encode_tensor(name: str, array: np.ndarray) -> dict[str, Any]:
@@ -137,7 +154,7 @@ def encode_tensor(name: str, array: np.ndarray) -> dict[str, Any]:
 # --- the binary tensor data extension (Triton's; tritonclient sends inputs this way by default)
 
 
-def decode_binary(spec: TensorSpec, tensor: dict, chunk: bytes) -> np.ndarray:
+def decode_binary(spec: TensorSpec, tensor: dict, chunk: bytes, missing_ok: bool = False) -> np.ndarray:
     """A request tensor whose data came as `binary_data_size` raw bytes after the JSON."""
     name = spec.name
     datatype, shape = tensor.get("datatype"), tensor.get("shape")
@@ -166,6 +183,7 @@ def decode_binary(spec: TensorSpec, tensor: dict, chunk: bytes) -> np.ndarray:
             )
         array = np.frombuffer(chunk, dtype=dtype)
         array = array.astype(np.bool_) if datatype == "BOOL" else array.astype(dtype.newbyteorder("="))
+        check_binary(name, array, datatype, missing_ok, shape)
     if array.size != size:
         raise HTTPError(400, f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
     return array.reshape(shape)

@@ -69,7 +69,7 @@ class Collector:
         queue_size: int = 10_000,
         rows_per_file: int = 100_000,
         rotate_seconds: float = 300.0,
-        flush_rows: int = 2_000,
+        flush_rows: int = 2_000,  # rows (not requests) gathered before a write
         flush_seconds: float = 2.0,
     ) -> None:
         try:
@@ -122,6 +122,7 @@ class Collector:
 
     def _run(self) -> None:
         pending: list[Record | Call] = []
+        pending_rows = 0
         last_flush = time.monotonic()
         while True:
             try:
@@ -135,10 +136,11 @@ class Collector:
                 return
             if item is not None:
                 pending.append(item)
+                pending_rows += _rows(item)
             now = time.monotonic()
-            if len(pending) >= self.flush_rows or (pending and now - last_flush >= self.flush_seconds):
+            if pending_rows >= self.flush_rows or (pending and now - last_flush >= self.flush_seconds):
                 self._write(pending)
-                pending = []
+                pending, pending_rows = [], 0
                 last_flush = now
             for stream in (self._rows, self._calls):
                 if stream.writer is not None and time.monotonic() - stream.opened >= self.rotate_seconds:
@@ -210,12 +212,18 @@ class _Stream:
     def write(self, table, rows_per_file: int) -> None:
         if self.writer is not None and not table.schema.equals(self._schema):
             self.close()
-        if self.writer is None:
-            self._open(table.schema)
-        self.writer.write_table(table)
-        self._rows += table.num_rows
-        if self._rows >= rows_per_file:
-            self.close()
+        # A batch may hold more rows than a file has room for: split it, so no file ever holds
+        # more than rows_per_file rows, whatever the request sizes.
+        offset = 0
+        while offset < table.num_rows:
+            if self.writer is None:
+                self._open(table.schema)
+            piece = table.slice(offset, rows_per_file - self._rows)
+            self.writer.write_table(piece)
+            self._rows += piece.num_rows
+            offset += piece.num_rows
+            if self._rows >= rows_per_file:
+                self.close()
 
     def _open(self, schema) -> None:
         import pyarrow.parquet as pq
@@ -273,3 +281,11 @@ def _concat(parts: list) -> Any:
     for p in parts:
         values.extend(p.tolist() if isinstance(p, np.ndarray) else p)
     return pa.array(values)
+
+
+def _rows(item: Record | Call) -> int:
+    """How many rows an item adds to the files (a call is one row of the calls file)."""
+    if isinstance(item, Call):
+        return 1
+    first = next(iter(item.inputs.values()), None)
+    return int(first.shape[0]) if first is not None and getattr(first, "ndim", 0) else 1

@@ -1,7 +1,8 @@
-"""MLflow's scoring payloads (`dataframe_split`, `dataframe_records`, `instances`, `inputs`)
-turned into one table: optional column names and rows of values.
+"""MLflow's scoring payloads (`dataframe_split`, `dataframe_records`, `instances`, `inputs`, and
+`text/csv` bodies) turned into one table: optional column names and rows of values.
 
-Like MLflow, exactly one of the four keys must be present (`params` is accepted and ignored).
+Like MLflow, exactly one of the four keys must be present (`params` is accepted and ignored);
+a CSV body has a header line naming the columns, as `pandas.DataFrame.to_csv()` writes it.
 """
 
 from __future__ import annotations
@@ -76,3 +77,30 @@ def _columnar(value: dict, key: str) -> tuple[list[str], list[list]]:
     if len(lengths) != 1:
         raise HTTPError(400, f"{key}: every column must have the same number of values")
     return columns, [list(row) for row in zip(*lists, strict=False)]
+
+
+def parse_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
+    """(columns, rows of text) from a CSV body with a header line; a 400 saying what is wrong.
+
+    The cells stay text here: the model's input types decide how each column is parsed.
+    """
+    import csv
+    import io
+
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPError(400, f"the CSV body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        table = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        raise HTTPError(400, f"the body is not valid CSV: {exc}") from None
+    if not table:
+        raise HTTPError(400, "the CSV body is empty; send a header line and rows")
+    columns, rows = table[0], table[1:]
+    if not rows:
+        raise HTTPError(400, "the CSV body has a header but no rows")
+    for number, row in enumerate(rows, start=1):
+        if len(row) != len(columns):
+            raise HTTPError(400, f"CSV row {number} has {len(row)} values, the header {len(columns)}")
+    return columns, rows

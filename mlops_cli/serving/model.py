@@ -16,13 +16,14 @@ import numpy as np
 
 from mlops_cli.errors import UsageError
 from mlops_cli.runtime.mapping import (
-    _NUMPY,
+    _KINDS,
     ModelSchema,
     from_outputs,
     schema_from_session,
     schema_from_signature,
 )
 from mlops_cli.runtime.session import SessionConfig, get_session
+from mlops_cli.runtime.validation import ValueRuleError, accepts_missing, from_json
 from mlops_cli.serving.bundle import Bundle
 from mlops_cli.serving.codec import spec_from_ort
 from mlops_cli.serving.errors import HTTPError
@@ -44,6 +45,7 @@ class ServedModel:
         self.input_specs = {s.name: s for s in self.inputs}
         self.output_names = [s.name for s in self.outputs]
         self.schema = _schema(self.session, bundle.signature or {})
+        self.missing_ok = accepts_missing(bundle.signature)
         self._invalid = _invalid_argument_error()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -70,7 +72,7 @@ class ServedModel:
             width = spec.width
             if width is not None and any(not isinstance(r, list) or len(r) != width for r in rows):
                 raise HTTPError(400, f"the model takes {width} values per row")
-            return {spec.name: _array(rows, spec.dtype, spec.name, schema.features)}
+            return {spec.name: self._array(rows, spec.dtype, spec.name, schema.features)}
         if columns is None:
             if len(schema.inputs) == 1:
                 columns = [schema.inputs[0].name]
@@ -82,9 +84,30 @@ class ServedModel:
             if spec.name not in columns:
                 raise HTTPError(400, f"missing column {spec.name!r} (the request has {', '.join(columns)})")
             index = columns.index(spec.name)
-            values = _array([r[index] for r in rows], spec.dtype, spec.name, None)
+            values = self._array([r[index] for r in rows], spec.dtype, spec.name, None)
             feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
         return feeds
+
+    def feeds_from_text(self, columns: list[str], rows: list[list[str]]) -> dict[str, np.ndarray]:
+        """The feeds from CSV text: each column the model reads is parsed as its input's type
+        (an empty cell is a missing value), then the one value rule applies as for JSON."""
+        schema = self._table_schema()
+        kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
+        parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
+        typed = []
+        for number, row in enumerate(rows, start=1):
+            values = list(row)
+            for j, parse in enumerate(parsers):
+                if parse is not None:
+                    try:
+                        values[j] = parse(values[j])
+                    except ValueError:
+                        wanted = "true or false" if parse is _boolean else "a number"
+                        raise HTTPError(
+                            400, f"column {columns[j]!r}, row {number}: {values[j]!r} is not {wanted}"
+                        ) from None
+            typed.append(values)
+        return self.feeds_from_table(columns, typed)
 
     def output_columns(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return from_outputs(self._table_schema(), outputs)
@@ -119,6 +142,17 @@ class ServedModel:
             columns.update({n: np.asarray(v) for n, v in outputs.items()})
         return columns
 
+    def _array(self, values: list, dtype: str | None, name: str, features) -> np.ndarray:
+        """JSON values by the one value rule (`runtime.validation`), or a 400 naming row and column."""
+        try:
+            return from_json(values, dtype or "float", missing_ok=self.missing_ok)
+        except ValueRuleError as exc:
+            row = f"row {exc.index[0] + 1}" if exc.index else "a row"
+            column = ""
+            if len(exc.index) > 1:
+                column = f"column {features[exc.index[1]]!r}, " if features else f"value {exc.index[1] + 1}, "
+            raise HTTPError(400, f"input {name!r}: {column}{row}: {exc.reason}") from None
+
     def _table_schema(self) -> ModelSchema:
         if self.schema is None:
             raise HTTPError(400, "this model's inputs cannot be fed from a table; use the v2 infer endpoint")
@@ -146,21 +180,28 @@ def _reorder(rows: list[list], columns: list[str], features: list[str]) -> list[
     return [[row[i] for i in index] for row in rows]
 
 
-def _array(values: list, dtype: str | None, name: str, features) -> np.ndarray:
-    target = _NUMPY.get(dtype or "float", "float32")
+def _number(text: str) -> int | float | None:
+    text = text.strip()
+    if not text:
+        return None
     try:
-        if target == "object":
-            if not all(isinstance(v, str) for v in values):
-                raise TypeError("expected strings")
-            return np.array(values, dtype=object)
-        array = np.array(values, dtype=target)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise HTTPError(400, f"input {name!r}: values must be {dtype or 'float'} ({exc})") from None
-    if array.dtype.kind == "f" and np.isnan(array).any():
-        where = np.argwhere(np.isnan(array))[0]
-        column = f"column {features[where[1]]!r}, " if features and len(where) > 1 else ""
-        raise HTTPError(400, f"input {name!r}: missing value or NaN at {column}row {int(where[0]) + 1}")
-    return array
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _boolean(text: str) -> bool | None:
+    lowered = text.strip().lower()
+    if not lowered:
+        return None
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(text)
+
+
+_TEXT_PARSERS = {"float": _number, "int": _number, "bool": _boolean}
 
 
 def _invalid_argument_error() -> tuple[type[Exception], ...]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlops_cli.domain import Provenance
 from mlops_cli.errors import IntegrityError, StoreError
-from mlops_cli.store.cas import ObjectStore, _os_error, count_blobs
+from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs
 from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
 from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
@@ -35,6 +35,8 @@ class Store:
         self.objects = ObjectStore(paths.objects, paths.tmp)
         self.records = Records(paths.root / RECORDS_DIRNAME)
         self._trash: Path | None = None  # blobs moved aside by the last `trash_blobs`
+        # Temp data of dead processes found (and removed) when the store was opened.
+        self.leftovers: TempLeftovers | None = None
 
     def trash_blobs(self, digests: list[str]) -> Callable[[], None]:
         """Move blobs aside (still inside a transaction); return a function that restores them.
@@ -102,7 +104,9 @@ def open_store(explicit: Path | None = None) -> Store:
     except BaseException:
         conn.close()
         raise
-    return Store(paths, conn)
+    store = Store(paths, conn)
+    store.leftovers = store.objects.sweep_stale_temp()
+    return store
 
 
 # Every page is checked at each open up to this size (about 1 ms per MB; 10,000 versions take

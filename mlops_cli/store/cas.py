@@ -70,6 +70,27 @@ def _remove_temp(temp: Path) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class TempLeftovers:
+    """Temp data in `tmp/` of processes that no longer run (a kill -9 mid-register, a crash)."""
+
+    files: int
+    bytes: int
+    removed: bool  # False when it could not be removed (a read-only store)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"files": self.files, "bytes": self.bytes, "removed": self.removed}
+
+
+def _size_of(entry: Path) -> int:
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            return sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+        return entry.lstat().st_size
+    except OSError:
+        return 0
+
+
 class ObjectStore:
     """The blob area of one store. Every method takes and returns `sha256:<hex>` digests."""
 
@@ -88,20 +109,51 @@ class ObjectStore:
             return False
         return size is None or st.st_size == size
 
+    def stale_temp_entries(self) -> list[Path]:
+        """Entries of `tmp/` whose writer (the pid their name starts with) no longer runs."""
+        try:
+            entries = list(self.tmp.iterdir())
+        except OSError:  # no tmp/ (yet), or unreadable
+            return []
+        stale = []
+        for entry in entries:
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+                stale.append(entry)
+        return stale
+
     def clean_stale_temp_files(self) -> int:
         """Remove temp files left by writers that no longer run; return how many."""
         removed = 0
-        if not self.tmp.is_dir():
-            return 0
-        for entry in self.tmp.iterdir():
-            pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+        for entry in self.stale_temp_entries():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)  # the trash of an interrupted `rm`
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def sweep_stale_temp(self) -> TempLeftovers | None:
+        """Measure and remove the temp data of dead writers; None when there is none.
+
+        Any command may do this (it runs when a store is opened), so a kill -9 mid-register
+        leaves its `.part` only until the next command. On a read-only store nothing can be
+        removed: the leftovers are reported with `removed=False`.
+        """
+        stale = self.stale_temp_entries()
+        if not stale:
+            return None
+        size = sum(_size_of(entry) for entry in stale)
+        try:
+            for entry in stale:
                 if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)  # the trash of an interrupted `rm`
+                    shutil.rmtree(entry)
                 else:
                     entry.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        except OSError:
+            remaining = self.stale_temp_entries()
+            return TempLeftovers(len(remaining), sum(_size_of(e) for e in remaining), removed=False)
+        return TempLeftovers(len(stale), size, removed=True)
 
     def hash_file(self, source: Path, progress: Progress | None = None) -> tuple[str, int]:
         """Hash a file without storing it; return (digest, size)."""

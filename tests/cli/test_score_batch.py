@@ -263,7 +263,32 @@ def test_resume_after_a_killed_run_gives_identical_bytes(cli, project, forest):
     assert listed["id"] == job_dir.name
     assert listed["details"]["chunks_resumed"] >= 5 and listed["details"]["resumed"] == 1
     assert out.read_bytes() == (project / "reference.parquet").read_bytes()
-    assert not (job_dir / "parts").exists()
+    assert not job_dir.exists()  # completed: no parts, plan.json or lock stay behind
+    assert list(jobs_dir.iterdir()) == []
+
+
+def test_resume_after_the_input_changed_abandons_the_old_job(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = write(make_table(60_000), project / "in.csv")
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200"]
+    out = project / "out.parquet"
+    proc, _ = signal_after_parts(project, args, out, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    (old,) = jobs.list_jobs(store.conn, "score-batch")
+    assert old.status == "running"  # a kill -9 cannot say otherwise
+    assert (project / ".mlops" / "jobs" / old.id / "parts").is_dir()
+
+    write(make_table(1_000, seed=7), data)  # the input changes
+    new = ok(cli(*args, "-o", out, "--resume", "--json"))
+    assert new["id"] != old.id and new["details"]["rows_read"] == 1_000
+    abandoned = jobs.get_job(store.conn, old.id)
+    assert abandoned.status == "abandoned" and "inputs" in abandoned.details["error"]
+    assert list((project / ".mlops" / "jobs").iterdir()) == []
+    refused = cli("score-batch", "--resume", old.id)
+    one_line_error(refused, 2, "was abandoned")
+    events = ok(cli("audit", "log", "--json"))
+    assert any(e["subject"] == old.id and e["details"].get("status") == "abandoned" for e in events)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -293,13 +318,15 @@ def test_resume_by_job_id_after_interrupt(cli, project, forest, store):
     bad[1500]["f1"] = "oops"
     data.write_text("".join(json.dumps(r) + "\n" for r in bad))
     failed = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--batch-size", 500)
-    one_line_error(failed, 1, "in.jsonl: row 1501: column 'f1': 'oops' is not a number")
+    one_line_error(failed, 1, "in.jsonl: row 1501: column 'f1': 'oops' is a string, not a number")
     (job,) = jobs.list_jobs(store.conn, "score-batch")
     assert job.status == "failed"
     assert "row 1501" in job.details["error"]
     write(make_table(2000), data)  # fixed; mtime and size differ
     refused = cli("score-batch", "--resume", job.id)
-    one_line_error(refused, 2, "inputs or options changed")
+    one_line_error(refused, 2, "inputs or options changed", "marked abandoned")
+    assert jobs.get_job(store.conn, job.id).status == "abandoned"
+    assert not (project / ".mlops" / "jobs" / job.id).exists()
     done = cli("score-batch", "--resume", "no-such-job")
     one_line_error(done, 1, "no job 'no-such-job'")
 
@@ -380,9 +407,9 @@ def test_empty_file(cli, project, forest):
     one_line_error(
         cli("score-batch", "forest", "-i", project / "empty.csv", "-o", project / "o.csv"), 1, "is empty"
     )
-    (project / "header.csv").write_text("id,f0,f1,f2,f3\n")
+    (project / "header.csv").write_text("id,f0,f1,f2,f3\n")  # empty too: the same exit code
     one_line_error(
-        cli("score-batch", "forest", "-i", project / "header.csv", "-o", project / "o.csv"), 2, "no rows"
+        cli("score-batch", "forest", "-i", project / "header.csv", "-o", project / "o.csv"), 1, "no rows"
     )
 
 
@@ -437,18 +464,23 @@ def test_missing_input_and_unknown_model(cli, project, forest):
     one_line_error(cli("score-batch", "forest"), 2, "give REF, --input and --output")
 
 
-def test_ctrl_c_marks_the_job_interrupted_and_resume_by_id_finishes_it(cli, project, forest, store):
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_marks_the_job_interrupted_and_resume_by_id_finishes_it(
+    cli, project, forest, store, sig, code, word
+):
     from mlops_cli.store import jobs
 
     data = write(make_table(60_000), project / "in.parquet")
     args = ["score-batch", "forest", "-i", str(data), "--batch-size", "200", "--workers", "2"]
     ok(cli(*args, "-o", project / "reference.csv"))
     out = project / "out.csv"
-    proc, stderr = signal_after_parts(project, args, out, signal.SIGINT)
-    assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines()[-1] == "error: interrupted"
+    proc, stderr = signal_after_parts(project, args, out, sig)
+    assert proc.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == f"error: {word}"
     job = next(j for j in jobs.list_jobs(store.conn, "score-batch") if j.status != "completed")
-    assert job.status == "interrupted"
+    assert job.status == "interrupted" and job.details["error"] == word
     assert not out.exists()
 
     resumed = ok(cli("score-batch", "--resume", job.id, "--workers", 1, "--json"))
@@ -518,3 +550,75 @@ def test_option_mistakes(cli, project, forest):
     one_line_error(
         cli("score-batch", "forest", "-i", data, "-o", project / "o.txt"), 2, "cannot tell the format"
     )
+
+
+def test_csv_truncated_while_scored_is_a_clean_error(cli, project, forest, store):
+    """A real run, its input truncated under it by another process: exit 1, one line, job failed."""
+    from mlops_cli.batch.readers import CSV_SEGMENT
+    from mlops_cli.store import jobs
+
+    rows = (CSV_SEGMENT + (8 << 20)) // 100  # make_table's rows are about 100 bytes of CSV
+    data = write(make_table(rows), project / "in.csv")
+    size = data.stat().st_size
+    assert size > CSV_SEGMENT
+    args = ["score-batch", "forest", "-i", str(data), "--batch-size", "1000"]
+    env = {**os.environ, "MLOPS_STORE": str(project)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", *args, "-o", str(project / "out.parquet")],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow")):
+            break
+        time.sleep(0.002)
+    os.truncate(data, 1 << 20)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (proc.returncode, stderr)  # not -SIGBUS, and not a silent success
+    assert stderr.strip().splitlines() == [
+        f"error: in.csv changed while it was being read: it is now {1 << 20} bytes, but had {size}"
+        " when the run started (score a file that no other process is writing or truncating)"
+    ]
+    (job,) = jobs.list_jobs(store.conn, "score-batch")
+    assert job.status == "failed" and "changed while it was being read" in job.details["error"]
+    assert not (project / "out.parquet").exists()
+
+
+def _csv_with_bad_rows(project: Path, rows: int, bad: set[int]) -> Path:
+    table = make_table(rows).to_pylist()
+    lines = ["id,f0,f1,f2,f3,note"]
+    for i, row in enumerate(table):
+        first = "abc" if i in bad else str(row["f0"])
+        lines.append(",".join([str(row["id"]), first, *(str(row[c]) for c in FEATURES[1:]), "x"]))
+    path = project / "in.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_skip_where_no_row_can_be_scored_fails(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    data = _csv_with_bad_rows(project, 20, set(range(20)))
+    result = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--on-error", "skip")
+    line = one_line_error(result, 5, "no row could be scored: 20 of 20 rows could not be scored")
+    assert "no output was written" in line and "the first: in.csv: row 1: column 'f0': 'abc'" in line
+    assert not (project / "o.csv").exists()
+    (job,) = jobs.list_jobs(store.conn, "score-batch")
+    assert job.status == "failed" and "no row could be scored" in job.details["error"]
+
+
+def test_max_error_rate(cli, project, forest):
+    data = _csv_with_bad_rows(project, 20, {2, 5, 8})  # 15 %
+    base = ["score-batch", "forest", "-i", data, "-o", project / "o.csv", "--on-error", "skip"]
+    over = cli(*base, "--max-error-rate", "0.1", "--errors-output", project / "e.csv", "--batch-size", 5)
+    one_line_error(over, 5, "3 of 20 rows could not be scored (15.00%, more than --max-error-rate 0.1)")
+    assert not (project / "o.csv").exists()
+    assert read(project / "e.csv").column("row").to_pylist() == [3, 6, 9]  # says why, even so
+    # The same run with a looser limit reuses the scored chunks.
+    job = ok(cli(*base, "--max-error-rate", "0.15", "--errors-output", project / "e.csv",
+                 "--batch-size", 5, "--resume", "--json"))  # fmt: skip
+    assert job["status"] == "completed" and job["details"]["rows_failed"] == 3
+    assert job["details"]["chunks_resumed"] == 4
+    assert read(project / "o.csv").num_rows == 17
+    one_line_error(cli(*base[:-2], "--max-error-rate", "0.5"), 2, "--max-error-rate needs --on-error skip")
+    one_line_error(cli(*base, "--max-error-rate", "1.5"), 2, "between 0 and 1")

@@ -198,6 +198,84 @@ def test_invocations_formats_agree(served, client):
     assert client.get("/ping").status_code == 200
 
 
+# --- MLflow's scoring protocol, as its documentation and scoring_server show it ------------------
+
+
+def test_mlflow_payload_forms_and_content_types_agree(served, client):
+    """The request forms of MLflow's docs (`mlflow models serve`), JSON and CSV, give one answer."""
+    project, _ = served
+    rows = _rows(3)
+    label, proba = _expected(project, rows)
+    as_json = [
+        {"dataframe_split": {"columns": FEATURES, "data": rows.tolist()}},
+        {"dataframe_split": {"index": [0, 1, 2], "columns": FEATURES, "data": rows.tolist()}},
+        {"dataframe_records": [dict(zip(FEATURES, r, strict=True)) for r in rows.tolist()]},
+        {"instances": rows.tolist()},
+        {"inputs": rows.tolist()},
+        {"inputs": {name: rows[:, j].tolist() for j, name in enumerate(FEATURES)}},
+        {"dataframe_split": {"columns": FEATURES, "data": rows.tolist()}, "params": {"unused": 1}},
+    ]
+    # pandas.DataFrame.to_csv() writes the index as a first, unnamed column; MLflow reads it back.
+    with_index = (
+        ",".join(["", *FEATURES])
+        + "\n"
+        + "".join(",".join([str(i), *map(repr, r)]) + "\n" for i, r in enumerate(rows.tolist()))
+    )
+    plain = ",".join(FEATURES) + "\r\n" + "".join(",".join(map(repr, r)) + "\r\n" for r in rows.tolist())
+    requests = [(json.dumps(p).encode(), "application/json") for p in as_json]
+    requests += [
+        (json.dumps(as_json[0]).encode(), "application/json;"),  # as MLflow's own curl example
+        (json.dumps(as_json[0]).encode(), "Application/JSON; charset=UTF-8"),
+        (with_index.encode(), "text/csv"),
+        (plain.encode(), "text/csv; charset=utf-8"),
+    ]
+    for body, content_type in requests:
+        response = client.post("/invocations", content=body, headers={"content-type": content_type})
+        assert response.status_code == 200, (content_type, body[:80], response.text)
+        assert response.headers["content-type"] == "application/json"
+        predictions = response.json()["predictions"]
+        assert [p["prediction"] for p in predictions] == label.tolist()
+        np.testing.assert_allclose([p["proba_yes"] for p in predictions], proba[:, 1], rtol=1e-6)
+
+
+def test_mlflow_content_type_rules_and_error_shape(client):
+    body = json.dumps({"inputs": _rows(1).tolist()}).encode()
+    for headers, words in [
+        ({}, "no Content-Type"),
+        ({"content-type": "text/plain"}, "unsupported content type 'text/plain'"),
+        ({"content-type": "application/json; format=pandas-split"}, "format"),
+        ({"content-type": "application/json; charset=latin-1"}, "charset"),
+    ]:
+        response = client.post("/invocations", content=body, headers=headers)
+        assert response.status_code == 415, (headers, response.text)
+        error = response.json()
+        assert words in error["error"] and error["message"] == error["error"]
+        assert error["error_code"] == "BAD_REQUEST"
+    bad_csv = client.post(
+        "/invocations", content=b"f0,f1,f2,f3\n1,2,x,4\n", headers={"content-type": "text/csv"}
+    )
+    assert bad_csv.status_code == 400
+    assert bad_csv.json()["error"] == "column 'f2', row 1: 'x' is not a number"
+    assert bad_csv.json()["error_code"] == "BAD_REQUEST"
+    header_only = client.post("/invocations", content=b"f0,f1,f2,f3\n", headers={"content-type": "text/csv"})
+    assert header_only.status_code == 400 and "no rows" in header_only.json()["error"]
+    # The v2 protocol sets no Content-Type rule and tritonclient sends none: JSON is assumed.
+    infer = client.post("/v2/models/clf/infer", content=json.dumps(infer_body(_rows(2))).encode())
+    assert "content-type" not in infer.request.headers
+    assert infer.status_code == 200, infer.text
+
+
+def test_mlflow_health_and_version(client):
+    from mlops_cli import __version__
+
+    for path in ("/ping", "/health"):
+        assert client.get(path).status_code == 200
+    version = client.get("/version")
+    assert version.status_code == 200 and version.text == __version__
+    assert version.headers["content-type"].startswith("text/plain")
+    assert client.post("/health").status_code == 405
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 
@@ -262,7 +340,7 @@ def test_other_error_codes(client):
         ).status_code
         == 400
     )
-    wrong_type = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/csv"})
+    wrong_type = client.post("/invocations", content=b"a,b\n1,2", headers={"content-type": "text/plain"})
     assert wrong_type.status_code == 415 and "content type" in wrong_type.json()["error"]
     assert client.get("/v2/models/other").status_code == 404
     assert client.post("/v2/models/other/infer", json=infer_body(_rows(1))).status_code == 404

@@ -140,16 +140,3 @@ def test_csv_segments_cut_at_line_ends_whatever_the_line_lengths(tmp_path, monke
         assert table.column("id").to_pylist() == list(range(400))
         assert table.column("note").to_pylist()[:3] == ["long" * 60, "x", "xx"]
         assert table.column("f0").to_pylist()[3] == 1.0
-
-
-def test_csv_segments_without_memory_maps_are_read(tmp_path, monkeypatch):
-    def no_maps(*args, **kwargs):
-        raise OSError("this file system has no memory maps")
-
-    monkeypatch.setattr(readers, "CSV_SEGMENT", 64)
-    monkeypatch.setattr(readers.mmap, "mmap", no_maps)
-    path = tmp_path / "in.csv"
-    path.write_text("id,f0\n" + "".join(f"{i},{i / 4}\n" for i in range(300)))
-    chunks = list(readers.iter_chunks(resolve_inputs((str(path),)), ["id", "f0"], {"f0": "double"}, 100))
-    assert [c.rows for c in chunks] == [100, 100, 100]
-    assert pa.Table.from_batches([c.batch for c in chunks]).column("f0").to_pylist()[-1] == 299 / 4

@@ -54,7 +54,10 @@ def test_nested_data_is_accepted():
         ),
         ({"shape": [1, 2, 1], "datatype": "FP32", "data": [1, 2]}, "shape"),
         ({"shape": [2, 2], "datatype": "FP32", "data": [1, 2]}, "needs 4 values but data has 2"),
-        ({"shape": [1, 2], "datatype": "FP32", "data": ["a", "b"]}, "FP32 values"),
+        (
+            {"shape": [1, 2], "datatype": "FP32", "data": ["a", "b"]},
+            "(FP32), row 1: 'a' is a string, not a number",
+        ),
         ({"shape": [1, 2], "datatype": "FP32"}, "lacks data"),
         ({"shape": "1,2", "datatype": "FP32", "data": [1, 2]}, "non-negative integers"),
         ({"shape": [1, 2], "datatype": "FP32", "data": 3}, "must be a list"),

@@ -51,8 +51,9 @@ def test_bad_invocation_payloads_are_400(payload):
 
 def test_bearer_auth():
     auth = BearerAuth("k3y")
-    auth.check(b"Bearer k3y")
-    for header in (None, b"Bearer k3", b"bearer k3y", b"k3y", b"Bearer k3y2"):
+    for good in (b"Bearer k3y", b"bearer k3y", b"BEARER k3y", b"Bearer  k3y "):  # RFC 7235
+        auth.check(good)
+    for header in (None, b"Bearer k3", b"Bearer K3Y", b"Basic k3y", b"k3y", b"Bearer k3y2", b"Bearerk3y"):
         with pytest.raises(HTTPError) as raised:
             auth.check(header)
         assert raised.value.status == 401
@@ -219,3 +220,25 @@ def test_collector_rotates_files(tmp_path):
         "r2",
         "r2",
     ]
+
+
+def test_collector_never_puts_more_rows_in_a_file_than_rows_per_file(tmp_path):
+    """Large requests written in one batch are split across files (one file used to hold 840,132
+    rows with a limit of 100,000)."""
+    import pyarrow.parquet as pq
+
+    from mlops_cli.serving.collector import Collector
+
+    def columns(inputs, outputs):
+        return {"x": inputs["x"][:, 0], "prediction": outputs["y"]}
+
+    collector = Collector(
+        tmp_path, columns, "m", "1", Metrics("m", "1"), rows_per_file=100, flush_rows=10_000, flush_seconds=60
+    )
+    for i in range(7):  # 7 requests of 60 rows, all written in the one flush at close
+        x = np.arange(i * 60, (i + 1) * 60, dtype=np.float32).reshape(60, 1)
+        collector.submit(f"r{i}", "invocations", {"x": x}, {"y": np.zeros(60, dtype=np.int64)})
+    collector.close()
+    files = sorted(tmp_path.glob("*.parquet"))
+    assert [pq.ParquetFile(f).metadata.num_rows for f in files] == [100, 100, 100, 100, 20]
+    assert pq.read_table(files).column("x").to_pylist() == list(range(420))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mlops_cli.cli.output import Output
     from mlops_cli.store import Store
 
 
@@ -42,3 +43,20 @@ class LazyModule:
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(importlib.import_module(self._name), attribute)
+
+
+def report_leftovers(out: Output, store: Store) -> None:
+    """Mention temp data that dead processes left (found when the store was opened), with its size.
+
+    Always on stderr, also with --json: a kill -9 mid-write is something a script's log should show.
+    """
+    from mlops_cli.cli.output import human_size, plural
+
+    found = store.leftovers
+    if found is None:
+        return
+    what = f"{plural(found.files, 'stale temp file')} ({human_size(found.bytes)})"
+    if found.removed:
+        out.warn(f"removed {what} that an interrupted command left in {store.paths.tmp}")
+    else:
+        out.warn(f"{what} left by an interrupted command in {store.paths.tmp} could not be removed")

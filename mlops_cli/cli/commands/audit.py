@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mlops_cli.cli.commands._common import LazyModule, store_for
+from mlops_cli.cli.commands._common import LazyModule, report_leftovers, store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def verify(
     if file is not None:
         return _verify_export(file, out)
     with store_for(store) as opened:
+        report_leftovers(out, opened)
         try:
             report = trail.verify_store(opened, progress=out, expected_head=head)
         except CheckFailedError as failed:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.commands._common import LazyModule, store_for
+from mlops_cli.cli.commands._common import LazyModule, report_leftovers, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ def list_(json: JsonOpt = False, store: StoreOpt = None) -> None:
     """
     with store_for(store) as opened:
         summaries = manage.list_models(opened)
+        report_leftovers(Output(json), opened)
 
     def human(console: Console) -> None:
         if not summaries:

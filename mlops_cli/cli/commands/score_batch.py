@@ -58,6 +58,13 @@ def score_batch(
         Optional[Path],
         typer.Option("--errors-output", help="With --on-error skip: where the skipped rows and reasons go."),
     ] = None,
+    max_error_rate: Annotated[
+        Optional[float],
+        typer.Option(
+            "--max-error-rate",
+            help="With --on-error skip: fail (exit 5, no output) when more than this share of rows fail.",
+        ),
+    ] = None,
     shard: Annotated[
         Optional[str],
         typer.Option("--shard", help="I/N: score only the I-th of N interleaved parts (0 <= I < N)."),
@@ -106,6 +113,7 @@ def score_batch(
             passthrough=parse_columns(passthrough),
             on_error=on_error,
             errors_output=errors_output,
+            max_error_rate=max_error_rate,
             shard=parse_shard(shard),
             optimization=optimization,
             message=message,
