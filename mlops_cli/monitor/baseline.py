@@ -273,6 +273,7 @@ def create_baseline(
         details,
         provenance(message),
         action="monitor.baseline",
+        blob_size=size,
     )
     return baseline
 

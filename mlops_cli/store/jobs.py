@@ -149,14 +149,19 @@ def add_artifact(
     details: dict[str, Any],
     provenance: Provenance,
     action: str | None = None,
+    blob_size: int | None = None,
 ) -> Artifact:
     """Record something built from a version (for example an image), with a `<kind>` event.
 
     `action` names the audit event instead of the kind (`monitor.baseline` for a baseline).
+    `blob_size`: the artifact is a blob of the store (a baseline), recorded in the blobs table
+    in the same transaction, so `audit verify` re-hashes it like every other blob.
     """
     now = utc_now()
     with transaction(conn):
         _, version_id = _resolve_id(conn, ref)
+        if blob_size is not None and digest:
+            conn.execute("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)", (digest, blob_size))
         conn.execute(
             "INSERT INTO artifacts (version_id, kind, ref, digest, details, created_at) VALUES (?,?,?,?,?,?)",
             (version_id, kind, artifact_ref, digest, json.dumps(details, sort_keys=True), now),

@@ -31,19 +31,25 @@ def orphan(project: Path, size: int = 1234, mtime: float = OLD) -> str:
 def test_dry_run_lists_then_gc_removes_once(cli, project, model_file):
     cli("register", model_file, "--name", "churn")
     garbage = orphan(project)
-    (project / ".mlops" / "tmp" / "999999-dead.part").write_bytes(b"x" * 100)
+    tmp = project / ".mlops" / "tmp"
+    (tmp / "999999-dead.part").write_bytes(b"x" * 100)  # a dead writer's: any command removes it
+    nameless = tmp / "left-by-hand.part"  # no writer pid: gc removes it once older than --grace
+    nameless.write_bytes(b"y" * 50)
+    os.utime(nameless, (time.time() - 7200, time.time() - 7200))
     dry = cli("gc", "--dry-run", "--json")
     assert dry.exit_code == 0
+    assert "removed 1 stale temp file (100 B)" in dry.stderr  # swept when the store was opened
+    assert not (tmp / "999999-dead.part").exists()
     assert [(b["digest"], b["size"]) for b in dry.json["blobs"]] == [(garbage, 1234)]
     assert dry.json["blobs"][0]["reason"] == "never recorded: left by an interrupted write"
-    assert dry.json["temp_bytes"] == 100 and dry.json["event"] is None
+    assert dry.json["temp_bytes"] == 50 and dry.json["event"] is None
     human = cli("gc", "--dry-run")
-    assert garbage in human.stdout and "1.2 kB" in human.stdout and "Would remove 1 blobs" in human.stdout
-    assert (project / ".mlops" / "tmp" / "999999-dead.part").exists()
+    assert garbage in human.stdout and "1.2 kB" in human.stdout and "Would remove 1 blob " in human.stdout
+    assert nameless.exists()
 
     real = cli("gc", "--json")
     assert real.json["count"] == 1 and real.json["bytes"] == 1234
-    assert not (project / ".mlops" / "tmp" / "999999-dead.part").exists()
+    assert not nameless.exists()
     event = cli("audit", "log", "--action", "gc", "--json").json[0]
     assert event["seq"] == real.json["event"]
     assert event["details"]["removed"] == [{"digest": garbage, "size": 1234}]

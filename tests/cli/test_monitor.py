@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,10 @@ def test_baseline_is_a_blob_an_artifact_and_an_event(cli, project, churn, store)
     events = ok(cli("audit", "log", "--action", "monitor.baseline", "--json"))
     assert events[0]["details"]["digest"] == result["digest"]
     assert ok(cli("audit", "verify", "--json"))["ok"] is True
+    os.chmod(blob, 0o644)  # a flipped byte in the baseline is caught like any blob's
+    blob.write_bytes(blob.read_bytes().replace(b"mlops-baseline/1", b"mlops-baseline/2"))
+    tampered = cli("audit", "verify", "--json")
+    assert tampered.exit_code == 5 and any(result["digest"] in p for p in tampered.json["problems"])
 
 
 def test_known_shifts_flag_exactly_the_shifted_columns(cli, project, churn):

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import report_leftovers, store_for
 from mlops_cli.cli.options import JsonOpt, StoreOpt
-from mlops_cli.cli.output import Output, human_size
+from mlops_cli.cli.output import Output, human_size, plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +34,9 @@ def gc(
     """
     from mlops_cli.maintenance.gc import collect_garbage
 
+    out = Output(json)
     with store_for(store) as opened:
+        report_leftovers(out, opened)  # a dead writer's temp data goes when any command opens the store
         report = collect_garbage(opened, dry_run=dry_run, grace=grace)
 
     def human(console: Console) -> None:
@@ -43,12 +45,13 @@ def gc(
             console.print(f"{blob.digest}  {human_size(blob.size):>9}  {blob.reason}", markup=False)
         temp_bytes = sum(t["size"] for t in report.temp_files)
         console.print(
-            f"{verb} {report.count} blobs ({human_size(report.bytes)}) and {len(report.temp_files)} "
-            f"temp files ({human_size(temp_bytes)}); {report.scanned} blobs scanned"
+            f"{verb} {plural(report.count, 'blob')} ({human_size(report.bytes)}) and"
+            f" {plural(len(report.temp_files), 'temp file')} ({human_size(temp_bytes)});"
+            f" {plural(report.scanned, 'blob')} scanned"
             + (
                 f", {report.kept_fresh} unreferenced kept (younger than --grace)" if report.kept_fresh else ""
             ),
             markup=False,
         )
 
-    Output(json).result(report, human)
+    out.result(report, human)
