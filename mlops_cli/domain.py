@@ -368,3 +368,29 @@ class Deployment:
         data = asdict(self)
         data["current"] = self.current.to_dict() if self.current else None
         return data
+
+
+# Memory amounts as Kubernetes writes them; Docker limits and profiles use the same words.
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
+_FACTORS = {
+    None: 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity ("512Mi", "1G", "268435456") in bytes; UsageError otherwise."""
+    match = _QUANTITY.fullmatch(str(quantity).strip())
+    if not match:
+        raise UsageError(f"--memory {quantity!r} is not a quantity", hint="for example 256Mi, 1Gi or 500M")
+    value = int(float(match.group(1)) * _FACTORS[match.group(2)])
+    if value < 16 * 2**20:
+        raise UsageError(f"--memory {quantity!r} is below 16Mi: a server cannot run in that")
+    return value

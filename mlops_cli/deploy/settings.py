@@ -7,25 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_cli.domain import ModelVersion
+from mlops_cli.domain import ModelVersion, memory_bytes
 from mlops_cli.errors import UsageError
 
 # A DNS label: what a container name, a Kubernetes object and a folder name all accept.
 NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?")
 DEFAULT_CPU = 1.0
 DEFAULT_MEMORY = "512Mi"
-_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
-_FACTORS = {
-    None: 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-}
 
 
 def validate_deployment_name(name: str) -> str:
@@ -35,17 +23,6 @@ def validate_deployment_name(name: str) -> str:
             hint="use 1-53 characters of a-z 0-9 and -, starting and ending with a letter or digit",
         )
     return name
-
-
-def memory_bytes(quantity: str) -> int:
-    """A Kubernetes memory quantity ("512Mi", "1G", "268435456") in bytes; UsageError otherwise."""
-    match = _QUANTITY.fullmatch(str(quantity).strip())
-    if not match:
-        raise UsageError(f"--memory {quantity!r} is not a quantity", hint="for example 256Mi, 1Gi or 500M")
-    value = int(float(match.group(1)) * _FACTORS[match.group(2)])
-    if value < 16 * 2**20:
-        raise UsageError(f"--memory {quantity!r} is below 16Mi: a server cannot run in that")
-    return value
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
 from mlops_cli.targets import docker
 from mlops_cli.targets.base import DeploySpec, RevisionState
@@ -41,8 +42,6 @@ def _network(spec: DeploySpec) -> str:
 
 def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
     """The docker SDK's `containers.run` keyword arguments for this revision (shown by --dry-run)."""
-    from mlops_cli.deploy.settings import memory_bytes
-
     network = _network(spec)
     command = ["--model-dir", "/model", "--drain-seconds", str(spec.options.get("drain_seconds", 3.0))]
     paths = RunPaths(Path(MOUNT) / "run", Path(MOUNT) / "run")
