@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlops_cli.domain import Provenance
 from mlops_cli.errors import IntegrityError, StoreError
-from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs
+from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs, hex_of
 from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
 from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
@@ -105,8 +105,41 @@ def open_store(explicit: Path | None = None) -> Store:
         conn.close()
         raise
     store = Store(paths, conn)
+    _restore_trashed_blobs(store)
     store.leftovers = store.objects.sweep_stale_temp()
     return store
+
+
+# Every blob a row still names: a version's files and datasets, an artifact (a baseline).
+_REFERENCED = (
+    "SELECT digest FROM files UNION SELECT digest FROM datasets"
+    " UNION SELECT digest FROM artifacts WHERE digest IS NOT NULL"
+)
+
+
+def _restore_trashed_blobs(store: Store) -> int:
+    """Put back the blobs a killed `rm` or `gc` had moved aside while their rows survived.
+
+    Both move blobs into a trash folder of their process inside their transaction and empty it
+    after the commit. Killed in between, the transaction rolls back (the rows stay) while the
+    blobs sit in a dead process's trash, which the sweep of stale temp data would delete. A
+    trash file is named by its digest without the two characters of its folder.
+    """
+    trashes = [e for e in store.objects.stale_temp_entries() if e.is_dir() and not e.is_symlink()]
+    if not trashes or getattr(store.conn, "read_only", False):
+        return 0
+    referenced = {hex_of(digest)[2:]: digest for (digest,) in store.conn.execute(_REFERENCED)}
+    restored = 0
+    for trash in trashes:
+        for blob in trash.iterdir():
+            digest = referenced.get(blob.name)
+            if digest is None or store.objects.path_for(digest).exists():
+                continue
+            target = store.objects.path_for(digest)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(blob, target)
+            restored += 1
+    return restored
 
 
 # Every page is checked at each open up to this size (about 1 ms per MB; 10,000 versions take

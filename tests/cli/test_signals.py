@@ -97,3 +97,24 @@ def test_audit_verify_reports_stale_temp_data_in_json(cli, project):
     assert "removed 2 stale temp files (8.0 kB)" in result.stderr
     assert sorted(p.name for p in tmp.iterdir()) == [live.name]
     assert cli("audit", "verify", "--json").json["stale_temp"] is None
+
+
+def test_blobs_a_killed_rm_moved_to_its_trash_come_back_when_their_rows_survived(cli, project, model_file):
+    """`rm` moves blobs to its trash inside its transaction; killed before the commit, the rows
+    roll back while the blobs sit in a dead process's trash. Opening the store puts them back
+    (and the sweep then removes only what no row names)."""
+    assert cli("register", model_file, "--name", "churn").exit_code == 0
+    digest = cli("models", "show", "churn:1", "--json").json["files"][0]["digest"]
+    hexdigest = digest.split(":", 1)[1]
+    blob = project / ".mlops" / "objects" / "sha256" / hexdigest[:2] / hexdigest[2:]
+    trash = project / ".mlops" / "tmp" / f"{_dead_pid()}-trash-0a1b"
+    trash.mkdir()
+    os.replace(blob, trash / blob.name)  # where the killed rm left it
+    (trash / ("0" * 62)).write_bytes(b"garbage nobody names")
+
+    listed = cli("models", "list")
+    assert listed.exit_code == 0, listed.stderr
+    assert blob.exists() and not trash.exists()
+    assert "removed 1 stale temp file" in listed.stderr  # the trash, with what no row names
+    assert cli("audit", "verify").exit_code == 0
+    assert cli("models", "download", "churn:1", "--output", project / "out").exit_code == 0
