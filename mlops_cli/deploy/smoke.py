@@ -12,8 +12,8 @@ import io
 from typing import Any
 
 from mlops_cli.domain import ModelVersion
+from mlops_cli.serving.gate import v2_specs
 from mlops_cli.store import Store
-from mlops_cli.targets.gate import v2_specs
 
 ROWS = 2
 

@@ -200,7 +200,7 @@ class DockerTarget:
 
     def _switch_published(self, spec, previous, settings, engine, old) -> RevisionState:
         """Published ports: docker-proxy holds the port, so the old container stops first (a gap)."""
-        from mlops_cli.targets import gate
+        from mlops_cli.serving import gate
 
         try:
             engine.networks.get("bridge")
@@ -238,7 +238,7 @@ class DockerTarget:
                 f"container {container.name} is {state.get('Status')} (exit code {state.get('ExitCode')})"
             )
             return RevisionState(False, False, detail, None, info)
-        from mlops_cli.targets import http
+        from mlops_cli.serving import httpclient as http
 
         ready, _ = http.ready(spec.host, spec.port)
         who = (

@@ -16,6 +16,7 @@ What the image `mlops package` builds needs, and why the pod spec looks as it do
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 from mlops_cli.targets.base import DeploySpec
 
 CONTAINER_PORT = 8080
+PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (targets/dockerfile.py)
 CONTAINER_NAME = "server"
 USER_ID = 10001  # targets/dockerfile.py's USER
 COLLECT_DIR = "/var/lib/mlops/collected"
@@ -131,6 +133,25 @@ def probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+def startup_probe(spec: DeploySpec, failures: int) -> dict[str, Any]:
+    """Ready AND the smoke inference on the version's own sample, run inside the container: a
+    pod takes traffic only after it (readiness probes start once this has passed). Without a
+    smoke request (a bare DeploySpec), liveness of the server alone."""
+    smoke = spec.options.get("smoke")
+    if not smoke:
+        return probe("/v2/health/live", 2, failures)
+    command = [PYTHON, "-m", "mlops_cli.serving.smoke_probe", "--port", str(CONTAINER_PORT)]
+    command += ["--model", spec.model, "--smoke", json.dumps(smoke, sort_keys=True, separators=(",", ":"))]
+    if spec.api_key_env:
+        command += ["--api-key-env", spec.api_key_env]
+    return {
+        "exec": {"command": command},
+        "periodSeconds": 2,
+        "timeoutSeconds": 10,
+        "failureThreshold": failures,
+    }
+
+
 def server_args(spec: DeploySpec) -> list[str]:
     """Arguments after the image's ENTRYPOINT (which already sets --model-dir and --host)."""
     args: list[str] = []
@@ -172,7 +193,7 @@ def container(spec: DeploySpec, settings: Settings) -> dict[str, Any]:
     body.update(
         {
             "resources": resources(spec),
-            "startupProbe": probe("/v2/health/live", 2, startup_failures),
+            "startupProbe": startup_probe(spec, startup_failures),
             "livenessProbe": probe("/v2/health/live", 10, 3),
             "readinessProbe": probe("/v2/health/ready", 5, 3),
             "securityContext": {

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import MlopsError, UsageError
-from mlops_cli.targets import http, procs
+from mlops_cli.serving import httpclient as http
+from mlops_cli.targets import procs
 from mlops_cli.targets.base import DeploySpec, RevisionState
 from mlops_cli.targets.switching import RunPaths, forget, log_path, read_tail, run_switch, short_dir, workdirs
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlops_cli.errors import MlopsError, RevisionRefusedError
-from mlops_cli.targets import gate
+from mlops_cli.serving import gate
 from mlops_cli.targets.base import DeploySpec
 
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep room for "rNNN.control.sock"

@@ -123,6 +123,8 @@ def test_the_pod_spec_runs_the_packaged_image(image, tmp_path):
         api_key_env="CLF_KEY",
         collect=True,
         env={"LOG_LEVEL": "info"},
+        # what deploy sends for a version without a stored signature: shapes from the server
+        options={"smoke": {"kind": "infer", "source": "server metadata", "rows": 2}},
     )
     settings = k8s.Settings(image=result["image"])
     docs = {doc["kind"]: doc for doc in k8s.manifests(spec, settings, api_key=KEY)}
@@ -136,7 +138,17 @@ def test_the_pod_spec_runs_the_packaged_image(image, tmp_path):
     try:
         wait_ready(url + container_spec["readinessProbe"]["httpGet"]["path"], container)
         assert httpx.get(url + container_spec["livenessProbe"]["httpGet"]["path"]).status_code == 200
-        assert httpx.get(url + container_spec["startupProbe"]["httpGet"]["path"]).status_code == 200
+        # The startup probe is the gate: ready + the smoke inference, run inside the container as
+        # the kubelet would exec it (here on the test's port instead of the pod's 8080).
+        command = container_spec["startupProbe"]["exec"]["command"]
+        command = [str(port) if i and command[i - 1] == "--port" else arg for i, arg in enumerate(command)]
+        passed = container.exec_run(command)
+        assert passed.exit_code == 0, passed.output.decode()
+        assert b"2 synthesised rows" in passed.output
+        wrong = [*command[: command.index("--smoke") + 1], '{"kind": "invocations", "columns": ["nope"], '
+                 '"data": [[1], [2]], "rows": 2}', *command[command.index("--smoke") + 2 :]]  # fmt: skip
+        refused = container.exec_run(wrong)
+        assert refused.exit_code == 1 and b"smoke probe: smoke /invocations answered 400" in refused.output
         rows = training_data(3, seed=4)[0]
         body = infer_body(rows)
         assert httpx.post(url + "/v2/models/clf/infer", json=body, timeout=30).status_code == 401

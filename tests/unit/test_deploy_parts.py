@@ -11,9 +11,9 @@ from mlops_cli.deploy import settings
 from mlops_cli.deploy.smoke import smoke_request
 from mlops_cli.domain import Artifact, Revision
 from mlops_cli.errors import UsageError
+from mlops_cli.serving import gate
 from mlops_cli.store import deployments as records
 from mlops_cli.store.events import query_events
-from mlops_cli.targets import gate
 from mlops_cli.targets.base import DeploySpec
 from tests.onnx_helpers import logistic_onnx, register_onnx
 

@@ -98,7 +98,7 @@ def _check_infer(outputs: list[dict[str, Any]] | None, answer: dict[str, Any], r
 
 
 def smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
-    """Run the smoke request on `client` (a targets.http client on the gate); return what it saw."""
+    """Run the smoke request on `client` (a serving.httpclient client on the gate); return what it saw."""
     try:
         return _smoke(client, smoke_spec, model)
     except OSError as exc:
@@ -150,7 +150,7 @@ def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], int
 
 
 def gate_client(uds: str, api_key: str | None = None) -> Any:
-    from mlops_cli.targets.http import Client
+    from mlops_cli.serving.httpclient import Client
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return Client(uds=uds, timeout=10, headers=headers)
