@@ -120,7 +120,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
             report.blobs = [
                 Garbage(d, found[d][1] if d in found else recorded.get(d, 0), reasons[d]) for d in digests
             ]
-            temp = store_gc.stale_temp_files(store.paths.tmp, cutoff)
+            temp = store_gc.stale_temp_files(store.objects, cutoff)
             report.temp_files = [{"path": str(p), "size": size} for p, size in temp]
             if dry_run:
                 return report

@@ -165,6 +165,23 @@ def recommend(
     else:
         basis = f"{chosen.cpu_used:.2f} cores used for {chosen.rows_per_s:,.0f} rows/s"
     basis += f", at {UTILISATION:.0%} utilisation"
+    return _at(chosen, cpu, memory, basis)
+
+
+def _most_efficient(eligible: Sequence[Measured], headroom: float) -> Recommendation:
+    chosen = max(eligible, key=lambda p: (p.efficiency, -p.workers, -p.threads, p.rows_per_s, -p.index))
+    cores = chosen.parallelism or chosen.cpu_used / UTILISATION
+    cpu = max(CPU_STEP, round_up(cores, CPU_STEP))
+    memory = recommended_memory(chosen.peak_rss_bytes, headroom)
+    basis = (
+        f"no targets: the most efficient configuration measured ({chosen.efficiency:,.0f} rows per"
+        f" CPU-second), with the {cores:g} core(s) it can keep busy"
+    )
+    return _at(chosen, cpu, memory, basis)
+
+
+def _at(chosen: Measured, cpu: float, memory: int, basis: str) -> Recommendation:
+    """The recommendation to run as the measured point `chosen` ran, with these limits."""
     return Recommendation(
         cpu=cpu,
         memory_bytes=memory,
@@ -175,27 +192,6 @@ def recommend(
         point=chosen.index,
         memory_headroom=memory / chosen.peak_rss_bytes - 1 if chosen.peak_rss_bytes else 0.0,
         cpu_basis=basis,
-    )
-
-
-def _most_efficient(eligible: Sequence[Measured], headroom: float) -> Recommendation:
-    chosen = max(eligible, key=lambda p: (p.efficiency, -p.workers, -p.threads, p.rows_per_s, -p.index))
-    cores = chosen.parallelism or chosen.cpu_used / UTILISATION
-    cpu = max(CPU_STEP, round_up(cores, CPU_STEP))
-    memory = recommended_memory(chosen.peak_rss_bytes, headroom)
-    return Recommendation(
-        cpu=cpu,
-        memory_bytes=memory,
-        threads=chosen.threads,
-        workers=chosen.workers,
-        max_batch_size=chosen.batch_size,
-        concurrency=chosen.concurrency,
-        point=chosen.index,
-        memory_headroom=memory / chosen.peak_rss_bytes - 1 if chosen.peak_rss_bytes else 0.0,
-        cpu_basis=(
-            f"no targets: the most efficient configuration measured ({chosen.efficiency:,.0f} rows per"
-            f" CPU-second), with the {cores:g} core(s) it can keep busy"
-        ),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MlopsError, UsageError
-from mlops_cli.runtime.validation import accepts_missing, check_numbers
+from mlops_cli.runtime.validation import NUMERIC_DTYPES, accepts_missing, check_numbers
 from mlops_cli.runtime.validation import reason as value_reason
 
 if TYPE_CHECKING:
@@ -39,21 +39,7 @@ _KINDS = {
     "bool": "bool",
     "string": "string",
 }
-_NUMPY = {
-    "float": "float32",
-    "float16": "float16",
-    "double": "float64",
-    "int64": "int64",
-    "int32": "int32",
-    "int16": "int16",
-    "int8": "int8",
-    "uint64": "uint64",
-    "uint32": "uint32",
-    "uint16": "uint16",
-    "uint8": "uint8",
-    "bool": "bool",
-    "string": "object",
-}
+_NUMPY = {**NUMERIC_DTYPES, "bool": "bool", "string": "object"}
 LABEL_OUTPUTS = ("label", "output_label")
 PROBA_OUTPUTS = ("probabilities", "output_probability")
 PREDICTION = "prediction"

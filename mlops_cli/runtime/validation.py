@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 MISSING_KEY = "accepts_missing"  # in a version's signature: the model takes NaN for missing values
 
 # ONNX element types (signature spelling) to numpy dtypes, for the numeric ones.
-_NUMERIC = {
+NUMERIC_DTYPES = {
     "float": "float32",
     "float16": "float16",
     "double": "float64",
@@ -83,7 +83,7 @@ def check_numbers(
     """
     import numpy as np
 
-    target = np.dtype(_NUMERIC[dtype])
+    target = np.dtype(NUMERIC_DTYPES[dtype])
     source = values.dtype
     if target.kind == "f":
         if (source.kind == "f" and source.itemsize <= target.itemsize) or (
@@ -141,7 +141,7 @@ def reason(values: np.ndarray, index: Any, dtype: str) -> str:
             return "NaN"
         if math.isinf(value):
             return f"{value} is not a finite number"
-        if _NUMERIC[dtype].startswith(("int", "uint")) and value != math.floor(value):
+        if NUMERIC_DTYPES[dtype].startswith(("int", "uint")) and value != math.floor(value):
             return f"{value!r} is not an integer"
     return f"{value!r} is out of range for {name}"
 
@@ -167,7 +167,7 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         allowed.add(type(None))
     _refuse_other(values, kinds, allowed, "a number")
     if _plainly_in_range(values, kinds, dtype):
-        return np.array(values, dtype=_NUMERIC[dtype])
+        return np.array(values, dtype=NUMERIC_DTYPES[dtype])
     try:
         wide = dtype in ("float", "float16", "double") or float in kinds or type(None) in kinds
         array = np.array(values, dtype=np.float64 if wide else None)

@@ -82,13 +82,21 @@ class TempLeftovers:
         return {"files": self.files, "bytes": self.bytes, "removed": self.removed}
 
 
-def _size_of(entry: Path) -> int:
+def tree_size(entry: Path) -> int:
+    """Bytes of a file, or of every file below a folder (a trash); 0 when it is gone."""
     try:
         if entry.is_dir() and not entry.is_symlink():
             return sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
         return entry.lstat().st_size
     except OSError:
         return 0
+
+
+def _mtime(entry: Path) -> float:
+    try:
+        return entry.lstat().st_mtime
+    except OSError:
+        return float("inf")  # gone already: nothing to remove
 
 
 class ObjectStore:
@@ -109,8 +117,12 @@ class ObjectStore:
             return False
         return size is None or st.st_size == size
 
-    def stale_temp_entries(self) -> list[Path]:
-        """Entries of `tmp/` whose writer (the pid their name starts with) no longer runs."""
+    def stale_temp_entries(self, nameless_older_than: float | None = None) -> list[Path]:
+        """Entries of `tmp/` whose writer (the pid their name starts with) no longer runs.
+
+        With `nameless_older_than` (a time), also entries whose name carries no writer pid and
+        that were last changed before it (what gc removes after its grace period).
+        """
         try:
             entries = list(self.tmp.iterdir())
         except OSError:  # no tmp/ (yet), or unreadable
@@ -118,20 +130,12 @@ class ObjectStore:
         stale = []
         for entry in entries:
             pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            if pid_text.isdigit():
+                if not pid_alive(int(pid_text)):
+                    stale.append(entry)
+            elif nameless_older_than is not None and _mtime(entry) < nameless_older_than:
                 stale.append(entry)
         return stale
-
-    def clean_stale_temp_files(self) -> int:
-        """Remove temp files left by writers that no longer run; return how many."""
-        removed = 0
-        for entry in self.stale_temp_entries():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)  # the trash of an interrupted `rm`
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-        return removed
 
     def sweep_stale_temp(self) -> TempLeftovers | None:
         """Measure and remove the temp data of dead writers; None when there is none.
@@ -143,7 +147,7 @@ class ObjectStore:
         stale = self.stale_temp_entries()
         if not stale:
             return None
-        size = sum(_size_of(entry) for entry in stale)
+        size = sum(tree_size(entry) for entry in stale)
         try:
             for entry in stale:
                 if entry.is_dir() and not entry.is_symlink():
@@ -152,7 +156,7 @@ class ObjectStore:
                     entry.unlink(missing_ok=True)
         except OSError:
             remaining = self.stale_temp_entries()
-            return TempLeftovers(len(remaining), sum(_size_of(e) for e in remaining), removed=False)
+            return TempLeftovers(len(remaining), sum(tree_size(e) for e in remaining), removed=False)
         return TempLeftovers(len(stale), size, removed=True)
 
     def hash_file(self, source: Path, progress: Progress | None = None) -> tuple[str, int]:
@@ -179,7 +183,6 @@ class ObjectStore:
     def _copy_in(self, source: Path, progress: Progress | None) -> PutResult:
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
-            self.clean_stale_temp_files()
         except OSError as exc:
             raise _os_error(exc, "preparing the store") from exc
         temp = self.tmp / f"{os.getpid()}-{secrets.token_hex(8)}.part"

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.hashing import ALGORITHM
-from mlops_cli.pids import pid_alive
-from mlops_cli.store.cas import ObjectStore
+from mlops_cli.store.cas import ObjectStore, tree_size
 
 DIGEST_IN_TEXT = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -87,27 +86,9 @@ def size_and_mtime(path: str) -> tuple[int, float] | None:
     return st.st_size, st.st_mtime
 
 
-def stale_temp_files(tmp: Path, older_than: float) -> list[tuple[Path, int]]:
+def stale_temp_files(objects: ObjectStore, older_than: float) -> list[tuple[Path, int]]:
     """Temp files and trash folders whose writer is gone (dead pid), or nameless and old."""
-    found: list[tuple[Path, int]] = []
-    if not tmp.is_dir():
-        return found
-    for entry in tmp.iterdir():
-        pid_text = entry.name.split("-", 1)[0]
-        try:
-            st = entry.lstat()
-        except FileNotFoundError:
-            continue
-        owned = pid_text.isdigit()
-        if (owned and not pid_alive(int(pid_text))) or (not owned and st.st_mtime < older_than):
-            found.append((entry, _tree_size(entry)))
-    return found
-
-
-def _tree_size(path: Path) -> int:
-    if not path.is_dir() or path.is_symlink():
-        return path.lstat().st_size
-    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir())
+    return [(entry, tree_size(entry)) for entry in objects.stale_temp_entries(nameless_older_than=older_than)]
 
 
 def new_trash(tmp: Path) -> Path:

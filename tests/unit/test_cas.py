@@ -51,9 +51,8 @@ def test_stale_temp_files_of_dead_writers_are_cleaned(objects, tmp_path):
     (trash / "blob").write_bytes(b"freed")
     mine = tmp_path / "tmp" / f"{os.getpid()}-cafe.part"
     mine.write_bytes(b"in progress")
-    source = tmp_path / "f.bin"
-    source.write_bytes(b"data")
-    objects.put_file(source)
+    swept = objects.sweep_stale_temp()  # what opening a store does, before any command runs
+    assert swept is not None and (swept.files, swept.bytes, swept.removed) == (2, 12, True)
     assert not stale.exists() and not trash.exists()
     assert mine.exists()
 
