@@ -214,7 +214,7 @@ def _rebuild(
         merged["size"] = sum(f[1] for f in merged["files"])
         versions[ref] = {k: merged[k] for k in (*_defaults("", 0, now), "digest", "size")}
         report.versions[ref] = origin
-    _lost_and_found(versions, available, report, now)
+    _lost_and_found(versions, trail.state.artifacts, available, report, now)
     models: dict[str, dict[str, Any]] = {}
     for v in versions.values():
         model = models.setdefault(v["name"], {"description": None, "last_version": 0})
@@ -265,12 +265,33 @@ def _why_lost(merged: dict[str, Any], available: dict[str, int]) -> str | None:
     return None
 
 
-def _lost_and_found(versions: dict[str, dict[str, Any]], available: dict[str, int], report, now: str) -> None:
-    """Blobs no recovered version names become versions of `lost-and-found`, one file each."""
+def _lost_and_found(
+    versions: dict[str, dict[str, Any]],
+    artifacts: dict[str, list[tuple[str, str, str | None]]],
+    available: dict[str, int],
+    report: RecoveryReport,
+    now: str,
+) -> None:
+    """Blobs no recovered version names become versions of `lost-and-found`, one file each.
+
+    A blob of an artifact (a baseline, a profile) of a recovered version comes back as that
+    artifact only; one of an artifact whose version was lost says so in its message.
+    """
     from mlops_cli.domain import FileEntry, Manifest
 
     used = {f[3] for v in versions.values() for f in v["files"]}
     used |= {d["digest"] for v in versions.values() for d in v["datasets"]}
+    orphaned: dict[str, str] = {}
+    for kind, rows in sorted(artifacts.items()):
+        for owner, _, digest in rows:
+            if digest is None:
+                continue
+            if owner in versions:
+                used.add(digest)
+            else:
+                orphaned.setdefault(
+                    digest, f"the blob of {owner}'s {kind} artifact ({owner} was not recovered)"
+                )
     for number, digest in enumerate(sorted(set(available) - used), start=1):
         files = [[digest.split(":")[1], available[digest], 0o644, digest]]
         ref = f"{LOST_AND_FOUND}:{number}"
@@ -279,7 +300,9 @@ def _lost_and_found(versions: dict[str, dict[str, Any]], available: dict[str, in
             "digest": Manifest((FileEntry(*files[0]),)).digest,
             "size": available[digest],
             "files": files,
-            "message": "a blob found in objects/ that no surviving event, record or table names",
+            "message": orphaned.get(
+                digest, "a blob found in objects/ that no surviving event, record or table names"
+            ),
         }
         report.versions[ref] = "blob"
         report.lost_and_found += 1
