@@ -34,6 +34,7 @@ from mlops_cli.store.records import Records
 from mlops_cli.store.restore import write_registry
 from mlops_cli.store.salvage import surviving_events, surviving_tables
 from mlops_cli.store.snapshot import VERSION_FIELDS, RegistryState
+from mlops_cli.storedpath import path_problem
 
 LOST_AND_FOUND = "lost-and-found"
 
@@ -256,6 +257,10 @@ def _why_lost(merged: dict[str, Any], available: dict[str, int]) -> str | None:
     entries = tuple(FileEntry(*f) for f in merged["files"])
     if Manifest(entries).digest != merged.get("digest"):
         return "its surviving file list does not hash to the digest the trail recorded"
+    for path, _, _, _ in merged["files"]:
+        problem = path_problem(path)
+        if problem is not None:
+            return f"its file path {path!r} is unsafe ({problem}): the record was altered"
     for path, size, _, digest in merged["files"]:
         if available.get(digest) != size:
             return f"the blob of {path} ({digest}) is missing or corrupt"

@@ -22,6 +22,7 @@ from mlops_cli.domain import (
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.store import Store, registry
 from mlops_cli.store.integrity import check_version
+from mlops_cli.storedpath import check_stored_path, safe_join
 
 
 def list_models(store: Store) -> list[ModelSummary]:
@@ -110,21 +111,23 @@ def download_version(
         raise UsageError(f"{output} exists and is not a folder")
     if output.exists() and any(output.iterdir()) and not force:
         raise UsageError(f"{output} is not empty", hint="choose an empty folder or pass --force")
+    for entry in version.files:  # before anything is written
+        check_stored_path(entry.path)
     staging = output.parent / f".{output.name}.mlops-download-{os.getpid()}"
     progress = progress or NoProgress()
     try:
         staging.mkdir(parents=True)
         with progress.task(f"downloading {version.ref}", version.size) as advance:
             for entry in version.files:
-                dest = staging / entry.path
+                dest = safe_join(staging, entry.path)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 store.objects.materialise(entry.digest, entry.size, dest, entry.mode)
                 advance(entry.size)
         output.mkdir(parents=True, exist_ok=True)
         for entry in version.files:
-            target = output / entry.path
+            target = safe_join(output, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / entry.path, target)
+            os.replace(safe_join(staging, entry.path), target)
     except OSError as exc:
         raise MlopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
