@@ -34,7 +34,7 @@ from mlops_cli.store.records import Records
 from mlops_cli.store.restore import write_registry
 from mlops_cli.store.salvage import surviving_events, surviving_tables
 from mlops_cli.store.snapshot import VERSION_FIELDS, RegistryState
-from mlops_cli.storedpath import path_problem
+from mlops_cli.relpaths import path_problem
 
 LOST_AND_FOUND = "lost-and-found"
 

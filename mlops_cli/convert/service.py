@@ -32,7 +32,7 @@ from mlops_cli.models.manage import verified_version
 from mlops_cli.models.registering import register_model
 from mlops_cli.models.signature import onnx_signature
 from mlops_cli.store import Store
-from mlops_cli.storedpath import safe_join
+from mlops_cli.relpaths import safe_join
 
 QUANTIZE_MODES = ("dynamic",)
 

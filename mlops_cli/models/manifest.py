@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.errors import MlopsError, UsageError
-from mlops_cli.storedpath import path_problem
+from mlops_cli.relpaths import path_problem
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile
 
 
 def _storable(candidate: Path, relative: str) -> str:
-    """`relative` when every command can later write it back inside a folder (storedpath.py)."""
+    """`relative` when every command can later write it back inside a folder (relpaths.py)."""
     problem = path_problem(relative)
     if problem is not None:
         raise UsageError(

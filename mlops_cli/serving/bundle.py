@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.storedpath import path_problem
+from mlops_cli.relpaths import path_problem
 
 BUNDLE_FILE = "mlops-serving.json"
 

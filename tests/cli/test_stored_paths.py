@@ -11,7 +11,7 @@ import pytest
 
 from mlops_cli.domain import FileEntry, Manifest
 from mlops_cli.errors import IntegrityError
-from mlops_cli.storedpath import path_problem
+from mlops_cli.relpaths import path_problem
 
 UNSAFE = [
     "../escape.bin",
