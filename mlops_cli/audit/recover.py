@@ -25,6 +25,7 @@ from mlops_cli.audit import replay
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
 from mlops_cli.errors import UsageError
+from mlops_cli.relpaths import path_problem
 from mlops_cli.store import create_store
 from mlops_cli.store.cas import ObjectStore, iter_blob_paths
 from mlops_cli.store.events import utc_now
@@ -34,7 +35,6 @@ from mlops_cli.store.records import Records
 from mlops_cli.store.restore import write_registry
 from mlops_cli.store.salvage import surviving_events, surviving_tables
 from mlops_cli.store.snapshot import VERSION_FIELDS, RegistryState
-from mlops_cli.relpaths import path_problem
 
 LOST_AND_FOUND = "lost-and-found"
 

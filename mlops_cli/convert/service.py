@@ -31,8 +31,8 @@ from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, Us
 from mlops_cli.models.manage import verified_version
 from mlops_cli.models.registering import register_model
 from mlops_cli.models.signature import onnx_signature
-from mlops_cli.store import Store
 from mlops_cli.relpaths import safe_join
+from mlops_cli.store import Store
 
 QUANTIZE_MODES = ("dynamic",)
 

@@ -20,9 +20,9 @@ from mlops_cli.domain import (
     validate_tag_key,
 )
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.relpaths import check_stored_path, safe_join
 from mlops_cli.store import Store, registry
 from mlops_cli.store.integrity import check_version
-from mlops_cli.relpaths import check_stored_path, safe_join
 
 
 def list_models(store: Store) -> list[ModelSummary]:

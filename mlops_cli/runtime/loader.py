@@ -16,9 +16,9 @@ from typing import Any
 
 from mlops_cli.domain import ModelVersion
 from mlops_cli.errors import IntegrityError, MlopsError, StoreError, UsageError
+from mlops_cli.relpaths import check_stored_path, safe_join
 from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.store import Store
-from mlops_cli.relpaths import check_stored_path, safe_join
 
 
 @dataclass(frozen=True)
