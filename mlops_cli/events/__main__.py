@@ -8,6 +8,7 @@ record of anything.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def main(argv: list[str]) -> int:
     from mlops_cli.store.events import utc_now
 
     try:
-        run(Path(argv[2]), lock_fd)
+        # Ends the process the moment the lock is let go (see deliverer.py).
+        run(Path(argv[2]), lock_fd, on_release=lambda: os._exit(0))
     except BaseException:  # noqa: BLE001 - the log gets the whole traceback, with its type
         sys.stderr.write(f"{utc_now()} deliverer {argv[2]} failed:\n{traceback.format_exc()}")
         return 1

@@ -7,14 +7,16 @@ process holds it, that deliverer will send this command's rows, so nothing is st
 of a thousand commands therefore starts a deliverer only when none runs.
 
 The race this must not lose: a deliverer that found nothing left lets go of the lock just as a
-command commits a row and finds the lock still held. So the deliverer looks at the outbox once
-more after letting go, and takes the lock again (or leaves it to whoever took it) if a row is
-pending.
+command commits a row and finds the lock still held. So the last look at the outbox and the
+letting go happen inside one SQLite write transaction, when no command can commit: a row
+committed before it is seen and sent, one committed after it finds the lock free and starts a
+new deliverer. The old one then ends at once (`on_release`), so the two never run together.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mlops_cli.store import outbox
@@ -45,8 +47,12 @@ def try_lock(root: Path) -> int | None:
     return fd
 
 
-def run(root: Path, lock_fd: int | None) -> None:
-    """Deliver until nothing is pending, holding the lock (taken here when `lock_fd` is None)."""
+def run(root: Path, lock_fd: int | None, on_release: Callable[[], None] = lambda: None) -> None:
+    """Deliver until nothing is pending, holding the lock (taken here when `lock_fd` is None).
+
+    `on_release` runs right after the lock is let go; the background process passes `os._exit`
+    so that it is gone before a successor can start.
+    """
     from mlops_cli.events.delivery import deliver
     from mlops_cli.store import open_store
 
@@ -55,12 +61,13 @@ def run(root: Path, lock_fd: int | None) -> None:
     if lock_fd is None:
         return
     with open_store(root) as store:
-        while lock_fd is not None:
-            try:
-                deliver(store)
-            finally:
-                os.close(lock_fd)
-            with transaction(store.conn):  # after letting go: did a row come in meanwhile?
+        while True:
+            deliver(store)
+            with transaction(store.conn):  # no command commits a row until this ends
                 outbox.release_stale_claims(store.conn)
-                left = outbox.count_pending(store.conn, statuses=("pending",))
-            lock_fd = try_lock(root) if left else None  # None: another deliverer has it
+                done = not outbox.count_pending(store.conn, statuses=("pending",))
+                if done:
+                    os.close(lock_fd)
+            if done:
+                on_release()
+                return

@@ -8,6 +8,7 @@ stays replayable (`mlops audit deliver --id N`).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
@@ -93,6 +94,11 @@ def post_webhook(hook: dict[str, Any], delivery_id: str, body: str) -> Attempt:
             return Attempt(False, None, f"environment variable {hook['secret_env']} is not set", False)
         headers[SIGNATURE_HEADER] = sign(secret, delivery_id, timestamp, body)
     url = urlsplit(hook["target"])
+    if url.username is not None:  # userinfo is sent as HTTP Basic auth, as curl and requests do
+        from urllib.parse import unquote
+
+        user_pass = f"{unquote(url.username)}:{unquote(url.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode()
     factory = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     connection = factory(url.hostname, url.port, timeout=hook["timeout"])
