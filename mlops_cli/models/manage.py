@@ -135,6 +135,21 @@ def download_version(
     return Download(version.ref, version.digest, str(output), len(version.files), version.size)
 
 
+def _refuse_unfinished_jobs(store: Store, version: ModelVersion) -> None:
+    """A resumable job (score-batch) needs the version's files: removing it would strand the
+    job's parts with nothing to resume them. The job is named, to finish first."""
+    from mlops_cli.store.jobs import unfinished_jobs_of
+
+    jobs = unfinished_jobs_of(store.conn, version.ref, version.digest)
+    if jobs:
+        job = jobs[0]
+        more = f" (and {len(jobs) - 1} more)" if len(jobs) > 1 else ""
+        raise UsageError(
+            f"{version.ref} has an unfinished {job.kind} job {job.id} ({job.status}){more}",
+            hint=f"finish it first: `mlops {job.kind} --resume {job.id}`",
+        )
+
+
 def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[ModelVersion, int]:
     """Delete a version's record; blobs go only when nothing references them any more.
 
@@ -151,6 +166,7 @@ def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[
                 f"{target.ref} is serving in deployment(s) {', '.join(d.name for d in live)}",
                 hint="switch or delete those deployments first (`mlops deploy delete NAME`)",
             )
+        _refuse_unfinished_jobs(store, target)
     version, orphans = registry.delete_version(
         store.conn, ModelRef.parse(ref), provenance(message), store.trash_blobs
     )
