@@ -19,7 +19,9 @@ from mlops_cli.redaction import redact_url
 
 CONFIG_NAME = "config.yaml"
 CACHE_NAME = "hooks.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: problems include unknown top-level keys
+# The top-level keys of config.yaml; a feature that reads its own section adds its key here.
+SECTIONS = {"hooks"}
 
 DEFAULTS = {
     "webhook": {"timeout": 5.0, "retries": 3, "backoff": 0.5},
@@ -171,8 +173,14 @@ def parse(text: str, where: str = CONFIG_NAME) -> Config:
     problems: list[str] = []
     hooks: list[HookConfig] = []
     for key, value in root.value:
+        if key.value not in SECTIONS:
+            problems.append(
+                f"{where} line {key.start_mark.line + 1}: unknown top-level key {key.value!r}"
+                f" (known: {', '.join(sorted(SECTIONS))}); ignored"
+            )
+            continue
         if key.value != "hooks":
-            continue  # other sections belong to other features
+            continue  # another feature's section
         if isinstance(value, yaml.ScalarNode) and value.value in ("", "null", "~"):
             continue
         if not isinstance(value, yaml.SequenceNode):
