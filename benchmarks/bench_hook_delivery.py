@@ -30,20 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.webhook_receiver import Receiver  # noqa: E402
-
-
-def deliverers(store_root: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"mlops_cli.events" in argv and str(store_root).encode() in argv:
-                found.append(int(entry.name))
-    return found
+from tests.webhook_receiver import Receiver, deliverer_pids  # noqa: E402
 
 
 def statuses(store_root: Path) -> dict[str, dict[str, int]]:
@@ -95,7 +82,7 @@ def main() -> None:
 
         def sample() -> None:
             while not stop.is_set():
-                now = deliverers(store_root)
+                now = deliverer_pids(store_root)
                 seen.append(len(now))
                 pids.update(now)
                 time.sleep(0.01)
@@ -122,7 +109,7 @@ def main() -> None:
         stop.set()
         sampler.join()
         final = statuses(store_root)
-        for pid in deliverers(store_root):  # still waiting on the dead hook
+        for pid in deliverer_pids(store_root):  # still waiting on the dead hook
             os.kill(pid, signal.SIGKILL)
     dead.close()
     load = os.getloadavg()

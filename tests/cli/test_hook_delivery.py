@@ -17,22 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_hooks import write_config
-from tests.webhook_receiver import Receiver, wait_for_deliveries
-
-
-def deliverer_pids(store_root: Path) -> list[int]:
-    """The background deliverers of this store, from the process table."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"mlops_cli.events" in argv and str(store_root).encode() in argv:
-            found.append(int(entry.name))
-    return found
+from tests.webhook_receiver import Receiver, deliverer_pids, wait_for_deliveries
 
 
 @pytest.fixture
@@ -194,3 +179,26 @@ def test_credentials_never_appear_in_a_failure(cli, project, model_file, store_r
     warned = cli("models", "tag", "churn:1", "a=b")
     assert "is not an http(s) URL" in warned.stderr
     _assert_no_secret(warned.stderr)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_background_deliverer_killed_mid_send_is_replaced_by_the_next_command(
+    cli, project, model_file, store_root, sig
+):
+    with Receiver(delay=2) as receiver:
+        write_config(project, f"- events: ['*']\n  url: {receiver.url}\n  timeout: 10\n")
+        assert cli("register", model_file, "--name", "churn").exit_code == 0
+        deadline = time.monotonic() + 30
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (first,) = deliverer_pids(store_root)
+        os.kill(first, sig)
+        while first in deliverer_pids(store_root) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert first not in deliverer_pids(store_root)
+        receiver.delay = 0
+        assert cli("models", "tag", "churn:1", "a=b").exit_code == 0  # its deliverer takes over
+        rows = wait_for_deliveries(store_root)
+    assert [(r["event"], r["status"]) for r in rows] == [("register", "delivered"), ("tag", "delivered")]
+    ids = [r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.requests]
+    assert set(ids) == {r["delivery_id"] for r in rows}  # the killed attempt was sent again, same id
