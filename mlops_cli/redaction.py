@@ -8,7 +8,7 @@ form; the real URL is read from config.yaml when a delivery is sent.
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 # A query parameter is secret when its lower-cased name contains one of these.
@@ -31,13 +31,11 @@ def secrets_of(url: str) -> list[str]:
         found.append(parts.password)
     if "@" in parts.netloc:
         found.append(parts.netloc.rsplit("@", 1)[0])
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if value and _secret_name(name):
-            found.append(value)  # decoded, as an error message may quote it
     for pair in parts.query.split("&"):
         name, _, value = pair.partition("=")
-        if value and _secret_name(name):
-            found.append(value)  # as written in the URL
+        if value and _secret_name(unquote(name)):
+            found.append(value)
+    found += [unquote(s) for s in found]  # as written and as an error message may quote it
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
