@@ -7,10 +7,13 @@ process holds it, that deliverer will send this command's rows, so nothing is st
 of a thousand commands therefore starts a deliverer only when none runs.
 
 The race this must not lose: a deliverer that found nothing left lets go of the lock just as a
-command commits a row and finds the lock still held. So the last look at the outbox and the
-letting go happen inside one SQLite write transaction, when no command can commit: a row
-committed before it is seen and sent, one committed after it finds the lock free and starts a
-new deliverer. The old one then ends at once (`on_release`), so the two never run together.
+command commits a row and finds the lock still held. So the last look at the outbox happens
+inside a SQLite write transaction, when no command can commit, and the background deliverer
+ends right there (`on_release` is `os._exit`): its death lets go of the file lock and of the
+SQLite lock at the same instant. A row committed before the look is seen and sent; a command
+that commits after it can only do so once the old deliverer is gone, finds the lock free and
+starts the next one, so two deliverers never run together, not even for a moment. (The
+transaction has written nothing: dying in it loses nothing.)
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ def try_lock(root: Path) -> int | None:
 def run(root: Path, lock_fd: int | None, on_release: Callable[[], None] = lambda: None) -> None:
     """Deliver until nothing is pending, holding the lock (taken here when `lock_fd` is None).
 
-    `on_release` runs right after the lock is let go; the background process passes `os._exit`
-    so that it is gone before a successor can start.
+    `on_release` runs once the lock is let go, still inside the write transaction of the last
+    look; the background process passes `os._exit`, so it is gone before a command can commit.
     """
     from mlops_cli.events.delivery import deliver
     from mlops_cli.store import open_store
@@ -63,11 +66,10 @@ def run(root: Path, lock_fd: int | None, on_release: Callable[[], None] = lambda
     with open_store(root) as store:
         while True:
             deliver(store)
-            with transaction(store.conn):  # no command commits a row until this ends
+            with transaction(store.conn):
                 outbox.release_stale_claims(store.conn)
-                done = not outbox.count_pending(store.conn, statuses=("pending",))
-                if done:
+            with transaction(store.conn):  # no command commits a row until this ends
+                if not outbox.count_pending(store.conn, statuses=("pending",)):
                     os.close(lock_fd)
-            if done:
-                on_release()
-                return
+                    on_release()
+                    return
