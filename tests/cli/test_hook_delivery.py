@@ -204,3 +204,22 @@ def test_a_background_deliverer_killed_mid_send_is_replaced_by_the_next_command(
     assert [(r["event"], r["status"]) for r in rows] == [("register", "delivered"), ("tag", "delivered")]
     ids = [r["headers"]["X-MLflow-Delivery-Id"] for r in receiver.requests]
     assert set(ids) == {r["delivery_id"] for r in rows}  # the killed attempt was sent again, same id
+
+
+def test_upgrading_a_store_redacts_the_urls_an_older_version_stored(cli, project, store_root):
+    conn = sqlite3.connect(store_root / "mlops.db")
+    with conn:
+        conn.execute("ALTER TABLE outbox DROP COLUMN claimed_start")  # as schema 5 had it
+        url = "http://alice:pa55word@127.0.0.1:9/hook?token=tok3n-value"
+        hook = json.dumps({"kind": "webhook", "target": url, "events": ["*"], "name": None})
+        conn.execute(
+            "INSERT INTO outbox (delivery_id, event_seq, event, hook, kind, target, status, created_at,"
+            " updated_at) VALUES ('d1', 1, 'init', ?, 'webhook', ?, 'failed', 'now', 'now')",
+            (hook, url),
+        )
+        conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    shown = cli("audit", "deliveries", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    _assert_no_secret(shown.stdout + json.dumps(_rows(store_root)))
+    assert shown.json[0]["target"] == "http://***@127.0.0.1:9/hook?token=***"
