@@ -84,6 +84,23 @@ def wait_for_deliveries(store_root, timeout: float = 30.0) -> list[dict]:
         time.sleep(0.05)
 
 
+def deliverer_pids(store_root) -> list[int]:
+    """The store's background deliverers (`python -m mlops_cli.events deliver`), from /proc."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"mlops_cli.events" in argv and str(store_root).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
 def main() -> None:
     """`python -m tests.webhook_receiver [DELAY]`: serve in its own process, print the URL."""
     import sys

@@ -41,6 +41,9 @@ COLUMNS = (
     "hash",
 )
 PARQUET_BATCH = 10_000
+# csv's default field limit is 128 KiB; one gc event that removed a few thousand blobs is larger.
+# 2**31 - 1 is the largest limit every platform's C long takes.
+CSV_FIELD_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -185,18 +188,11 @@ def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
                     except ValueError as exc:
                         raise UsageError(f"{path} line {number} is not JSON: {exc}") from exc
     elif fmt == "csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if tuple(reader.fieldnames or ()) != COLUMNS:
-                raise UsageError(f"{path} is not an mlops audit export (columns {reader.fieldnames})")
-            for row in reader:
-                yield {
-                    **row,
-                    "seq": int(row["seq"]),
-                    "message": row["message"] if row["message"] != "" else None,
-                    "git": json.loads(row["git"]) if row["git"] else None,
-                    "details": json.loads(row["details"]),
-                }
+        previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+        try:
+            yield from _read_csv(path)
+        finally:
+            csv.field_size_limit(previous)
     else:
         try:
             import pyarrow.parquet as pq
@@ -210,6 +206,21 @@ def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
                     "git": json.loads(row["git"]) if row["git"] else None,
                     "details": json.loads(row["details"]),
                 }
+
+
+def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise UsageError(f"{path} is not an mlops audit export (columns {reader.fieldnames})")
+        for row in reader:
+            yield {
+                **row,
+                "seq": int(row["seq"]),
+                "message": row["message"] if row["message"] != "" else None,
+                "git": json.loads(row["git"]) if row["git"] else None,
+                "details": json.loads(row["details"]),
+            }
 
 
 def _event(row: dict[str, Any]) -> AuditEvent:

@@ -25,6 +25,7 @@ from mlops_cli.audit import replay
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
 from mlops_cli.errors import UsageError
+from mlops_cli.relpaths import path_problem
 from mlops_cli.store import create_store
 from mlops_cli.store.cas import ObjectStore, iter_blob_paths
 from mlops_cli.store.events import utc_now
@@ -214,7 +215,7 @@ def _rebuild(
         merged["size"] = sum(f[1] for f in merged["files"])
         versions[ref] = {k: merged[k] for k in (*_defaults("", 0, now), "digest", "size")}
         report.versions[ref] = origin
-    _lost_and_found(versions, available, report, now)
+    _lost_and_found(versions, trail.state.artifacts, available, report, now)
     models: dict[str, dict[str, Any]] = {}
     for v in versions.values():
         model = models.setdefault(v["name"], {"description": None, "last_version": 0})
@@ -256,6 +257,10 @@ def _why_lost(merged: dict[str, Any], available: dict[str, int]) -> str | None:
     entries = tuple(FileEntry(*f) for f in merged["files"])
     if Manifest(entries).digest != merged.get("digest"):
         return "its surviving file list does not hash to the digest the trail recorded"
+    for path, _, _, _ in merged["files"]:
+        problem = path_problem(path)
+        if problem is not None:
+            return f"its file path {path!r} is unsafe ({problem}): the record was altered"
     for path, size, _, digest in merged["files"]:
         if available.get(digest) != size:
             return f"the blob of {path} ({digest}) is missing or corrupt"
@@ -265,12 +270,33 @@ def _why_lost(merged: dict[str, Any], available: dict[str, int]) -> str | None:
     return None
 
 
-def _lost_and_found(versions: dict[str, dict[str, Any]], available: dict[str, int], report, now: str) -> None:
-    """Blobs no recovered version names become versions of `lost-and-found`, one file each."""
+def _lost_and_found(
+    versions: dict[str, dict[str, Any]],
+    artifacts: dict[str, list[tuple[str, str, str | None]]],
+    available: dict[str, int],
+    report: RecoveryReport,
+    now: str,
+) -> None:
+    """Blobs no recovered version names become versions of `lost-and-found`, one file each.
+
+    A blob of an artifact (a baseline, a profile) of a recovered version comes back as that
+    artifact only; one of an artifact whose version was lost says so in its message.
+    """
     from mlops_cli.domain import FileEntry, Manifest
 
     used = {f[3] for v in versions.values() for f in v["files"]}
     used |= {d["digest"] for v in versions.values() for d in v["datasets"]}
+    orphaned: dict[str, str] = {}
+    for kind, rows in sorted(artifacts.items()):
+        for owner, _, digest in rows:
+            if digest is None:
+                continue
+            if owner in versions:
+                used.add(digest)
+            else:
+                orphaned.setdefault(
+                    digest, f"the blob of {owner}'s {kind} artifact ({owner} was not recovered)"
+                )
     for number, digest in enumerate(sorted(set(available) - used), start=1):
         files = [[digest.split(":")[1], available[digest], 0o644, digest]]
         ref = f"{LOST_AND_FOUND}:{number}"
@@ -279,7 +305,9 @@ def _lost_and_found(versions: dict[str, dict[str, Any]], available: dict[str, in
             "digest": Manifest((FileEntry(*files[0]),)).digest,
             "size": available[digest],
             "files": files,
-            "message": "a blob found in objects/ that no surviving event, record or table names",
+            "message": orphaned.get(
+                digest, "a blob found in objects/ that no surviving event, record or table names"
+            ),
         }
         report.versions[ref] = "blob"
         report.lost_and_found += 1

@@ -40,7 +40,7 @@ from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
 KIND = "score-batch"
-UNFINISHED = ("running", "interrupted", "failed")
+UNFINISHED = job_store.UNFINISHED
 # A chunk index no real chunk has: the zero-row part that gives an empty shard its columns.
 EMPTY_PART = 999_999_999
 

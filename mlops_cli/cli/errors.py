@@ -49,6 +49,25 @@ def report(exc: BaseException) -> int:
     return code
 
 
+def usage_exit(exc: typer.TyperException) -> typer.Exit:
+    """Click's usage error (unknown option, missing argument, bad choice...) as the tool's one
+    `error: ...` line instead of Click's Usage/Try/Error block; returns the Exit to raise."""
+    format_message = getattr(exc, "format_message", None)
+    if format_message is None:
+        return typer.Exit(report(exc))
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `mlops models` alone: the help, as asked
+        exc.show()
+        return typer.Exit(exc.exit_code)
+    message = format_message().strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    context = getattr(exc, "ctx", None)
+    if context is not None:
+        message += f" (see `{context.command_path} --help`)"
+    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    sys.stderr.flush()
+    return typer.Exit(getattr(exc, "exit_code", 2))
+
+
 def _flags_default_false(group, ctx: typer.Context) -> None:
     """Give --help (of this group and every sub-group) and the completion flags a False default.
 
@@ -87,10 +106,13 @@ class MlopsGroup(TyperGroup):
 
         _flags_default_false(self, ctx)
         try:
-            args = take_root_options(ctx.meta, args)
-        except ValueError as exc:
-            ctx.fail(str(exc))
-        return super().parse_args(ctx, args)
+            try:
+                args = take_root_options(ctx.meta, args)
+            except ValueError as exc:
+                ctx.fail(str(exc))
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            raise usage_exit(exc) from None
 
     def format_epilog(self, ctx: typer.Context, formatter) -> None:
         from mlops_cli.cli.root_options import HELP_ROWS
@@ -102,8 +124,10 @@ class MlopsGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Exit, typer.Abort):
             raise
+        except typer.TyperException as exc:  # click's usage errors, raised by every sub-command
+            raise usage_exit(exc) from None
         except BrokenPipeError:
             # `mlops ... | head`: the reader left; say nothing more.
             devnull = os.open(os.devnull, os.O_WRONLY)

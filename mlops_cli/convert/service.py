@@ -27,10 +27,11 @@ from mlops_cli.convert.parity import (
 )
 from mlops_cli.convert.rows import Rows, choose_rows
 from mlops_cli.domain import ModelVersion, validate_name
-from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, StoreError, UsageError
+from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, UsageError
 from mlops_cli.models.manage import verified_version
 from mlops_cli.models.registering import register_model
 from mlops_cli.models.signature import onnx_signature
+from mlops_cli.relpaths import safe_join
 from mlops_cli.store import Store
 
 QUANTIZE_MODES = ("dynamic",)
@@ -286,17 +287,10 @@ def _main_path(source: ModelVersion, root: Path, framework: str) -> Path:
     return root / matching[0].path
 
 
-def _safe_join(root: Path, relative: str) -> Path:
-    parts = PurePosixPath(relative).parts
-    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
-        raise StoreError(f"the store lists an unsafe file path {relative!r}")
-    return root.joinpath(*parts)
-
-
 def _materialise(store: Store, version: ModelVersion, root: Path) -> Path:
     """Copy the version's files out of the store, verifying every digest."""
     for entry in version.files:
-        dest = _safe_join(root, entry.path)
+        dest = safe_join(root, entry.path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         store.objects.materialise(entry.digest, entry.size, dest, entry.mode)
     return root

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.events.names import unknown_pattern
+from mlops_cli.redaction import redact_url
 
 CONFIG_NAME = "config.yaml"
 CACHE_NAME = "hooks.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: problems include unknown top-level keys
+# The top-level keys of config.yaml; a feature that reads its own section adds its key here.
+SECTIONS = {"hooks"}
 
 DEFAULTS = {
     "webhook": {"timeout": 5.0, "retries": 3, "backoff": 0.5},
@@ -84,7 +87,8 @@ class HookConfig:
 
     @property
     def label(self) -> str:
-        return self.name or self.target
+        """How messages name the hook: never with the credentials a URL may hold."""
+        return self.name or (redact_url(self.target) if self.kind == "webhook" else self.target)
 
 
 @dataclass(frozen=True)
@@ -129,16 +133,18 @@ def load(store_root: Path) -> Config:
     try:
         cache.parent.mkdir(exist_ok=True)
         temp = cache.with_name(f"{os.getpid()}-{CACHE_NAME}.tmp")
-        temp.write_text(
-            json.dumps(
-                {
-                    "format": CACHE_FORMAT,
-                    "stamp": stamp,
-                    "hooks": [h.to_dict() for h in config.hooks],
-                    "problems": list(config.problems),
-                }
+        # A copy of config.yaml's URLs, credentials included: readable by the owner only.
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(
+                json.dumps(
+                    {
+                        "format": CACHE_FORMAT,
+                        "stamp": stamp,
+                        "hooks": [h.to_dict() for h in config.hooks],
+                        "problems": list(config.problems),
+                    }
+                )
             )
-        )
         os.replace(temp, cache)
     except OSError:
         pass  # a read-only store: parse again next time
@@ -167,8 +173,14 @@ def parse(text: str, where: str = CONFIG_NAME) -> Config:
     problems: list[str] = []
     hooks: list[HookConfig] = []
     for key, value in root.value:
+        if key.value not in SECTIONS:
+            problems.append(
+                f"{where} line {key.start_mark.line + 1}: unknown top-level key {key.value!r}"
+                f" (known: {', '.join(sorted(SECTIONS))}); ignored"
+            )
+            continue
         if key.value != "hooks":
-            continue  # other sections belong to other features
+            continue  # another feature's section
         if isinstance(value, yaml.ScalarNode) and value.value in ("", "null", "~"):
             continue
         if not isinstance(value, yaml.SequenceNode):
@@ -214,7 +226,8 @@ def _hook(node: Any, number: int, where: str) -> tuple[HookConfig | None, list[s
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             where_url = f"{where} line {lines['url']}: hook {number}"
-            return None, [*problems, f"{where_url}: url {target!r} is not an http(s) URL; hook ignored"]
+            shown = redact_url(target)
+            return None, [*problems, f"{where_url}: url {shown!r} is not an http(s) URL; hook ignored"]
     events = fields.get("events")
     if isinstance(events, str):
         events = [events]

@@ -8,19 +8,24 @@ stays replayable (`mlops audit deliver --id N`).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shlex
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mlops_cli.domain import AuditEvent, Delivery
+from mlops_cli.events.config import HookConfig
+from mlops_cli.events.config import load as load_config
+from mlops_cli.events.lanes import Lanes
 from mlops_cli.events.names import entity_action
 from mlops_cli.events.signing import DELIVERY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from mlops_cli.redaction import MASK, redact_text, redact_url
 from mlops_cli.store import Store, outbox
 from mlops_cli.store.events import event_from_row
 
@@ -89,6 +94,11 @@ def post_webhook(hook: dict[str, Any], delivery_id: str, body: str) -> Attempt:
             return Attempt(False, None, f"environment variable {hook['secret_env']} is not set", False)
         headers[SIGNATURE_HEADER] = sign(secret, delivery_id, timestamp, body)
     url = urlsplit(hook["target"])
+    if url.username is not None:  # userinfo is sent as HTTP Basic auth, as curl and requests do
+        from urllib.parse import unquote
+
+        user_pass = f"{unquote(url.username)}:{unquote(url.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode()
     factory = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
     connection = factory(url.hostname, url.port, timeout=hook["timeout"])
@@ -166,6 +176,9 @@ def attempt_delivery(
     return attempt, tries
 
 
+POLL_SECONDS = 0.2  # how often a busy deliverer looks for new rows
+
+
 def deliver(
     store: Store,
     *,
@@ -173,31 +186,89 @@ def deliver(
     ids: list[int] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryRun:
-    """Claim and send the pending deliveries (and the failed ones, or exactly `ids`); record each."""
+    """Claim and send the pending deliveries (and the failed ones, or exactly `ids`); record each.
+
+    Each hook has its own lane (`lanes.py`): a dead hook's timeouts and retries delay only its
+    own deliveries. Without `ids` or `include_failed`, rows committed while sending are claimed
+    too, until nothing is pending or in flight; with them, one pass (a row that failed again
+    is not retried in the same run).
+    """
     statuses = ("pending", "failed") if include_failed else ("pending",)
+    one_pass = bool(ids) or include_failed
     run = DeliveryRun()
-    while True:
-        claimed = outbox.claim(
-            store.conn, statuses=statuses, ids=ids, limit=10_000 if include_failed else 100
-        )
-        if not claimed:
-            return run
-        for delivery in claimed:
-            row = store.conn.execute("SELECT * FROM events WHERE seq = ?", (delivery.event_seq,)).fetchone()
-            if row is None:
-                attempt, tries = Attempt(False, None, f"event {delivery.event_seq} is missing", False), 0
-            else:
-                attempt, tries = attempt_delivery(store, delivery, event_from_row(row), sleep)
-            outbox.record(
-                store.conn,
-                delivery.id,
-                delivered=attempt.ok,
-                attempts=tries,
-                last_status=attempt.status,
-                last_error=attempt.error,
-            )
-            run.delivered += attempt.ok
-            run.failed += not attempt.ok
-        run.deliveries += outbox.list_by_ids(store.conn, [d.id for d in claimed])
-        if ids or include_failed:
-            return run  # one pass: a row that failed again must not be claimed again
+    handled: list[int] = []
+    lanes = Lanes(lambda delivery, event: _send(store, delivery, event, sleep))
+    claiming = True
+    try:
+        while True:
+            claimed = outbox.claim(store.conn, statuses=statuses, ids=ids) if claiming else []
+            claiming = not one_pass
+            if claimed:
+                hooks = load_config(store.paths.root).hooks
+            for delivery in claimed:
+                handled.append(delivery.id)
+                row = store.conn.execute(
+                    "SELECT * FROM events WHERE seq = ?", (delivery.event_seq,)
+                ).fetchone()
+                real = _real_hook(delivery, hooks)
+                if row is None or isinstance(real, str):
+                    error = f"event {delivery.event_seq} is missing" if row is None else real
+                    _record(store, run, delivery, (Attempt(False, None, error, False), 0))
+                else:
+                    lanes.submit(_lane_key(delivery), replace(delivery, hook=real), event_from_row(row))
+            if not claimed and not lanes.in_flight:
+                break
+            for outcome in lanes.outcomes(POLL_SECONDS):
+                if isinstance(outcome.result, BaseException):
+                    raise outcome.result
+                _record(store, run, outcome.delivery, outcome.result)
+    finally:
+        lanes.close()
+    run.deliveries = outbox.list_by_ids(store.conn, handled)
+    return run
+
+
+def _send(store: Store, delivery: Delivery, event: AuditEvent, sleep: Callable[[float], None]):
+    """In a lane's thread: the attempts, with every secret of the real URL masked in the error."""
+    attempt, tries = attempt_delivery(store, delivery, event, sleep)
+    if attempt.error and delivery.kind == "webhook":
+        attempt = replace(attempt, error=redact_text(attempt.error, delivery.hook["target"]))
+    return attempt, tries
+
+
+def _record(store: Store, run: DeliveryRun, delivery: Delivery, result: tuple[Attempt, int]) -> None:
+    attempt, tries = result
+    outbox.record(
+        store.conn,
+        delivery.id,
+        delivered=attempt.ok,
+        attempts=tries,
+        last_status=attempt.status,
+        last_error=attempt.error,
+    )
+    run.delivered += attempt.ok
+    run.failed += not attempt.ok
+
+
+def _lane_key(delivery: Delivery) -> str:
+    return json.dumps([delivery.kind, delivery.hook.get("name"), delivery.target])
+
+
+def _real_hook(delivery: Delivery, hooks: tuple[HookConfig, ...]) -> dict[str, Any] | str:
+    """The stored hook with its real URL from config.yaml (the outbox keeps it redacted), or
+    why it cannot be sent."""
+    if delivery.kind != "webhook":
+        return delivery.hook
+    for hook in hooks:
+        if (
+            hook.kind == "webhook"
+            and hook.name == delivery.hook.get("name")
+            and redact_url(hook.target) == delivery.target
+        ):
+            return {**delivery.hook, "target": hook.target}
+    if MASK not in delivery.target:
+        return delivery.hook  # nothing was redacted: the stored URL is the real one
+    return (
+        f"no hook in config.yaml has the URL {delivery.target}; its credentials are not stored,"
+        " so it cannot be sent"
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from mlops_cli.domain import AuditEvent
 from mlops_cli.errors import MlopsError
 from mlops_cli.events.config import Config, config_path, load
+from mlops_cli.events.deliverer import try_lock
 from mlops_cli.events.names import matches
 from mlops_cli.store import db, events, outbox
 
@@ -87,16 +88,31 @@ def _after_commit(conn: sqlite3.Connection) -> None:
 
 
 def spawn_deliverer(root: Path) -> None:
-    """Start a detached deliverer for the store; it outlives this command and never blocks it.
+    """Start a detached deliverer for the store unless one runs; it outlives this command and
+    never blocks it.
 
-    A single-threaded command forks and returns at once: the child only redirects its standard
-    streams, starts a new session and execs. `subprocess.Popen` would wait until the child has
-    exec'd, which on a loaded machine costs several milliseconds more (benchmarks/). With other
-    threads running, fork is unsafe and Popen is used.
+    The deliverer lock is taken here and its descriptor handed to the child (deliverer.py), so
+    there is never a second deliverer, not even one that would exit at once. A single-threaded
+    command forks and returns at once: the child only redirects its standard streams, starts a
+    new session and execs. `subprocess.Popen` would wait until the child has exec'd, which on a
+    loaded machine costs several milliseconds more (benchmarks/). With other threads running,
+    fork is unsafe and Popen is used.
     """
-    argv = [sys.executable, "-m", "mlops_cli.events", "deliver", "--store", str(root)]
+    lock_fd = try_lock(root)
+    if lock_fd is None:
+        return  # the running deliverer sends this command's rows too
+    argv = [
+        sys.executable,
+        "-m",
+        "mlops_cli.events",
+        "deliver",
+        "--store",
+        str(root),
+        "--lock-fd",
+        str(lock_fd),
+    ]
     try:
-        log = os.open(root / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        log = os.open(root / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         log = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     try:
@@ -110,6 +126,7 @@ def spawn_deliverer(root: Path) -> None:
                     os.dup2(null, 0)
                     os.dup2(null, 1)
                     os.dup2(log, 2)
+                    os.set_inheritable(lock_fd, True)
                     os.execv(argv[0], argv)
                 finally:
                     os._exit(127)
@@ -120,13 +137,14 @@ def spawn_deliverer(root: Path) -> None:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                close_fds=False,  # Python and SQLite open descriptors close-on-exec
+                pass_fds=(lock_fd,),
                 start_new_session=True,
             )
     except OSError as exc:
         _warn(f"cannot start hook delivery ({exc}); `mlops audit deliver` sends the pending ones")
     finally:
         os.close(log)
+        os.close(lock_fd)  # the lock is the child's now (or, if it could not start, nobody's)
 
 
 def _reap() -> None:

@@ -20,6 +20,7 @@ from mlops_cli.domain import (
     validate_tag_key,
 )
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.relpaths import check_stored_path, safe_join
 from mlops_cli.store import Store, registry
 from mlops_cli.store.integrity import check_version
 
@@ -110,26 +111,43 @@ def download_version(
         raise UsageError(f"{output} exists and is not a folder")
     if output.exists() and any(output.iterdir()) and not force:
         raise UsageError(f"{output} is not empty", hint="choose an empty folder or pass --force")
+    for entry in version.files:  # before anything is written
+        check_stored_path(entry.path)
     staging = output.parent / f".{output.name}.mlops-download-{os.getpid()}"
     progress = progress or NoProgress()
     try:
         staging.mkdir(parents=True)
         with progress.task(f"downloading {version.ref}", version.size) as advance:
             for entry in version.files:
-                dest = staging / entry.path
+                dest = safe_join(staging, entry.path)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 store.objects.materialise(entry.digest, entry.size, dest, entry.mode)
                 advance(entry.size)
         output.mkdir(parents=True, exist_ok=True)
         for entry in version.files:
-            target = output / entry.path
+            target = safe_join(output, entry.path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / entry.path, target)
+            os.replace(safe_join(staging, entry.path), target)
     except OSError as exc:
         raise MlopsError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Download(version.ref, version.digest, str(output), len(version.files), version.size)
+
+
+def _refuse_unfinished_jobs(store: Store, version: ModelVersion) -> None:
+    """A resumable job (score-batch) needs the version's files: removing it would strand the
+    job's parts with nothing to resume them. The job is named, to finish first."""
+    from mlops_cli.store.jobs import unfinished_jobs_of
+
+    jobs = unfinished_jobs_of(store.conn, version.ref, version.digest)
+    if jobs:
+        job = jobs[0]
+        more = f" (and {len(jobs) - 1} more)" if len(jobs) > 1 else ""
+        raise UsageError(
+            f"{version.ref} has an unfinished {job.kind} job {job.id} ({job.status}){more}",
+            hint=f"finish it first: `mlops {job.kind} --resume {job.id}`",
+        )
 
 
 def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[ModelVersion, int]:
@@ -148,6 +166,7 @@ def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[
                 f"{target.ref} is serving in deployment(s) {', '.join(d.name for d in live)}",
                 hint="switch or delete those deployments first (`mlops deploy delete NAME`)",
             )
+        _refuse_unfinished_jobs(store, target)
     version, orphans = registry.delete_version(
         store.conn, ModelRef.parse(ref), provenance(message), store.trash_blobs
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.relpaths import path_problem
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile
         st = _stat_readable(path)
         if st.st_size == 0:
             raise MlopsError(f"{path} is empty (0 bytes): not a model", hint="check the file was written")
-        return [SourceFile(path.resolve(), path.name, st.st_size, normalised_mode(st.st_mode))]
+        return [
+            SourceFile(path.resolve(), _storable(path, path.name), st.st_size, normalised_mode(st.st_mode))
+        ]
     if not path.is_dir():
         raise MlopsError(f"{path}: not a regular file or folder")
     root = path.resolve()
@@ -74,7 +77,7 @@ def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile
             st = _stat_readable(candidate)
             if not stat.S_ISREG(st.st_mode):
                 raise MlopsError(f"{candidate}: not a regular file")
-            relative = candidate.relative_to(root).as_posix()
+            relative = _storable(candidate, candidate.relative_to(root).as_posix())
             files.append(SourceFile(candidate.resolve(), relative, st.st_size, normalised_mode(st.st_mode)))
     if not files:
         raise MlopsError(f"{path}: the folder is empty")
@@ -83,6 +86,17 @@ def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile
         raise MlopsError(f"{path}: every file in the folder is empty (0 bytes): not a model")
     files.sort(key=lambda f: f.relative)
     return files
+
+
+def _storable(candidate: Path, relative: str) -> str:
+    """`relative` when every command can later write it back inside a folder (relpaths.py)."""
+    problem = path_problem(relative)
+    if problem is not None:
+        raise UsageError(
+            f"{candidate}: its name cannot be stored ({problem})",
+            hint="rename it: a file name without backslashes, control characters or a drive letter",
+        )
+    return relative
 
 
 def _refuse_store(path: Path, store_root: Path | None) -> None:

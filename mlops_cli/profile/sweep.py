@@ -221,6 +221,7 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         "best": None,
         "duration_s": None,
     }
+    _refuse_too_few_samples(basis_points, result, started)
     try:
         chosen = recommend(
             [measured(p) for p in basis_points], request.target_p99_ms, request.target_rps, request.headroom
@@ -243,6 +244,29 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
     result["duration_s"] = round(time.monotonic() - started, 2)
     _store(store, version, result, request.message)
     return result
+
+
+MIN_SAMPLES = 5  # requests per point, below which no latency or throughput figure means anything
+
+
+def _refuse_too_few_samples(points: list[dict[str, Any]], result: dict[str, Any], started: float) -> None:
+    """CheckFailedError (exit 5, nothing stored) when a point is too short to size anything: a
+    handful of requests, or so little CPU time that the process accounting shows none (which
+    would recommend "inf rows per CPU-second")."""
+    # A point whose calls failed is reported by recommend() with the model's error instead.
+    short = [p for p in points if not p["first_error"] and (p["requests"] < MIN_SAMPLES or not p["cpu_used"])]
+    if not short:
+        return
+    result["duration_s"] = round(time.monotonic() - started, 2)
+    point = short[0]
+    raise CheckFailedError(
+        f"too few samples to recommend anything: point {point['index']} ({point['mode']}, batch"
+        f" {point['batch_size']}, concurrency {point['concurrency']}) made {point['requests']}"
+        f" request(s) using {point['cpu_used'] or 0:g} measured CPU"
+        + (f" (and {len(short) - 1} more points like it)" if len(short) > 1 else ""),
+        hint=f"measure longer: --duration of a second or more (at least {MIN_SAMPLES} requests a point)",
+        report=result,
+    )
 
 
 def _measure_http(

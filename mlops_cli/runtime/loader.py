@@ -16,6 +16,7 @@ from typing import Any
 
 from mlops_cli.domain import ModelVersion
 from mlops_cli.errors import IntegrityError, MlopsError, StoreError, UsageError
+from mlops_cli.relpaths import check_stored_path, safe_join
 from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.store import Store
 
@@ -109,7 +110,7 @@ def _cached_copy_intact(store: Store, version: ModelVersion, root: Path) -> bool
     if not root.is_dir():
         return False
     for entry in version.files:
-        path = root / entry.path
+        path = safe_join(root, entry.path)
         try:
             if path.stat().st_size != entry.size:
                 return False
@@ -123,11 +124,13 @@ def _cached_copy_intact(store: Store, version: ModelVersion, root: Path) -> bool
 
 def _materialise(store: Store, version: ModelVersion, root: Path) -> None:
     """Copy every file into a temp folder beside `root`, then swap it in with one rename."""
+    for entry in version.files:  # before anything is written
+        check_stored_path(entry.path)
     staging = root.parent / f".{root.name}.{os.getpid()}-{secrets.token_hex(4)}"
     try:
         staging.mkdir(parents=True)
         for entry in version.files:
-            dest = staging / entry.path
+            dest = safe_join(staging, entry.path)
             dest.parent.mkdir(parents=True, exist_ok=True)
             store.objects.materialise(entry.digest, entry.size, dest, entry.mode)
         if root.exists():

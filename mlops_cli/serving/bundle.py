@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.relpaths import path_problem
+
 BUNDLE_FILE = "mlops-serving.json"
 
 
@@ -58,6 +60,9 @@ def read_bundle(location: Path | str) -> Bundle:
     path = location / BUNDLE_FILE if location.is_dir() else location
     try:
         data = json.loads(path.read_text())
+        problem = path_problem(data["model_file"])
+        if problem is not None:
+            raise ValueError(f"model_file {data['model_file']!r} is not a plain relative path: {problem}")
         return Bundle(
             root=Path(data["root"]) if data.get("root") else path.parent,
             name=data["name"],

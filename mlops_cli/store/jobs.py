@@ -15,6 +15,9 @@ from mlops_cli.store.db import transaction
 from mlops_cli.store.events import append_event, utc_now
 from mlops_cli.store.registry import _resolve_id, artifact_from_row
 
+# A job in one of these can still be resumed: it needs its version's files.
+UNFINISHED = ("running", "interrupted", "failed")
+
 
 def _job_from_row(row: sqlite3.Row) -> Job:
     return Job(
@@ -128,6 +131,17 @@ def get_job(conn: sqlite3.Connection, job_id: str) -> Job:
     if row is None:
         raise NotFoundError(f"no job {job_id!r}")
     return _job_from_row(row)
+
+
+def unfinished_jobs_of(conn: sqlite3.Connection, model_ref: str, model_digest: str) -> list[Job]:
+    """Jobs of this exact version (name:N and digest) that could still be resumed, oldest first."""
+    marks = ",".join("?" * len(UNFINISHED))
+    rows = conn.execute(
+        f"SELECT * FROM jobs WHERE model_ref = ? AND model_digest = ? AND status IN ({marks})"
+        " ORDER BY created_at",
+        (model_ref, model_digest, *UNFINISHED),
+    )
+    return [_job_from_row(r) for r in rows]
 
 
 def list_jobs(conn: sqlite3.Connection, kind: str | None = None, limit: int = 50) -> list[Job]:

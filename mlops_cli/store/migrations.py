@@ -227,12 +227,31 @@ def m005_deployments(conn: sqlite3.Connection) -> None:
     )
 
 
+def m006_audit_hooks_claims_and_redaction(conn: sqlite3.Connection) -> None:
+    """Outbox claims keep the claiming process's start time (a reused pid is not the claimer),
+    and rows written before URLs were redacted lose their credentials."""
+    import json
+
+    from mlops_cli.redaction import redact_url
+
+    conn.execute("ALTER TABLE outbox ADD COLUMN claimed_start TEXT")
+    rows = conn.execute("SELECT id, hook, target FROM outbox WHERE kind = 'webhook'").fetchall()
+    for row_id, hook_text, target in rows:
+        hook = json.loads(hook_text)
+        hook["target"] = redact_url(hook.get("target") or target)
+        conn.execute(
+            "UPDATE outbox SET hook = ?, target = ? WHERE id = ?",
+            (json.dumps(hook, sort_keys=True), redact_url(target), row_id),
+        )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_registry_and_audit,
     m002_jobs_and_artifacts,
     m003_audit_head_file,
     m004_outbox,
     m005_deployments,
+    m006_audit_hooks_claims_and_redaction,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,8 +1,12 @@
 """The outbox: hook deliveries written in the same transaction as their audit event.
 
-A row is `pending` until a deliverer claims it (`sending`, with its pid), then `delivered` or
-`failed`. A claim whose process died (kill -9 between claim and result) goes back to pending,
-so an event is never lost and never needs the command that emitted it to still be running.
+A row is `pending` until a deliverer claims it (`sending`, with its pid and the process's
+start time), then `delivered` or `failed`. A claim whose process died (kill -9 between claim
+and result), or whose pid now belongs to another process, goes back to pending, so an event is
+never lost and never needs the command that emitted it to still be running.
+
+Webhook URLs are stored redacted (`redaction.py`): a password or token in a URL never reaches
+the database; the deliverer reads the real URL from config.yaml when it sends.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import uuid
 from typing import Any
 
 from mlops_cli.domain import Delivery
-from mlops_cli.pids import pid_alive
+from mlops_cli.pids import pid_alive, process_start
+from mlops_cli.redaction import redact_url
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import utc_now
 
@@ -24,6 +29,7 @@ STATUSES = ("pending", "sending", "delivered", "failed")
 def enqueue(conn: sqlite3.Connection, event_seq: int, event: str, hooks: list[dict[str, Any]]) -> int:
     """Insert one pending delivery per hook; the caller's transaction commits it with the event."""
     now = utc_now()
+    hooks = [_redacted(hook) for hook in hooks]
     conn.executemany(
         "INSERT INTO outbox (delivery_id, event_seq, event, hook, kind, target, status,"
         " created_at, updated_at) VALUES (?,?,?,?,?,?,'pending',?,?)",
@@ -42,6 +48,12 @@ def enqueue(conn: sqlite3.Connection, event_seq: int, event: str, hooks: list[di
         ],
     )
     return len(hooks)
+
+
+def _redacted(hook: dict[str, Any]) -> dict[str, Any]:
+    if hook.get("kind") != "webhook":
+        return hook
+    return {**hook, "target": redact_url(hook["target"])}
 
 
 def _from_row(row: sqlite3.Row) -> Delivery:
@@ -68,19 +80,15 @@ def claim(
     *,
     statuses: tuple[str, ...] = ("pending",),
     ids: list[int] | None = None,
-    limit: int = 100,
+    limit: int = 1000,
 ) -> list[Delivery]:
-    """Take deliveries for this process (status `sending`); stale claims of dead pids go back first.
+    """Take deliveries for this process (status `sending`); stale claims go back first.
 
     Two deliverers never send the same row: the claim is made under the write lock.
     """
-    pid = os.getpid()
+    pid, start = os.getpid(), process_start()
     with transaction(conn):
-        for row in conn.execute("SELECT id, claimed_by FROM outbox WHERE status = 'sending'").fetchall():
-            if row["claimed_by"] is None or not pid_alive(row["claimed_by"]):
-                conn.execute(
-                    "UPDATE outbox SET status = 'pending', claimed_by = NULL WHERE id = ?", (row["id"],)
-                )
+        release_stale_claims(conn)
         if ids:
             marks = ",".join("?" * len(ids))
             rows = conn.execute(
@@ -92,10 +100,25 @@ def claim(
                 f"SELECT * FROM outbox WHERE status IN ({marks}) ORDER BY id LIMIT ?", (*statuses, limit)
             ).fetchall()
         conn.executemany(
-            "UPDATE outbox SET status = 'sending', claimed_by = ?, updated_at = ? WHERE id = ?",
-            [(pid, utc_now(), r["id"]) for r in rows],
+            "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_start = ?, updated_at = ?"
+            " WHERE id = ?",
+            [(pid, start, utc_now(), r["id"]) for r in rows],
         )
     return [_from_row(r) for r in rows]
+
+
+def release_stale_claims(conn: sqlite3.Connection) -> int:
+    """Put back to pending the rows claimed by a process that is gone (or whose pid was reused)."""
+    me = os.getpid()
+    stale = [
+        (row["id"],)
+        for row in conn.execute("SELECT id, claimed_by, claimed_start FROM outbox WHERE status = 'sending'")
+        if row["claimed_by"] != me and not pid_alive(row["claimed_by"], row["claimed_start"])
+    ]
+    conn.executemany(
+        "UPDATE outbox SET status = 'pending', claimed_by = NULL, claimed_start = NULL WHERE id = ?", stale
+    )
+    return len(stale)
 
 
 def record(
@@ -112,7 +135,8 @@ def record(
     with transaction(conn):
         conn.execute(
             "UPDATE outbox SET status = ?, attempts = attempts + ?, last_status = ?, last_error = ?,"
-            " claimed_by = NULL, updated_at = ?, delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END,"
+            " claimed_by = NULL, claimed_start = NULL, updated_at = ?,"
+            " delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END,"
             " reported = 0 WHERE id = ?",
             (
                 "delivered" if delivered else "failed",
@@ -141,8 +165,9 @@ def list_deliveries(
     return [_from_row(r) for r in conn.execute(sql, params)]
 
 
-def count_pending(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()[0]
+def count_pending(conn: sqlite3.Connection, statuses: tuple[str, ...] = ("pending", "sending")) -> int:
+    marks = ",".join("?" * len(statuses))
+    return conn.execute(f"SELECT COUNT(*) FROM outbox WHERE status IN ({marks})", statuses).fetchone()[0]
 
 
 def take_unreported_failures(conn: sqlite3.Connection) -> list[Delivery]:

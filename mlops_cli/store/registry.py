@@ -199,7 +199,15 @@ def _point_alias(conn: sqlite3.Connection, model_id: int, alias: str, version_id
 
 
 def _near_names(conn: sqlite3.Connection, name: str) -> list[str]:
-    names = [r["name"] for r in conn.execute("SELECT name FROM models WHERE last_version > 0")]
+    """Names close to `name` that can be used: other models that still have a version."""
+    names = [
+        r["name"]
+        for r in conn.execute(
+            "SELECT name FROM models m WHERE name != ?"
+            " AND EXISTS (SELECT 1 FROM versions v WHERE v.model_id = m.id)",
+            (name,),
+        )
+    ]
     return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
 
 
@@ -212,6 +220,12 @@ def _resolve_id(conn: sqlite3.Connection, ref: ModelRef) -> tuple[int, int]:
     ):
         near = _near_names(conn, ref.name)
         hint = f"did you mean {', '.join(near)}?" if near else "see `mlops models list`"
+        if model is not None:
+            last = conn.execute("SELECT last_version FROM models WHERE id = ?", (model["id"],)).fetchone()[0]
+            raise NotFoundError(
+                f"model {ref.name!r} has no versions left: every version up to {ref.name}:{last} was removed",
+                hint=f"`mlops audit log --model {ref.name}` shows when; {hint}",
+            )
         raise NotFoundError(f"no model named {ref.name!r}", hint=hint)
     model_id = model["id"]
     if ref.alias:

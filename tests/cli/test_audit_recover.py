@@ -105,3 +105,34 @@ def test_a_version_whose_blob_is_corrupt_is_named_as_lost_and_unnamed_blobs_are_
 def test_recover_refuses_an_existing_store_as_output(cli, project, history):
     result = cli("audit", "recover", "--output", project)
     assert result.exit_code == 2 and "already exists" in result.stderr
+
+
+def test_an_intact_store_with_baseline_and_profile_artifacts_recovers_without_lost_and_found(
+    cli, project, store
+):
+    """Artifact blobs come back as the artifacts they were, never also as `lost-and-found`."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.onnx_helpers import FEATURES, logistic_onnx, register_onnx
+
+    register_onnx(store, logistic_onnx(project, labels=["no", "yes"]), "churn", class_labels=["no", "yes"])
+    rng = np.random.default_rng(0)
+    pq.write_table(pa.table({f: rng.normal(0, 1, 200) for f in FEATURES}), project / "train.parquet")
+    assert cli("monitor", "baseline", "churn:1", "--data", "train.parquet").exit_code == 0
+    profiled = cli(
+        "profile", "churn:1", "--mode", "inprocess", "--duration", "0.2", "--warmup", "0.05",
+        "--batch-sizes", "1", "--concurrency", "1", "--threads", "1",
+    )  # fmt: skip
+    assert profiled.exit_code == 0, profiled.stderr
+    before = {a["kind"]: a["digest"] for a in cli("models", "show", "churn:1", "--json").json["artifacts"]}
+    assert set(before) == {"baseline", "profile"}
+    report = _recover(cli, project)  # the `store` fixture still holds it open: events in the WAL
+    assert report["trail_complete"] is True and report["events_recovered"] == 4, report
+    assert report["lost_and_found"] == 0 and report["versions"] == {"churn:1": "trail"}, report
+    shown = _in_rescued(cli, project, "models", "show", "churn:1", "--json").json
+    assert {a["kind"]: a["digest"] for a in shown["artifacts"]} == before
+    assert _in_rescued(cli, project, "models", "list", "--json").json[0]["name"] == "churn"
+    assert len(_in_rescued(cli, project, "models", "list", "--json").json) == 1
+    assert _in_rescued(cli, project, "audit", "verify").exit_code == 0

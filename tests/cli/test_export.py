@@ -81,3 +81,35 @@ def test_bad_export_arguments(cli, history, tmp_path):
     result = cli("audit", "verify", "--file", junk)
     assert result.exit_code == 2 and "not an mlops audit export" in result.stderr
     assert cli("audit", "verify", "--file", tmp_path / "missing.jsonl").exit_code == 2
+
+
+@pytest.fixture
+def huge_events(cli, project, model_file, store):
+    """A gc that removed 2,000 blobs (a ~200 KB event) and a register with a 3 MB message."""
+    import hashlib
+
+    for number in range(2000):
+        data = f"orphan {number}".encode()
+        path = store.objects.path_for(f"sha256:{hashlib.sha256(data).hexdigest()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    gc = cli("gc", "--grace", "0", "--json")
+    assert gc.exit_code == 0, gc.stderr
+    assert gc.json["count"] == 2000
+    message = "x" * (3 * 1024 * 1024)
+    assert cli("register", model_file, "--name", "big", "-m", message).exit_code == 0
+    return cli("audit", "log", "--json").json[0]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_multi_megabyte_events_export_and_verify_in_every_format(cli, huge_events, tmp_path, fmt):
+    out = tmp_path / f"audit.{fmt}"
+    assert cli("audit", "export", "--format", fmt, "--output", out).exit_code == 0
+    if fmt != "parquet":  # parquet compresses the message
+        assert out.stat().st_size > 3 * 1024 * 1024
+    verified = cli("audit", "verify", "--file", out, "--json")
+    assert verified.exit_code == 0, verified.stderr
+    assert verified.json["complete"] is True and verified.json["last_hash"] == huge_events["hash"]
+    import csv as csv_module
+
+    assert csv_module.field_size_limit() == 128 * 1024  # the process-wide limit is put back

@@ -309,3 +309,12 @@ def test_a_slow_receiver_does_not_hold_the_command(cli, project, model_file):
         assert [d["status"] for d in in_flight] in (["pending"], ["sending"])
         rows = wait_for_deliveries(project / ".mlops")
     assert rows[0]["status"] == "delivered" and len(receiver.requests) == 1
+
+
+def test_an_unknown_top_level_key_is_named_with_its_line(cli, project, model_file):
+    (project / ".mlops" / "config.yaml").write_text("# settings\nhooks: []\nhookz:\n  - events: [register]\n")
+    result = cli("register", model_file, "--name", "churn")
+    assert result.exit_code == 0
+    lines = result.stderr.strip().splitlines()
+    where = project / ".mlops" / "config.yaml"
+    assert lines == [f"warning: {where} line 3: unknown top-level key 'hookz' (known: hooks); ignored"]

@@ -122,3 +122,18 @@ def test_versions_lists_every_version(cli, model_file):
     _register(cli, model_file)
     _register(cli, model_file)
     assert [v["version"] for v in cli("models", "versions", "churn", "--json").json] == [1, 2]
+
+
+def test_a_model_whose_last_version_was_removed_is_not_suggested_as_itself(cli, model_file):
+    assert cli("register", model_file, "--name", "scoreme").exit_code == 0
+    assert cli("register", model_file, "--name", "scoremf").exit_code == 0
+    assert cli("models", "rm", "scoreme:1").exit_code == 0
+    result = cli("models", "show", "scoreme")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert "did you mean scoreme?" not in line and "did you mean scoreme," not in line
+    assert "model 'scoreme' has no versions left: every version up to scoreme:1 was removed" in line
+    assert "mlops audit log --model scoreme" in line and "did you mean scoremf?" in line
+    assert cli("models", "rm", "scoremf:1").exit_code == 0
+    alone = cli("models", "show", "scoreme").stderr
+    assert "scoremf" not in alone and "see `mlops models list`" in alone

@@ -180,3 +180,14 @@ def test_a_model_that_fails_every_call_exits_5_naming_the_error(cli, project, st
     line = _one_error_line(result, 5)
     assert "answered every request" in line and "the model failed to run" in line
     assert _stored(cli, "failing:1") == ([], [])
+
+
+def test_too_few_samples_exit_5_and_store_nothing(cli, forest):
+    result = cli(
+        "profile", forest, "--duration", "0.001", "--warmup", "0", "--mode", "inprocess",
+        "--batch-sizes", "1,64", "--concurrency", "1,4", "--json",
+    )  # fmt: skip
+    line = _one_error_line(result, 5)
+    assert "too few samples to recommend anything" in line and "--duration" in line
+    assert json.loads(result.stdout)["recommendation"] is None
+    assert _stored(cli, forest) == ([], [])

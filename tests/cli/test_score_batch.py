@@ -622,3 +622,22 @@ def test_max_error_rate(cli, project, forest):
     assert read(project / "o.csv").num_rows == 17
     one_line_error(cli(*base[:-2], "--max-error-rate", "0.5"), 2, "--max-error-rate needs --on-error skip")
     one_line_error(cli(*base, "--max-error-rate", "1.5"), 2, "between 0 and 1")
+
+
+def test_models_rm_refuses_a_version_with_an_unfinished_job_and_names_it(cli, project, forest, store):
+    from mlops_cli.store import jobs
+
+    bad = make_table(600).to_pylist()
+    bad[400]["f1"] = "oops"
+    data = project / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    failed = cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", "--batch-size", 200)
+    assert failed.exit_code == 1
+    (job,) = jobs.list_jobs(store.conn, "score-batch")
+    refused = cli("models", "rm", "forest:1")
+    one_line_error(refused, 2, f"forest:1 has an unfinished score-batch job {job.id} (failed)", "--resume")
+    assert cli("models", "show", "forest:1").exit_code == 0
+    assert (project / ".mlops" / "jobs" / job.id).exists()  # its parts stay resumable
+    write(make_table(600), data)  # the inputs changed: the resume abandons the job
+    assert cli("score-batch", "--resume", job.id).exit_code == 2
+    assert cli("models", "rm", "forest:1").exit_code == 0
