@@ -23,6 +23,15 @@ _CREATE_ONLY: dict[str, dict[str, Any]] = {
     "gcs": {"mode": "create"},
     "az": {"overwrite": False},
 }
+# Fail in seconds, not minutes, when an endpoint does not answer (s3fs retries 5 times itself).
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "s3": {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 2}}},
+}
+CREDENTIALS = {
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",
+    "gcs": "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`",
+    "az": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with a key or `az login`",
+}
 GUARANTEES = {
     "s3": "create-if-absent by conditional PUT (If-None-Match: *), atomic on AWS S3 since 2024-08",
     "gcs": "create-if-absent by ifGenerationMatch=0 (atomic)",
@@ -44,7 +53,11 @@ class ObjectStoreBackend:
         self.root = rest.strip("/")
         self.bucket = self.root.split("/", 1)[0]
         self.guarantees = GUARANTEES[self.protocol]
-        self.fs = fsspec.filesystem(self.protocol, skip_instance_cache=True)
+        self.fs = fsspec.filesystem(
+            self.protocol, skip_instance_cache=True, **_OPTIONS.get(self.protocol, {})
+        )
+        if hasattr(self.fs, "retries"):
+            self.fs.retries = 2
 
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
@@ -55,20 +68,18 @@ class ObjectStoreBackend:
         except (FileNotFoundError, FileExistsError):
             raise
         except Exception as exc:  # noqa: BLE001 - each backend raises its own types; named below
-            raise _error(exc, what, self.url) from exc
+            raise _error(exc, what, self.url, CREDENTIALS[self.protocol]) from exc
 
     # -- reading -------------------------------------------------------------------------------
 
     def check(self) -> None:
         try:
-            found = self._call("reaching the bucket", self.fs.exists, self.bucket)
+            self._call("reaching the bucket", self.fs.info, self.bucket)
         except FileNotFoundError:
-            found = False
-        if not found:
             raise RemoteError(
                 f"the bucket of {self.url} does not exist or is not reachable",
                 hint="create the bucket, or check the URL and the endpoint (AWS_ENDPOINT_URL)",
-            )
+            ) from None
 
     def read_bytes(self, path: str) -> bytes | None:
         try:
@@ -126,15 +137,14 @@ class ObjectStoreBackend:
             )
 
 
-def _error(exc: Exception, what: str, url: str) -> RemoteError:
+def _error(exc: Exception, what: str, url: str, credentials: str) -> RemoteError:
     """One line a person can act on, for the many error types of the backends."""
     name = type(exc).__name__
     text = str(exc) or name
     if "Credentials" in name or "credential" in text.lower() or isinstance(exc, PermissionError):
         return RemoteError(
             f"{url}: no usable credentials while {what} ({text})",
-            hint="set the backend's usual credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or"
-            " AWS_PROFILE; GOOGLE_APPLICATION_CREDENTIALS; AZURE_STORAGE_CONNECTION_STRING)",
+            hint=f"set the usual credentials: {credentials}",
         )
     return RemoteError(
         f"{url} is unreachable while {what}: {text}",
