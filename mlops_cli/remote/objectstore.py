@@ -115,6 +115,13 @@ class ObjectStoreBackend:
                 size += len(chunk)
         return f"{ALGORITHM}:{hasher.hexdigest()}", size
 
+    def blob_digest(self, path: str) -> str | None:
+        """Re-hash a blob by reading it back (`push --verify`); None when it is not there."""
+        try:
+            return self.download(path, _Discard())[0]
+        except FileNotFoundError:
+            return None
+
     # -- writing -------------------------------------------------------------------------------
 
     def create(self, path: str, data: bytes) -> bool:
@@ -150,3 +157,10 @@ def _error(exc: Exception, what: str, url: str, credentials: str) -> RemoteError
         f"{url} is unreachable while {what}: {text}",
         hint="check the network, the URL and the endpoint (AWS_ENDPOINT_URL for S3-compatible stores)",
     )
+
+
+class _Discard:
+    """A sink for bytes that are only hashed."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)

@@ -233,7 +233,8 @@ def _download_blobs(
                 raise IntegrityError(
                     f"blob {digest} on remote {remote.name!r} is corrupt"
                     f" ({copied} bytes hashing to {actual})",
-                    hint="nothing was pulled; push it again from a store that has it intact",
+                    hint="nothing was pulled; repair the remote from a store that has it intact:"
+                    " mlops push --all --verify",
                 )
             advance(size)
             return digest, temp

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion, NoProgress, ProgressSink
-from mlops_cli.errors import IntegrityError, UsageError, VersionConflictError
+from mlops_cli.errors import IntegrityError, RemoteError, UsageError, VersionConflictError
 from mlops_cli.remote import layout
 from mlops_cli.remote.connection import Remote, open_remote, parallel
 from mlops_cli.remote.trail import upload_events
@@ -70,10 +70,14 @@ def push(
     all_versions: bool = False,
     remote_name: str | None = None,
     renumber: bool = False,
+    verify: bool = False,
     message: str | None = None,
     progress: ProgressSink | None = None,
 ) -> PushResult:
     """Publish the versions `refs` name (or all) to the remote; return what was done.
+
+    With `verify`, every blob of the versions is re-hashed on the remote after the push (read
+    back), and one that is missing or damaged there is uploaded again: a remote is repaired.
 
     Raises UsageError (no refs), NotFoundError (unknown ref or remote), VersionConflictError
     (exit 6, nothing uploaded when found up front), RemoteError (exit 4: unreachable, no
@@ -116,12 +120,20 @@ def push(
             remote, conflicts[0], records.digest(conflicts[0].name, conflicts[0].number), len(conflicts)
         )
     try:
+        if verify:  # every version asked for, also those already published
+            to_upload_or_verify = {(c.name, c.number) for c in [*to_upload, *wanted]}
+        else:
+            to_upload_or_verify = {(c.name, c.number) for c in to_upload}
+        if to_upload_or_verify:
+            checked = [
+                registry.get_version(store.conn, ModelRef(*key)) for key in sorted(to_upload_or_verify)
+            ]
+            _upload_blobs(store, remote, checked, result, progress or NoProgress(), verify)
         if to_upload:
             versions = {
                 (c.name, c.number): registry.get_version(store.conn, ModelRef(c.name, c.number))
                 for c in to_upload
             }
-            _upload_blobs(store, remote, list(versions.values()), result, progress or NoProgress())
             origins = sql.creation_events(store.conn)
             own = sql.origin_id(store.conn)
             for candidate in to_upload:
@@ -205,11 +217,22 @@ class _RemoteRecords:
 
 
 def _upload_blobs(
-    store: Store, remote: Remote, versions: list[ModelVersion], result: PushResult, progress: ProgressSink
+    store: Store,
+    remote: Remote,
+    versions: list[ModelVersion],
+    result: PushResult,
+    progress: ProgressSink,
+    verify: bool,
 ) -> None:
+    """Upload the blobs the remote lacks (by name and size); with `verify`, also those whose
+    bytes there no longer hash to their name, and re-hash every uploaded one."""
     blobs = sorted({(f.digest, f.size) for v in versions for f in (*v.files, *v.datasets)})
-    sizes = parallel(lambda blob: remote.backend.blob_size(layout.blob_path(blob[0])), blobs)
-    missing = [blob for blob, size in zip(blobs, sizes, strict=True) if size != blob[1]]
+    if verify:
+        found = parallel(lambda blob: remote.backend.blob_digest(layout.blob_path(blob[0])), blobs)
+        missing = [blob for blob, digest in zip(blobs, found, strict=True) if digest != blob[0]]
+    else:
+        sizes = parallel(lambda blob: remote.backend.blob_size(layout.blob_path(blob[0])), blobs)
+        missing = [blob for blob, size in zip(blobs, sizes, strict=True) if size != blob[1]]
     for digest, size in missing:
         if not store.objects.has(digest, size):
             raise IntegrityError(
@@ -221,6 +244,11 @@ def _upload_blobs(
         def upload(blob: tuple[str, int]) -> None:
             digest, size = blob
             remote.backend.upload(store.objects.path_for(digest), layout.blob_path(digest), digest, size)
+            if verify and remote.backend.blob_digest(layout.blob_path(digest)) != digest:
+                raise RemoteError(
+                    f"blob {digest} arrived damaged on remote {remote.name!r}",
+                    hint="push again with --verify",
+                )
             advance(size)
 
         parallel(upload, missing)

@@ -192,6 +192,12 @@ def test_a_damaged_or_missing_blob_on_the_remote_is_refused_and_nothing_lands(
     ]
     assert not [p for p in (other / "tmp").iterdir()]
     assert cli("models", "show", "churn:1", "--store", other).exit_code == 1
+    # a plain push sees the blob's name (and, when only corrupt, its size) and skips it;
+    # --verify re-hashes it there and uploads it again
+    repaired = ok(cli("push", "--all", "--verify", "--json")).json
+    assert repaired["blobs_uploaded"] == 1 and repaired["versions"] == []
+    ok(cli("pull", "churn:1", "--store", other))
+    assert ok(cli("audit", "verify", "--json", "--store", other)).json["ok"]
 
 
 def test_a_tampered_event_on_the_remote_stops_the_pull(cli, project, remote_dir, other):

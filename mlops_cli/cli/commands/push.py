@@ -38,6 +38,13 @@ def push(
             help="When the remote holds NAME:N with another digest, publish this one as its next number.",
         ),
     ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Re-hash every blob of these versions on the remote (read back); re-upload any damaged one.",
+        ),
+    ] = False,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -58,6 +65,7 @@ def push(
             all_versions=all_versions,
             remote_name=remote,
             renumber=renumber,
+            verify=verify,
             message=message,
             progress=out,
         )
