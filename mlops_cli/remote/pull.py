@@ -174,7 +174,7 @@ def _number(store: Store, records: list[dict[str, Any]], local: dict[str, dict[i
     """(state, local number, origin) for each version to add, and (name, remote, local, digest)
     for those this store already holds under the same number."""
     plan, present = [], []
-    taken: dict[str, int] = {}
+    assigned: dict[str, set[int]] = {}  # local numbers this pull gives, per model
     for record in records:
         state, name = record["state"], record["state"]["name"]
         there = local.get(name, {})
@@ -185,11 +185,11 @@ def _number(store: Store, records: list[dict[str, Any]], local: dict[str, dict[i
         if same is not None:  # this store holds it under another number (a renumbered push)
             present.append((name, state["version"], same, state["digest"]))
             continue
-        if state["version"] in there or state["version"] in taken.values():
-            number = max(sql.next_free_number(store.conn, name), taken.get(name, 0) + 1)
-            taken[name] = number
-        else:
-            number = state["version"]
+        given = assigned.setdefault(name, set())
+        number = state["version"]
+        if number in there or number in given:
+            number = max(sql.next_free_number(store.conn, name), *(n + 1 for n in given), 1)
+        given.add(number)
         plan.append((state, number, record.get("origin") or {}))
     return plan, present
 
