@@ -41,8 +41,9 @@ def version_path(name: str, number: int) -> str:
     return f"models/{name}/{number}.json"
 
 
-def version_numbers(names: list[str]) -> set[int]:
-    """The numbers a listing of `models/NAME/` holds (temp or foreign files are ignored)."""
+def numbered(names: list[str]) -> set[int]:
+    """The numbers a listing of `models/NAME/` or `events/ORIGIN/` holds (`N.json`; temp or
+    foreign files are ignored)."""
     return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()}
 
 
@@ -52,10 +53,6 @@ def events_folder(origin: str) -> str:
 
 def event_path(origin: str, seq: int) -> str:
     return f"events/{origin}/{seq:012d}.json"
-
-
-def event_seqs(names: list[str]) -> set[int]:
-    return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()}
 
 
 # ---- the marker ------------------------------------------------------------------------------

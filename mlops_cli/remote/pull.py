@@ -129,7 +129,7 @@ def _select(remote: Remote, refs: list[str], all_versions: bool) -> list[tuple[s
     if all_versions:
         names = sorted(remote.backend.list("models"))
         listings = parallel(
-            lambda name: layout.version_numbers(remote.backend.list(layout.model_folder(name))), names
+            lambda name: layout.numbered(remote.backend.list(layout.model_folder(name))), names
         )
         return [(name, n) for name, numbers in zip(names, listings, strict=True) for n in sorted(numbers)]
     if not refs:
@@ -142,7 +142,7 @@ def _select(remote: Remote, refs: list[str], all_versions: bool) -> list[tuple[s
                 f"{text}: aliases are each store's own and are not published",
                 hint=f"pull {ref.name}:N or {ref.name} (the remote's latest)",
             )
-        numbers = layout.version_numbers(remote.backend.list(layout.model_folder(ref.name)))
+        numbers = layout.numbered(remote.backend.list(layout.model_folder(ref.name)))
         if not numbers:
             raise NotFoundError(
                 f"remote {remote.name!r} has no model {ref.name!r}", hint="see its models: mlops pull --all"

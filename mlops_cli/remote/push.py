@@ -87,7 +87,7 @@ def push(
     remote = open_remote(store, remote_name, create=True)
     result = PushResult(remote.describe())
     listings = {
-        name: layout.version_numbers(remote.backend.list(layout.model_folder(name)))
+        name: layout.numbered(remote.backend.list(layout.model_folder(name)))
         for name in {c.name for c in wanted}
     }
     mapping = sql.remote_numbers(store.conn, remote.id)
@@ -307,7 +307,7 @@ def _publish(
         if not renumber:  # another machine published this number a moment ago
             raise _conflict(remote, candidate, theirs, 1)
     for _ in range(RENUMBER_ATTEMPTS):
-        numbers |= layout.version_numbers(remote.backend.list(layout.model_folder(version.name)))
+        numbers |= layout.numbered(remote.backend.list(layout.model_folder(version.name)))
         number = max(numbers, default=0) + 1
         record = layout.version_record(remote_state(version, number), origin, actor)
         if remote.backend.create(layout.version_path(version.name, number), record):

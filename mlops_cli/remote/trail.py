@@ -20,11 +20,11 @@ def upload_events(store: Store, remote: Remote) -> int:
     """Upload every event the remote lacks, of this store and of the stores it pulled from."""
     own = sql.origin_id(store.conn)
     todo: list[tuple[str, AuditEvent]] = []
-    have = layout.event_seqs(remote.backend.list(layout.events_folder(own)))
+    have = layout.numbered(remote.backend.list(layout.events_folder(own)))
     missing = set(range(1, sql.last_seq(store.conn) + 1)) - have
     todo += [(own, event) for event in sql.own_events(store.conn, missing)]
     for origin in sql.pulled_origins(store.conn):
-        have = layout.event_seqs(remote.backend.list(layout.events_folder(origin)))
+        have = layout.numbered(remote.backend.list(layout.events_folder(origin)))
         missing = set(sql.pulled_seqs(store.conn, origin)) - have
         if missing:
             todo += [(origin, e) for e in sql.pulled_events(store.conn, origin) if e.seq in missing]
@@ -58,7 +58,7 @@ def download_events(store: Store, remote: Remote) -> list[tuple[str, AuditEvent]
             continue
         head = heads.get(origin, (0, GENESIS_HASH))
         seqs = sorted(
-            s for s in layout.event_seqs(remote.backend.list(layout.events_folder(origin))) if s > head[0]
+            s for s in layout.numbered(remote.backend.list(layout.events_folder(origin))) if s > head[0]
         )
         events = parallel(lambda seq, origin=origin: _read_event(remote, origin, seq), seqs)
         problems = sql.chain_problems(events, head)

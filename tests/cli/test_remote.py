@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests.remote_helpers import ok, register_random
 from tests.serving_helpers import make_project
 
 
@@ -21,17 +21,6 @@ def remote_dir(tmp_path: Path) -> Path:
 def other(tmp_path: Path) -> Path:
     """A second store (another machine), addressed with --store."""
     return make_project(tmp_path / "other") / ".mlops"
-
-
-def ok(result):
-    assert result.exit_code == 0, result.stderr
-    return result
-
-
-def register(cli, path: Path, name: str = "churn", store: Path | None = None, size: int = 4096) -> dict:
-    path.write_bytes(os.urandom(size))
-    extra = ["--store", store] if store else []
-    return ok(cli("register", path, "--name", name, "--json", *extra)).json
 
 
 def events(store_dir: Path) -> int:
@@ -83,8 +72,8 @@ def test_bad_input_is_one_error_line(cli, project, args, code, words):
 
 
 def test_push_then_pull_into_an_empty_store_verifies(cli, project, remote_dir, other):
-    a = register(cli, project / "m1.bin")
-    b = register(cli, project / "m2.bin")
+    a = register_random(cli, project / "m1.bin")
+    b = register_random(cli, project / "m2.bin")
     ok(cli("models", "tag", "churn:2", "stage=candidate"))
     ok(cli("remote", "add", "team", remote_dir))
     pushed = ok(cli("push", "--all", "--json")).json
@@ -117,10 +106,10 @@ def test_push_then_pull_into_an_empty_store_verifies(cli, project, remote_dir, o
 
 
 def test_conflict_is_refused_with_both_digests_then_renumbered(cli, project, remote_dir, other):
-    mine = register(cli, project / "mine.bin")
+    mine = register_random(cli, project / "mine.bin")
     ok(cli("remote", "add", "team", remote_dir))
     ok(cli("push", "churn:1"))
-    theirs = register(cli, project / "theirs.bin", store=other)
+    theirs = register_random(cli, project / "theirs.bin", store=other)
     ok(cli("remote", "add", "team", remote_dir, "--store", other))
     record = (remote_dir / "models" / "churn" / "1.json").read_bytes()
     before = events(other)
@@ -145,10 +134,10 @@ def test_conflict_is_refused_with_both_digests_then_renumbered(cli, project, rem
 
 
 def test_pull_into_a_taken_number_takes_the_next_and_says_so(cli, project, remote_dir, other):
-    theirs = register(cli, project / "theirs.bin", store=other)
+    theirs = register_random(cli, project / "theirs.bin", store=other)
     ok(cli("remote", "add", "team", remote_dir, "--store", other))
     ok(cli("push", "--all", "--store", other))
-    register(cli, project / "mine.bin")
+    register_random(cli, project / "mine.bin")
     ok(cli("remote", "add", "team", remote_dir))
     result = ok(cli("pull", "churn:1", "--json"))
     assert [(v["ref"], v["remote_ref"]) for v in result.json["versions"]] == [("churn:2", "churn:1")]
@@ -167,7 +156,7 @@ def _blob_file(remote_dir: Path, digest: str) -> Path:
 def test_a_damaged_or_missing_blob_on_the_remote_is_refused_and_nothing_lands(
     cli, project, remote_dir, other, damage
 ):
-    version = register(cli, project / "m.bin")
+    version = register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "team", remote_dir))
     ok(cli("push", "--all"))
     blob = _blob_file(remote_dir, version["files"][0]["digest"])
@@ -201,7 +190,7 @@ def test_a_damaged_or_missing_blob_on_the_remote_is_refused_and_nothing_lands(
 
 
 def test_a_tampered_event_on_the_remote_stops_the_pull(cli, project, remote_dir, other):
-    register(cli, project / "m.bin")
+    register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "team", remote_dir))
     ok(cli("push", "--all"))
     origin = next((remote_dir / "events").iterdir())
@@ -217,7 +206,7 @@ def test_a_tampered_event_on_the_remote_stops_the_pull(cli, project, remote_dir,
 
 
 def test_audit_verify_checks_the_pulled_chains(cli, project, remote_dir, other):
-    register(cli, project / "m.bin")
+    register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "team", remote_dir))
     ok(cli("push", "--all"))
     ok(cli("remote", "add", "team", remote_dir, "--store", other))
@@ -232,7 +221,7 @@ def test_audit_verify_checks_the_pulled_chains(cli, project, remote_dir, other):
 
 def test_pulled_events_travel_on_with_their_origin(cli, project, remote_dir, other, tmp_path):
     """A pushes to R1; B pulls from R1 and pushes to R2; C pulls from R2 and has A's chain too."""
-    register(cli, project / "m.bin")
+    register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "one", remote_dir))
     ok(cli("push", "--all"))
     second = tmp_path / "second-remote"
@@ -261,7 +250,7 @@ def test_pull_of_a_folder_that_is_not_a_remote(cli, project, tmp_path):
 
 
 def test_pull_of_what_the_remote_lacks(cli, project, remote_dir):
-    register(cli, project / "m.bin")
+    register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "team", remote_dir))
     ok(cli("push", "--all"))
     for ref, words in [

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.remote_helpers import start_s3
+from tests.remote_helpers import ok, register_random, start_s3
 from tests.serving_helpers import make_project
 
 pytestmark = pytest.mark.integration
@@ -31,19 +30,8 @@ def other(tmp_path: Path) -> Path:
     return make_project(tmp_path / "other") / ".mlops"
 
 
-def ok(result):
-    assert result.exit_code == 0, result.stderr
-    return result
-
-
-def register(cli, path: Path, store: Path | None = None) -> dict:
-    path.write_bytes(os.urandom(300_000))
-    extra = ["--store", store] if store else []
-    return ok(cli("register", path, "--name", "churn", "--json", *extra)).json
-
-
 def test_round_trip_conflict_and_renumber_on_s3(cli, project, url, other):
-    mine = register(cli, project / "mine.bin")
+    mine = register_random(cli, project / "mine.bin", size=300_000)
     ok(cli("remote", "add", "team", url))
     pushed = ok(cli("push", "--all", "--json")).json
     assert [v["status"] for v in pushed["versions"]] == ["uploaded"] and pushed["blobs_uploaded"] == 1
@@ -54,9 +42,9 @@ def test_round_trip_conflict_and_renumber_on_s3(cli, project, url, other):
     assert [(v["ref"], v["digest"]) for v in pulled["versions"]] == [("churn:1", mine["digest"])]
     assert ok(cli("audit", "verify", "--json", "--store", other)).json["ok"]
 
-    theirs = register(cli, project / "theirs.bin", store=other)  # churn:2 there
+    theirs = register_random(cli, project / "theirs.bin", store=other)  # churn:2 there
     conflict_store = make_project(project.parent / "third") / ".mlops"
-    clash = register(cli, project / "clash.bin", store=conflict_store)  # churn:1, another digest
+    clash = register_random(cli, project / "clash.bin", store=conflict_store)  # churn:1, another digest
     ok(cli("remote", "add", "team", url, "--store", conflict_store))
     refused = cli("push", "churn:1", "--store", conflict_store)
     assert refused.exit_code == 6 and mine["digest"] in refused.stderr and clash["digest"] in refused.stderr
@@ -74,7 +62,7 @@ def test_round_trip_conflict_and_renumber_on_s3(cli, project, url, other):
 def test_a_corrupt_blob_on_s3_is_refused(cli, project, url, other, s3):
     import boto3
 
-    version = register(cli, project / "m.bin")
+    version = register_random(cli, project / "m.bin")
     ok(cli("remote", "add", "team", url))
     ok(cli("push", "--all"))
     bucket = url.split("/")[2]
@@ -93,7 +81,7 @@ def test_a_corrupt_blob_on_s3_is_refused(cli, project, url, other, s3):
 
 def test_missing_credentials_and_an_unreachable_endpoint(cli, project, url, monkeypatch, tmp_path):
     ok(cli("remote", "add", "team", url))
-    register(cli, project / "m.bin")
+    register_random(cli, project / "m.bin")
     with monkeypatch.context() as env:
         env.delenv("AWS_ACCESS_KEY_ID")
         env.delenv("AWS_SECRET_ACCESS_KEY")
