@@ -12,6 +12,7 @@ import errno
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -75,7 +76,9 @@ class FolderBackend:
 
     def _temp(self) -> Path:
         folder = self.root / TMP
-        self._mkdir(folder)
+        if folder not in self._made:
+            self._mkdir(folder)
+            _sweep(folder)
         return folder / f"{os.getpid()}-{secrets.token_hex(8)}.part"
 
     def _mkdir(self, folder: Path) -> None:
@@ -151,6 +154,21 @@ class FolderBackend:
             return None
         except OSError as exc:
             raise _error(exc, f"reading {path}") from exc
+
+
+# A temp file this old belongs to a push that died (its pid means nothing on another machine).
+STALE_TEMP_SECONDS = 24 * 3600
+
+
+def _sweep(folder: Path) -> None:
+    """Remove uploads that a killed push left in the remote's tmp/ a day ago or more."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".part") and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # someone else swept it first, or it is not ours to remove: harmless either way
 
 
 def _kernel_copy(src: int, dst: int) -> None:
