@@ -260,3 +260,17 @@ def test_pull_of_what_the_remote_lacks(cli, project, remote_dir):
     ]:
         result = cli("pull", ref)
         assert result.exit_code in (1, 2) and words in result.stderr, result.stderr
+
+
+def test_a_killed_push_leftover_is_swept_after_a_day(cli, project, remote_dir):
+    register_random(cli, project / "m.bin")
+    ok(cli("remote", "add", "team", remote_dir))
+    ok(cli("push", "--all"))
+    old, fresh = remote_dir / "tmp" / "4242-dead.part", remote_dir / "tmp" / "4243-busy.part"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    day_ago = os.stat(old).st_mtime - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    register_random(cli, project / "m2.bin")
+    ok(cli("push", "--all"))
+    assert not old.exists() and fresh.exists()
