@@ -6,7 +6,7 @@
 2. A no-op push of 1,000 versions (everything already on the remote): the command and the
    in-process call, medians.
 
-    python benchmarks/bench_remote.py [--size-mib 1024] [--runs 5] [--versions 1000]
+    python benchmarks/bench_remote.py [--size-mib 1024] [--runs 5] [--versions 1000] [--quick]
 """
 
 from __future__ import annotations
@@ -122,7 +122,10 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--versions", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 64 MiB, 100 versions, 2 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.size_mib, args.versions, args.runs = 64, 100, 2
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(
         dir=ROOT / ".bench-tmp" if (ROOT / ".bench-tmp").is_dir() else None
