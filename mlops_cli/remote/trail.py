@@ -57,9 +57,8 @@ def download_events(store: Store, remote: Remote) -> list[tuple[str, AuditEvent]
         if origin == own:
             continue
         head = heads.get(origin, (0, GENESIS_HASH))
-        seqs = sorted(
-            s for s in layout.numbered(remote.backend.list(layout.events_folder(origin))) if s > head[0]
-        )
+        listed = layout.numbered(remote.backend.list(layout.events_folder(origin)))
+        seqs = _contiguous(listed, head[0])
         events = parallel(lambda seq, origin=origin: _read_event(remote, origin, seq), seqs)
         problems = sql.chain_problems(events, head)
         if problems:
@@ -70,6 +69,16 @@ def download_events(store: Store, remote: Remote) -> list[tuple[str, AuditEvent]
             )
         found += [(origin, event) for event in events]
     return found
+
+
+def _contiguous(listed: set[int], after: int) -> list[int]:
+    """The numbers after `after` up to the first gap: a push killed while it uploaded events in
+    parallel can leave holes, filled by its next push; what lies beyond waits for that."""
+    seqs = []
+    while after + 1 in listed:
+        after += 1
+        seqs.append(after)
+    return seqs
 
 
 def _read_event(remote: Remote, origin: str, seq: int) -> AuditEvent:

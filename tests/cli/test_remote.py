@@ -275,3 +275,19 @@ def test_a_killed_push_leftover_is_swept_after_a_day(cli, project, remote_dir):
     register_random(cli, project / "m2.bin")
     ok(cli("push", "--all"))
     assert not old.exists() and fresh.exists()
+
+
+def test_a_hole_in_an_event_log_waits_for_the_next_push(cli, project, remote_dir, other):
+    """A push killed while it uploaded events in parallel can leave a gap: pull takes the events
+    before it (and the versions), the rest comes once the origin pushes again."""
+    register_random(cli, project / "m.bin")
+    ok(cli("remote", "add", "team", remote_dir))
+    ok(cli("push", "--all"))
+    log = next((remote_dir / "events").iterdir())
+    total = len(list(log.iterdir()))
+    (log / "000000000002.json").unlink()
+    ok(cli("remote", "add", "team", remote_dir, "--store", other))
+    assert ok(cli("pull", "--all", "--json", "--store", other)).json["events_pulled"] == 1
+    assert ok(cli("push", "--all", "--json")).json["events_uploaded"] == 1
+    assert ok(cli("pull", "--all", "--json", "--store", other)).json["events_pulled"] == total - 1
+    assert ok(cli("audit", "verify", "--json", "--store", other)).json["ok"]
