@@ -90,6 +90,39 @@ def push(
         name: layout.numbered(remote.backend.list(layout.model_folder(name)))
         for name in {c.name for c in wanted}
     }
+    to_upload = _plan(store, remote, wanted, listings, renumber, result)
+    try:
+        check = {(c.name, c.number) for c in [*to_upload, *(wanted if verify else [])]}
+        versions = {key: registry.get_version(store.conn, ModelRef(*key)) for key in sorted(check)}
+        if versions:
+            _upload_blobs(store, remote, list(versions.values()), result, progress or NoProgress(), verify)
+        origins, own = sql.creation_events(store.conn), sql.origin_id(store.conn)
+        for candidate in to_upload:
+            version = versions[(candidate.name, candidate.number)]
+            origin = _origin(own, origins.get(version.ref), version.ref)
+            result.versions.append(
+                _publish(remote, candidate, version, origin, listings[candidate.name], renumber)
+            )
+    finally:  # what did land is recorded, also when a later version failed
+        if result.versions:
+            published = [v.to_dict() for v in result.versions]
+            sql.record_push(store.conn, remote.config, remote.id, published, provenance(message))
+    result.events_uploaded = upload_events(store, remote)
+    return result
+
+
+def _plan(
+    store: Store,
+    remote: Remote,
+    wanted: list[_Candidate],
+    listings: dict[str, set[int]],
+    renumber: bool,
+    result: PushResult,
+) -> list[_Candidate]:
+    """The versions to upload (each with its remote number, or None for the next free one).
+
+    Counts those already published in `result` and raises the first conflict, before any upload.
+    """
     mapping = sql.remote_numbers(store.conn, remote.id)
     todo: list[_Candidate] = []
     for candidate in wanted:
@@ -116,43 +149,9 @@ def push(
         else:
             conflicts.append(candidate)
     if conflicts:
-        raise _conflict(
-            remote, conflicts[0], records.digest(conflicts[0].name, conflicts[0].number), len(conflicts)
-        )
-    try:
-        if verify:  # every version asked for, also those already published
-            to_upload_or_verify = {(c.name, c.number) for c in [*to_upload, *wanted]}
-        else:
-            to_upload_or_verify = {(c.name, c.number) for c in to_upload}
-        if to_upload_or_verify:
-            checked = [
-                registry.get_version(store.conn, ModelRef(*key)) for key in sorted(to_upload_or_verify)
-            ]
-            _upload_blobs(store, remote, checked, result, progress or NoProgress(), verify)
-        if to_upload:
-            versions = {
-                (c.name, c.number): registry.get_version(store.conn, ModelRef(c.name, c.number))
-                for c in to_upload
-            }
-            origins = sql.creation_events(store.conn)
-            own = sql.origin_id(store.conn)
-            for candidate in to_upload:
-                version = versions[(candidate.name, candidate.number)]
-                origin = _origin(own, origins.get(version.ref), version.ref)
-                result.versions.append(
-                    _publish(remote, candidate, version, origin, listings[candidate.name], renumber)
-                )
-    finally:
-        if result.versions:
-            sql.record_push(
-                store.conn,
-                remote.config,
-                remote.id,
-                [v.to_dict() for v in result.versions],
-                provenance(message),
-            )
-    result.events_uploaded = upload_events(store, remote)
-    return result
+        first = conflicts[0]
+        raise _conflict(remote, first, records.digest(first.name, first.number), len(conflicts))
+    return to_upload
 
 
 def _select(store: Store, refs: list[str], all_versions: bool) -> list[_Candidate]:
