@@ -118,6 +118,10 @@ class FolderBackend:
                 os.link(temp, final)
             except FileExistsError:
                 return False
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                return _create_exclusive(final, data)
             return True
         except OSError as exc:
             raise _error(exc, f"writing {path}") from exc
@@ -154,6 +158,24 @@ class FolderBackend:
             return None
         except OSError as exc:
             raise _error(exc, f"reading {path}") from exc
+
+
+# What link(2) fails with on filesystems without hard links (FAT, exFAT, some SMB shares).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK}
+
+
+def _create_exclusive(final: Path, data: bytes) -> bool:
+    """O_EXCL creation, where hard links are missing: still one winner, but a reader racing the
+    writer may see a partial record (parsing then fails and names the file; a retry reads it)."""
+    try:
+        fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
 
 
 # A temp file this old belongs to a push that died (its pid means nothing on another machine).

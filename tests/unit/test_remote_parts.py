@@ -104,3 +104,18 @@ def test_folder_create_if_absent_has_exactly_one_winner(tmp_path: Path):
     assert sorted(results) == [False] * 7 + [True]
     assert (tmp_path / "remote" / "models" / "m" / "1.json").read_text().startswith("writer ")
     assert not list((tmp_path / "remote" / "tmp").iterdir())
+
+
+def test_folder_create_without_hard_links_still_has_one_winner(tmp_path: Path, monkeypatch):
+    """FAT or an SMB share: link(2) fails with EPERM; O_EXCL creation decides instead."""
+    import errno
+    import os
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    backend = FolderBackend(str(tmp_path / "remote"))
+    assert backend.create("models/m/1.json", b"first") is True
+    assert backend.create("models/m/1.json", b"second") is False
+    assert (tmp_path / "remote" / "models" / "m" / "1.json").read_bytes() == b"first"
