@@ -83,7 +83,9 @@ def pull(
     adopted: list[str] = []
     try:
         staged = _download_blobs(store, remote, [state for state, _, _ in plan], staging, result, progress)
-        adopted = [digest for digest, temp in staged if store.objects.adopt(temp, digest)]
+        for digest, temp in staged:
+            if store.objects.adopt(temp, digest):
+                adopted.append(digest)  # removed again if the pull fails before its commit
         pulled = sql.import_versions(
             store.conn,
             remote.config,
