@@ -135,26 +135,21 @@ def _remote_is_sound(remote: Path) -> None:
         json.loads(record.read_text())
 
 
-def _wait_for(condition, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
+def _interrupt(process: subprocess.Popen, tmp: Path, sig: int, delay: float) -> None:
+    """Send `sig` `delay` seconds after the process starts writing into `tmp` (mid-transfer)."""
+    deadline = time.monotonic() + 60
+    while not (tmp.is_dir() and any(tmp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.01)
-
-
-def _transferring(folder: Path):
-    return lambda: folder.is_dir() and any(folder.iterdir())
+    time.sleep(delay)
+    process.send_signal(sig)
+    process.wait(120)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("sig", "moment", "delay"),
-    [
-        (signal.SIGINT, "transfer", 0.0),
-        (signal.SIGTERM, "transfer", 0.2),
-        (signal.SIGKILL, "transfer", 0.1),
-    ],
+    ("sig", "delay"), [(signal.SIGINT, 0.0), (signal.SIGTERM, 0.2), (signal.SIGKILL, 0.1)]
 )
-def test_interrupted_push_and_pull_leave_both_sides_sound(tmp_path, sig, moment, delay):
+def test_interrupted_push_and_pull_leave_both_sides_sound(tmp_path, sig, delay):
     """Killed mid-transfer: the remote holds no partial blob under its name, the
     store verifies, and the next push or pull finishes the work."""
     from mlops_cli.audit.trail import verify_store
@@ -163,12 +158,7 @@ def test_interrupted_push_and_pull_leave_both_sides_sound(tmp_path, sig, moment,
 
     remote = tmp_path / "remote"
     a, digests = new_store(tmp_path / "a", "big", 2, str(remote), size=32 * 2**20)
-    pushing = mlops(a, "push", "--all")
-    if moment == "transfer":
-        _wait_for(_transferring(remote / "tmp"))
-    time.sleep(delay)
-    pushing.send_signal(sig)
-    pushing.wait(120)
+    _interrupt(mlops(a, "push", "--all"), remote / "tmp", sig, delay)
     if remote.exists():
         _remote_is_sound(remote)
     with opened(a) as handle:
@@ -176,12 +166,7 @@ def test_interrupted_push_and_pull_leave_both_sides_sound(tmp_path, sig, moment,
         push(handle, [], all_versions=True)  # finishes what was cut short
 
     b, _ = new_store(tmp_path / "b", "unused", 0, str(remote))
-    pulling = mlops(b, "pull", "--all")
-    if moment == "transfer":
-        _wait_for(_transferring(b / "tmp"))
-    time.sleep(delay)
-    pulling.send_signal(sig)
-    pulling.wait(120)
+    _interrupt(mlops(b, "pull", "--all"), b / "tmp", sig, delay)
     with opened(b) as handle:
         verify_store(handle)
         pull(handle, [], all_versions=True)
