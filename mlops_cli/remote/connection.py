@@ -51,8 +51,7 @@ def open_remote(store: Store, name: str | None, *, create: bool) -> Remote:
     """
     config = get_remote(store.conn, name)
     backend = backend_for(config.url)
-    if not create:
-        backend.check()
+    backend.check(create=create)
     data = backend.read_bytes(layout.MARKER)
     if data is None:
         if not create:
@@ -60,8 +59,6 @@ def open_remote(store: Store, name: str | None, *, create: bool) -> Remote:
                 f"remote {config.name!r} ({config.url}) holds no mlops remote yet",
                 hint=f"push to it first: mlops push --all --remote {config.name}",
             )
-        if not is_folder(config.url):
-            backend.check()
         backend.create(layout.MARKER, layout.new_marker())  # the first of two racing pushes wins
         data = backend.read_bytes(layout.MARKER)
     return Remote(config, backend, layout.parse_marker(data, config.url))

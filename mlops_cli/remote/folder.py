@@ -34,7 +34,16 @@ class FolderBackend:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def check(self) -> None:
+    def check(self, create: bool = False) -> None:
+        """RemoteError unless the folder is there; with `create`, its parent is enough (a push
+        makes the folder), so a mistyped path or an unmounted share is not silently created."""
+        if create and not self.root.is_dir():
+            if not self.root.parent.is_dir():
+                raise RemoteError(
+                    f"the remote folder's parent {self.root.parent} does not exist (is the share mounted?)",
+                    hint="create it, or fix the URL: mlops remote add NAME URL",
+                )
+            return
         if not self.root.is_dir():
             raise RemoteError(
                 f"the remote folder {self.root} does not exist or is not reachable",

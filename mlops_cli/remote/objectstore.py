@@ -72,7 +72,8 @@ class ObjectStoreBackend:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def check(self) -> None:
+    def check(self, create: bool = False) -> None:
+        """RemoteError unless the bucket exists and answers (a push never creates buckets)."""
         try:
             self._call("reaching the bucket", self.fs.info, self.bucket)
         except FileNotFoundError:

@@ -15,6 +15,8 @@ from tests.serving_helpers import make_project
 
 @pytest.fixture
 def remote_dir(tmp_path: Path) -> Path:
+    """A folder remote's path; its parent (the share) exists, the first push makes it."""
+    (tmp_path / "shared").mkdir()
     return tmp_path / "shared" / "registry"
 
 
@@ -248,6 +250,14 @@ def test_pull_of_a_folder_that_is_not_a_remote(cli, project, tmp_path):
     ok(cli("remote", "add", "empty", tmp_path / "empty"))
     result = cli("pull", "--all", "--remote", "empty")
     assert result.exit_code == 4 and "holds no mlops remote yet" in result.stderr
+    # a push creates the folder, but not its parents: a typo or an unmounted share is an error
+    register_random(cli, project / "m.bin")
+    before = events(project / ".mlops")
+    ok(cli("remote", "add", "typo", tmp_path / "no-such-share" / "registry"))
+    result = cli("push", "--all", "--remote", "typo")
+    assert result.exit_code == 4 and "is the share mounted?" in result.stderr, result.stderr
+    assert not (tmp_path / "no-such-share").exists()
+    assert events(project / ".mlops") == before + 1  # the remote add, nothing from the push
 
 
 def test_pull_of_what_the_remote_lacks(cli, project, remote_dir):
