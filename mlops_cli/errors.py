@@ -50,6 +50,22 @@ class ExternalToolError(MlopsError):
     exit_code = 4
 
 
+class RemoteError(MlopsError):
+    """A remote (a shared folder or bucket) cannot be reached, read or written: a missing folder,
+    a refused connection, missing or rejected credentials. Exit 4, like an external tool."""
+
+    exit_code = 4
+
+
+class VersionConflictError(MlopsError):
+    """A push that would overwrite what a remote already holds: NAME:N there has another digest.
+
+    Exit 6, "busy or conflict": someone else got there first; nothing was overwritten.
+    """
+
+    exit_code = 6
+
+
 class MissingDependencyError(MlopsError):
     """An optional extra is not installed; the hint names the pip command to run."""
 

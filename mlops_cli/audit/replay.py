@@ -210,6 +210,7 @@ APPLIERS: dict[str, Applier] = {
     "recover": _recover,
     "register": _register,
     "convert": _register,
+    "pull": _register,  # a version pulled from a remote carries its whole state (remote/pull.py)
     "tag": _tag,
     "untag": _tag,
     "alias": _alias,

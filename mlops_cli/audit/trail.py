@@ -13,6 +13,7 @@ from mlops_cli.store import Store, registry
 from mlops_cli.store.events import iter_chain, query_events
 from mlops_cli.store.head import HEAD_FILENAME, Head, database_head, parse_head, read_head_file
 from mlops_cli.store.migrations import head_file_expected
+from mlops_cli.store.remotes import pulled_chain_problems
 from mlops_cli.store.snapshot import read_tables
 
 _RELATIVE = re.compile(r"(\d+)([smhdw])")
@@ -119,6 +120,7 @@ def verify_store(
         report.stale_temp = store.leftovers.to_dict()
     events = _check_chain(store, report)
     _check_heads(store, report, events, wanted)
+    report.problems += pulled_chain_problems(store.conn)  # other stores' events, chain per origin
     trail = replay.replay(events)
     report.legacy_events = trail.legacy_events
     if trail.legacy_events:

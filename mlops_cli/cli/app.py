@@ -18,7 +18,10 @@ from mlops_cli.cli.commands import (
     monitor,
     package,
     profile,
+    pull,
+    push,
     register,
+    remote,
     score_batch,
     serve,
 )
@@ -71,3 +74,6 @@ app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
 _command("gc", gc.gc)
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(remote.app, name="remote")
+_command("push", push.push)
+_command("pull", pull.pull)

@@ -34,6 +34,10 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "profile": ("model.profiled", ()),
     "gc": ("store.gc", ()),
     "recover": ("store.recovered", ()),
+    "remote.add": ("remote.added", ()),
+    "remote.remove": ("remote.removed", ()),
+    "push": ("remote.pushed", ()),
+    "pull": ("model.pulled", ("model_version.created",)),
 }
 
 

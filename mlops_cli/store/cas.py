@@ -209,6 +209,21 @@ class ObjectStore:
             _remove_temp(temp)
             raise
 
+    def adopt(self, temp: Path, digest: str) -> bool:
+        """Move a file already verified to hash to `digest` into place; False when the blob was
+        there already (the file is then left for its owner to remove)."""
+        final = self.path_for(digest)
+        if final.exists():
+            return False
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(temp, 0o444)
+            os.replace(temp, final)
+        except OSError as exc:
+            raise _os_error(exc, f"storing blob {digest}") from exc
+        _fsync_dir(final.parent)
+        return True
+
     def _touch(self, digest: str) -> None:
         """Mark a reused blob fresh, so `gc`'s grace period protects it until it is referenced."""
         try:

@@ -49,10 +49,10 @@ def check_version(conn: sqlite3.Connection, version: ModelVersion) -> None:
 
 
 def _registration(conn: sqlite3.Connection, ref: str) -> tuple[AuditEvent | None, str | None]:
-    """The event that last established `ref` (its register/convert, or a later `audit recover`)
+    """The event that last established `ref` (its register/convert/pull, or a later `audit recover`)
     and the digest it recorded."""
     rows = conn.execute(
-        "SELECT * FROM (SELECT * FROM events WHERE subject = ? AND action IN ('register', 'convert')"
+        "SELECT * FROM (SELECT * FROM events WHERE subject = ? AND action IN ('register', 'convert', 'pull')"
         " ORDER BY seq DESC LIMIT 1)"
         " UNION ALL SELECT * FROM (SELECT * FROM events WHERE action = 'recover' ORDER BY seq DESC LIMIT 1)"
         " ORDER BY seq DESC",

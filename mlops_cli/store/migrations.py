@@ -245,6 +245,56 @@ def m006_audit_hooks_claims_and_redaction(conn: sqlite3.Connection) -> None:
         )
 
 
+def m007_remote_push_pull(conn: sqlite3.Connection) -> None:
+    """Remotes, the store's origin id, which local version is which remote version, and the
+    audit events pulled from other stores (each origin's own chain, kept as it came)."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE store_origin (
+            id TEXT NOT NULL
+        );
+        INSERT INTO store_origin (id) VALUES (lower(hex(randomblob(16))));
+        CREATE TABLE remotes (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE remote_versions (
+            remote_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            remote_version INTEGER NOT NULL,
+            local_version INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (remote_id, name, remote_version)
+        );
+        CREATE INDEX remote_versions_local ON remote_versions(remote_id, name, local_version);
+        CREATE TABLE pulled_events (
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            ts TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            host TEXT NOT NULL,
+            message TEXT,
+            git TEXT,
+            details TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            pulled_at TEXT NOT NULL,
+            PRIMARY KEY (origin, seq)
+        );
+        CREATE TRIGGER pulled_events_no_update BEFORE UPDATE ON pulled_events
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+        CREATE TRIGGER pulled_events_no_delete BEFORE DELETE ON pulled_events
+            BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+        """,
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_registry_and_audit,
     m002_jobs_and_artifacts,
@@ -252,6 +302,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m004_outbox,
     m005_deployments,
     m006_audit_hooks_claims_and_redaction,
+    m007_remote_push_pull,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -83,55 +83,8 @@ def _create_version(conn, draft, provenance, blob_exists, write_record, now, rec
             if not blob_exists(digest, size):
                 raise StoreError(f"blob {digest} vanished while registering; try again")
             conn.execute("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)", (digest, size))
-        row = conn.execute("SELECT id, last_version FROM models WHERE name = ?", (draft.name,)).fetchone()
-        if row is None:
-            model_id = conn.execute(
-                "INSERT INTO models (name, description, created_at, updated_at) VALUES (?,?,?,?)",
-                (draft.name, draft.description, now, now),
-            ).lastrowid
-            number = 1
-        else:
-            model_id, number = row["id"], row["last_version"] + 1
-        conn.execute(
-            "UPDATE models SET last_version = ?, updated_at = ?,"
-            " description = COALESCE(?, description) WHERE id = ?",
-            (number, now, draft.description, model_id),
-        )
-        version_id = conn.execute(
-            "INSERT INTO versions (model_id, version, digest, framework, size, created_at,"
-            " created_by, host, source_path, description, message, git, signature, metadata)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                model_id,
-                number,
-                draft.manifest.digest,
-                draft.framework,
-                draft.manifest.size,
-                now,
-                provenance.actor,
-                provenance.host,
-                draft.source_path,
-                draft.description,
-                provenance.message,
-                json.dumps(asdict(draft.git)) if draft.git else None,
-                json.dumps(draft.signature) if draft.signature is not None else None,
-                json.dumps(draft.metadata, sort_keys=True),
-            ),
-        ).lastrowid
-        conn.executemany(
-            "INSERT INTO files (version_id, path, size, mode, digest) VALUES (?,?,?,?,?)",
-            [(version_id, f.path, f.size, f.mode, f.digest) for f in draft.manifest.files],
-        )
-        conn.executemany(
-            "INSERT INTO datasets (version_id, path, role, size, digest) VALUES (?,?,?,?,?)",
-            [(version_id, d.path, d.role, d.size, d.digest) for d in draft.datasets],
-        )
-        conn.executemany(
-            "INSERT INTO tags (version_id, key, value) VALUES (?,?,?)",
-            [(version_id, k, v) for k, v in draft.tags.items()],
-        )
-        if draft.alias:
-            _point_alias(conn, model_id, draft.alias, version_id)
+        row = conn.execute("SELECT last_version FROM models WHERE name = ?", (draft.name,)).fetchone()
+        number = row["last_version"] + 1 if row else 1
         ref = f"{draft.name}:{number}"
         state = {
             "name": draft.name,
@@ -153,6 +106,7 @@ def _create_version(conn, draft, provenance, blob_exists, write_record, now, rec
             "datasets": [asdict(d) for d in draft.datasets],
             "files": [[f.path, f.size, f.mode, f.digest] for f in draft.manifest.files],
         }
+        insert_version(conn, state, now)
         if write_record is not None:
             recorded.append(ref)
             write_record(ref, state)
@@ -181,6 +135,65 @@ def _create_version(conn, draft, provenance, blob_exists, write_record, now, rec
             },
         )
     return get_version(conn, ModelRef(draft.name, version=number))
+
+
+def insert_version(conn: sqlite3.Connection, state: dict[str, Any], now: str) -> int:
+    """Insert the rows of one version as `state` describes it (the register event's state and its
+    `files`), creating its model if needed; return the version's row id.
+
+    The model's last number becomes at least this version's: a pulled version keeps the number
+    the remote gave it. Runs inside the caller's transaction.
+    """
+    name, number = state["name"], state["version"]
+    row = conn.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        model_id = conn.execute(
+            "INSERT INTO models (name, description, created_at, updated_at) VALUES (?,?,?,?)",
+            (name, state["description"], now, now),
+        ).lastrowid
+    else:
+        model_id = row["id"]
+    conn.execute(
+        "UPDATE models SET last_version = MAX(last_version, ?), updated_at = ?,"
+        " description = COALESCE(?, description) WHERE id = ?",
+        (number, now, state["description"], model_id),
+    )
+    version_id = conn.execute(
+        "INSERT INTO versions (model_id, version, digest, framework, size, created_at,"
+        " created_by, host, source_path, description, message, git, signature, metadata)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            model_id,
+            number,
+            state["digest"],
+            state["framework"],
+            state["size"],
+            state["created_at"],
+            state["created_by"],
+            state["host"],
+            state["source_path"],
+            state["description"],
+            state["message"],
+            json.dumps(state["git"]) if state["git"] else None,
+            json.dumps(state["signature"]) if state["signature"] is not None else None,
+            json.dumps(state["metadata"], sort_keys=True),
+        ),
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO files (version_id, path, size, mode, digest) VALUES (?,?,?,?,?)",
+        [(version_id, path, size, mode, digest) for path, size, mode, digest in state["files"]],
+    )
+    conn.executemany(
+        "INSERT INTO datasets (version_id, path, role, size, digest) VALUES (?,?,?,?,?)",
+        [(version_id, d["path"], d["role"], d["size"], d["digest"]) for d in state["datasets"]],
+    )
+    conn.executemany(
+        "INSERT INTO tags (version_id, key, value) VALUES (?,?,?)",
+        [(version_id, k, v) for k, v in state["tags"].items()],
+    )
+    if state.get("alias"):
+        _point_alias(conn, model_id, state["alias"], version_id)
+    return version_id
 
 
 def _point_alias(conn: sqlite3.Connection, model_id: int, alias: str, version_id: int) -> int | None:

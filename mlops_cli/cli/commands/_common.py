@@ -60,3 +60,21 @@ def report_leftovers(out: Output, store: Store) -> None:
         out.warn(f"removed {what} that an interrupted command left in {store.paths.tmp}")
     else:
         out.warn(f"{what} left by an interrupted command in {store.paths.tmp} could not be removed")
+
+
+def fetch_from_remote(out: Output, store: Store, ref: str) -> None:
+    """score-batch, serve and deploy: a version only the default remote holds is pulled first.
+
+    Said in one stderr line (also with --json, whose stdout stays the command's result).
+    """
+    from mlops_cli.cli.output import human_size
+    from mlops_cli.remote.fetch import fetch_if_missing
+
+    fetched = fetch_if_missing(store, ref)
+    if fetched is None:
+        return
+    local = ", ".join(v.ref for v in fetched.versions) or ref
+    out.stderr.print(
+        f"fetched {local} from remote {fetched.remote['name']!r} ({human_size(fetched.bytes_downloaded)})",
+        markup=False,
+    )

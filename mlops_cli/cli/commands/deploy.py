@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from mlops_cli.cli.commands._common import LazyModule, store_for
+from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, short_digest
 from mlops_cli.errors import MlopsError
@@ -147,6 +147,8 @@ def apply(
     )
     output = Output(json)
     with store_for(store) as opened, _refusal_shown(output):
+        if not dry_run:
+            fetch_from_remote(output, opened, ref)
         result = service.deploy(opened, request, dry_run=dry_run, message=message)
     _render_result(output, result)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_cli.cli.commands._common import store_for
+from mlops_cli.cli.commands._common import fetch_from_remote, store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
 from mlops_cli.errors import UsageError
@@ -119,6 +119,8 @@ def score_batch(
             message=message,
         )
     with store_for(store) as opened:
+        if request is not None:
+            fetch_from_remote(out, opened, request.model)
         job = run_score_batch(
             opened,
             request,

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlops_cli.cli.commands._common import LazyModule, store_for
+from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
 from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
@@ -61,9 +61,10 @@ def serve(
         batch_max_size=batch_max_size,
         batch_max_latency_ms=batch_max_latency_ms,
     )
-    with store_for(store) as opened:
-        server = local.prepare(opened, ref, config)
     output = Output(json)
+    with store_for(store) as opened:
+        fetch_from_remote(output, opened, ref)
+        server = local.prepare(opened, ref, config)
     output.result(
         {
             "ref": server.version.ref,

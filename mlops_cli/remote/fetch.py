@@ -1,0 +1,31 @@
+"""A reference that only the default remote holds, fetched for `score-batch`, `serve`, `deploy`."""
+
+from __future__ import annotations
+
+from mlops_cli.domain import ModelRef
+from mlops_cli.errors import NotFoundError
+from mlops_cli.remote.pull import PullResult, pull
+from mlops_cli.store import Store, registry
+from mlops_cli.store.remotes import default_remote
+
+
+def fetch_if_missing(store: Store, ref: str) -> PullResult | None:
+    """None when `ref` resolves here; else pull it from the default remote and return what came.
+
+    Local first: nothing is contacted when the store holds the version. Raises the local
+    NotFoundError when there is no default remote or the remote lacks the version too.
+    """
+    parsed = ModelRef.parse(ref)
+    try:
+        registry.get_version(store.conn, parsed)
+        return None
+    except NotFoundError as missing:
+        remote = default_remote(store.conn)
+        if remote is None or parsed.alias:
+            raise
+        try:
+            return pull(store, [ref], remote_name=remote.name)
+        except NotFoundError:
+            raise NotFoundError(
+                f"{missing.message}, here or on the default remote {remote.name!r}", hint=missing.hint
+            ) from None
