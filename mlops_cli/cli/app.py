@@ -22,6 +22,7 @@ from mlops_cli.cli.commands import (
     score_batch,
     serve,
 )
+from mlops_cli.cli.commands import pipeline as pipeline_command
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -71,3 +72,4 @@ app.add_typer(audit.app, name="audit")
 audit_governance.register(audit.app)
 _command("gc", gc.gc)
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(pipeline_command.app, name="pipeline")
