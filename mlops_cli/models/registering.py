@@ -19,6 +19,7 @@ from mlops_cli.domain import (
     validate_name,
 )
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.models import environment
 from mlops_cli.models.frameworks import detect_framework, validate_framework
 from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
@@ -80,6 +81,9 @@ def register_model(
     framework = framework or detect_framework(path, [f.relative for f in files])
     if signature is None:
         signature = read_signature(framework, path, [f.relative for f in files])
+    metadata = dict(metadata or {})
+    if "environment" not in metadata:  # the interpreter and distributions it was registered from
+        metadata["environment"] = environment.snapshot(store.objects, store.paths.cache).to_dict()
 
     with _new_blobs_removed_on_failure(store) as written:
         entries = []
@@ -114,7 +118,7 @@ def register_model(
             tags=dict(tags or {}),
             alias=alias,
             datasets=tuple(records),
-            metadata=dict(metadata or {}),
+            metadata=metadata,
             git=git_info(path.absolute()) if git is FROM_PATH else git,
             action=action,
         )
