@@ -45,6 +45,8 @@ def lookup(document: Any, key: str) -> Any:
     """`train.lr` -> document['train']['lr']; a key containing dots is tried whole first."""
     if isinstance(document, dict) and key in document:
         return document[key]
+    if isinstance(document, list) and key.isdigit() and int(key) < len(document):
+        return document[int(key)]
     head, dot, rest = key.partition(".")
     if dot and isinstance(document, dict) and head in document:
         return lookup(document[head], rest)
