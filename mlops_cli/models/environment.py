@@ -91,13 +91,7 @@ def snapshot(objects: ObjectStore, cache_dir: Path) -> EnvironmentRef:
     body = json.dumps(data, sort_keys=True, indent=1).encode()
     digest = f"{ALGORITHM}:{hashlib.sha256(body).hexdigest()}"
     if not objects.has(digest, len(body)):
-        objects.tmp.mkdir(parents=True, exist_ok=True)
-        temp = objects.tmp / f"{os.getpid()}-environment.json"
-        temp.write_bytes(body)
-        try:
-            objects.put_file(temp)
-        finally:
-            temp.unlink(missing_ok=True)
+        objects.put_bytes(body)
     ref = EnvironmentRef(digest, data["python"], data["platform"], len(data["distributions"]))
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -82,10 +82,12 @@ def register_model(
     if signature is None:
         signature = read_signature(framework, path, [f.relative for f in files])
     metadata = dict(metadata or {})
-    if "environment" not in metadata:  # the interpreter and distributions it was registered from
-        metadata["environment"] = environment.snapshot(store.objects, store.paths.cache).to_dict()
 
     with _new_blobs_removed_on_failure(store) as written:
+        if "environment" not in metadata:  # the interpreter and distributions it came from
+            # Not removed if registering fails: a concurrent register may already name it
+            # (it is in no table to check); gc collects it after its grace period.
+            metadata["environment"] = environment.snapshot(store.objects, store.paths.cache).to_dict()
         entries = []
         total = sum(f.size for f in files) + sum(p.stat().st_size for p in dataset_paths)
         with progress.task(f"storing {path.name}", total) as advance:
