@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlops_cli.errors import MlopsError
+from mlops_cli.errors import CheckFailedError, MlopsError
 
 # A step's status after a run (or, for status and --dry-run, what a run would do).
 SKIPPED = "skipped"  # inputs and outs equal the lock's: nothing to do
@@ -25,6 +25,7 @@ class StepReport:
     seconds: float | None = None
     exit_code: int | None = None
     error: str | None = None
+    check_failed: bool = False  # the step failed a check (parity of its convert): exit 5
     log: str | None = None
     log_tail: list[str] = field(default_factory=list)
     outs: list[dict[str, Any]] = field(default_factory=list)
@@ -67,4 +68,6 @@ class PipelineReport:
             message += f" (and {others} other step{'s' if others > 1 else ''})"
         if stopped:
             message += f"; {stopped} dependent step{'s' if stopped > 1 else ''} not run"
-        return MlopsError(message, hint=f"log: {first.log}" if first.log else None)
+        hint = f"log: {first.log}" if first.log else None
+        # A failed check (the parity of a step's convert) keeps its exit code, 5, for CI gates.
+        return CheckFailedError(message, hint) if first.check_failed else MlopsError(message, hint)

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.errors import CheckFailedError, MlopsError, UsageError
 from mlops_cli.pipeline import report as st
 from mlops_cli.pipeline.evaluate import Decision, LoadedPipeline
 from mlops_cli.pipeline.lock import LockedPath, LockEntry
@@ -217,6 +217,7 @@ class _Run:
             self.note(f"{name}: done in {result.seconds:.2f} s")
         except MlopsError as exc:
             result.status, result.error = st.FAILED, exc.message
+            result.check_failed = isinstance(exc, CheckFailedError)
             result.log_tail = log_tail(log)
             self.note(f"{name}: failed ({exc.message})")
 
