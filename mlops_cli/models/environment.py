@@ -4,7 +4,7 @@ A snapshot is canonical JSON stored as one blob, so every version registered fro
 environment names the same digest and identical environments cost one blob in all. Listing the
 installed distributions (`importlib.metadata`) takes tens of milliseconds, so the result is
 cached per interpreter in `.mlops/cache/`, keyed by the interpreter and the modification times
-of its `sys.path` folders (installing or removing a distribution changes its folder's mtime).
+of its site-packages folders (installing or removing a distribution changes its folder's mtime).
 """
 
 from __future__ import annotations
@@ -69,12 +69,18 @@ def _canonical(name: str) -> str:
 
 
 def _interpreter_key() -> str:
-    parts = [sys.executable, sys.version]
+    """The interpreter and the state of the folders distributions are installed in.
+
+    Only `site-packages`/`dist-packages` folders count: `sys.path` also holds the current or
+    the script's folder, whose mtime changes with every file written there.
+    """
+    parts = [sys.executable, sys.version, sys.prefix]
     for entry in sys.path:
-        try:
-            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
-        except OSError:
-            parts.append(f"{entry}:-")
+        if entry.rstrip("/").endswith(("site-packages", "dist-packages")):
+            try:
+                parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
+            except OSError:
+                parts.append(f"{entry}:-")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 

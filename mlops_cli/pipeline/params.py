@@ -23,7 +23,8 @@ class ParamsFiles:
 
             path = self.root / file
             try:
-                self._loaded[file] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+                self._loaded[file] = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
             except FileNotFoundError:
                 raise UsageError(f"step {step!r}: params file {file} does not exist") from None
             except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -100,7 +100,9 @@ class _Run:
             "lock_before": self.loaded.lock.digest(),
             "environment": env.to_dict(),
         }
-        self.job = create_job(self.store.conn, job_id, JOB_KIND, None, None, details, provenance())
+        # Once per run: it asks git (commit, dirty), and every event of the run has the same.
+        self.provenance = provenance()
+        self.job = create_job(self.store.conn, job_id, JOB_KIND, None, None, details, self.provenance)
         self.report.job = job_id
         self.logs = self.store.paths.jobs / job_id
 
@@ -114,12 +116,11 @@ class _Run:
         }
 
     def finish(self) -> None:
-        from mlops_cli.audit.provenance import provenance
         from mlops_cli.store.jobs import finish_job
 
         self.report.lock = self.loaded.lock.digest()
         status = "failed" if self.report.failed else "succeeded"
-        finish_job(self.store.conn, self.report.job, status, self._details(), provenance())
+        finish_job(self.store.conn, self.report.job, status, self._details(), self.provenance)
 
     def interrupted(self, exc: BaseException) -> None:
         """Stop every step process, mark what did not finish, record the run as interrupted
@@ -131,12 +132,11 @@ class _Run:
             self.report.steps.append(StepReport(name, st.NOT_RUN, ["the run was interrupted"]))
         if self.job is None:
             return
-        from mlops_cli.audit.provenance import provenance
         from mlops_cli.store.jobs import finish_job
 
         try:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            finish_job(self.store.conn, self.report.job, status, self._details(), provenance())
+            finish_job(self.store.conn, self.report.job, status, self._details(), self.provenance)
         except Exception:  # noqa: BLE001 - the interruption is what gets reported
             pass
 
