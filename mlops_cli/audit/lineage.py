@@ -147,10 +147,13 @@ def _pipeline_run(graph: Lineage, version: ModelVersion, node: str) -> None:
     details = {k: run.get(k) for k in ("step", "pipeline", "lock", "params", "environment")}
     graph.add(Node(run_id, "pipeline", f"{run['job']} step {run.get('step')}", details))
     graph.link(run_id, node, "produced")
-    for dep in run.get("inputs", []):
+    inputs = [("input", dep) for dep in run.get("inputs", [])]
+    for step, deps in (run.get("upstream") or {}).items():  # what the steps before it read
+        inputs += [(f"input of {step}", dep) for dep in deps]
+    for relation, dep in inputs:
         digest = f"sha256:{dep.get('sha256')}"
         graph.add(Node(f"dataset:{digest}", "dataset", dep.get("path", "?"), {"digest": digest, **dep}))
-        graph.link(f"dataset:{digest}", run_id, "input")
+        graph.link(f"dataset:{digest}", run_id, relation)
 
 
 def _built_from(store: Store, graph: Lineage, version: ModelVersion) -> None:

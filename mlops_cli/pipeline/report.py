@@ -39,6 +39,7 @@ class PipelineReport:
     job: str | None = None
     lock: str | None = None  # digest of mlops.lock after the run
     environment: dict[str, Any] | None = None
+    files_hashed: int = 0  # files read to hash them; 0 on a no-op run (the state cache answers)
     steps: list[StepReport] = field(default_factory=list)
 
     def step(self, name: str) -> StepReport:

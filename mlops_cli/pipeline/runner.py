@@ -44,6 +44,7 @@ def pipeline_status(paths: StorePaths, file: Path, targets: list[str], force: bo
         status = st.RESTORED if decision.restore else st.CHANGED if decision.reasons else st.SKIPPED
         result.steps.append(StepReport(name, status, decision.reasons))
     loaded.cache.save()
+    result.files_hashed = loaded.cache.hashed
     return result
 
 
@@ -68,6 +69,7 @@ def run_pipeline(
         raise
     finally:
         loaded.cache.save()
+        run.report.files_hashed = loaded.cache.hashed
         order = {name: i for i, name in enumerate(loaded.selected)}
         run.report.steps.sort(key=lambda s: order[s.name])
     run.finish()
@@ -203,6 +205,20 @@ class _Run:
         future = pool.submit(self.processes.run, name, step.cmd, self.loaded.root, log)
         self.running[future] = (name, decision, time.monotonic())
 
+    def _upstream_inputs(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """The deps every step upstream of `name` last succeeded with (from the lock): the data
+        a registered model was made from, however many steps back."""
+        graph, entries = self.loaded.graph, self.loaded.lock.entries
+        found: dict[str, list[dict[str, Any]]] = {}
+        stack = list(graph.upstream[name])
+        while stack:
+            step = stack.pop()
+            if step in found or step not in entries:
+                continue
+            found[step] = [d.to_yaml() for d in entries[step].deps]
+            stack.extend(graph.upstream[step])
+        return dict(sorted(found.items()))
+
     # -- after a step --------------------------------------------------------------------
     def _finished(self, name: str, decision: Decision, started: float, code: int) -> None:
         log = self.logs / f"{name}.log"
@@ -249,6 +265,7 @@ class _Run:
                 "pipeline": str(loaded.spec.path),
                 "lock": loaded.lock.digest_with(name, entry),
                 "inputs": [d.to_yaml() for d in entry.deps],
+                "upstream": self._upstream_inputs(name),
                 "params": entry.params,
                 "environment": (self.report.environment or {}).get("digest"),
             }
