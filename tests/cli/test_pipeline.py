@@ -249,6 +249,40 @@ BAD = {
         2,
         "pipeline.yaml:5: step 'a': `deps` must be a list of strings",
     ),
+    "convert-option": (
+        """
+        steps:
+          a:
+            cmd: echo > a.txt
+            outs: [a.txt]
+            register: {name: m, from: a.txt}
+            convert: {opset: 13, bogus: 1}
+        """,
+        2,
+        "step 'a': unknown `convert` option bogus",
+    ),
+    "convert-without-register": (
+        """
+        steps:
+          a:
+            cmd: echo > a.txt
+            outs: [a.txt]
+            convert: {opset: 13}
+        """,
+        2,
+        "pipeline.yaml:6: step 'a': `convert` needs `register`",
+    ),
+    "register-from-not-an-out": (
+        """
+        steps:
+          a:
+            cmd: echo > a.txt
+            outs: [a.txt]
+            register: {name: m, from: b.txt}
+        """,
+        2,
+        "pipeline.yaml:6: step 'a': `register.from` must be one of the step's outs",
+    ),
     "outside": (
         """
         steps:
