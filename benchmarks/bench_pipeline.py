@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--run
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -87,10 +88,15 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so load changes hit every figure alike
             for name, argv in commands.items():
                 walls[name].append(timed(argv, work, cpus[name]))
+        noop = subprocess.run(
+            [*MLOPS, "pipeline", "run", "--json"], cwd=work, env=ENV, capture_output=True, text=True
+        )
+        hashed = json.loads(noop.stdout)["files_hashed"]
         floor = statistics.median(walls["mlops --version"])
         print(f"{args.steps} steps, deps {args.total_mb} MiB in all; medians of {args.runs} runs;")
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"  first run (hash the deps, run every step): {first:.2f} s")
+        print(f"  files read by a no-op run: {hashed}")
         print(f"  {'command':<24} {'wall':>8} {'cpu':>8}  wall / start-up")
         for name in commands:
             wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
