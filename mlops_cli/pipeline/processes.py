@@ -33,15 +33,19 @@ class StepProcesses:
         with os.fdopen(fd, "wb") as handle, self._mutex:
             if self._stopping:
                 return -signal.SIGTERM
-            process = subprocess.Popen(
-                ["/bin/sh", "-c", cmd],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "MLOPS_PIPELINE_STEP": step},
-            )
+            try:
+                process = subprocess.Popen(
+                    ["/bin/sh", "-c", cmd],
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "MLOPS_PIPELINE_STEP": step},
+                )
+            except OSError as exc:  # no /bin/sh, the folder vanished: the step failed to start
+                handle.write(f"mlops: cannot start the step: {exc}\n".encode())
+                return 127
             self._running[step] = process
         try:
             return process.wait()
@@ -82,3 +86,44 @@ def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+class RunLock:
+    """One `pipeline run` at a time per pipeline file: a second one would run the same steps
+    and overwrite the lock file with what it read before the first one finished.
+
+    An advisory `flock` on a file in the store, released by the kernel when the process ends
+    (also on kill -9), so a crash never leaves it held.
+    """
+
+    def __init__(self, folder: Path, pipeline: Path) -> None:
+        import hashlib
+
+        key = hashlib.sha256(str(pipeline).encode()).hexdigest()[:16]
+        self.path = folder / f"pipeline-{key}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        from mlops_cli.errors import MlopsError
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise MlopsError(
+                f"another `mlops pipeline run` of this pipeline is running (pid {holder})",
+                hint="wait for it to finish",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -21,7 +21,7 @@ from mlops_cli.pipeline import report as st
 from mlops_cli.pipeline.evaluate import Decision, LoadedPipeline
 from mlops_cli.pipeline.lock import LockedPath, LockEntry
 from mlops_cli.pipeline.outputs import remove_outs, restore_out, store_out
-from mlops_cli.pipeline.processes import StepProcesses, log_tail
+from mlops_cli.pipeline.processes import RunLock, StepProcesses, log_tail
 from mlops_cli.pipeline.report import PipelineReport, StepReport
 from mlops_cli.store.cas import ObjectStore
 from mlops_cli.store.project import StorePaths
@@ -59,20 +59,21 @@ def run_pipeline(
     """
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    loaded = LoadedPipeline(file, targets, store.objects, store.paths.cache)
-    run = _Run(store, loaded, force, jobs, note)
-    try:
-        run.start()
-        run.loop()
-    except BaseException as exc:
-        run.interrupted(exc)
-        raise
-    finally:
-        loaded.cache.save()
-        run.report.files_hashed = loaded.cache.hashed
-        order = {name: i for i, name in enumerate(loaded.selected)}
-        run.report.steps.sort(key=lambda s: order[s.name])
-    run.finish()
+    with RunLock(store.paths.root, file.absolute()):
+        loaded = LoadedPipeline(file, targets, store.objects, store.paths.cache)
+        run = _Run(store, loaded, force, jobs, note)
+        try:
+            run.start()
+            run.loop()
+        except BaseException as exc:
+            run.interrupted(exc)
+            raise
+        finally:
+            loaded.cache.save()
+            run.report.files_hashed = loaded.cache.hashed
+            order = {name: i for i, name in enumerate(loaded.selected)}
+            run.report.steps.sort(key=lambda s: order[s.name])
+        run.finish()
     return run.report
 
 

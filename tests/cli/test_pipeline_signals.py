@@ -141,3 +141,21 @@ def test_kill_9_leaves_the_lock_of_finished_steps_and_the_next_run_resumes(slow_
 
     steps = {s["name"]: s["status"] for s in json.loads(result.stdout)["steps"]}
     assert steps == {"quick": "skipped", "slow1": "ran", "slow2": "ran", "after": "ran"}
+
+
+def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(cli, slow_pipeline):
+    project = slow_pipeline
+    proc = _start(project)
+    _wait_until_steps_run(project, proc)
+    lock = (project / "mlops.lock").read_text()
+    second = cli("pipeline", "run")
+    assert second.exit_code == 1
+    (line,) = second.stderr.strip().splitlines()
+    assert line.startswith(
+        f"error: another `mlops pipeline run` of this pipeline is running (pid {proc.pid})"
+    )
+    assert (project / "mlops.lock").read_text() == lock
+    assert cli("pipeline", "status").exit_code == 0  # reading is not refused
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
