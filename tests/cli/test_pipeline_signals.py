@@ -159,3 +159,26 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(cli, slow_p
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == 143
+
+
+def test_ctrl_c_while_deps_are_hashed_records_nothing_but_an_interrupted_run(project):
+    """Interrupted before any step started: no lock, no step, the run recorded as interrupted."""
+    with open(project / "big.bin", "wb") as handle:
+        handle.truncate(1 << 30)  # sparse: costs no disk, takes a while to hash
+    (project / "pipeline.yaml").write_text(
+        "steps:\n  a:\n    cmd: cp big.bin a.bin\n    deps: [big.bin]\n    outs: [a.bin]\n"
+    )
+    proc = _start(project)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if _job_status(project) == "running":
+                break
+        except (sqlite3.OperationalError, TypeError):  # no jobs row yet
+            pass
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not (project / "mlops.lock").exists() and not (project / "a.bin").exists()
+    assert _job_status(project) == "interrupted"
