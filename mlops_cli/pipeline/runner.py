@@ -198,8 +198,8 @@ class _Run:
             if missing:
                 raise MlopsError(f"dep {missing[0]} does not exist")
             remove_outs(self.loaded.root, step.outs)
-        except MlopsError as exc:
-            self.report.steps.append(StepReport(name, st.FAILED, error=exc.message))
+        except (MlopsError, OSError) as exc:  # an unreadable dep, an out that cannot be removed
+            self.report.steps.append(StepReport(name, st.FAILED, error=_message(exc)))
             return
         self.note(f"{name}: running ({'; '.join(decision.reasons)})")
         log = self.logs / f"{name}.log"
@@ -232,8 +232,8 @@ class _Run:
                 raise MlopsError(f"exit code {code}" if code > 0 else f"killed by signal {-code}")
             self._record(name, decision, result)
             self.note(f"{name}: done in {result.seconds:.2f} s")
-        except MlopsError as exc:
-            result.status, result.error = st.FAILED, exc.message
+        except (MlopsError, OSError) as exc:
+            result.status, result.error = st.FAILED, _message(exc)
             result.check_failed = isinstance(exc, CheckFailedError)
             result.log_tail = log_tail(log)
             self.note(f"{name}: failed ({exc.message})")
@@ -272,3 +272,9 @@ class _Run:
             }
             result.registered = after_step(self.store, step, root, lineage)
         loaded.lock.record(name, entry)  # last: a step whose registration failed did not succeed
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, MlopsError):
+        return exc.message
+    return f"{exc.strerror or exc}: {exc.filename}" if isinstance(exc, OSError) and exc.filename else str(exc)
