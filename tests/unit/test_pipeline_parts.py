@@ -99,3 +99,24 @@ def test_environment_snapshot_is_one_blob_per_environment_and_cached(store):
     changed = {**data, "distributions": [*data["distributions"][1:], "zzz-new==1.0"]}
     diff = environment.diff(data, changed)
     assert diff["added"] == ["zzz-new==1.0"] and diff["removed"] == [data["distributions"][0]]
+
+
+def test_a_failed_check_in_a_step_keeps_exit_code_5():
+    from mlops_cli.errors import CheckFailedError
+    from mlops_cli.pipeline.report import FAILED, NOT_RUN, RAN, PipelineReport, StepReport
+
+    report = PipelineReport(
+        "p.yaml", steps=[StepReport("a", RAN), StepReport("b", FAILED, error="exit code 2", log="b.log")]
+    )
+    error = report.error()
+    assert (
+        error.exit_code == 1
+        and error.message == "step 'b' failed: exit code 2"
+        and error.hint == "log: b.log"
+    )
+    report.steps[1].check_failed = True
+    report.steps.append(StepReport("c", NOT_RUN))
+    error = report.error()
+    assert isinstance(error, CheckFailedError) and error.exit_code == 5
+    assert error.message.endswith("; 1 dependent step not run")
+    assert PipelineReport("p.yaml", steps=[StepReport("a", RAN)]).error() is None
