@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.errors import IntegrityError
-from mlops_cli.hashing import ALGORITHM
 from mlops_cli.store.cas import ObjectStore
 
 CACHE_PREFIX = "environment-"
@@ -94,10 +93,7 @@ def snapshot(objects: ObjectStore, cache_dir: Path) -> EnvironmentRef:
     except (OSError, ValueError, TypeError):
         pass
     data = capture()
-    body = json.dumps(data, sort_keys=True, indent=1).encode()
-    digest = f"{ALGORITHM}:{hashlib.sha256(body).hexdigest()}"
-    if not objects.has(digest, len(body)):
-        objects.put_bytes(body)
+    digest = objects.put_bytes(json.dumps(data, sort_keys=True, indent=1).encode()).digest
     ref = EnvironmentRef(digest, data["python"], data["platform"], len(data["distributions"]))
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)

@@ -26,14 +26,7 @@ def store_out(objects: ObjectStore, root: Path, path: str, found: PathDigest) ->
     for relative, digest, size in found.listing:
         _put(objects, target / relative, digest, size, f"{path}/{relative}")
         digests.append(digest)
-    listing = objects.tmp / f"{found.digest.split(':', 1)[1]}.listing"
-    if not objects.has(found.digest):
-        objects.tmp.mkdir(parents=True, exist_ok=True)
-        listing.write_bytes(listing_bytes(found.listing))
-        try:
-            objects.put_file(listing)
-        finally:
-            listing.unlink(missing_ok=True)
+    objects.put_bytes(listing_bytes(found.listing))  # what the folder's digest is the hash of
     return digests
 
 
