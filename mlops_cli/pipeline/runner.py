@@ -60,8 +60,9 @@ def run_pipeline(
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     with RunLock(store.paths.root, file.absolute()):
+        asking_git = _provenance_meanwhile(file.absolute().parent)
         loaded = LoadedPipeline(file, targets, store.objects, store.paths.cache)
-        run = _Run(store, loaded, force, jobs, note)
+        run = _Run(store, loaded, force, jobs, note, asking_git)
         try:
             run.start()
             run.loop()
@@ -77,9 +78,24 @@ def run_pipeline(
     return run.report
 
 
+def _provenance_meanwhile(folder: Path) -> Future:
+    """Who runs this and from which commit, asked while the pipeline loads: in a repository
+    git runs twice (commit, dirty), which would otherwise add its wall time to every run."""
+    from mlops_cli.audit.provenance import provenance
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-provenance")
+    try:
+        return pool.submit(provenance, None, folder)
+    finally:
+        pool.shutdown(wait=False)
+
+
 class _Run:
-    def __init__(self, store, loaded: LoadedPipeline, force: bool, jobs: int, note: Note) -> None:
+    def __init__(
+        self, store, loaded: LoadedPipeline, force: bool, jobs: int, note: Note, asking_git: Future
+    ) -> None:
         self.store, self.loaded, self.force, self.jobs, self.note = store, loaded, force, jobs, note
+        self.asking_git = asking_git
         self.report = PipelineReport(pipeline=str(loaded.spec.path))
         self.processes = StepProcesses()
         self.pending = list(loaded.selected)
@@ -90,7 +106,6 @@ class _Run:
 
     # -- recording ------------------------------------------------------------------------
     def start(self) -> None:
-        from mlops_cli.audit.provenance import provenance
         from mlops_cli.models.environment import snapshot
         from mlops_cli.store.jobs import create_job
 
@@ -103,8 +118,7 @@ class _Run:
             "lock_before": self.loaded.lock.digest(),
             "environment": env.to_dict(),
         }
-        # Once per run: it asks git (commit, dirty), and every event of the run has the same.
-        self.provenance = provenance()
+        self.provenance = self.asking_git.result()  # once per run: every event has the same
         self.job = create_job(self.store.conn, job_id, JOB_KIND, None, None, details, self.provenance)
         self.report.job = job_id
         self.logs = self.store.paths.jobs / job_id

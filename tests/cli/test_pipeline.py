@@ -464,3 +464,17 @@ def test_lineage_reaches_the_inputs_of_the_steps_before_the_registering_one(cli,
         ("data/clean.csv", "input"),
         ("raw.csv", "input of prepare"),
     }
+
+
+def test_the_run_is_recorded_with_the_pipelines_git_commit(cli, project, chain):
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", "pipeline.yaml", "params.yaml", "raw.csv")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "pipeline")
+    assert cli("pipeline", "run").exit_code == 0
+    (event,) = cli("audit", "log", "--action", "pipeline", "--json").json
+    assert event["git"]["commit"] == git("rev-parse", "HEAD").strip()
