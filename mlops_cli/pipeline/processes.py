@@ -21,7 +21,8 @@ LOG_TAIL_LINES = 20
 class StepProcesses:
     """The running step processes of one pipeline run, so an interruption can end them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, held_fds: tuple[int, ...] = ()) -> None:
+        self.held_fds = held_fds  # inherited by every step (the run lock: see RunLock)
         self._running: dict[str, subprocess.Popen] = {}
         self._mutex = threading.Lock()
         self._stopping = False
@@ -41,6 +42,7 @@ class StepProcesses:
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    pass_fds=self.held_fds,
                     env={**os.environ, "MLOPS_PIPELINE_STEP": step},
                 )
             except OSError as exc:  # no /bin/sh, the folder vanished: the step failed to start
@@ -92,8 +94,10 @@ class RunLock:
     """One `pipeline run` at a time per pipeline file: a second one would run the same steps
     and overwrite the lock file with what it read before the first one finished.
 
-    An advisory `flock` on a file in the store, released by the kernel when the process ends
-    (also on kill -9), so a crash never leaves it held.
+    An advisory `flock` on a file in the store, released by the kernel once every process
+    holding it has ended, so a crash never leaves it held. Step processes inherit it: after a
+    kill -9 of mlops, its steps run on (in their own sessions), and the pipeline stays locked
+    until they have ended, so a new run cannot race them on the same outs.
     """
 
     def __init__(self, folder: Path, pipeline: Path) -> None:
@@ -115,13 +119,18 @@ class RunLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise MlopsError(
-                f"another `mlops pipeline run` of this pipeline is running (pid {holder})",
+                "another `mlops pipeline run` of this pipeline is running"
+                f" (pid {holder}, or steps it started)",
                 hint="wait for it to finish",
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
         return self
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:

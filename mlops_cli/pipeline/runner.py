@@ -59,10 +59,11 @@ def run_pipeline(
     """
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    with RunLock(store.paths.root, file.absolute()):
+    with RunLock(store.paths.root, file.absolute()) as run_lock:
         asking_git = _provenance_meanwhile(file.absolute().parent)
         loaded = LoadedPipeline(file, targets, store.objects, store.paths.cache)
         run = _Run(store, loaded, force, jobs, note, asking_git)
+        run.processes.held_fds = (run_lock.fd,)
         try:
             run.start()
             run.loop()

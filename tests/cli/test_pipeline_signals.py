@@ -120,6 +120,15 @@ def test_kill_9_leaves_the_lock_of_finished_steps_and_the_next_run_resumes(slow_
     lock_before = (project / "mlops.lock").read_text()
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    # Its steps run on, holding the run lock: a new run cannot race them on their outs.
+    refused = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "pipeline", "run"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "another `mlops pipeline run` of this pipeline" in refused.stderr
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -152,7 +161,7 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(cli, slow_p
     assert second.exit_code == 1
     (line,) = second.stderr.strip().splitlines()
     assert line.startswith(
-        f"error: another `mlops pipeline run` of this pipeline is running (pid {proc.pid})"
+        f"error: another `mlops pipeline run` of this pipeline is running (pid {proc.pid}, or steps it started)"
     )
     assert (project / "mlops.lock").read_text() == lock
     assert cli("pipeline", "status").exit_code == 0  # reading is not refused
