@@ -22,14 +22,6 @@ class StepGraph:
     order: tuple[str, ...]  # topological, ties in file order: the same every run
     upstream: dict[str, tuple[str, ...]]  # step -> the steps it needs
 
-    def downstream_of(self, step: str) -> set[str]:
-        """Every step that (transitively) needs `step`."""
-        found: set[str] = set()
-        for name in self.order:
-            if any(u == step or u in found for u in self.upstream[name]):
-                found.add(name)
-        return found
-
     def closure(self, targets: list[str]) -> tuple[str, ...]:
         """The targets and everything they need, in run order (all steps when none is named)."""
         if not targets:

@@ -120,3 +120,40 @@ def test_a_failed_check_in_a_step_keeps_exit_code_5():
     assert isinstance(error, CheckFailedError) and error.exit_code == 5
     assert error.message.endswith("; 1 dependent step not run")
     assert PipelineReport("p.yaml", steps=[StepReport("a", RAN)]).error() is None
+
+
+def test_the_spec_reads_dvc_forms(tmp_path: Path):
+    from mlops_cli.pipeline.graph import build_graph
+    from mlops_cli.pipeline.spec import load_spec
+
+    (tmp_path / "raw.csv").write_text("x")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "stages:\n"
+        "  prepare:\n"
+        "    cmd: [mkdir -p data, cp raw.csv data/x.csv]\n"
+        "    deps: ./raw.csv\n"
+        "    params: [seed, {other.yaml: [a.b]}]\n"
+        "    outs: [data/]\n"
+        "  train:\n"
+        "    cmd: cat data/x.csv\n"
+        "    deps: [data/x.csv]\n"
+    )
+    spec = load_spec(path)
+    prepare = spec.steps["prepare"]
+    assert prepare.cmd == "mkdir -p data && cp raw.csv data/x.csv"
+    assert prepare.deps == ("raw.csv",) and prepare.outs == ("data",)
+    assert prepare.params == (("params.yaml", "seed"), ("other.yaml", "a.b"))
+    assert prepare.line == 3
+    graph = build_graph(spec)
+    assert graph.order == ("prepare", "train") and graph.upstream["train"] == ("prepare",)
+    assert graph.closure(["prepare"]) == ("prepare",)
+
+
+def test_a_key_given_twice_names_its_line(tmp_path: Path):
+    from mlops_cli.pipeline.spec import load_spec
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("steps:\n  a:\n    cmd: echo\n    cmd: echo again\n")
+    with pytest.raises(UsageError, match=r"pipeline.yaml:4: step 'a': 'cmd' appears twice"):
+        load_spec(path)
