@@ -161,7 +161,8 @@ def test_a_second_run_of_the_same_pipeline_is_refused_while_one_runs(cli, slow_p
     assert second.exit_code == 1
     (line,) = second.stderr.strip().splitlines()
     assert line.startswith(
-        f"error: another `mlops pipeline run` of this pipeline is running (pid {proc.pid}, or steps it started)"
+        "error: another `mlops pipeline run` of this pipeline is running"
+        f" (pid {proc.pid}, or steps it started)"
     )
     assert (project / "mlops.lock").read_text() == lock
     assert cli("pipeline", "status").exit_code == 0  # reading is not refused
