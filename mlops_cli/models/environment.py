@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class EnvironmentRef:
     python: str
     platform: str
     distributions: int
+    written: bool = field(default=False, compare=False)  # this call stored the blob
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,8 +94,10 @@ def snapshot(objects: ObjectStore, cache_dir: Path) -> EnvironmentRef:
     except (OSError, ValueError, TypeError):
         pass
     data = capture()
-    digest = objects.put_bytes(json.dumps(data, sort_keys=True, indent=1).encode()).digest
-    ref = EnvironmentRef(digest, data["python"], data["platform"], len(data["distributions"]))
+    put = objects.put_bytes(json.dumps(data, sort_keys=True, indent=1).encode())
+    ref = EnvironmentRef(
+        put.digest, data["python"], data["platform"], len(data["distributions"]), put.written
+    )
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
