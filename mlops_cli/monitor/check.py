@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
@@ -34,9 +34,6 @@ from mlops_cli.monitor.sketch import OTHER, Binned, Categories
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
-
-if TYPE_CHECKING:
-    import numpy as np
 
 KIND = "monitor"
 TOP_CATEGORIES = 20  # categories listed per column in the result (all are compared)
@@ -115,21 +112,6 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
-class Values:
-    """A whole numeric column gathered in memory, for exact statistics (`--reference`)."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-
-    def update(self, values: np.ndarray) -> None:
-        self.parts.append(values.copy())
-
-    def finish(self) -> metrics.Raw:
-        import numpy as np
-
-        return metrics.Raw.of(np.concatenate(self.parts) if self.parts else np.empty(0))
-
-
 @dataclass
 class Sides:
     """Reference and current summaries of the columns being compared."""
@@ -165,7 +147,7 @@ def run_check(
     if request.reference:
         reference_table = scan.open_table(request.reference, request.categorical)
         predictor = load_predictor(store, version, warn)
-        roles, kinds = roles_for(reference_table, predictor, None)
+        roles, kinds = roles_for(reference_table, predictor, None, request.columns, request.categorical)
     else:
         baseline = load_baseline(store, version)
         roles = {c.name: c.role for c in baseline.columns.values()}
@@ -175,11 +157,8 @@ def run_check(
 
     folder, source = _source(store, request)
     current = _current_table(request, folder, kinds)
-    wanted = list(request.columns) if request.columns else list(roles)
-    unknown = [c for c in wanted if c not in roles]
-    if unknown:
-        where = "the reference" if request.reference else "the baseline"
-        raise UsageError(f"--columns names columns {where} lacks: {', '.join(unknown)}")
+    wanted = list(dict.fromkeys(request.columns)) if request.columns else list(roles)
+    _check_named(request, wanted, roles, kinds)
     available = set(current.columns)
     run_model = (
         predictor is not None
@@ -187,33 +166,44 @@ def run_check(
         and all(c in available for c in predictor.schema.columns)
     )
     missing = [c for c in wanted if c not in available and not (roles[c] == PREDICTION and run_model)]
+    named = set(request.columns or ()) | set(request.categorical)
+    if any(c in named for c in missing):
+        raise UsageError(
+            f"the current data lacks columns named by --columns or --categorical:"
+            f" {', '.join(c for c in missing if c in named)}"
+        )
     extra = [c for c in current.columns if c not in roles and c not in scan.COLLECTOR_COLUMNS]
     checked = [c for c in wanted if c not in missing]
 
     model_for_current = predictor if run_model else None
     if request.reference:
-        reference_summaries, _ = _gather(
-            reference_table, checked, roles, kinds, predictor, progress, "reference"
+        from mlops_cli.monitor.exact import compare_exact
+
+        predictions = {c for c in checked if roles[c] == PREDICTION}
+        results, kept_reference, kept_current, rows = compare_exact(
+            reference_table,
+            current,
+            checked,
+            kinds,
+            predictions,
+            (predictor, model_for_current),
+            lambda name, a, b: _compare(Column(name, roles[name], kinds[name], a), b, request),
+            progress,
+            keep_for_report=request.report is not None,
         )
         reference_columns = {
-            name: Column(name, roles[name], kinds[name], reference_summaries[name]) for name in checked
+            name: Column(name, roles[name], kinds[name], summary) for name, summary in kept_reference.items()
         }
-        current_summaries, rows = _gather(
-            current, checked, roles, kinds, model_for_current, progress, "current"
-        )
-        sides = Sides(reference_columns, current_summaries, rows, exact=True)
+        sides = Sides(reference_columns, kept_current, rows, exact=True)
     else:
         assert baseline is not None
-        accumulators = {
-            name: (baseline.columns[name].summary.empty_like() if kinds[name] == NUMERIC else Categories())
-            for name in checked
-        }
+        accumulators = {name: baseline.columns[name].summary.empty_like() for name in checked}
         rows = _feed(current, accumulators, kinds, model_for_current, progress, "current")
         sides = Sides(baseline.columns, accumulators, rows, exact=False)
+        results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
     if rows == 0:
         raise InputError("the current data has no rows", hint="nothing to compare")
 
-    results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
     results += [
         ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data")
         for name in missing
@@ -243,6 +233,26 @@ def run_check(
         provenance(request.message),
     )
     return result
+
+
+def _check_named(
+    request: CheckRequest, wanted: list[str], roles: dict[str, str], kinds: dict[str, str]
+) -> None:
+    """A column named by --columns or --categorical that would not be compared as asked is a
+    UsageError, never silence."""
+    where = "the reference" if request.reference else "the baseline"
+    unknown = [c for c in wanted if c not in roles]
+    if unknown:
+        raise UsageError(f"--columns names columns {where} lacks: {', '.join(unknown)}")
+    left_out = sorted(c for c in request.categorical if c not in wanted)
+    if left_out:
+        raise UsageError(f"--categorical names columns that are not checked: {', '.join(left_out)}")
+    numeric = sorted(c for c in request.categorical if kinds.get(c) != CATEGORICAL)
+    if numeric:
+        raise UsageError(
+            f"--categorical names columns {where} holds as numbers: {', '.join(numeric)}",
+            hint="make a new baseline with --categorical to compare them as categories",
+        )
 
 
 def gate(result: dict[str, Any], fail_on_drift: bool) -> None:
@@ -313,22 +323,6 @@ def _feed(
     return rows
 
 
-def _gather(
-    table: Table,
-    columns: list[str],
-    roles: dict[str, str],
-    kinds: dict[str, str],
-    predictor: Any,
-    progress: ProgressSink,
-    label: str,
-) -> tuple[dict[str, Any], int]:
-    accumulators = {name: (Values() if kinds[name] == NUMERIC else Categories()) for name in columns}
-    rows = _feed(table, accumulators, kinds, predictor, progress, label)
-    return {
-        name: (acc.finish() if isinstance(acc, Values) else acc) for name, acc in accumulators.items()
-    }, rows
-
-
 # --- comparing ---------------------------------------------------------------------------------
 
 
@@ -379,7 +373,8 @@ def _numeric_quality(reference: Binned | metrics.Raw, current: Binned | metrics.
         else:
             import numpy as np
 
-            outside = int(np.count_nonzero((current.values < low) | (current.values > high)))
+            below = int(np.searchsorted(current.values, low, "left"))
+            outside = below + current.n - int(np.searchsorted(current.values, high, "right"))
         quality["out_of_range"] = outside
         quality["out_of_range_share"] = outside / current.n
     else:

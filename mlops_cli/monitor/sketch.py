@@ -20,6 +20,7 @@ located in it. Categorical columns are counted per category.
 from __future__ import annotations
 
 import base64
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -124,7 +125,7 @@ class Moments:
     @property
     def std(self) -> float:
         """Population std (numpy's default ddof=0, what Evidently normalises by)."""
-        return (self.m2 / self.n) ** 0.5 if self.n else 0.0
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
 
     @property
     def missing_rate(self) -> float:
@@ -382,11 +383,35 @@ def _tail_share(binned: Binned, side: int, point: float) -> float:
 
 
 class Categories:
-    """Counts per category (as text), and the missing values."""
+    """Counts per category (as text), and the missing values.
 
-    def __init__(self, counts: dict[str, int] | None = None, missing: int = 0) -> None:
+    A baseline keeps the first `limit` categories it meets and counts the rest together as
+    OTHER. The current side of a check is folded the same way (`empty_like`): a category the
+    reference knows is always counted as itself, the others go to OTHER when the reference
+    folded (so they compare with the reference's OTHER), else they are unseen categories. With
+    `limit=None` (exact, `--reference`) nothing is folded.
+    """
+
+    def __init__(
+        self,
+        counts: dict[str, int] | None = None,
+        missing: int = 0,
+        *,
+        limit: int | None = MAX_CATEGORIES,
+        known: frozenset[str] = frozenset(),
+        fold_unknown: bool = False,
+    ) -> None:
         self.counts: dict[str, int] = counts or {}
         self.missing = missing
+        self.limit = limit
+        self.known = known
+        self.fold_unknown = fold_unknown
+
+    def empty_like(self) -> Categories:
+        """A fresh count for the current data, folded as this reference was."""
+        return Categories(
+            known=frozenset(self.counts) - {OTHER}, fold_unknown=OTHER in self.counts, limit=self.limit
+        )
 
     def update(self, array: Any) -> None:
         """Count a pyarrow array's values (nulls, and NaN in a float column, count as missing)."""
@@ -402,14 +427,16 @@ class Categories:
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         counted = pc.value_counts(pc.drop_null(array))
+        counts, known, limit = self.counts, self.known, self.limit
         for value, count in zip(
             counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
         ):
             key = category_key(value)
-            if key in self.counts or len(self.counts) < MAX_CATEGORIES:
-                self.counts[key] = self.counts.get(key, 0) + count
-            else:
-                self.counts[OTHER] = self.counts.get(OTHER, 0) + count
+            if key in counts or key in known:
+                pass
+            elif self.fold_unknown or (limit is not None and len(counts) >= limit):
+                key = OTHER
+            counts[key] = counts.get(key, 0) + count
 
     @property
     def n(self) -> int:

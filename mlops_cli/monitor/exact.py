@@ -1,0 +1,144 @@
+"""`check --reference`: both files' columns in memory, a few columns at a time, exact statistics.
+
+Each column is read whole from both sides, sorted once (`metrics.Raw`), compared, and dropped
+before the next few columns are read, so memory holds a handful of columns, not the two tables.
+Parquet reads a subset of columns for little more than those columns cost, so its columns go
+GROUP_COLUMNS at a time; CSV and JSON Lines are parsed whole by any read, so their columns are
+read in one pass. The model's outputs need its inputs and a run of the model: they form one
+group of their own. The columns of a group are sorted and compared in parallel threads (numpy's
+sort and searchsorted release the GIL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from mlops_cli.domain import ProgressSink
+from mlops_cli.monitor import metrics, scan
+from mlops_cli.monitor.scan import NUMERIC, Table
+from mlops_cli.monitor.sketch import Binned, Categories
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlops_cli.runtime.predictor import Predictor
+
+GROUP_COLUMNS = 4  # numeric columns held at once per side (x 8 bytes x rows)
+
+
+class Values:
+    """A whole numeric column gathered chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def update(self, values: np.ndarray) -> None:
+        self.parts.append(values)
+
+    def finish(self) -> metrics.Raw:
+        import numpy as np
+
+        whole = np.concatenate(self.parts) if self.parts else np.empty(0)
+        self.parts = []
+        return metrics.Raw.of(whole)
+
+
+def column_groups(
+    columns: list[str], predictions: set[str], tables: tuple[Table, ...]
+) -> Iterator[list[str]]:
+    """The columns in reading order: data columns in groups, then the model's outputs."""
+    data = [c for c in columns if c not in predictions]
+    parquet_only = all(f.format == "parquet" for table in tables for f in table.files)
+    size = GROUP_COLUMNS if parquet_only else max(len(data), 1)
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+    outputs = [c for c in columns if c in predictions]
+    if outputs:
+        yield outputs
+
+
+def compare_exact(
+    reference: Table,
+    current: Table,
+    columns: list[str],
+    kinds: dict[str, str],
+    predictions: set[str],
+    models: tuple[Predictor | None, Predictor | None],
+    compare: Callable[[str, Any, Any], Any],
+    progress: ProgressSink,
+    keep_for_report: bool,
+) -> tuple[list[Any], dict[str, Any], dict[str, Any], int]:
+    """Compare `columns` of the two tables; return (compare's results in column order, the
+    reference and current summaries kept for the report, the current data's row count).
+
+    `models` runs on (reference, current) for the output columns; `compare(name, reference
+    summary, current summary)` scores one column.
+    """
+    results: dict[str, Any] = {}
+    kept_reference: dict[str, Any] = {}
+    kept_current: dict[str, Any] = {}
+    rows = 0
+    with scan.worker_pool() as pool:
+        for group in column_groups(columns, predictions, (reference, current)):
+            needs_model = any(c in predictions for c in group)
+            sides = []
+            for table, model, label in ((reference, models[0], "reference"), (current, models[1], "current")):
+                accumulators = {c: Values() if kinds[c] == NUMERIC else Categories(limit=None) for c in group}
+                n = _read(table, accumulators, kinds, model if needs_model else None, pool, progress, label)
+                sides.append(accumulators)
+            rows = n
+
+            def one(name: str, ref: dict[str, Any] = sides[0], cur: dict[str, Any] = sides[1]) -> None:
+                a, b = _finish(ref.pop(name)), _finish(cur.pop(name))
+                results[name] = compare(name, a, b)
+                if keep_for_report:
+                    kept_reference[name], kept_current[name] = _for_report(a, b)
+
+            for future in [pool.submit(one, name) for name in group]:
+                future.result()
+    return [results[c] for c in columns], kept_reference, kept_current, rows
+
+
+def _read(
+    table: Table,
+    accumulators: dict[str, Any],
+    kinds: dict[str, str],
+    predictor: Predictor | None,
+    pool: Any,
+    progress: ProgressSink,
+    label: str,
+) -> int:
+    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
+    columns = [c for c in accumulators if c in table.columns]
+    all_kinds = {**table.kinds, **kinds}
+    rows = 0
+    with progress.task(f"reading the {label} data", None, unit="rows") as advance:
+        for data in scan.chunks(table, columns, model_dtypes, predictor):
+            n = scan.feed(accumulators, all_kinds, data, pool)
+            rows += n
+            advance(n)
+    table.rows = rows
+    return rows
+
+
+def _finish(summary: Any) -> Any:
+    return summary.finish() if isinstance(summary, Values) else summary
+
+
+def _for_report(reference: Any, current: Any) -> tuple[Any, Any]:
+    """What the report draws, without the whole columns: counts over the report's own bins."""
+    if not isinstance(reference, metrics.Raw) or reference.n == 0 or current.n == 0:
+        return reference, current
+    from mlops_cli.monitor.report import histogram_edges
+
+    edges = histogram_edges(reference, current)
+    return _binned(reference, edges), _binned(current, edges)
+
+
+def _binned(side: metrics.Raw, edges: np.ndarray) -> Binned:
+    binned = Binned(edges)
+    if side.n:
+        binned.update(side.values)
+    binned.moments = side.moments
+    return binned
