@@ -59,7 +59,9 @@ def test_raw_jensenshannon_and_psi_on_evidently_bins():
     expected_cur = np.histogram(current, edges)[0] / len(current)
     np.testing.assert_array_equal(ref_share, expected_ref)
     np.testing.assert_array_equal(cur_share, expected_cur)
-    assert metrics.jensenshannon(ref_share, cur_share) == jensenshannon(expected_ref, expected_cur)  # natural log, as Evidently
+    assert metrics.jensenshannon(ref_share, cur_share) == jensenshannon(
+        expected_ref, expected_cur
+    )  # natural log, as Evidently
     filled_ref = np.where(expected_ref == 0, 0.0001, expected_ref)
     filled_cur = np.where(expected_cur == 0, 0.0001, expected_cur)
     assert metrics.psi(ref_share, cur_share) == pytest.approx(
@@ -147,7 +149,9 @@ def test_large_samples_p_value_uses_the_asymptotic_distribution():
     rng = np.random.default_rng(12)
     reference, current = rng.normal(0, 1, 30_000), rng.normal(0.02, 1, 40_000)
     expected = stats.ks_2samp(reference, current)
-    assert metrics.ks_result(expected.statistic, 30_000, 40_000)[1] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert metrics.ks_result(expected.statistic, 30_000, 40_000)[1] == pytest.approx(
+        expected.pvalue, rel=1e-9
+    )
 
 
 def test_missing_and_infinite_values_are_counted_apart():
