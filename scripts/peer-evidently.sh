@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 VENV=.venv-peers/evidently
 SPEC='evidently>=0.7,<0.8 pandas<3'
 STAMP="$VENV/.installed"
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC" ] && "$VENV/bin/python" -c 'import evidently' 2>/dev/null; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC" ] && "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("evidently") is None)' 2>/dev/null; then
     exit 0
 fi
 mkdir -p .venv-peers
