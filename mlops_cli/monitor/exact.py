@@ -79,25 +79,34 @@ def compare_exact(
     kept_reference: dict[str, Any] = {}
     kept_current: dict[str, Any] = {}
     rows = 0
-    with scan.worker_pool() as pool:
+
+    def one(name: str, reference_side: Any, current_side: Any) -> None:
+        a, b = _finish(reference_side), _finish(current_side)
+        results[name] = compare(name, a, b)
+        if keep_for_report:
+            kept_reference[name], kept_current[name] = _for_report(a, b)
+
+    # The columns read last are sorted and compared while the next ones are read.
+    with scan.worker_pool() as readers, scan.worker_pool() as workers:
+        pending: list[Any] = []
         for group in column_groups(columns, predictions, (reference, current)):
             needs_model = any(c in predictions for c in group)
             sides = []
             for table, model, label in ((reference, models[0], "reference"), (current, models[1], "current")):
                 accumulators = {c: Values() if kinds[c] == NUMERIC else Categories(limit=None) for c in group}
-                n = _read(table, accumulators, kinds, model if needs_model else None, pool, progress, label)
+                rows = _read(
+                    table, accumulators, kinds, model if needs_model else None, readers, progress, label
+                )
                 sides.append(accumulators)
-            rows = n
-
-            def one(name: str, ref: dict[str, Any] = sides[0], cur: dict[str, Any] = sides[1]) -> None:
-                a, b = _finish(ref.pop(name)), _finish(cur.pop(name))
-                results[name] = compare(name, a, b)
-                if keep_for_report:
-                    kept_reference[name], kept_current[name] = _for_report(a, b)
-
-            for future in [pool.submit(one, name) for name in group]:
-                future.result()
+            _wait(pending)
+            pending = [workers.submit(one, name, sides[0][name], sides[1][name]) for name in group]
+        _wait(pending)
     return [results[c] for c in columns], kept_reference, kept_current, rows
+
+
+def _wait(futures: list[Any]) -> None:
+    for future in futures:
+        future.result()
 
 
 def _read(

@@ -172,8 +172,9 @@ def ks(ref: Numeric, cur: Numeric) -> tuple[float, float]:
     import numpy as np
 
     if isinstance(ref, Raw) and isinstance(cur, Raw):
-        ref_cdf, cur_cdf, _ = _merged_cdfs(ref.values, cur.values)
-        d = float(np.max(np.abs(ref_cdf - cur_cdf)))
+        count_a, count_b, merged = _merged_cdfs(ref.values, cur.values)
+        run_ends = np.append(merged[1:] != merged[:-1], True)
+        d = float(np.max(np.abs(count_a[run_ends] / ref.n - count_b[run_ends] / cur.n)))
         return ks_result(d, ref.n, cur.n)
     assert isinstance(ref, Binned) and isinstance(cur, Binned)
     d = float(
@@ -186,16 +187,23 @@ def ks(ref: Numeric, cur: Numeric) -> tuple[float, float]:
 
 
 def _merged_cdfs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Both empirical CDFs at every value of two sorted samples, and those values (sorted).
+    """Both sorted samples merged, and each one's count of values at or before every position.
 
-    The same arithmetic as scipy's `ks_2samp` and `wasserstein_distance` (`searchsorted(...,
-    "right") / n`), on a merge of the two sorted arrays instead of new sorts.
+    Where a position is the last of a run of equal values, the counts are scipy's
+    `searchsorted(sample, value, "right")` (what `ks_2samp` and `wasserstein_distance` divide by
+    the sample's size); inside a run they are partial, which a Wasserstein step of width zero
+    ignores and KS skips. A stable sort of the two sorted runs is a linear merge (scipy sorts
+    both samples again and binary-searches every value of both in both).
     """
     import numpy as np
 
-    merged = np.concatenate((a, b))
-    merged.sort(kind="stable")  # two sorted runs: a linear merge
-    return np.searchsorted(a, merged, "right") / a.size, np.searchsorted(b, merged, "right") / b.size, merged
+    n, m = a.size, b.size
+    both = np.concatenate((a, b))
+    order = np.argsort(both, kind="stable")
+    merged = both[order]
+    count_a = np.cumsum(order < n, dtype=np.int64)
+    count_b = np.arange(1, n + m + 1, dtype=np.int64) - count_a
+    return count_a, count_b, merged
 
 
 def ks_result(d: float, n1: int, n2: int) -> tuple[float, float]:
@@ -222,8 +230,9 @@ def wasserstein_norm(ref: Numeric, cur: Numeric) -> float:
     if isinstance(ref, Raw) and isinstance(cur, Raw):
         import numpy as np
 
-        ref_cdf, cur_cdf, merged = _merged_cdfs(ref.values, cur.values)
-        distance = float(np.vecdot(np.abs(ref_cdf[:-1] - cur_cdf[:-1]), np.diff(merged)))
+        count_a, count_b, merged = _merged_cdfs(ref.values, cur.values)
+        steps = np.abs(count_a[:-1] / ref.n - count_b[:-1] / cur.n)
+        distance = float(np.vecdot(steps, np.diff(merged)))  # as scipy's _cdf_distance sums
         return distance / max(ref.moments.std, STD_FLOOR)
     norm = max(ref.moments.std, STD_FLOOR)
     assert isinstance(ref, Binned) and isinstance(cur, Binned)

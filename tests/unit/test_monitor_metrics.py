@@ -49,6 +49,21 @@ def test_raw_ks_and_wasserstein_equal_scipy(n, m):
     )
 
 
+@pytest.mark.parametrize("decimals", [0, 1, 3])
+def test_raw_statistics_equal_scipy_with_ties(decimals):
+    """One sort per column, merged: equal values on both sides must give scipy's figures exactly."""
+    rng = np.random.default_rng(decimals)
+    reference = np.round(rng.normal(0, 1, 30_000), decimals)
+    current = np.round(rng.normal(0.05, 1.1, 20_000), decimals)
+    d, p = metrics.ks(Raw.of(reference.copy()), Raw.of(current.copy()))
+    expected = stats.ks_2samp(reference, current)
+    assert d == expected.statistic and p == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-300)
+    ours = metrics.wasserstein_norm(Raw.of(reference.copy()), Raw.of(current.copy()))
+    assert ours == pytest.approx(scipy_wasserstein(reference, current), rel=1e-12)
+    constant = Raw.of(np.full(500, 2.0))
+    assert metrics.ks(constant, Raw.of(np.full(700, 2.0)))[0] == 0.0
+
+
 def test_raw_jensenshannon_and_psi_on_evidently_bins():
     rng = np.random.default_rng(3)
     reference, current = rng.gamma(2, 1, 4_000), rng.gamma(2.4, 1, 3_000)
