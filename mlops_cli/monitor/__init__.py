@@ -7,6 +7,8 @@
 - `metrics`: Evidently's stattests and its `auto` rules, from raw columns or from sketches.
 - `baseline`: computing, storing (a CAS blob plus a `baseline` artifact) and loading baselines.
 - `served`: what `serve --collect` wrote: rows, request count, error rate, latency.
+- `compare`: one column compared: metric, verdict, statistics, data quality.
+- `exact`: `check --reference`: both files' columns in memory a few at a time, sorted once.
 - `check`: the check itself and its record (a `monitor` job and a `drift.*` audit event).
 - `report`: the self-contained HTML report (matplotlib, inline images).
 

@@ -8,10 +8,9 @@ scipy's exact functions. Each check is a `monitor` job with a `drift.detected` o
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,13 @@ from mlops_cli.monitor.baseline import (
     load_predictor,
     roles_for,
 )
-from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC, Table
-from mlops_cli.monitor.sketch import OTHER, Binned, Categories
+from mlops_cli.monitor.compare import ColumnCheck, compare_column
+from mlops_cli.monitor.scan import CATEGORICAL, Table
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
 KIND = "monitor"
-TOP_CATEGORIES = 20  # categories listed per column in the result (all are compared)
 
 
 @dataclass
@@ -68,48 +66,6 @@ class CheckRequest:
             raise UsageError("--threshold must be 0 or more")
         if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--report must name an .html file")
-
-
-@dataclass
-class ColumnCheck:
-    name: str
-    role: str
-    kind: str
-    status: str  # checked, missing, empty (no values in the reference or the current data)
-    metric: str | None = None
-    score: float | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    drift: bool = False
-    note: str | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
-    reference: dict[str, Any] = field(default_factory=dict)
-    current: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "role": self.role,
-            "kind": self.kind,
-            "status": self.status,
-            "metric": self.metric,
-            "score": _finite(self.score),
-            "p_value": _finite(self.p_value),
-            "threshold": self.threshold,
-            "drift": self.drift,
-            "note": self.note,
-            "quality": self.quality,
-            "reference": self.reference,
-            "current": self.current,
-        }
-
-
-def _finite(value: float | None) -> float | None:
-    """The value, or None for NaN and infinity (a chi-square against a category the reference
-    never had), which JSON cannot carry; the verdict still says drift."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 @dataclass
@@ -187,7 +143,9 @@ def run_check(
             kinds,
             predictions,
             (predictor, model_for_current),
-            lambda name, a, b: _compare(Column(name, roles[name], kinds[name], a), b, request),
+            lambda name, a, b: compare_column(
+                Column(name, roles[name], kinds[name], a), b, request.metric, request.threshold
+            ),
             progress,
             keep_for_report=request.report is not None,
         )
@@ -200,7 +158,10 @@ def run_check(
         accumulators = {name: baseline.columns[name].summary.empty_like() for name in checked}
         rows = _feed(current, accumulators, kinds, model_for_current, progress, "current")
         sides = Sides(baseline.columns, accumulators, rows, exact=False)
-        results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
+        results = [
+            compare_column(sides.columns[name], sides.current[name], request.metric, request.threshold)
+            for name in checked
+        ]
     if rows == 0:
         raise InputError("the current data has no rows", hint="nothing to compare")
 
@@ -321,93 +282,6 @@ def _feed(
             advance(n)
     table.rows = rows
     return rows
-
-
-# --- comparing ---------------------------------------------------------------------------------
-
-
-def _compare(column: Column, current: Any, request: CheckRequest) -> ColumnCheck:
-    reference = column.summary
-    check = ColumnCheck(column.name, column.role, column.kind, "checked")
-    if column.kind == NUMERIC:
-        assert isinstance(reference, (Binned, metrics.Raw))
-        check.reference = _numeric_stats(reference)
-        check.current = _numeric_stats(current)
-        check.quality = _numeric_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
-        n_values = metrics.numeric_n_values(reference, current)
-        metric, check.note = metrics.resolve_metric(request.metric, NUMERIC, reference.n, n_values)
-        score = metrics.numeric_score(metric, reference, current, request.threshold)
-    else:
-        assert isinstance(reference, Categories)
-        check.reference = _category_stats(reference)
-        check.current = _category_stats(current)
-        check.quality = _category_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
-        n_values = len(set(reference.counts) | set(current.counts))
-        metric, check.note = metrics.resolve_metric(request.metric, CATEGORICAL, reference.n, n_values)
-        score = metrics.categorical_score(metric, reference, current, request.threshold)
-    check.metric, check.score, check.p_value = score.metric, score.score, score.p_value
-    check.threshold, check.drift = score.threshold, score.drift
-    return check
-
-
-def _numeric_stats(side: Binned | metrics.Raw) -> dict[str, Any]:
-    stats = side.moments.to_dict()
-    stats.pop("m2")
-    return stats
-
-
-def _numeric_quality(reference: Binned | metrics.Raw, current: Binned | metrics.Raw) -> dict[str, Any]:
-    quality = _missing(reference.moments.missing_rate, current.moments.missing_rate)
-    low, high = reference.moments.min, reference.moments.max
-    if current.n and low is not None and high is not None:
-        if isinstance(current, Binned):
-            outside = int(current.open[0] + current.open[-1]) if current.knots.size else current.n
-        else:
-            import numpy as np
-
-            below = int(np.searchsorted(current.values, low, "left"))
-            outside = below + current.n - int(np.searchsorted(current.values, high, "right"))
-        quality["out_of_range"] = outside
-        quality["out_of_range_share"] = outside / current.n
-    else:
-        quality["out_of_range"], quality["out_of_range_share"] = None, None
-    return quality
-
-
-def _category_stats(side: Categories) -> dict[str, Any]:
-    top = sorted(side.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
-    return {
-        "count": side.n,
-        "missing": side.missing,
-        "missing_rate": side.missing_rate,
-        "categories": len(side.counts),
-        "top": [{"value": k, "count": v, "share": v / side.n if side.n else 0.0} for k, v in top],
-    }
-
-
-def _category_quality(reference: Categories, current: Categories) -> dict[str, Any]:
-    quality = _missing(reference.missing_rate, current.missing_rate)
-    unseen = {k: v for k, v in current.counts.items() if k not in reference.counts and k != OTHER}
-    quality["unseen_categories"] = sorted(unseen, key=lambda k: (-unseen[k], k))[:TOP_CATEGORIES]
-    quality["unseen_count"] = len(unseen)
-    quality["unseen_share"] = sum(unseen.values()) / current.n if current.n else 0.0
-    return quality
-
-
-def _missing(reference: float, current: float) -> dict[str, Any]:
-    return {
-        "missing_rate_reference": reference,
-        "missing_rate_current": current,
-        "missing_rate_change": current - reference,
-    }
 
 
 def _summarise(
