@@ -156,7 +156,8 @@ def run_check(
     else:
         assert baseline is not None
         accumulators = {name: baseline.columns[name].summary.empty_like() for name in checked}
-        rows = _feed(current, accumulators, kinds, model_for_current, progress, "current")
+        with scan.worker_pool() as pool:
+            rows = scan.read_into(current, accumulators, kinds, model_for_current, pool, progress, "current")
         sides = Sides(baseline.columns, accumulators, rows, exact=False)
         results = [
             compare_column(sides.columns[name], sides.current[name], request.metric, request.threshold)
@@ -261,27 +262,6 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
         table.extra_filter = served.since_filter(served.parse_since(request.since))
         table.filter_columns = ("ts",)
     return table
-
-
-def _feed(
-    table: Table,
-    accumulators: dict[str, Any],
-    kinds: dict[str, str],
-    predictor: Any,
-    progress: ProgressSink,
-    label: str,
-) -> int:
-    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
-    columns = [c for c in accumulators if c in table.columns]
-    rows = 0
-    all_kinds = {**table.kinds, **kinds}
-    with scan.worker_pool() as pool, progress.task(f"reading the {label} data", None, unit="rows") as advance:
-        for data in scan.chunks(table, columns, model_dtypes, predictor):
-            n = scan.feed(accumulators, all_kinds, data, pool)
-            rows += n
-            advance(n)
-    table.rows = rows
-    return rows
 
 
 def _summarise(

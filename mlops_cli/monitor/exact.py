@@ -86,6 +86,7 @@ def compare_exact(
         if keep_for_report:
             kept_reference[name], kept_current[name] = _for_report(a, b)
 
+    _keep_freed_memory()
     # The columns read last are sorted and compared while the next ones are read.
     with scan.worker_pool() as readers, scan.worker_pool() as workers:
         pending: list[Any] = []
@@ -94,7 +95,7 @@ def compare_exact(
             sides = []
             for table, model, label in ((reference, models[0], "reference"), (current, models[1], "current")):
                 accumulators = {c: Values() if kinds[c] == NUMERIC else Categories(limit=None) for c in group}
-                rows = _read(
+                rows = scan.read_into(
                     table, accumulators, kinds, model if needs_model else None, readers, progress, label
                 )
                 sides.append(accumulators)
@@ -104,31 +105,27 @@ def compare_exact(
     return [results[c] for c in columns], kept_reference, kept_current, rows
 
 
+def _keep_freed_memory() -> None:
+    """Keep freed arrays of up to 32 MB in the heap instead of handing them back to the kernel.
+
+    Every column allocates and frees a few arrays of 8-16 MB per million rows; glibc maps each
+    afresh and the kernel zero-fills every page again, which cost as much system time as a third
+    of the work. Peak memory is unchanged (the same arrays are reused). Not glibc: nothing done.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest allowed value
+    mallopt(m_trim_threshold, 256 << 20)
+
+
 def _wait(futures: list[Any]) -> None:
     for future in futures:
         future.result()
-
-
-def _read(
-    table: Table,
-    accumulators: dict[str, Any],
-    kinds: dict[str, str],
-    predictor: Predictor | None,
-    pool: Any,
-    progress: ProgressSink,
-    label: str,
-) -> int:
-    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
-    columns = [c for c in accumulators if c in table.columns]
-    all_kinds = {**table.kinds, **kinds}
-    rows = 0
-    with progress.task(f"reading the {label} data", None, unit="rows") as advance:
-        for data in scan.chunks(table, columns, model_dtypes, predictor):
-            n = scan.feed(accumulators, all_kinds, data, pool)
-            rows += n
-            advance(n)
-    table.rows = rows
-    return rows
 
 
 def _finish(summary: Any) -> Any:

@@ -202,7 +202,8 @@ def _merged_cdfs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     order = np.argsort(both, kind="stable")
     merged = both[order]
     count_a = np.cumsum(order < n, dtype=np.int64)
-    count_b = np.arange(1, n + m + 1, dtype=np.int64) - count_a
+    count_b = np.arange(1, n + m + 1, dtype=np.int64)
+    np.subtract(count_b, count_a, out=count_b)
     return count_a, count_b, merged
 
 
@@ -231,7 +232,9 @@ def wasserstein_norm(ref: Numeric, cur: Numeric) -> float:
         import numpy as np
 
         count_a, count_b, merged = _merged_cdfs(ref.values, cur.values)
-        steps = np.abs(count_a[:-1] / ref.n - count_b[:-1] / cur.n)
+        steps = np.divide(count_a[:-1], ref.n)
+        np.subtract(steps, np.divide(count_b[:-1], cur.n), out=steps)
+        np.abs(steps, out=steps)
         distance = float(np.vecdot(steps, np.diff(merged)))  # as scipy's _cdf_distance sums
         return distance / max(ref.moments.std, STD_FLOOR)
     norm = max(ref.moments.std, STD_FLOOR)

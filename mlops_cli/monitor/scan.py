@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.batch.inputs import InputFile, check_same_columns, resolve_inputs
 from mlops_cli.batch.readers import iter_chunks
+from mlops_cli.domain import ProgressSink
 from mlops_cli.errors import MissingDependencyError, UsageError
 from mlops_cli.runtime.mapping import InputError
 
@@ -214,6 +215,30 @@ def feed(
         future.result()
     first = next(iter(data.values()), None)
     return 0 if first is None else len(first)
+
+
+def read_into(
+    table: Table,
+    accumulators: dict[str, Any],
+    kinds: dict[str, str],
+    predictor: Predictor | None,
+    pool: ThreadPoolExecutor,
+    progress: ProgressSink,
+    label: str,
+) -> int:
+    """One pass over the table feeding each accumulator its column (the model's outputs too,
+    when a predictor is given); returns the row count, also kept as `table.rows`."""
+    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
+    columns = [c for c in accumulators if c in table.columns]
+    all_kinds = {**table.kinds, **kinds}
+    rows = 0
+    with progress.task(f"reading the {label} data", None, unit="rows") as advance:
+        for data in chunks(table, columns, model_dtypes, predictor):
+            n = feed(accumulators, all_kinds, data, pool)
+            rows += n
+            advance(n)
+    table.rows = rows
+    return rows
 
 
 def prediction_kinds(predictor: Predictor) -> dict[str, str]:
