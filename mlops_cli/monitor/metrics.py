@@ -79,6 +79,17 @@ class Raw:
     def n(self) -> int:
         return int(self.values.size)
 
+    def value_counts(self) -> dict[float, int]:
+        """Every distinct value and its count (run lengths of the sorted values)."""
+        import numpy as np
+
+        if self.distinct.values is not None:
+            return dict(self.distinct.values)
+        s = self.values
+        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+        sizes = np.diff(np.append(starts, s.size))
+        return dict(zip(s[starts].tolist(), sizes.tolist(), strict=True))
+
 
 Numeric = Union[Raw, Binned]
 
@@ -291,6 +302,8 @@ def _tail(ref: Binned, cur: Binned, side: int) -> float:
 
 def numeric_value_counts(ref: Numeric, cur: Numeric) -> tuple[dict[Any, float], dict[Any, float]]:
     """Counts per distinct value; values a sketch cannot tell apart are counted together."""
+    if isinstance(ref, Raw) and isinstance(cur, Raw):
+        return ref.value_counts(), cur.value_counts()
     a, b = _distinct(ref), _distinct(cur)
     if a is not None and b is not None:
         return dict(a), dict(b)

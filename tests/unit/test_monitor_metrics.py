@@ -64,6 +64,18 @@ def test_raw_statistics_equal_scipy_with_ties(decimals):
     assert metrics.ks(constant, Raw.of(np.full(700, 2.0)))[0] == 0.0
 
 
+def test_raw_per_value_bins_when_only_the_reference_has_few_values():
+    """Evidently bins by value when the reference has <= 20 values, however many the current has."""
+    rng = np.random.default_rng(3)
+    reference, current = rng.integers(0, 5, 2_000).astype(float), rng.normal(2, 1, 1_500)
+    ref_share, cur_share = metrics.numeric_shares(Raw.of(reference.copy()), Raw.of(current.copy()))
+    keys = sorted(set(reference) | set(current))
+    expected_ref = np.array([np.count_nonzero(reference == k) / reference.size for k in keys])
+    expected_cur = np.array([np.count_nonzero(current == k) / current.size for k in keys])
+    np.testing.assert_array_equal(np.sort(ref_share), np.sort(expected_ref))
+    np.testing.assert_array_equal(np.sort(cur_share), np.sort(expected_cur))
+
+
 def test_raw_jensenshannon_and_psi_on_evidently_bins():
     rng = np.random.default_rng(3)
     reference, current = rng.gamma(2, 1, 4_000), rng.gamma(2.4, 1, 3_000)
