@@ -17,8 +17,9 @@ Jensen-Shannon is scipy's `jensenshannon(ref, cur)` with its default base (the n
 Evidently calls it; chi-square is scipy's
 `chisquare(current counts, reference counts * m / n)` over the union of categories.
 
-`Raw` columns (with `--reference`) use scipy's own functions, so results equal scipy's; a
-`Binned` reference (a stored baseline) uses the sketch's bounds (see `sketch.py`).
+`Raw` columns (with `--reference`) are sorted once and KS and Wasserstein use scipy's arithmetic
+on one merge of the two (the results equal scipy's, see the tests); a `Binned` reference (a
+stored baseline) uses the sketch's bounds (see `sketch.py`).
 """
 
 from __future__ import annotations
