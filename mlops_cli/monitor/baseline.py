@@ -22,8 +22,9 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion, NoProgress, ProgressSink
 from mlops_cli.errors import NotFoundError, StoreError, UsageError
 from mlops_cli.monitor import scan
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC, Table
-from mlops_cli.monitor.sketch import EXACT_LIMIT, KNOTS, Binned, Categories, NumericScan
+from mlops_cli.monitor.sketch import EXACT_LIMIT, KNOTS, Binned, NumericScan
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store

@@ -8,8 +8,9 @@ from typing import Any
 
 from mlops_cli.monitor import metrics
 from mlops_cli.monitor.baseline import Column
+from mlops_cli.monitor.categories import OTHER, Categories
 from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC
-from mlops_cli.monitor.sketch import OTHER, Binned, Categories
+from mlops_cli.monitor.sketch import Binned
 
 TOP_CATEGORIES = 20  # categories listed per column in the result (all are compared)
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.domain import ProgressSink
 from mlops_cli.monitor import metrics, scan
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import NUMERIC, Table
-from mlops_cli.monitor.sketch import Binned, Categories
+from mlops_cli.monitor.sketch import Binned
 
 if TYPE_CHECKING:
     import numpy as np

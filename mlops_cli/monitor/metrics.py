@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from mlops_cli.errors import UsageError
-from mlops_cli.monitor.sketch import DISTINCT_LIMIT, Binned, Categories, Distinct, Moments
+from mlops_cli.monitor.categories import Categories
+from mlops_cli.monitor.sketch import DISTINCT_LIMIT, Binned, Distinct, Moments
 
 if TYPE_CHECKING:
     import numpy as np

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MissingDependencyError, MlopsError
 from mlops_cli.monitor import metrics
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import NUMERIC
-from mlops_cli.monitor.sketch import Categories
 
 if TYPE_CHECKING:
     from mlops_cli.monitor.check import Sides

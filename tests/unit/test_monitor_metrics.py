@@ -8,8 +8,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlops_cli.monitor import metrics
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.metrics import Raw
-from mlops_cli.monitor.sketch import EXACT_LIMIT, Binned, Categories, NumericScan
+from mlops_cli.monitor.sketch import EXACT_LIMIT, Binned, NumericScan
 
 
 def sketch(reference: np.ndarray, chunk: int = 65_536) -> Binned:
