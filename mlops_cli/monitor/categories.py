@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_cli.monitor.sketch import missing_share
+
 MAX_CATEGORIES = 10_000  # beyond this, further categories are counted together as OTHER
 OTHER = "__other__"
 
@@ -70,8 +72,7 @@ class Categories:
 
     @property
     def missing_rate(self) -> float:
-        total = self.n + self.missing
-        return self.missing / total if total else 0.0
+        return missing_share(self.missing, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -61,27 +61,21 @@ def compare_column(column: Column, current: Any, metric: str, threshold: float |
     """One column's verdict, statistics and data quality, reference against current."""
     reference = column.summary
     check = ColumnCheck(column.name, column.role, column.kind, "checked")
-    if column.kind == NUMERIC:
+    numeric = column.kind == NUMERIC
+    stats, quality = (_numeric_stats, _numeric_quality) if numeric else (_category_stats, _category_quality)
+    check.reference, check.current = stats(reference), stats(current)
+    check.quality = quality(reference, current)
+    if reference.n == 0 or current.n == 0:
+        check.status = "empty"
+        check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
+        return check
+    if numeric:
         assert isinstance(reference, (Binned, metrics.Raw))
-        check.reference = _numeric_stats(reference)
-        check.current = _numeric_stats(current)
-        check.quality = _numeric_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
         n_values = metrics.numeric_n_values(reference, current)
         metric, check.note = metrics.resolve_metric(metric, NUMERIC, reference.n, n_values)
         score = metrics.numeric_score(metric, reference, current, threshold)
     else:
         assert isinstance(reference, Categories)
-        check.reference = _category_stats(reference)
-        check.current = _category_stats(current)
-        check.quality = _category_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
         n_values = len(set(reference.counts) | set(current.counts))
         metric, check.note = metrics.resolve_metric(metric, CATEGORICAL, reference.n, n_values)
         score = metrics.categorical_score(metric, reference, current, threshold)

@@ -52,6 +52,12 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
     )
 
 
+def missing_share(missing: int, present: int) -> float:
+    """The share of a column's cells that were missing (0.0 for no cells at all)."""
+    total = missing + present
+    return missing / total if total else 0.0
+
+
 def finite_values(values: np.ndarray) -> tuple[np.ndarray, int]:
     """The finite values of a float column and how many were missing (NaN, null or infinite)."""
     import numpy as np
@@ -127,8 +133,7 @@ class Moments:
 
     @property
     def missing_rate(self) -> float:
-        total = self.n + self.missing
-        return self.missing / total if total else 0.0
+        return missing_share(self.missing, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
