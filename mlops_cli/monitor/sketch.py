@@ -164,10 +164,11 @@ class Distinct:
 
         if self.overflow or s.size == 0:
             return
-        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-        if starts.size > DISTINCT_LIMIT:
+        changes = s[1:] != s[:-1]
+        if np.count_nonzero(changes) >= DISTINCT_LIMIT:  # before listing a million positions
             self.overflow, self.counts = True, {}
             return
+        starts = np.flatnonzero(np.concatenate(([True], changes)))
         sizes = np.diff(np.append(starts, s.size))
         for value, size in zip(s[starts].tolist(), sizes.tolist(), strict=True):
             self.counts[value] = self.counts.get(value, 0) + size
