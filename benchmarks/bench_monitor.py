@@ -10,13 +10,18 @@ process tree, sampled every 20 ms):
 
 - `mlops monitor baseline` once, then `mlops monitor check` against it (median of --repeats);
   for 1M x 50 and 1M x 200, and (unless --skip-big) 10M x 50, baseline and check both streamed.
-- Evidently 0.7 (`Report([DataDriftPreset()])`) in its own venv (pandas < 3), created under
-  ~/.cache/mlops-bench/evidently-venv when missing; on --evidently-rows rows (Evidently takes
+- `mlops monitor check --reference` (exact: both files read, every column sorted) beside the
+  check from the stored baseline on the same N x 51 files, run alternately, medians and the
+  ratio of each pair (the target: exact within 2.5x the baseline check's time, under 1 GB).
+- Evidently 0.7 (`Report([DataDriftPreset()])`) in its own venv (pandas < 3): the project's
+  `.venv-peers/evidently` (scripts/peer-evidently.sh) when present, else one created under
+  ~/.cache/mlops-bench/evidently-venv; on --evidently-rows rows (Evidently takes
   minutes on 1M rows), with `mlops monitor check` (and `--reference`, exact) on the same files.
   Skipped with a note when it cannot be installed.
 
 Usage: python benchmarks/bench_monitor.py [--rows N] [--repeats R] [--evidently-rows N]
-                                          [--skip-big] [--skip-evidently] [--quick] [--keep DIR]
+                                          [--skip-big] [--skip-evidently] [--only-exact]
+                                          [--quick] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_score_batch import run_measured  # noqa: E402 - one measuring helper for every benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
-EVIDENTLY_VENV = Path.home() / ".cache" / "mlops-bench" / "evidently-venv"
+PEER_VENV = ROOT / ".venv-peers" / "evidently"
+EVIDENTLY_VENV = (
+    PEER_VENV if PEER_VENV.exists() else Path.home() / ".cache" / "mlops-bench" / "evidently-venv"
+)
 
 EVIDENTLY = """
 import json, sys, time, pandas as pd
@@ -155,6 +163,35 @@ def agreement(python, script, ref, cur, work, project, env, mlops) -> None:
     )
 
 
+def exact_beside_baseline(
+    work: Path, project: Path, env: dict[str, str], mlops: list[str], rows: int, repeats: int
+):
+    """`check --reference` and the check from a stored baseline on the same files, alternated."""
+    columns = 51
+    ref = make_data(work / f"ref-{rows}x{columns}.parquet", rows, columns, False, 0)
+    cur = make_data(work / f"cur-{rows}x{columns}.parquet", rows, columns, True, 1)
+    measured([*mlops, "monitor", "baseline", "m", "--data", str(ref)], project, env)
+    baseline_runs, exact_runs = [], []
+    for _ in range(repeats):
+        baseline_runs.append(measured([*mlops, "monitor", "check", "m", "--data", str(cur)], project, env))
+        exact_runs.append(
+            measured(
+                [*mlops, "monitor", "check", "m", "--data", str(cur), "--reference", str(ref)], project, env
+            )
+        )
+    ratios = [e[0] / b[0] for b, e in zip(baseline_runs, exact_runs, strict=True)]
+    print(f"\nExact beside the stored baseline, {rows:,} x {columns}, alternated, medians of {repeats}:")
+    print("| check | wall | CPU s | peak RSS | wall / baseline check (median of pairs) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, runs, ratio in (
+        ("from the stored baseline", baseline_runs, "1x"),
+        ("--reference (exact)", exact_runs, f"{statistics.median(ratios):.2f}x (target <= 2.5x, < 1 GB)"),
+    ):
+        wall, cpu, peak = median_of(runs)
+        print(f"| {name} | {wall:.2f} s | {cpu:.2f} | {peak:,.0f} MB | {ratio} |")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -162,6 +199,9 @@ def main() -> None:
     parser.add_argument("--evidently-rows", type=int, default=100_000)
     parser.add_argument("--skip-big", action="store_true", help="skip the 10M x 50 case")
     parser.add_argument("--skip-evidently", action="store_true")
+    parser.add_argument(
+        "--only-exact", action="store_true", help="only --reference beside the baseline check"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the data in this folder")
     args = parser.parse_args()
@@ -188,6 +228,9 @@ def main() -> None:
     )
 
     print(f"CPU: {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
+    if args.only_exact:
+        exact_beside_baseline(work, project, env, mlops, args.rows, args.repeats)
+        return
     print("| case | wall (median) | CPU s | peak RSS | target |")
     print("| --- | ---: | ---: | ---: | --- |")
     cases = [(args.rows, 50, "< 2.5 s"), (args.rows, 200, "< 10 s, < 2 GB")]
@@ -210,6 +253,8 @@ def main() -> None:
             f"| reading the input alone (pyarrow) | {floor[0]:.2f} s | {floor[1]:.2f} | {floor[2]:,.0f} MB |"
             f" check's RSS beyond it: {peak - floor[2]:,.0f} MB |"
         )
+
+    exact_beside_baseline(work, project, env, mlops, args.rows, args.repeats)
 
     python = evidently_python(args.skip_evidently)
     rows = args.evidently_rows

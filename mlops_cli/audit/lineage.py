@@ -123,6 +123,7 @@ def _upstream(store: Store, graph: Lineage, version: ModelVersion, seen: set[str
         label = commit[:12] + ("*" if version.git.dirty else "")
         graph.add(Node(f"commit:{commit}", "commit", label, asdict(version.git)))
         graph.link(f"commit:{commit}", node, "source")
+    _pipeline_run(graph, version, node)
     source = (version.metadata.get("derived_from") or {}) if isinstance(version.metadata, dict) else {}
     source_ref = source.get("ref") if isinstance(source, dict) else source
     if source_ref and source_ref not in seen:
@@ -135,6 +136,24 @@ def _upstream(store: Store, graph: Lineage, version: ModelVersion, seen: set[str
         graph.add(_version_node(parent))
         graph.link(f"version:{parent.ref}", node, "converted")
         _upstream(store, graph, parent, seen)
+
+
+def _pipeline_run(graph: Lineage, version: ModelVersion, node: str) -> None:
+    """A version registered by `mlops pipeline run`: the run, its step and the inputs it ran with."""
+    run = version.metadata.get("pipeline") if isinstance(version.metadata, dict) else None
+    if not isinstance(run, dict) or not run.get("job"):
+        return
+    run_id = f"job:{run['job']}"
+    details = {k: run.get(k) for k in ("step", "pipeline", "lock", "params", "environment")}
+    graph.add(Node(run_id, "pipeline", f"{run['job']} step {run.get('step')}", details))
+    graph.link(run_id, node, "produced")
+    inputs = [("input", dep) for dep in run.get("inputs", [])]
+    for step, deps in (run.get("upstream") or {}).items():  # what the steps before it read
+        inputs += [(f"input of {step}", dep) for dep in deps]
+    for relation, dep in inputs:
+        digest = f"sha256:{dep.get('sha256')}"
+        graph.add(Node(f"dataset:{digest}", "dataset", dep.get("path", "?"), {"digest": digest, **dep}))
+        graph.link(f"dataset:{digest}", run_id, relation)
 
 
 def _built_from(store: Store, graph: Lineage, version: ModelVersion) -> None:

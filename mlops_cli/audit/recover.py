@@ -17,6 +17,7 @@ any version whose files' blobs are gone.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from mlops_cli.relpaths import path_problem
 from mlops_cli.store import create_store
 from mlops_cli.store.cas import ObjectStore, iter_blob_paths
 from mlops_cli.store.events import utc_now
+from mlops_cli.store.gc import DIGEST_IN_TEXT
 from mlops_cli.store.head import HEAD_FILENAME, read_head_file
 from mlops_cli.store.project import find_store, store_paths_for_init
 from mlops_cli.store.records import Records
@@ -297,6 +299,8 @@ def _lost_and_found(
                 orphaned.setdefault(
                     digest, f"the blob of {owner}'s {kind} artifact ({owner} was not recovered)"
                 )
+    # and the blobs a version's metadata names (its environment snapshot)
+    used |= {d for v in versions.values() for d in DIGEST_IN_TEXT.findall(json.dumps(v.get("metadata")))}
     for number, digest in enumerate(sorted(set(available) - used), start=1):
         files = [[digest.split(":")[1], available[digest], 0o644, digest]]
         ref = f"{LOST_AND_FOUND}:{number}"

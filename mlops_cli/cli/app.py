@@ -25,6 +25,7 @@ from mlops_cli.cli.commands import (
     score_batch,
     serve,
 )
+from mlops_cli.cli.commands import pipeline as pipeline_command
 from mlops_cli.cli.errors import MlopsGroup
 
 app = typer.Typer(
@@ -77,3 +78,4 @@ app.add_typer(monitor.app, name="monitor")
 app.add_typer(remote.app, name="remote")
 _command("push", push.push)
 _command("pull", pull.pull)
+app.add_typer(pipeline_command.app, name="pipeline")

@@ -19,6 +19,7 @@ from mlops_cli.domain import (
     validate_name,
 )
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.models import environment
 from mlops_cli.models.frameworks import detect_framework, validate_framework
 from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
@@ -80,8 +81,13 @@ def register_model(
     framework = framework or detect_framework(path, [f.relative for f in files])
     if signature is None:
         signature = read_signature(framework, path, [f.relative for f in files])
+    metadata = dict(metadata or {})
 
-    with _new_blobs_removed_on_failure(store) as written:
+    with _new_blobs_removed_on_failure(store) as (written, documents):
+        if "environment" not in metadata:  # the interpreter and distributions it came from
+            env = environment.snapshot(store.objects, store.paths.cache)
+            documents += [env.digest] if env.written else []
+            metadata["environment"] = env.to_dict()
         entries = []
         total = sum(f.size for f in files) + sum(p.stat().st_size for p in dataset_paths)
         with progress.task(f"storing {path.name}", total) as advance:
@@ -114,7 +120,7 @@ def register_model(
             tags=dict(tags or {}),
             alias=alias,
             datasets=tuple(records),
-            metadata=dict(metadata or {}),
+            metadata=metadata,
             git=git_info(path.absolute()) if git is FROM_PATH else git,
             action=action,
         )
@@ -134,19 +140,24 @@ def _dataset_path(path: Path) -> Path:
 
 
 @contextmanager
-def _new_blobs_removed_on_failure(store: Store) -> Iterator[list[str]]:
-    """Yield a list to note newly written blobs in; on failure remove those nothing references.
+def _new_blobs_removed_on_failure(store: Store) -> Iterator[tuple[list[str], list[str]]]:
+    """Yield lists to note newly written blobs in: files and datasets (rows of the blobs table),
+    and documents a version's metadata names (its environment snapshot). On failure remove
+    those nothing references.
 
     The check and removal run under the write lock, so a concurrent register that already
     adopted one of these blobs keeps it.
     """
     written: list[str] = []
+    documents: list[str] = []
     try:
-        yield written
+        yield written, documents
     except BaseException:
-        if written:
-            try:
+        try:
+            if written:
                 registry.remove_unreferenced_blobs(store.conn, written, store.objects.remove)
-            except MlopsError:
-                pass  # the store is unwritable: the original error says more than this one
+            if documents:
+                registry.remove_unnamed_documents(store.conn, documents, store.objects.remove)
+        except MlopsError:
+            pass  # the store is unwritable: the original error says more than this one
         raise

@@ -22,8 +22,9 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion, NoProgress, ProgressSink
 from mlops_cli.errors import NotFoundError, StoreError, UsageError
 from mlops_cli.monitor import scan
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC, Table
-from mlops_cli.monitor.sketch import EXACT_LIMIT, KNOTS, Binned, Categories, NumericScan
+from mlops_cli.monitor.sketch import EXACT_LIMIT, KNOTS, Binned, NumericScan
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
@@ -134,30 +135,46 @@ def load_predictor(store: Store, version: ModelVersion, warn: Any = None) -> Pre
 
 
 def roles_for(
-    table: Table, predictor: Predictor | None, target: str | None
+    table: Table,
+    predictor: Predictor | None,
+    target: str | None,
+    columns: tuple[str, ...] | None = None,
+    categorical: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[dict[str, str], dict[str, str]]:
-    """(role per column, kind per column): the model's inputs (all columns for a model whose
-    inputs are unnamed), the target, and the model's output columns."""
+    """(role per column, kind per column): every column of the data (the collector's own
+    excepted) or only those named in `columns`, the target, and the model's output columns.
+
+    As Evidently and Azure ML do, context columns (region, channel, free text) are monitored as
+    well as the model's inputs. A column named by an option that would end up unmonitored or
+    absent is a UsageError, never silence.
+    """
     if target is not None and target not in table.columns:
         raise UsageError(f"--target {target!r} is not a column of the data")
-    roles: dict[str, str] = {}
-    kinds = dict(table.kinds)
-    features = list(predictor.schema.columns) if predictor is not None else []
-    if features:
-        missing = [c for c in features if c not in table.columns]
-        if missing:
-            raise InputError(f"the data lacks the model's input columns: {', '.join(missing)}")
+    if predictor is not None and predictor.schema.columns:
+        lacking = [c for c in predictor.schema.columns if c not in table.columns]
+        if lacking:
+            raise InputError(f"the data lacks the model's input columns: {', '.join(lacking)}")
+    outputs = scan.prediction_kinds(predictor) if predictor is not None else {}
+    if columns:
+        unknown = [c for c in columns if c not in table.columns and c not in outputs]
+        if unknown:
+            raise UsageError(f"--columns names columns the data lacks: {', '.join(unknown)}")
+        candidates = list(dict.fromkeys(columns))
     else:
-        features = [c for c in table.columns if c != target and c not in scan.COLLECTOR_COLUMNS]
-    for name in features:
-        roles[name] = FEATURE
+        candidates = [c for c in table.columns if c not in scan.COLLECTOR_COLUMNS]
+    # A data column named as a model output (collected traffic) is that output, monitored as one.
+    features = [c for c in candidates if c != target and c not in outputs]
+    left_out = sorted(set(categorical) - set(features) - {target})
+    if left_out:
+        raise UsageError(f"--categorical names columns that are not monitored: {', '.join(left_out)}")
+    roles: dict[str, str] = dict.fromkeys(features, FEATURE)
+    kinds = dict(table.kinds)
     if target is not None:
+        if target in outputs:
+            raise UsageError(f"--target {target!r} is also the name of a model output")
         roles[target] = TARGET
-    if predictor is not None:
-        for name, kind in scan.prediction_kinds(predictor).items():
-            if name in roles:
-                raise UsageError(f"the data has a column {name!r}, which is also the name of a model output")
-            roles[name], kinds[name] = PREDICTION, kind
+    for name, kind in outputs.items():
+        roles[name], kinds[name] = PREDICTION, kind
     return roles, kinds
 
 
@@ -228,6 +245,7 @@ def create_baseline(
     *,
     categorical: set[str] | frozenset[str] = frozenset(),
     target: str | None = None,
+    columns: tuple[str, ...] | None = None,
     sample: int | None = None,
     message: str | None = None,
     progress: ProgressSink | None = None,
@@ -249,7 +267,7 @@ def create_baseline(
     version = show_version(store, ref)
     table = scan.open_table(data, categorical)
     predictor = load_predictor(store, version, warn)
-    roles, kinds = roles_for(table, predictor, target)
+    roles, kinds = roles_for(table, predictor, target, columns, categorical)
     summaries, rows = reference_statistics(table, roles, kinds, predictor, limit=sample, progress=progress)
     columns = {name: Column(name, roles[name], kinds[name], summaries[name]) for name in roles}
     data_info = {
@@ -258,6 +276,7 @@ def create_baseline(
         "sample": sample,
         "target": target,
         "categorical": sorted(categorical),
+        "columns": list(columns) if columns else None,
     }
     baseline = Baseline(version.ref, version.digest, utc_now(), rows, data_info, columns)
     baseline.digest = _store_blob(store, baseline.to_json())

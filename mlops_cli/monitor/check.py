@@ -8,12 +8,11 @@ scipy's exact functions. Each check is a `monitor` job with a `drift.detected` o
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
@@ -29,17 +28,13 @@ from mlops_cli.monitor.baseline import (
     load_predictor,
     roles_for,
 )
-from mlops_cli.monitor.scan import CATEGORICAL, NUMERIC, Table
-from mlops_cli.monitor.sketch import OTHER, Binned, Categories
+from mlops_cli.monitor.compare import ColumnCheck, compare_column
+from mlops_cli.monitor.scan import CATEGORICAL, Table
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
-if TYPE_CHECKING:
-    import numpy as np
-
 KIND = "monitor"
-TOP_CATEGORIES = 20  # categories listed per column in the result (all are compared)
 
 
 @dataclass
@@ -71,63 +66,6 @@ class CheckRequest:
             raise UsageError("--threshold must be 0 or more")
         if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--report must name an .html file")
-
-
-@dataclass
-class ColumnCheck:
-    name: str
-    role: str
-    kind: str
-    status: str  # checked, missing, empty (no values in the reference or the current data)
-    metric: str | None = None
-    score: float | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    drift: bool = False
-    note: str | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
-    reference: dict[str, Any] = field(default_factory=dict)
-    current: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "role": self.role,
-            "kind": self.kind,
-            "status": self.status,
-            "metric": self.metric,
-            "score": _finite(self.score),
-            "p_value": _finite(self.p_value),
-            "threshold": self.threshold,
-            "drift": self.drift,
-            "note": self.note,
-            "quality": self.quality,
-            "reference": self.reference,
-            "current": self.current,
-        }
-
-
-def _finite(value: float | None) -> float | None:
-    """The value, or None for NaN and infinity (a chi-square against a category the reference
-    never had), which JSON cannot carry; the verdict still says drift."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-class Values:
-    """A whole numeric column gathered in memory, for exact statistics (`--reference`)."""
-
-    def __init__(self) -> None:
-        self.parts: list[np.ndarray] = []
-
-    def update(self, values: np.ndarray) -> None:
-        self.parts.append(values.copy())
-
-    def finish(self) -> metrics.Raw:
-        import numpy as np
-
-        return metrics.Raw.of(np.concatenate(self.parts) if self.parts else np.empty(0))
 
 
 @dataclass
@@ -165,7 +103,7 @@ def run_check(
     if request.reference:
         reference_table = scan.open_table(request.reference, request.categorical)
         predictor = load_predictor(store, version, warn)
-        roles, kinds = roles_for(reference_table, predictor, None)
+        roles, kinds = roles_for(reference_table, predictor, None, request.columns, request.categorical)
     else:
         baseline = load_baseline(store, version)
         roles = {c.name: c.role for c in baseline.columns.values()}
@@ -175,11 +113,8 @@ def run_check(
 
     folder, source = _source(store, request)
     current = _current_table(request, folder, kinds)
-    wanted = list(request.columns) if request.columns else list(roles)
-    unknown = [c for c in wanted if c not in roles]
-    if unknown:
-        where = "the reference" if request.reference else "the baseline"
-        raise UsageError(f"--columns names columns {where} lacks: {', '.join(unknown)}")
+    wanted = list(dict.fromkeys(request.columns)) if request.columns else list(roles)
+    _check_named(request, wanted, roles, kinds)
     available = set(current.columns)
     run_model = (
         predictor is not None
@@ -187,33 +122,50 @@ def run_check(
         and all(c in available for c in predictor.schema.columns)
     )
     missing = [c for c in wanted if c not in available and not (roles[c] == PREDICTION and run_model)]
+    named = set(request.columns or ()) | set(request.categorical)
+    if any(c in named for c in missing):
+        raise UsageError(
+            f"the current data lacks columns named by --columns or --categorical:"
+            f" {', '.join(c for c in missing if c in named)}"
+        )
     extra = [c for c in current.columns if c not in roles and c not in scan.COLLECTOR_COLUMNS]
     checked = [c for c in wanted if c not in missing]
 
     model_for_current = predictor if run_model else None
     if request.reference:
-        reference_summaries, _ = _gather(
-            reference_table, checked, roles, kinds, predictor, progress, "reference"
+        from mlops_cli.monitor.exact import compare_exact
+
+        predictions = {c for c in checked if roles[c] == PREDICTION}
+        results, kept_reference, kept_current, rows = compare_exact(
+            reference_table,
+            current,
+            checked,
+            kinds,
+            predictions,
+            (predictor, model_for_current),
+            lambda name, a, b: compare_column(
+                Column(name, roles[name], kinds[name], a), b, request.metric, request.threshold
+            ),
+            progress,
+            keep_for_report=request.report is not None,
         )
         reference_columns = {
-            name: Column(name, roles[name], kinds[name], reference_summaries[name]) for name in checked
+            name: Column(name, roles[name], kinds[name], summary) for name, summary in kept_reference.items()
         }
-        current_summaries, rows = _gather(
-            current, checked, roles, kinds, model_for_current, progress, "current"
-        )
-        sides = Sides(reference_columns, current_summaries, rows, exact=True)
+        sides = Sides(reference_columns, kept_current, rows, exact=True)
     else:
         assert baseline is not None
-        accumulators = {
-            name: (baseline.columns[name].summary.empty_like() if kinds[name] == NUMERIC else Categories())
-            for name in checked
-        }
-        rows = _feed(current, accumulators, kinds, model_for_current, progress, "current")
+        accumulators = {name: baseline.columns[name].summary.empty_like() for name in checked}
+        with scan.worker_pool() as pool:
+            rows = scan.read_into(current, accumulators, kinds, model_for_current, pool, progress, "current")
         sides = Sides(baseline.columns, accumulators, rows, exact=False)
+        results = [
+            compare_column(sides.columns[name], sides.current[name], request.metric, request.threshold)
+            for name in checked
+        ]
     if rows == 0:
         raise InputError("the current data has no rows", hint="nothing to compare")
 
-    results = [_compare(sides.columns[name], sides.current[name], request) for name in checked]
     results += [
         ColumnCheck(name, roles[name], kinds[name], "missing", note="not in the current data")
         for name in missing
@@ -243,6 +195,26 @@ def run_check(
         provenance(request.message),
     )
     return result
+
+
+def _check_named(
+    request: CheckRequest, wanted: list[str], roles: dict[str, str], kinds: dict[str, str]
+) -> None:
+    """A column named by --columns or --categorical that would not be compared as asked is a
+    UsageError, never silence."""
+    where = "the reference" if request.reference else "the baseline"
+    unknown = [c for c in wanted if c not in roles]
+    if unknown:
+        raise UsageError(f"--columns names columns {where} lacks: {', '.join(unknown)}")
+    left_out = sorted(c for c in request.categorical if c not in wanted)
+    if left_out:
+        raise UsageError(f"--categorical names columns that are not checked: {', '.join(left_out)}")
+    numeric = sorted(c for c in request.categorical if kinds.get(c) != CATEGORICAL)
+    if numeric:
+        raise UsageError(
+            f"--categorical names columns {where} holds as numbers: {', '.join(numeric)}",
+            hint="make a new baseline with --categorical to compare them as categories",
+        )
 
 
 def gate(result: dict[str, Any], fail_on_drift: bool) -> None:
@@ -290,129 +262,6 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
         table.extra_filter = served.since_filter(served.parse_since(request.since))
         table.filter_columns = ("ts",)
     return table
-
-
-def _feed(
-    table: Table,
-    accumulators: dict[str, Any],
-    kinds: dict[str, str],
-    predictor: Any,
-    progress: ProgressSink,
-    label: str,
-) -> int:
-    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
-    columns = [c for c in accumulators if c in table.columns]
-    rows = 0
-    all_kinds = {**table.kinds, **kinds}
-    with scan.worker_pool() as pool, progress.task(f"reading the {label} data", None, unit="rows") as advance:
-        for data in scan.chunks(table, columns, model_dtypes, predictor):
-            n = scan.feed(accumulators, all_kinds, data, pool)
-            rows += n
-            advance(n)
-    table.rows = rows
-    return rows
-
-
-def _gather(
-    table: Table,
-    columns: list[str],
-    roles: dict[str, str],
-    kinds: dict[str, str],
-    predictor: Any,
-    progress: ProgressSink,
-    label: str,
-) -> tuple[dict[str, Any], int]:
-    accumulators = {name: (Values() if kinds[name] == NUMERIC else Categories()) for name in columns}
-    rows = _feed(table, accumulators, kinds, predictor, progress, label)
-    return {
-        name: (acc.finish() if isinstance(acc, Values) else acc) for name, acc in accumulators.items()
-    }, rows
-
-
-# --- comparing ---------------------------------------------------------------------------------
-
-
-def _compare(column: Column, current: Any, request: CheckRequest) -> ColumnCheck:
-    reference = column.summary
-    check = ColumnCheck(column.name, column.role, column.kind, "checked")
-    if column.kind == NUMERIC:
-        assert isinstance(reference, (Binned, metrics.Raw))
-        check.reference = _numeric_stats(reference)
-        check.current = _numeric_stats(current)
-        check.quality = _numeric_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
-        n_values = metrics.numeric_n_values(reference, current)
-        metric, check.note = metrics.resolve_metric(request.metric, NUMERIC, reference.n, n_values)
-        score = metrics.numeric_score(metric, reference, current, request.threshold)
-    else:
-        assert isinstance(reference, Categories)
-        check.reference = _category_stats(reference)
-        check.current = _category_stats(current)
-        check.quality = _category_quality(reference, current)
-        if reference.n == 0 or current.n == 0:
-            check.status = "empty"
-            check.note = "no values in the " + ("reference" if reference.n == 0 else "current data")
-            return check
-        n_values = len(set(reference.counts) | set(current.counts))
-        metric, check.note = metrics.resolve_metric(request.metric, CATEGORICAL, reference.n, n_values)
-        score = metrics.categorical_score(metric, reference, current, request.threshold)
-    check.metric, check.score, check.p_value = score.metric, score.score, score.p_value
-    check.threshold, check.drift = score.threshold, score.drift
-    return check
-
-
-def _numeric_stats(side: Binned | metrics.Raw) -> dict[str, Any]:
-    stats = side.moments.to_dict()
-    stats.pop("m2")
-    return stats
-
-
-def _numeric_quality(reference: Binned | metrics.Raw, current: Binned | metrics.Raw) -> dict[str, Any]:
-    quality = _missing(reference.moments.missing_rate, current.moments.missing_rate)
-    low, high = reference.moments.min, reference.moments.max
-    if current.n and low is not None and high is not None:
-        if isinstance(current, Binned):
-            outside = int(current.open[0] + current.open[-1]) if current.knots.size else current.n
-        else:
-            import numpy as np
-
-            outside = int(np.count_nonzero((current.values < low) | (current.values > high)))
-        quality["out_of_range"] = outside
-        quality["out_of_range_share"] = outside / current.n
-    else:
-        quality["out_of_range"], quality["out_of_range_share"] = None, None
-    return quality
-
-
-def _category_stats(side: Categories) -> dict[str, Any]:
-    top = sorted(side.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_CATEGORIES]
-    return {
-        "count": side.n,
-        "missing": side.missing,
-        "missing_rate": side.missing_rate,
-        "categories": len(side.counts),
-        "top": [{"value": k, "count": v, "share": v / side.n if side.n else 0.0} for k, v in top],
-    }
-
-
-def _category_quality(reference: Categories, current: Categories) -> dict[str, Any]:
-    quality = _missing(reference.missing_rate, current.missing_rate)
-    unseen = {k: v for k, v in current.counts.items() if k not in reference.counts and k != OTHER}
-    quality["unseen_categories"] = sorted(unseen, key=lambda k: (-unseen[k], k))[:TOP_CATEGORIES]
-    quality["unseen_count"] = len(unseen)
-    quality["unseen_share"] = sum(unseen.values()) / current.n if current.n else 0.0
-    return quality
-
-
-def _missing(reference: float, current: float) -> dict[str, Any]:
-    return {
-        "missing_rate_reference": reference,
-        "missing_rate_current": current,
-        "missing_rate_change": current - reference,
-    }
 
 
 def _summarise(

@@ -4,7 +4,7 @@ Evidently's `auto` rules (`_get_default_stattest`; n_values = distinct values of
 current together):
 - reference <= 1,000 rows: numeric -> KS (n_values > 5), chi-square (3-5), two-proportion z-test
   (<= 2); categorical -> chi-square (n_values > 2), z-test (<= 2). These give p-values: drift
-  when p < threshold (default 0.05).
+  when p < threshold (default 0.05; p <= threshold for KS, as Evidently's `_ks_stat_test`).
 - reference > 1,000 rows: numeric -> Wasserstein distance / max(std(reference), 0.001)
   (n_values > 5), else Jensen-Shannon; categorical -> Jensen-Shannon. Drift when the score >=
   threshold (default 0.1). PSI also defaults to 0.1.
@@ -13,11 +13,13 @@ Binning for PSI and Jensen-Shannon (Evidently's `get_binned_data`): a numeric co
 reference has more than 20 distinct values gets `np.histogram_bin_edges(reference + current,
 bins="sturges")`; otherwise every distinct value of either side is a bin. PSI replaces empty
 bins by 0.0001 (or min/1e6 when the smallest share is below 0.0001); Jensen-Shannon does not.
-Jensen-Shannon is scipy's `jensenshannon(ref, cur, base=2)`; chi-square is scipy's
+Jensen-Shannon is scipy's `jensenshannon(ref, cur)` with its default base (the natural log), as
+Evidently calls it; chi-square is scipy's
 `chisquare(current counts, reference counts * m / n)` over the union of categories.
 
-`Raw` columns (with `--reference`) use scipy's own functions, so results equal scipy's; a
-`Binned` reference (a stored baseline) uses the sketch's bounds (see `sketch.py`).
+`Raw` columns (with `--reference`) are sorted once and KS and Wasserstein use scipy's arithmetic
+on one merge of the two (the results equal scipy's, see the tests); a `Binned` reference (a
+stored baseline) uses the sketch's bounds (see `sketch.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from mlops_cli.errors import UsageError
-from mlops_cli.monitor.sketch import DISTINCT_LIMIT, Binned, Categories, Moments
+from mlops_cli.monitor.categories import Categories
+from mlops_cli.monitor.sketch import DISTINCT_LIMIT, Binned, Distinct, Moments
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,38 +53,44 @@ STD_FLOOR = 0.001
 
 @dataclass
 class Raw:
-    """A whole numeric column in memory (sorted, finite values): exact statistics."""
+    """A whole numeric column in memory (sorted, finite values): exact statistics.
+
+    The column is sorted once; KS, Wasserstein, the histograms and the distinct values all read
+    that one sorted array (scipy's functions would sort it again for each statistic).
+    """
 
     values: np.ndarray
     moments: Moments
     missing: int
+    distinct: Distinct
 
     @classmethod
     def of(cls, values: np.ndarray) -> Raw:
-        import numpy as np
-
+        """The column's finite values, sorted in place (`values` is consumed)."""
         from mlops_cli.monitor.sketch import finite_values
 
         x, missing = finite_values(values)
-        s = np.sort(x)
+        x.sort()
         moments = Moments()
-        moments.update_sorted(s, missing)
-        return cls(s, moments, missing)
+        moments.update_sorted(x, missing)
+        distinct = Distinct()
+        distinct.update_sorted(x)
+        return cls(x, moments, missing, distinct)
 
     @property
     def n(self) -> int:
         return int(self.values.size)
 
-    def distinct_values(self) -> dict[float, int] | None:
+    def value_counts(self) -> dict[float, int]:
+        """Every distinct value and its count (run lengths of the sorted values)."""
         import numpy as np
 
-        keys, counts = np.unique(self.values, return_counts=True)
-        return dict(zip(keys.tolist(), counts.tolist(), strict=True))
-
-    def distinct_count(self) -> int:
-        import numpy as np
-
-        return int(np.unique(self.values).size)
+        if self.distinct.values is not None:
+            return dict(self.distinct.values)
+        s = self.values
+        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+        sizes = np.diff(np.append(starts, s.size))
+        return dict(zip(s[starts].tolist(), sizes.tolist(), strict=True))
 
 
 Numeric = Union[Raw, Binned]
@@ -107,25 +116,21 @@ def threshold_for(metric: str, threshold: float | None) -> float:
 
 
 def verdict(metric: str, score: float | None, p_value: float | None, threshold: float) -> bool:
+    """Evidently's verdicts: KS drifts at p <= threshold, chi-square and z at p < threshold,
+    distances at score >= threshold."""
     if metric in P_VALUE:
-        return p_value is not None and not math.isnan(p_value) and p_value < threshold
+        if p_value is None or math.isnan(p_value):
+            return False
+        return p_value <= threshold if metric == "ks" else p_value < threshold
     return score is not None and not math.isnan(score) and score >= threshold
 
 
 def _distinct(side: Numeric) -> dict[float, int] | None:
-    if isinstance(side, Raw):
-        if side.n and side.distinct_count() > DISTINCT_LIMIT:
-            return None
-        return side.distinct_values()
     return side.distinct.values
 
 
 def numeric_n_values(ref: Numeric, cur: Numeric) -> int:
     """Distinct values of both sides together; DISTINCT_LIMIT + 1 stands for 'more'."""
-    if isinstance(ref, Raw) and isinstance(cur, Raw):
-        import numpy as np
-
-        return int(np.unique(np.concatenate((ref.values, cur.values))).size)
     a, b = _distinct(ref), _distinct(cur)
     if a is None or b is None:
         return DISTINCT_LIMIT + 1
@@ -175,26 +180,49 @@ def numeric_score(metric: str, ref: Numeric, cur: Numeric, threshold: float | No
 
 
 def ks(ref: Numeric, cur: Numeric) -> tuple[float, float]:
-    """KS statistic and p-value: scipy's `ks_2samp` on raw columns, else from the knots."""
-    if isinstance(ref, Raw) and isinstance(cur, Raw):
-        from scipy.stats import ks_2samp
-
-        result = ks_2samp(ref.values, cur.values)
-        return float(result.statistic), float(result.pvalue)
-    assert isinstance(ref, Binned) and isinstance(cur, Binned)
+    """KS statistic and p-value as scipy's `ks_2samp` gives them (exact from raw columns), else
+    from the knots."""
     import numpy as np
 
+    if isinstance(ref, Raw) and isinstance(cur, Raw):
+        count_a, count_b, merged = _merged_cdfs(ref.values, cur.values)
+        run_ends = np.append(merged[1:] != merged[:-1], True)
+        d = float(np.max(np.abs(count_a[run_ends] / ref.n - count_b[run_ends] / cur.n)))
+        return ks_result(d, ref.n, cur.n)
+    assert isinstance(ref, Binned) and isinstance(cur, Binned)
     d = float(
         max(
             np.max(np.abs(ref.cdf_left() - cur.cdf_left()), initial=0.0),
             np.max(np.abs(ref.cdf_right() - cur.cdf_right()), initial=0.0),
         )
     )
-    return d, ks_pvalue(d, ref.n, cur.n)
+    return ks_result(d, ref.n, cur.n)
 
 
-def ks_pvalue(d: float, n1: int, n2: int) -> float:
-    """The two-sided p-value `ks_2samp(method='auto')` gives for statistic d and sizes n1, n2."""
+def _merged_cdfs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both sorted samples merged, and each one's count of values at or before every position.
+
+    Where a position is the last of a run of equal values, the counts are scipy's
+    `searchsorted(sample, value, "right")` (what `ks_2samp` and `wasserstein_distance` divide by
+    the sample's size); inside a run they are partial, which a Wasserstein step of width zero
+    ignores and KS skips. A stable sort of the two sorted runs is a linear merge (scipy sorts
+    both samples again and binary-searches every value of both in both).
+    """
+    import numpy as np
+
+    n, m = a.size, b.size
+    both = np.concatenate((a, b))
+    order = np.argsort(both, kind="stable")
+    merged = both[order]
+    count_a = np.cumsum(order < n, dtype=np.int64)
+    count_b = np.arange(1, n + m + 1, dtype=np.int64)
+    np.subtract(count_b, count_a, out=count_b)
+    return count_a, count_b, merged
+
+
+def ks_result(d: float, n1: int, n2: int) -> tuple[float, float]:
+    """(statistic, two-sided p-value) as `ks_2samp(method='auto')` gives them for statistic d
+    and sizes n1, n2 (its exact method reports the statistic it rounded to a lattice point)."""
     import numpy as np
     from scipy.stats import distributions
 
@@ -202,22 +230,26 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
         try:
             from scipy.stats._stats_py import _attempt_exact_2kssamp
 
-            success, _, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+            success, exact_d, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
             if success:
-                return float(np.clip(prob, 0, 1))
+                return float(exact_d), float(np.clip(prob, 0, 1))
         except (ImportError, TypeError):  # a scipy without the private helper: asymptotic
             pass
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(distributions.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+    return d, float(np.clip(distributions.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
 
 
 def wasserstein_norm(ref: Numeric, cur: Numeric) -> float:
     """Wasserstein-1 distance divided by max(std(reference), 0.001)."""
     if isinstance(ref, Raw) and isinstance(cur, Raw):
         import numpy as np
-        from scipy.stats import wasserstein_distance
 
-        return float(wasserstein_distance(ref.values, cur.values)) / max(float(np.std(ref.values)), STD_FLOOR)
+        count_a, count_b, merged = _merged_cdfs(ref.values, cur.values)
+        steps = np.divide(count_a[:-1], ref.n)
+        np.subtract(steps, np.divide(count_b[:-1], cur.n), out=steps)
+        np.abs(steps, out=steps)
+        distance = float(np.vecdot(steps, np.diff(merged)))  # as scipy's _cdf_distance sums
+        return distance / max(ref.moments.std, STD_FLOOR)
     norm = max(ref.moments.std, STD_FLOOR)
     assert isinstance(ref, Binned) and isinstance(cur, Binned)
     return binned_wasserstein(ref, cur) / norm
@@ -272,6 +304,8 @@ def _tail(ref: Binned, cur: Binned, side: int) -> float:
 
 def numeric_value_counts(ref: Numeric, cur: Numeric) -> tuple[dict[Any, float], dict[Any, float]]:
     """Counts per distinct value; values a sketch cannot tell apart are counted together."""
+    if isinstance(ref, Raw) and isinstance(cur, Raw):
+        return ref.value_counts(), cur.value_counts()
     a, b = _distinct(ref), _distinct(cur)
     if a is not None and b is not None:
         return dict(a), dict(b)
@@ -301,8 +335,10 @@ def histogram(side: Numeric, edges: np.ndarray) -> np.ndarray:
     """Counts per bin as `np.histogram` gives them (the last bin includes its right edge)."""
     import numpy as np
 
-    if isinstance(side, Raw):
-        return np.histogram(side.values, edges)[0].astype("float64")
+    if isinstance(side, Raw):  # sorted: where the edges fall, as np.histogram bins
+        below = np.searchsorted(side.values, edges[:-1], "left")
+        top = np.searchsorted(side.values, edges[-1:], "right")
+        return np.diff(np.append(below, top)).astype("float64")
     below = side.count_below(edges[:-1])
     top = side.count_below(edges[-1:], inclusive=True)
     return np.diff(np.append(below, top))
@@ -402,4 +438,4 @@ def _fill_zeroes(share: np.ndarray) -> np.ndarray:
 def jensenshannon(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
     from scipy.spatial.distance import jensenshannon as js
 
-    return float(js(ref_share, cur_share, base=2))
+    return float(js(ref_share, cur_share))

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import MissingDependencyError, MlopsError
 from mlops_cli.monitor import metrics
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import NUMERIC
-from mlops_cli.monitor.sketch import Categories
 
 if TYPE_CHECKING:
     from mlops_cli.monitor.check import Sides
@@ -93,7 +93,7 @@ def _plot(figure: Any, column: dict[str, Any], reference: Any, current: Any) -> 
     figure.clf()
     ax = figure.add_axes((0.16, 0.14, 0.82, 0.82))
     if column["kind"] == NUMERIC:
-        edges = _edges(reference, current)
+        edges = histogram_edges(reference, current)
         ref_share = metrics.histogram(reference, edges) / max(reference.n, 1)
         cur_share = metrics.histogram(current, edges) / max(current.n, 1)
         ax.stairs(ref_share, edges, fill=True, alpha=0.35, color=REFERENCE_COLOUR, label="reference")
@@ -138,7 +138,7 @@ def _compact(svg: str) -> str:
     return _SPACE.sub(" ", svg)
 
 
-def _edges(reference: Any, current: Any) -> Any:
+def histogram_edges(reference: Any, current: Any) -> Any:
     """Shared bins over both sides' range (at most HISTOGRAM_BINS; one per value when few)."""
     import numpy as np
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_cli.batch.inputs import InputFile, check_same_columns, resolve_inputs
 from mlops_cli.batch.readers import iter_chunks
+from mlops_cli.domain import ProgressSink
 from mlops_cli.errors import MissingDependencyError, UsageError
 from mlops_cli.runtime.mapping import InputError
 
@@ -125,9 +126,37 @@ def chunks(
                 continue
         data: dict[str, Any] = {name: batch.column(name) for name in columns if name in batch.schema.names}
         if predictor is not None:
-            where = f"{table.files[chunk.file_index].path.name}"
-            data.update(predictor.predict(batch, row_offset=chunk.start, where=where))
+            data.update(predict(predictor, batch, f"{table.files[chunk.file_index].path.name}: "))
         yield data
+
+
+def predict(predictor: Predictor, batch: pa.RecordBatch, where: str) -> dict[str, np.ndarray]:
+    """The model's outputs per row; a row the model cannot score (a missing or bad input value)
+    gets a missing output, so it counts in the outputs' missing rate instead of stopping the
+    check: production data has missing values, and that is when monitoring matters most."""
+    import numpy as np
+
+    try:
+        converted = predictor.convert(batch, where)
+    except InputError:  # no row of the chunk converts (a column of the wrong type)
+        converted = None
+    if converted is not None and converted.bad is None:
+        return predictor.run(converted.feeds)
+    good = np.zeros(batch.num_rows, dtype=bool) if converted is None else ~converted.bad
+    outputs = predictor.run(converted.good_feeds() if converted is not None else {})
+    return {name: _spread(values, good) for name, values in outputs.items()}
+
+
+def _spread(values: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Outputs of the good rows placed at their rows; the others missing (NaN, or None)."""
+    import numpy as np
+
+    if values.dtype.kind == "f":
+        spread = np.full(good.size, np.nan, dtype=values.dtype)
+    else:
+        spread = np.full(good.size, None, dtype=object)
+    spread[good] = values
+    return spread
 
 
 def as_float(name: str, values: Any) -> np.ndarray:
@@ -186,6 +215,30 @@ def feed(
         future.result()
     first = next(iter(data.values()), None)
     return 0 if first is None else len(first)
+
+
+def read_into(
+    table: Table,
+    accumulators: dict[str, Any],
+    kinds: dict[str, str],
+    predictor: Predictor | None,
+    pool: ThreadPoolExecutor,
+    progress: ProgressSink,
+    label: str,
+) -> int:
+    """One pass over the table feeding each accumulator its column (the model's outputs too,
+    when a predictor is given); returns the row count, also kept as `table.rows`."""
+    model_dtypes = predictor.schema.column_dtypes() if predictor is not None else {}
+    columns = [c for c in accumulators if c in table.columns]
+    all_kinds = {**table.kinds, **kinds}
+    rows = 0
+    with progress.task(f"reading the {label} data", None, unit="rows") as advance:
+        for data in chunks(table, columns, model_dtypes, predictor):
+            n = feed(accumulators, all_kinds, data, pool)
+            rows += n
+            advance(n)
+    table.rows = rows
+    return rows
 
 
 def prediction_kinds(predictor: Predictor) -> dict[str, str]:

@@ -14,12 +14,13 @@ to the interval's upper knot (the lower one for the upper tail). From that:
 
 Reference and current data are counted over the reference's knots, in one pass each: a chunk
 is sorted (numpy's SIMD sort is faster than binary-searching every value) and the knots are
-located in it. Categorical columns are counted per category.
+located in it. Categorical columns are counted in `categories.py`.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,8 +33,6 @@ SPAN_KNOTS = 513  # evenly spaced knots too, so no interval of a long tail is wi
 SAMPLE = 65_536  # reservoir per column that places the knots (the counts are exact anyway)
 EXACT_LIMIT = 10_000  # a reference with at most this many values is stored value by value
 DISTINCT_LIMIT = 21  # Evidently's rules look at <= 2, <= 5 and <= 20 distinct values
-MAX_CATEGORIES = 10_000  # beyond this, further categories are counted together as OTHER
-OTHER = "__other__"
 
 
 def encode_array(values: np.ndarray) -> dict[str, Any]:
@@ -51,6 +50,12 @@ def decode_array(data: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(data["data"]), dtype=data["dtype"]).astype(
         "float64" if data["dtype"] == "<f8" else "int64"
     )
+
+
+def missing_share(missing: int, present: int) -> float:
+    """The share of a column's cells that were missing (0.0 for no cells at all)."""
+    total = missing + present
+    return missing / total if total else 0.0
 
 
 def finite_values(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -124,12 +129,11 @@ class Moments:
     @property
     def std(self) -> float:
         """Population std (numpy's default ddof=0, what Evidently normalises by)."""
-        return (self.m2 / self.n) ** 0.5 if self.n else 0.0
+        return math.sqrt(self.m2 / self.n) if self.n else 0.0
 
     @property
     def missing_rate(self) -> float:
-        total = self.n + self.missing
-        return self.missing / total if total else 0.0
+        return missing_share(self.missing, self.n)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,10 +164,11 @@ class Distinct:
 
         if self.overflow or s.size == 0:
             return
-        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-        if starts.size > DISTINCT_LIMIT:
+        changes = s[1:] != s[:-1]
+        if np.count_nonzero(changes) >= DISTINCT_LIMIT:  # before listing a million positions
             self.overflow, self.counts = True, {}
             return
+        starts = np.flatnonzero(np.concatenate(([True], changes)))
         sizes = np.diff(np.append(starts, s.size))
         for value, size in zip(s[starts].tolist(), sizes.tolist(), strict=True):
             self.counts[value] = self.counts.get(value, 0) + size
@@ -379,64 +384,3 @@ def _tail_share(binned: Binned, side: int, point: float) -> float:
     if high is None or high <= low:
         return 1.0
     return min(max((point - low) / (high - low), 0.0), 1.0)
-
-
-class Categories:
-    """Counts per category (as text), and the missing values."""
-
-    def __init__(self, counts: dict[str, int] | None = None, missing: int = 0) -> None:
-        self.counts: dict[str, int] = counts or {}
-        self.missing = missing
-
-    def update(self, array: Any) -> None:
-        """Count a pyarrow array's values (nulls, and NaN in a float column, count as missing)."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if pa.types.is_floating(array.type):
-            self.missing += int(pc.sum(pc.is_nan(array)).as_py() or 0)
-            array = pc.drop_null(pc.if_else(pc.is_nan(array), None, array))
-        self.missing += array.null_count
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        counted = pc.value_counts(pc.drop_null(array))
-        for value, count in zip(
-            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
-        ):
-            key = category_key(value)
-            if key in self.counts or len(self.counts) < MAX_CATEGORIES:
-                self.counts[key] = self.counts.get(key, 0) + count
-            else:
-                self.counts[OTHER] = self.counts.get(OTHER, 0) + count
-
-    @property
-    def n(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def missing_rate(self) -> float:
-        total = self.n + self.missing
-        return self.missing / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "counts": self.counts,
-            "missing": self.missing,
-            "count": self.n,
-            "missing_rate": self.missing_rate,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Categories:
-        return cls(dict(data["counts"]), data["missing"])
-
-
-def category_key(value: Any) -> str:
-    """The text a category is known by: a float that is a whole number prints as an integer."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

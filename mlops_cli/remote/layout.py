@@ -19,6 +19,7 @@ from typing import Any
 
 from mlops_cli.domain import AuditEvent, FileEntry, GitInfo, Manifest, canonical_json
 from mlops_cli.errors import IntegrityError
+from mlops_cli.relpaths import check_stored_path
 from mlops_cli.store.cas import hex_of
 from mlops_cli.store.events import utc_now
 
@@ -95,7 +96,7 @@ def parse_version(data: bytes, where: str) -> dict[str, Any]:
     if record.get("format") != VERSION_FORMAT or not isinstance(state, dict):
         raise IntegrityError(f"{where} is not an mlops version record")
     try:
-        files = tuple(FileEntry(p, int(s), int(m), d) for p, s, m, d in state["files"])
+        files = tuple(FileEntry(check_stored_path(p), int(s), int(m), d) for p, s, m, d in state["files"])
         for d in state["datasets"]:
             hex_of(d["digest"])
         ok = Manifest(files).digest == state["digest"] and all(hex_of(f.digest) for f in files)

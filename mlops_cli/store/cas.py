@@ -7,6 +7,7 @@ place, so a crash never leaves a partial blob under its final name.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import secrets
 import shutil
@@ -180,6 +181,40 @@ class ObjectStore:
                 return PutResult(digest, size, written=False)
         return self._copy_in(source, progress)
 
+    def put_bytes(self, data: bytes) -> PutResult:
+        """Store a small in-memory document (an environment snapshot), written once like a file."""
+        digest = f"{ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
+        if self.has(digest, len(data)):
+            self._touch(digest)
+            return PutResult(digest, len(data), written=False)
+        temp = self.tmp / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            with open(temp, "xb") as dst:
+                dst.write(data)
+                dst.flush()
+                os.fsync(dst.fileno())
+            return self._place(temp, digest, len(data))
+        except OSError as exc:
+            _remove_temp(temp)
+            raise _os_error(exc, "storing a document") from exc
+        except BaseException:
+            _remove_temp(temp)
+            raise
+
+    def _place(self, temp: Path, digest: str, size: int) -> PutResult:
+        """Rename a complete, fsynced temp file to its blob path (or drop it: already there)."""
+        if self.has(digest, size):
+            temp.unlink()
+            self._touch(digest)
+            return PutResult(digest, size, written=False)
+        final = self.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)
+        os.replace(temp, final)
+        _fsync_dir(final.parent)
+        return PutResult(digest, size, written=True)
+
     def _copy_in(self, source: Path, progress: Progress | None) -> PutResult:
         try:
             self.tmp.mkdir(parents=True, exist_ok=True)
@@ -190,16 +225,7 @@ class ObjectStore:
             with open(temp, "xb", buffering=0) as dst:
                 digest, size = sha256_file(source, progress, copy_to=dst)
                 os.fsync(dst.fileno())
-            final = self.path_for(digest)
-            if self.has(digest, size):
-                temp.unlink()
-                self._touch(digest)
-                return PutResult(digest, size, written=False)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(temp, 0o444)
-            os.replace(temp, final)
-            _fsync_dir(final.parent)
-            return PutResult(digest, size, written=True)
+            return self._place(temp, digest, size)
         except OSError as exc:
             _remove_temp(temp)
             if exc.filename and Path(exc.filename) == source:

@@ -2,8 +2,9 @@
 
 A blob is referenced by a version's files, a dataset, an artifact (images, baselines,
 profiles: `artifacts.digest`), or any `sha256:` digest named in a job's or an artifact's
-details or in a deployments row. Scanning those JSON texts for digests errs on the side of
-keeping: a blob named anywhere is never collected.
+details, a version's metadata (its environment snapshot) or a deployments row. Scanning
+those JSON texts for digests errs on the side of keeping: a blob named anywhere is never
+collected.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def referenced_digests(conn: sqlite3.Connection) -> set[str]:
         refs.update(row[0] for row in conn.execute(sql))
     texts = ["SELECT details FROM jobs WHERE details LIKE '%sha256:%'"]
     texts.append("SELECT details FROM artifacts WHERE details LIKE '%sha256:%'")
+    # a version's environment snapshot (metadata.environment.digest) is a blob of its own
+    texts.append("SELECT metadata FROM versions WHERE metadata LIKE '%sha256:%'")
     if _table_exists(conn, "deployments"):  # added by `mlops deploy`; every column may name a blob
         columns = [r["name"] for r in conn.execute("PRAGMA table_info(deployments)")]
         texts.append(

@@ -544,3 +544,18 @@ def remove_unreferenced_blobs(conn: sqlite3.Connection, digests: list[str], remo
         for digest in digests:
             if not conn.execute("SELECT 1 FROM blobs WHERE digest = ?", (digest,)).fetchone():
                 remove(digest)
+
+
+def remove_unnamed_documents(conn: sqlite3.Connection, digests: list[str], remove) -> None:
+    """Call `remove(digest)` for each digest no version's metadata and no job names (an
+    environment snapshot), under the write lock."""
+    with transaction(conn):
+        for digest in digests:
+            pattern = f"%{digest}%"
+            named = conn.execute(
+                "SELECT 1 FROM versions WHERE metadata LIKE ?"
+                " UNION ALL SELECT 1 FROM jobs WHERE details LIKE ? LIMIT 1",
+                (pattern, pattern),
+            ).fetchone()
+            if not named:
+                remove(digest)

@@ -96,8 +96,9 @@ def test_a_version_whose_blob_is_corrupt_is_named_as_lost_and_unnamed_blobs_are_
     report = result.json
     assert "m:2" in report["lost"] and "missing or corrupt" in report["lost"]["m:2"]
     assert report["blobs_corrupt"] == [record["files"][0]["digest"]]
-    # m:1's and other:1's records are gone: their blobs (model and dataset) come back unnamed.
-    assert report["lost_and_found"] == 2
+    # m:1's and other:1's records are gone: their blobs (model and dataset) come back unnamed,
+    # and so does the environment snapshot they (and the lost m:2) named.
+    assert report["lost_and_found"] == 3
     assert "m:2 could not be recovered" in result.stderr
     assert _in_rescued(cli, project, "audit", "verify").exit_code == 0
 

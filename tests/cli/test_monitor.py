@@ -126,7 +126,7 @@ def test_fail_on_drift_exits_5_with_the_result_on_stdout(cli, project, churn):
     result = cli("monitor", "check", churn, "--data", "today.parquet", "--fail-on-drift", "--json")
     assert result.exit_code == 5
     assert result.json["dataset_drift"] is True
-    assert result.stderr.startswith("error: dataset drift: 3 of 4 features drifted")
+    assert result.stderr.startswith("error: dataset drift: 3 of 5 features drifted")
     assert cli("monitor", "check", churn, "--data", "train.parquet", "--fail-on-drift").exit_code == 0
 
 
@@ -265,7 +265,7 @@ def test_human_output_is_a_table_and_a_verdict(cli, project, churn):
     ok(cli("monitor", "baseline", churn, "--data", "train.parquet"))
     result = cli("monitor", "check", churn, "--data", "train.parquet")
     assert result.exit_code == 0, result.stderr
-    assert "Dataset: no drift (0 of 4 features drifted" in result.stdout
+    assert "Dataset: no drift (0 of 5 features drifted" in result.stdout
     assert "wasserstein" in result.stdout
 
 

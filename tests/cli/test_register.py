@@ -35,7 +35,7 @@ def test_register_a_file(cli, model_file, project):
     assert record["message"] == "first try"
     assert record["files"][0]["path"] == "model.bin"
     assert record["files"][0]["size"] == 2048
-    assert len(_blob_files(project)) == 1
+    assert len(_blob_files(project)) == 2  # the file and the environment snapshot
 
 
 def test_human_output_names_version_digest_and_size(cli, model_file):

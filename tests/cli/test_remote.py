@@ -301,3 +301,25 @@ def test_a_hole_in_an_event_log_waits_for_the_next_push(cli, project, remote_dir
     assert ok(cli("push", "--all", "--json")).json["events_uploaded"] == 1
     assert ok(cli("pull", "--all", "--json", "--store", other)).json["events_pulled"] == total - 1
     assert ok(cli("audit", "verify", "--json", "--store", other)).json["ok"]
+
+
+def test_a_version_record_with_an_unsafe_path_is_refused_at_pull(cli, project, remote_dir, other):
+    """A crafted record whose file list hashes to its digest but names `../x`: refused before
+    anything lands (the one stored-path check, relpaths.py)."""
+    from mlops_cli.domain import FileEntry, Manifest
+
+    register_random(cli, project / "m.bin")
+    ok(cli("remote", "add", "team", remote_dir))
+    ok(cli("push", "--all"))
+    record_file = remote_dir / "models" / "churn" / "1.json"
+    record = json.loads(record_file.read_text())
+    state = record["state"]
+    state["files"] = [["../../evil.bin", *entry[1:]] for entry in state["files"]]
+    state["digest"] = Manifest(tuple(FileEntry(p, int(s), int(m), d) for p, s, m, d in state["files"])).digest
+    record_file.chmod(0o600)
+    record_file.write_text(json.dumps(record))
+    ok(cli("remote", "add", "team", remote_dir, "--store", other))
+    before = events(other)
+    result = cli("pull", "churn:1", "--store", other)
+    assert result.exit_code == 5 and "unsafe file path" in result.stderr, result.stderr
+    assert events(other) == before

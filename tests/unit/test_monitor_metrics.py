@@ -8,8 +8,9 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlops_cli.monitor import metrics
+from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.metrics import Raw
-from mlops_cli.monitor.sketch import EXACT_LIMIT, Binned, Categories, NumericScan
+from mlops_cli.monitor.sketch import EXACT_LIMIT, Binned, NumericScan
 
 
 def sketch(reference: np.ndarray, chunk: int = 65_536) -> Binned:
@@ -49,6 +50,33 @@ def test_raw_ks_and_wasserstein_equal_scipy(n, m):
     )
 
 
+@pytest.mark.parametrize("decimals", [0, 1, 3])
+def test_raw_statistics_equal_scipy_with_ties(decimals):
+    """One sort per column, merged: equal values on both sides must give scipy's figures exactly."""
+    rng = np.random.default_rng(decimals)
+    reference = np.round(rng.normal(0, 1, 30_000), decimals)
+    current = np.round(rng.normal(0.05, 1.1, 20_000), decimals)
+    d, p = metrics.ks(Raw.of(reference.copy()), Raw.of(current.copy()))
+    expected = stats.ks_2samp(reference, current)
+    assert d == expected.statistic and p == pytest.approx(expected.pvalue, rel=1e-12, abs=1e-300)
+    ours = metrics.wasserstein_norm(Raw.of(reference.copy()), Raw.of(current.copy()))
+    assert ours == pytest.approx(scipy_wasserstein(reference, current), rel=1e-12)
+    constant = Raw.of(np.full(500, 2.0))
+    assert metrics.ks(constant, Raw.of(np.full(700, 2.0)))[0] == 0.0
+
+
+def test_raw_per_value_bins_when_only_the_reference_has_few_values():
+    """Evidently bins by value when the reference has <= 20 values, however many the current has."""
+    rng = np.random.default_rng(3)
+    reference, current = rng.integers(0, 5, 2_000).astype(float), rng.normal(2, 1, 1_500)
+    ref_share, cur_share = metrics.numeric_shares(Raw.of(reference.copy()), Raw.of(current.copy()))
+    keys = sorted(set(reference) | set(current))
+    expected_ref = np.array([np.count_nonzero(reference == k) / reference.size for k in keys])
+    expected_cur = np.array([np.count_nonzero(current == k) / current.size for k in keys])
+    np.testing.assert_array_equal(np.sort(ref_share), np.sort(expected_ref))
+    np.testing.assert_array_equal(np.sort(cur_share), np.sort(expected_cur))
+
+
 def test_raw_jensenshannon_and_psi_on_evidently_bins():
     rng = np.random.default_rng(3)
     reference, current = rng.gamma(2, 1, 4_000), rng.gamma(2.4, 1, 3_000)
@@ -59,7 +87,9 @@ def test_raw_jensenshannon_and_psi_on_evidently_bins():
     expected_cur = np.histogram(current, edges)[0] / len(current)
     np.testing.assert_array_equal(ref_share, expected_ref)
     np.testing.assert_array_equal(cur_share, expected_cur)
-    assert metrics.jensenshannon(ref_share, cur_share) == jensenshannon(expected_ref, expected_cur, base=2)
+    assert metrics.jensenshannon(ref_share, cur_share) == jensenshannon(
+        expected_ref, expected_cur
+    )  # natural log, as Evidently
     filled_ref = np.where(expected_ref == 0, 0.0001, expected_ref)
     filled_cur = np.where(expected_cur == 0, 0.0001, expected_cur)
     assert metrics.psi(ref_share, cur_share) == pytest.approx(
@@ -147,7 +177,9 @@ def test_large_samples_p_value_uses_the_asymptotic_distribution():
     rng = np.random.default_rng(12)
     reference, current = rng.normal(0, 1, 30_000), rng.normal(0.02, 1, 40_000)
     expected = stats.ks_2samp(reference, current)
-    assert metrics.ks_pvalue(expected.statistic, 30_000, 40_000) == pytest.approx(expected.pvalue, rel=1e-9)
+    assert metrics.ks_result(expected.statistic, 30_000, 40_000)[1] == pytest.approx(
+        expected.pvalue, rel=1e-9
+    )
 
 
 def test_missing_and_infinite_values_are_counted_apart():

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from mlops_cli.cli.output import Output, human_size, plural, short_digest
 
 manage = LazyModule("mlops_cli.models.manage")
+differ = LazyModule("mlops_cli.models.diff")
 
 _HELP = "List, show, tag, alias, download and remove model versions."
 app = typer.Typer(help=_HELP, short_help=_HELP, no_args_is_help=True)
@@ -87,7 +88,7 @@ def versions(
 
 
 # Metadata `mlops convert` records, shown as tables rather than JSON.
-_RENDERED_APART = ("parity", "quantization")
+_RENDERED_APART = ("parity", "quantization", "environment")
 
 
 def _render_conversion(metadata: dict, console: Console) -> None:
@@ -109,6 +110,13 @@ def _render_conversion(metadata: dict, console: Console) -> None:
 
 def _files(version: ModelVersion) -> str:
     return plural(len(version.files), "file")
+
+
+def _environment_line(env: dict) -> str:
+    return (
+        f"Python {env.get('python')} on {env.get('platform')}, "
+        f"{plural(env.get('distributions') or 0, 'distribution')} ({short_digest(env.get('digest', ''))})"
+    )
 
 
 def _render_version(version: ModelVersion, console: Console) -> None:
@@ -155,6 +163,9 @@ def _render_version(version: ModelVersion, console: Console) -> None:
                 f"{dataset.path} {short_digest(dataset.digest)} {human_size(dataset.size)}",
             )
         )
+    env = version.metadata.get("environment")
+    if isinstance(env, dict):
+        rows.append(("environment", _environment_line(env)))
     for key, value in version.metadata.items():
         if key in _RENDERED_APART:
             continue
@@ -317,3 +328,23 @@ def rm(
         {"ref": version.ref, "digest": version.digest, "blobs_removed": blobs},
         f"Removed {version.ref} ({plural(blobs, 'blob')} freed)",
     )
+
+
+@app.command("diff")
+def diff(
+    ref_a: Annotated[
+        str, typer.Argument(metavar="A", help="The version to compare from (NAME:N, NAME@ALIAS).")
+    ],
+    ref_b: Annotated[str, typer.Argument(metavar="B", help="The version to compare to.")],
+    json: JsonOpt = False,
+    store: StoreOpt = None,
+) -> None:
+    """Show what changed between two versions: files, signature, tags, lineage, environment.
+
+    Example: mlops models diff churn:3 churn@champion
+    """
+    from mlops_cli.cli.diff_view import render_diff
+
+    with store_for(store) as opened:
+        result = differ.diff_versions(opened, ref_a, ref_b)
+    Output(json).result(result, lambda console: render_diff(result, console))

@@ -41,6 +41,10 @@ def baseline(
     target: Annotated[
         Optional[str], typer.Option("--target", help="The label column, monitored too.")
     ] = None,
+    columns: Annotated[
+        Optional[str],
+        typer.Option("--columns", help="Monitor only these columns: a,b,c (default: every column)."),
+    ] = None,
     sample: Annotated[
         Optional[int], typer.Option("--sample", help="Use only the first N rows of the data.", min=1)
     ] = None,
@@ -48,7 +52,7 @@ def baseline(
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Store reference statistics of a version's training data and of its predictions.
+    """Store reference statistics of every column of a version's training data and of its predictions.
 
     The data is streamed twice (any size fits in memory); the statistics are stored with the
     version, so later checks need no training data.
@@ -65,6 +69,7 @@ def baseline(
             tuple(data or ()),
             categorical=frozenset(_names(categorical)),
             target=target,
+            columns=tuple(_names(columns)) or None,
             sample=sample,
             message=message,
             progress=out,

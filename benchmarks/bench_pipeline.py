@@ -1,0 +1,108 @@
+"""A no-op `mlops pipeline run` of 50 steps whose deps total 1 GiB (target: under 0.3 s).
+
+Nothing changed, so nothing may be re-read: the state cache (inode, size, mtime_ns) answers for
+every dep and out. Printed side by side in one run, medians of several runs:
+  - `mlops pipeline run` with nothing to do (it still records the run: a job and audit events)
+  - `mlops pipeline status` (the same decisions, no store writes)
+  - `mlops --version` (the interpreter and CLI start-up, the floor of any command)
+  - the first run, which hashes the 1 GiB and runs the 50 steps, for scale
+
+Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MLOPS = [sys.executable, "-m", "mlops_cli"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, also in subprocesses
+
+
+def timed(args: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
+    """Wall seconds of one whole process; its CPU seconds (user + sys) appended to `cpu`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(args, cwd=cwd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
+
+
+def make_project(work: Path, steps: int, total_mb: int) -> None:
+    """`steps` steps; each reads its own data file (total_mb in all) and half of them also
+    read the previous step's out, so the graph has chains as well as independent steps."""
+    subprocess.run([*MLOPS, "init"], cwd=work, check=True, env=ENV, stdout=subprocess.DEVNULL)
+    (work / "data").mkdir()
+    chunk = os.urandom(1024 * 1024)
+    per_step = max(1, total_mb // steps)
+    lines = ["steps:"]
+    for i in range(steps):
+        with open(work / "data" / f"part{i}.bin", "wb") as handle:
+            for _ in range(per_step):
+                handle.write(chunk)
+        deps = [f"data/part{i}.bin"] + ([f"out/step{i - 1}.txt"] if i % 2 and i else [])
+        lines += [
+            f"  step{i}:",
+            f"    cmd: mkdir -p out && echo {i} > out/step{i}.txt",
+            f"    deps: [{', '.join(deps)}]",
+            f"    outs: [out/step{i}.txt]",
+        ]
+    (work / "pipeline.yaml").write_text("\n".join(lines) + "\n")
+    past = time.time() - 10  # out of the state cache's racy window, as files written earlier are
+    for path in (work / "data").iterdir():
+        os.utime(path, (past, past))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--total-mb", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        make_project(work, args.steps, args.total_mb)
+        first = timed([*MLOPS, "pipeline", "run", "--jobs", "2"], work)
+        time.sleep(2.1)  # let the outs leave the racy window, then one run caches them
+        timed([*MLOPS, "pipeline", "run"], work)
+        commands = {
+            "pipeline run (no-op)": [*MLOPS, "pipeline", "run"],
+            "pipeline status": [*MLOPS, "pipeline", "status"],
+            "models list": [*MLOPS, "models", "list"],
+            "mlops --version": [*MLOPS, "--version"],
+        }
+        walls: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):  # interleaved, so load changes hit every figure alike
+            for name, argv in commands.items():
+                walls[name].append(timed(argv, work, cpus[name]))
+        noop = subprocess.run(
+            [*MLOPS, "pipeline", "run", "--json"], cwd=work, env=ENV, capture_output=True, text=True
+        )
+        hashed = json.loads(noop.stdout)["files_hashed"]
+        floor = statistics.median(walls["mlops --version"])
+        print(f"{args.steps} steps, deps {args.total_mb} MiB in all; medians of {args.runs} runs;")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"  first run (hash the deps, run every step): {first:.2f} s")
+        print(f"  files read by a no-op run: {hashed}")
+        print(f"  {'command':<24} {'wall':>8} {'cpu':>8}  wall / start-up")
+        for name in commands:
+            wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+            print(f"  {name:<24} {wall:7.3f}s {cpu:7.3f}s  {wall / floor:.2f}x")
+        print("  target: pipeline run (no-op) < 0.3 s wall")
+
+
+if __name__ == "__main__":
+    main()
