@@ -73,3 +73,15 @@ def test_every_command_and_option_is_in_the_reference(path, sections):
             assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", body), f"{opt} of {' '.join(path)}"
         if param.help:
             assert " ".join(param.help.split()[:3]) in " ".join(body.split()), f"help of {param.opts}"
+
+
+def test_every_top_level_command_has_a_command_page():
+    """The generated reference lists options; a command page says what a command is for."""
+    pages = " ".join(p.read_text() for p in (REPO / "docs" / "commands").glob("*.md"))
+    ctx = reference_command.context_class(reference_command, info_name="mlops")
+    missing = [
+        name
+        for name in reference_command.list_commands(ctx)
+        if not reference_command.get_command(ctx, name).hidden and f"mlops {name}" not in pages
+    ]
+    assert not missing, f"no page in docs/commands/ explains: {', '.join(missing)}"
