@@ -92,8 +92,16 @@ class ServedModel:
         """The feeds from CSV text: each column the model reads is parsed as its input's type
         (an empty cell is a missing value), then the one value rule applies as for JSON."""
         schema = self._table_schema()
-        kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
-        parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
+        if schema.layout == "tensor" and not schema.features:
+            # No feature names: the columns are the tensor's, in order, whatever the header says
+            # (a leading unnamed column is the index pandas' to_csv() writes, as MLflow sends it).
+            spec = schema.inputs[0]
+            if columns and not columns[0] and spec.width is not None and len(columns) == spec.width + 1:
+                columns, rows = columns[1:], [row[1:] for row in rows]
+            parsers = [_TEXT_PARSERS.get(_KINDS.get(spec.dtype or "float", "string"))] * len(columns)
+        else:
+            kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
+            parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
         typed = []
         for number, row in enumerate(rows, start=1):
             values = list(row)
