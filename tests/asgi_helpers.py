@@ -59,7 +59,10 @@ def call(
     """One request through the app's ASGI interface; `chunk` splits the body into messages."""
     if isinstance(headers, dict):
         headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
-    return asyncio.run(_call(app, method, path, body, list(headers or []), chunk))
+    return _LOOP.run_until_complete(_call(app, method, path, body, list(headers or []), chunk))
+
+
+_LOOP = asyncio.new_event_loop()  # one loop for every call: asyncio.run's set-up costs more than a call
 
 
 async def _call(app, method, path, body, headers, chunk) -> Response:

@@ -158,22 +158,25 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
     kinds = _json_types(values)
     if dtype == "string":
         _refuse_other(values, kinds, {str}, "a string")
-        return np.array(values, dtype=object)
+        array = _rectangular(values, object)
+        if any(type(v) is list for v in array.ravel()):  # object arrays keep ragged rows as lists
+            raise ValueRuleError((), RAGGED)
+        return array
     if dtype == "bool":
         _refuse_other(values, kinds, {bool}, "true or false")
-        return np.array(values, dtype=bool)
+        return _rectangular(values, bool)
     allowed = {int, float}
     if missing_ok and dtype in ("float", "float16", "double"):
         allowed.add(type(None))
     _refuse_other(values, kinds, allowed, "a number")
     if _plainly_in_range(values, kinds, dtype):
-        return np.array(values, dtype=NUMERIC_DTYPES[dtype])
+        return _rectangular(values, NUMERIC_DTYPES[dtype])
     try:
         wide = dtype in ("float", "float16", "double") or float in kinds or type(None) in kinds
         array = np.array(values, dtype=np.float64 if wide else None)
     except (OverflowError, ValueError) as exc:
         if "inhomogeneous" in str(exc) or "sequence" in str(exc):
-            raise ValueRuleError((), "rows have different lengths") from None
+            raise ValueRuleError((), RAGGED) from None
         raise ValueRuleError((), f"a number is out of range for {V2_NAMES.get(dtype, dtype)}") from None
     if array.dtype.kind == "O":  # integers beyond 64 bits
         flat = array.ravel()
@@ -186,6 +189,19 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         index = tuple(int(i) for i in np.unravel_index(int(bad.argmax()), bad.shape))
         raise ValueRuleError(index, reason(array, index, dtype))
     return cast
+
+
+RAGGED = "rows have different lengths"
+
+
+def _rectangular(values: list, dtype: Any) -> np.ndarray:
+    """`np.array(values, dtype)`, or ValueRuleError when nested rows differ in length."""
+    import numpy as np
+
+    try:
+        return np.array(values, dtype=dtype)
+    except ValueError:
+        raise ValueRuleError((), RAGGED) from None
 
 
 # The largest magnitude each numeric type holds (floats) or its bounds (integers).

@@ -85,7 +85,9 @@ class ServedModel:
                 raise HTTPError(400, f"missing column {spec.name!r} (the request has {', '.join(columns)})")
             index = columns.index(spec.name)
             values = self._array([r[index] for r in rows], spec.dtype, spec.name, None)
-            feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
+            if values.size != len(rows):
+                raise HTTPError(400, f"column {spec.name!r}: every row must hold one value")
+            feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values.reshape(len(rows))
         return feeds
 
     def feeds_from_text(self, columns: list[str], rows: list[list[str]]) -> dict[str, np.ndarray]:
