@@ -21,6 +21,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from mlops_cli.audit.recover import well_formed
 from mlops_cli.errors import MlopsError
 from tests.fuzz.strategies import budget, mutated, mutated_bytes
 from tests.onnx_helpers import FEATURES, logistic_onnx, register_onnx
@@ -115,6 +116,7 @@ def test_config_yaml_hooks_never_break_loading(project, data):
             b"hooks: &a [*a]\n",
             b"\xff\xfe\x00",
             b"- 1\n- 2\n",
+            b"hooks:\n- name:",  # found by this property: a bare key broke the loader
         ]
     else:
         text = yaml.safe_dump(data.draw(mutated(VALID_CONFIG, max_mutations=4)), sort_keys=False).encode()
@@ -253,6 +255,7 @@ def test_audit_recover_with_damaged_records(project, cli, store, data, tmp_path_
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     record = project / ".mlops" / "records" / "clf" / "2.json"
     valid = json.loads(record.read_text())
+    assert well_formed(valid)  # else every mutation would be skipped and the property hollow
     original = record.read_bytes()
     try:
         record.write_text(json.dumps(data.draw(mutated(valid, max_mutations=3))))
@@ -263,3 +266,28 @@ def test_audit_recover_with_damaged_records(project, cli, store, data, tmp_path_
         assert _store_state(project) == before
     finally:
         record.write_bytes(original)
+
+
+def test_recover_skips_records_of_the_wrong_shape():
+    """Regressions found by the property above: a record whose `files` entries are not
+    [path, size, mode, blob] was an internal error (FileEntry(*entry) of a string)."""
+    good = {
+        "name": "clf",
+        "version": 2,
+        "digest": "sha256:" + "0" * 64,
+        "framework": "onnx",
+        "created_at": "2026-01-01T00:00:00Z",
+        "created_by": "a",
+        "host": "h",
+        "files": [["m.onnx", 3, 420, "sha256:" + "1" * 64]],
+    }
+    assert well_formed(good)
+    for field, bad in [
+        ("files", ["m.onnx", 3, 420, "sha256:" + "1" * 64]),
+        ("files", [["m.onnx", "3", 420, "x"]]),
+        ("version", "2"),
+        ("name", None),
+        ("tags", []),
+        ("datasets", [{"path": "d.csv"}]),
+    ]:
+        assert not well_formed({**good, field: bad}), (field, bad)
