@@ -170,7 +170,7 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         allowed.add(type(None))
     _refuse_other(values, kinds, allowed, "a number")
     if _plainly_in_range(values, kinds, dtype):
-        return _rectangular(values, NUMERIC_DTYPES[dtype])
+        return _rectangular(values, _numpy_dtype(dtype))
     try:
         wide = dtype in ("float", "float16", "double") or float in kinds or type(None) in kinds
         array = np.array(values, dtype=np.float64 if wide else None)
@@ -192,6 +192,17 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
 
 
 RAGGED = "rows have different lengths"
+_NUMPY_DTYPES: dict[str, Any] = {}
+
+
+def _numpy_dtype(dtype: str) -> Any:
+    """The numpy dtype object of an element type, cached: numpy parses a dtype string per call."""
+    found = _NUMPY_DTYPES.get(dtype)
+    if found is None:
+        import numpy as np
+
+        found = _NUMPY_DTYPES[dtype] = np.dtype(NUMERIC_DTYPES[dtype])
+    return found
 
 
 def _rectangular(values: list, dtype: Any) -> np.ndarray:
