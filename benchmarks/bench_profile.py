@@ -148,7 +148,8 @@ def agreement(runs: list[dict]) -> None:
         print(
             f"{where} {values[0]:>10,.0f} {values[-1]:>10,.0f} {diff:>7.1%}"
             f" {per_cpu[0]:>13,.0f} {per_cpu[-1]:>13,.0f} {cpu_diff:>7.1%}"
-            f"  p99 {p99[0]:.2f} / {p99[-1]:.2f} ms {tails[-1]:>7.1%} ({points[0].get('latency_samples')} samples)"
+            f"  p99 {p99[0]:.2f} / {p99[-1]:.2f} ms {tails[-1]:>7.1%}"
+            f" ({points[0].get('latency_samples')} samples)"
         )
     for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency), ("p99", tails)):
         within = sum(d <= 0.15 for d in found)
