@@ -289,6 +289,83 @@ def print_ratios(f: dict[str, dict]) -> None:
         print(f"  serve / mlflow, 1 conn:           {rps('forest v2 c1') / mlflow1:.1f}")
 
 
+IN_PROCESS = """
+import asyncio, json, os, statistics, sys, time
+from pathlib import Path
+import numpy as np
+import minimal_server
+from mlops_cli.models.signature import onnx_signature
+from mlops_cli.runtime.session import file_digest
+from mlops_cli.serving.app import ServingApp
+from mlops_cli.serving.bundle import Bundle
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.model import ServedModel
+
+path, name, rounds = Path(os.environ["MINIMAL_MODEL"]), os.environ["MINIMAL_NAME"], int(sys.argv[1])
+signature = onnx_signature(path)
+signature["feature_names"] = [f"f{i}" for i in range(20)]
+bundle = Bundle(path.parent, name, 1, file_digest(path), path.name, signature)
+ours = ServingApp(ServeConfig(bundle=""), ServedModel(bundle))
+ours.ready = True
+row = np.random.default_rng(2).normal(size=20).astype(np.float32).tolist()
+body = json.dumps({"inputs": [{"name": "X", "shape": [1, 20], "datatype": "FP32", "data": row}]}).encode()
+headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+scope = {"type": "http", "method": "POST", "path": f"/v2/models/{name}/infer", "headers": headers}
+statuses = []
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.append(message["status"])
+
+async def loop(app, count):
+    for _ in range(count):
+        await app(scope, receive, send)
+
+def cpu_us(app, count=3000):
+    start = time.process_time()
+    asyncio.run(loop(app, count))
+    return (time.process_time() - start) / count * 1e6
+
+cpu_us(ours, 500), cpu_us(minimal_server.app, 500)
+assert set(statuses) == {200}, statuses[:3]
+figures = {"ours": [], "minimal": []}
+for _ in range(rounds):
+    figures["ours"].append(cpu_us(ours))
+    figures["minimal"].append(cpu_us(minimal_server.app))
+print(json.dumps({k: statistics.median(v) for k, v in figures.items()}))
+"""
+
+
+def in_process_versus_minimal(paths: dict[str, Path], rounds: int) -> None:
+    """The two ASGI apps called in one process, alternating: CPU microseconds per single-row
+    request without HTTP, the figure a loaded machine disturbs least."""
+    here = Path(__file__).resolve().parent
+    print(f"\nIn process, CPU us per request through the ASGI app ({rounds} alternating rounds, medians):")
+    print(f"  {'model':<8} {'mlops serve':>12} {'minimal':>9} {'minimal/ours':>13}")
+    for name in ("logreg", "forest"):
+        env = {
+            **os.environ,
+            "MINIMAL_MODEL": str(paths[name]),
+            "MINIMAL_NAME": name,
+            "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)]),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", IN_PROCESS, str(rounds)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cost = json.loads(done.stdout)
+        print(
+            f"  {name:<8} {cost['ours']:>9.1f} us {cost['minimal']:>6.1f} us"
+            f" {cost['minimal'] / cost['ours']:>13.3f}"
+        )
+
+
 def versus_minimal(
     folder: Path, paths: dict[str, Path], sample: np.ndarray, duration: float, rounds: int
 ) -> None:
@@ -367,6 +444,7 @@ def main() -> None:
         sample = rows[0]
         print(f"bench_serve: {duration:g} s per run, wrk -t1, single-row requests, {os.cpu_count()} cores\n")
         if args.only_minimal:
+            in_process_versus_minimal(paths, args.rounds)
             versus_minimal(folder, paths, sample, duration, args.rounds)
             return
         results: dict[str, dict] = {}
@@ -417,6 +495,7 @@ def main() -> None:
             print("  (mlflow models serve: skipped; pass --mlflow-python)")
 
         print_ratios(results)
+        in_process_versus_minimal(paths, args.rounds)
         versus_minimal(folder, paths, sample, duration, args.rounds)
         if args.image:
             image_size(folder, args.base_image)
