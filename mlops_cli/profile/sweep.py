@@ -154,14 +154,17 @@ def measure_server(
 
 
 def more_latencies(run: Callable[[float], Any], runs: list, duration: float) -> list[float]:
-    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES, long enough
-    to reach it at the rate measured but at most `duration`: a p99 needs requests, not time."""
+    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES and one more
+    `duration` at the rate measured reaches it: a p99 needs requests, not time. A slower point
+    keeps its window (the sweep's time stays bounded) and its p99's interval says how wide it is."""
     have = sum(len(result.latencies) for result, _ in runs)
     elapsed = sum(result.elapsed for result, _ in runs)
     if have >= MIN_P99_SAMPLES or have == 0 or elapsed <= 0:
         return []
     needed = (MIN_P99_SAMPLES - have) / (have / elapsed)
-    return list(run(min(duration, max(needed * 1.1, 0.05))).latencies)
+    if needed > duration:
+        return []
+    return list(run(max(needed * 1.1, 0.05)).latencies)
 
 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:
