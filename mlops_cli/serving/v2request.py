@@ -7,16 +7,14 @@ is untrusted input, and a field of the wrong type is the client's error, never a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlops_cli.serving import jsonio
 from mlops_cli.serving.codec import TensorSpec, decode_binary, decode_tensor
 from mlops_cli.serving.errors import HTTPError
 
 
-@dataclass(frozen=True)
-class InferRequest:
+class InferRequest(NamedTuple):  # a tuple: a frozen dataclass costs a microsecond per request
     feeds: dict[str, Any]
     outputs: list[tuple[str, bool]]  # (output name, as binary data)
     id: str | None
