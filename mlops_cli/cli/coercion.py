@@ -22,10 +22,14 @@ _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
 def install(command: Any, ctx: Any) -> None:
     """Give every Typer parameter of the command tree under `command` (the help options too,
     which are made per command) the light coercion."""
-    from typer.core import _TyperParameter
+    import typer.core
 
+    # Typer's private hook (0.29): with another Typer that lacks it, its own coercion runs.
+    typer_parameter = getattr(typer.core, "_TyperParameter", None)
+    if typer_parameter is None:
+        return
     for param in [*command.params, command.get_help_option(ctx)]:
-        if isinstance(param, _TyperParameter) and param._runtime_param is None:
+        if isinstance(param, typer_parameter) and getattr(param, "_runtime_param", False) is None:
             param._runtime_param = LightCoercion(param)
     for sub in getattr(command, "commands", {}).values():
         install(sub, ctx)
