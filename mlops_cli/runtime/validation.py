@@ -18,6 +18,7 @@ error (`--on-error skip` skips the row). Only numpy is needed, so the serving im
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +216,9 @@ def _rectangular(values: list, dtype: Any) -> np.ndarray:
         raise ValueRuleError((), RAGGED) from None
 
 
+_NUMBERS = frozenset({int, float})  # constants: a set literal is built anew on every call
+_INTEGERS = frozenset({int})
+
 # The largest magnitude each numeric type holds (floats) or its bounds (integers).
 _FLOAT_LIMITS = {"float": 3.4028234663852886e38, "float16": 65504.0, "double": 1.7976931348623157e308}
 _INT_BOUNDS = {
@@ -234,9 +238,7 @@ def _plainly_in_range(values: list, kinds: set[type], dtype: str) -> bool:
     numpy's isfinite/errstate cost several per call. A NaN or inf makes the sum non-finite;
     False sends the values to the exact (numpy) check, which also names the bad one.
     """
-    import math
-
-    if not kinds or not kinds <= {int, float}:
+    if not kinds or not kinds <= _NUMBERS:
         return False
     rows = not values or type(values[0]) is list
     try:
@@ -249,7 +251,7 @@ def _plainly_in_range(values: list, kinds: set[type], dtype: str) -> bool:
             limit = _FLOAT_LIMITS[dtype]
             return math.isfinite(total) and -limit <= low and high <= limit
         lowest, highest = _INT_BOUNDS[dtype]
-        return kinds == {int} and lowest <= low and high <= highest
+        return kinds == _INTEGERS and lowest <= low and high <= highest
     except (TypeError, ValueError, OverflowError):  # deeper nesting, empty rows, huge integers
         return False
 
