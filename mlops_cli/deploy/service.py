@@ -220,10 +220,10 @@ def rollback(
 
 def _onnx_version(store: Store, ref: str) -> ModelVersion:
     from mlops_cli.models.manage import show_version
-    from mlops_cli.runtime.loader import onnx_entry
+    from mlops_cli.runtime.loader import check_servable
 
     version = show_version(store, ref)
-    onnx_entry(version)
+    check_servable(version)
     return version
 
 

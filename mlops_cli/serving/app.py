@@ -469,4 +469,14 @@ def create_app() -> ServingApp:
 
     config = ServeConfig.from_env()
     configure_logging(config.log_level)
+    return build_app(config)
+
+
+def build_app(config: ServeConfig) -> ServingApp:
+    """The app for the bundle: a plain ONNX version, or one run by its entry script."""
+    bundle = read_bundle(config.bundle)
+    if bundle.entry:
+        from mlops_cli.serving.entry_app import EntryApp
+
+        return EntryApp(config, bundle)
     return ServingApp(config)

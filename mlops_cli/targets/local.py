@@ -69,7 +69,17 @@ def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
     check_serving_dependencies(collect=bool(config.collect_dir))
     check_port(config.host, config.port)
     version, bundle = local_bundle(store, ref)
+    _check_entry_settings(version, config)
     return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
+
+
+def _check_entry_settings(version: ModelVersion, config: ServeConfig) -> None:
+    """An Azure-form script answers with whatever run() returns: no tensors to batch or collect."""
+    if version.runs_own_model and (config.collect_dir or config.batch_max_size > 1):
+        raise UsageError(
+            f"{version.ref} is served by its entry script's run(): --collect and"
+            " --batch-max-size need a model the server runs itself"
+        )
 
 
 def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:

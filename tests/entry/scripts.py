@@ -1,0 +1,44 @@
+"""Entry scripts the entry tests register: Azure form, hooks form, a failing init."""
+
+AZURE = """
+import json, os, pickle
+from features import scale  # from --code
+
+def init():
+    global models
+    folder = os.path.join(os.environ["AZUREML_MODEL_DIR"], "ensemble")
+    models = {}
+    for name in ("a", "b"):
+        with open(os.path.join(folder, name + ".pkl"), "rb") as f:
+            models[name] = pickle.load(f)
+
+def run(raw_data):
+    request = json.loads(raw_data)
+    if request.get("fail"):
+        raise ValueError("asked to fail")
+    if request.get("set"):
+        return {1, 2}
+    if request.get("env"):
+        return {k: os.environ[k] for k in ("AZUREML_MODEL_DIR", "MLOPS_MODEL_DIR")}
+    return [scale(x) * models["a"] + models["b"] for x in request["data"]]
+"""
+
+FEATURES = "def scale(x):\n    return 10 * x\n"
+
+HOOKS = """
+import numpy as np
+
+def preprocess(request):
+    return {"X": np.asarray(request["rows"], dtype=np.float32)}
+
+def postprocess(outputs, request):
+    return {"labels": outputs["label"].tolist(), "rows": len(request["rows"])}
+"""
+
+BROKEN_INIT = """
+def init():
+    raise RuntimeError("the model file is missing")
+
+def run(raw_data):
+    return raw_data
+"""
