@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
+from mlops_cli.environments.venvs import Environment, check_env_manager, environment_for, isolated_env
 from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
@@ -24,6 +27,7 @@ class LocalServer:
     version: ModelVersion
     bundle: Path
     config: ServeConfig
+    environment: Environment | None = None  # an entry script's own environment, if any
 
     @property
     def url(self) -> str:
@@ -51,8 +55,17 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
-    """Check the settings, resolve `ref` to a bundle folder; UsageError for impossible settings."""
+def prepare(
+    store: Store,
+    ref: str,
+    config: ServeConfig,
+    env_manager: str = "virtualenv",
+    notify: Callable[[str], None] | None = None,
+) -> LocalServer:
+    """Check the settings, resolve `ref` to a bundle folder (and an entry script's version to its
+    environment, built or reused, unless `env_manager` is local); UsageError for impossible
+    settings."""
+    check_env_manager(env_manager)
     if not 0 < config.port < 65536:
         raise UsageError(f"--port {config.port} is not a port number")
     if config.workers < 1:
@@ -70,7 +83,13 @@ def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
     check_port(config.host, config.port)
     version, bundle = local_bundle(store, ref)
     _check_entry_settings(version, config)
-    return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
+    environment = environment_for(envs_dir(store), version.entry, env_manager, notify=notify)
+    return LocalServer(version, bundle, _with_bundle(config, str(bundle)), environment)
+
+
+def envs_dir(store: Store) -> Path:
+    """Where entry scripts' environments are cached (owner-only)."""
+    return store.paths.root / "envs"
 
 
 def _check_entry_settings(version: ModelVersion, config: ServeConfig) -> None:
@@ -90,7 +109,30 @@ def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:
 
 
 def run(server: LocalServer) -> None:
-    """Serve until SIGTERM or Ctrl-C (then finish in-flight requests and flush collection)."""
+    """Serve until SIGTERM or Ctrl-C (then finish in-flight requests and flush collection).
+
+    In an entry script's environment, this process becomes that environment's Python running
+    the server (exec: the same pid, so signals and exit codes are the server's own).
+    """
+    if server.environment is not None:
+        python = str(server.environment.python)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(python, [python, *serving_argv(server.config)], isolated_env())
     from mlops_cli.serving.server import serve
 
     serve(server.config)
+
+
+def serving_argv(config: ServeConfig) -> list[str]:
+    """`-m mlops_cli.serving ...` for `config`: how a server starts in another interpreter."""
+    args = ["-m", "mlops_cli.serving", "--model-dir", config.bundle, "--host", config.host]
+    args += ["--port", str(config.port), "--workers", str(config.workers)]
+    args += ["--max-body-mb", str(config.max_body_mb), "--log-level", config.log_level]
+    args += ["--batch-max-size", str(config.batch_max_size)]
+    args += ["--batch-max-latency-ms", str(config.batch_max_latency_ms)]
+    if config.api_key_env:
+        args += ["--api-key-env", config.api_key_env]
+    if config.collect_dir:
+        args += ["--collect", config.collect_dir]
+    return args

@@ -42,3 +42,26 @@ def init():
 def run(raw_data):
     return raw_data
 """
+
+SCHEMA = """
+from inference_schema.parameter_types.standard_py_parameter_type import StandardPythonParameterType
+from inference_schema.schema_decorators import input_schema, output_schema
+
+def init():
+    pass
+
+@input_schema("data", StandardPythonParameterType([1.0, 2.0]))
+@output_schema(StandardPythonParameterType([2.0, 4.0]))
+def run(data):
+    return [2 * x for x in data]
+"""
+
+ECHO = """
+import sys
+
+def init():
+    pass
+
+def run(raw_data):
+    return {"echo": raw_data, "python": sys.executable}
+"""

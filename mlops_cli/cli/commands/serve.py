@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import LazyModule, store_for
-from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
@@ -40,6 +40,7 @@ def serve(
     batch_max_latency_ms: Annotated[
         float, typer.Option(help="Longest wait for a micro-batch to fill, under load.", metavar="M")
     ] = 2.0,
+    env_manager: EnvManagerOpt = "virtualenv",
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -47,6 +48,10 @@ def serve(
 
     Runs until Ctrl-C or SIGTERM, then finishes in-flight requests and flushes collected data.
     With --json, a JSON object describing the server is printed on stdout before it starts.
+
+    A version registered with an entry script and an environment runs in that environment,
+    built once from its pinned set and cached under .mlops/envs/ (--env-manager local: in this
+    Python instead).
 
     Example: mlops serve churn@production --port 8080 --collect requests/
     """
@@ -61,15 +66,16 @@ def serve(
         batch_max_size=batch_max_size,
         batch_max_latency_ms=batch_max_latency_ms,
     )
-    with store_for(store) as opened:
-        server = local.prepare(opened, ref, config)
     output = Output(json)
+    with store_for(store) as opened:
+        server = local.prepare(opened, ref, config, env_manager, notify=output.note)
     output.result(
         {
             "ref": server.version.ref,
             "digest": server.version.digest,
             "url": server.url,
             "bundle": str(server.bundle),
+            "environment": server.environment.to_dict() if server.environment else None,
         },
         f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
     )

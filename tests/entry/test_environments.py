@@ -1,0 +1,101 @@
+"""Entry scripts in their own environments: built from the pinned set, cached by its digest,
+reused, and actually isolated (a package only the environment has is importable there only)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from mlops_cli.environments.venvs import environment_for
+from tests.deploy_helpers import mlops, mlops_json
+from tests.entry import scripts
+from tests.serving_helpers import make_project, start_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def env_project(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("envs") / "project")
+    (project / "model.bin").write_bytes(b"weights")
+    (project / "schema.py").write_text(scripts.SCHEMA)
+    (project / "echo.py").write_text(scripts.ECHO)
+    # inference-schema pins wrapt<=1.16: it cannot live in the host's environment beside newer
+    # packages, which is exactly what a version's own environment is for.
+    (project / "requirements.txt").write_text("inference-schema\n")
+    mlops(
+        project,
+        "register",
+        "model.bin",
+        "--name",
+        "schema",
+        "--entry",
+        "schema.py",
+        "--requirements",
+        "requirements.txt",
+    )
+    mlops(
+        project,
+        "register",
+        "model.bin",
+        "--name",
+        "echo",
+        "--entry",
+        "echo.py",
+        "--requirements",
+        "requirements.txt",
+    )
+    return project
+
+
+def test_built_once_reused_by_a_second_version_and_owner_only(env_project):
+    envs = env_project / ".mlops" / "envs"
+    first, second = (mlops_json(env_project, "models", "show", ref) for ref in ("schema", "echo"))
+    lines: list[str] = []
+    built = environment_for(envs, first["metadata"]["entry"], notify=lines.append)
+    assert built is not None and built.built and lines and "building environment" in lines[0]
+    assert stat.S_IMODE(envs.stat().st_mode) == 0o700
+    reused = environment_for(envs, second["metadata"]["entry"], notify=lines.append)
+    assert reused is not None and not reused.built and reused.python == built.python and len(lines) == 1
+    assert environment_for(envs, first["metadata"]["entry"], env_manager="local") is None
+
+
+def test_served_in_its_environment_with_inference_schema(env_project):
+    server = start_server(env_project, "schema", log_name="schema")
+    try:
+        with server.client() as client:
+            answer = client.post("/score", json={"data": [1, 2.5]})
+            assert answer.status_code == 200, answer.text
+            assert answer.json() == [2, 5.0]  # run(data=...) as Azure calls a decorated run
+    finally:
+        server.stop()
+
+
+def test_env_manager_local_runs_in_this_python(env_project):
+    for args, inside in (((), True), (("--env-manager", "local"), False)):
+        server = start_server(env_project, "echo", *args, log_name="echo")
+        try:
+            with server.client() as client:
+                answer = client.post("/score", json={"a": 1}).json()
+        finally:
+            server.stop()
+        assert answer["echo"] == '{"a":1}'
+        assert (".mlops/envs/" in answer["python"]) is inside, answer
+    done = mlops(env_project, "serve", "schema", "--env-manager", "conda", check=False)
+    assert done.returncode == 2 and "--env-manager 'conda'" in done.stderr
+
+
+def test_deploy_local_runs_in_the_environment(env_project):
+    import httpx
+
+    from tests.serving_helpers import free_port
+
+    port = free_port()
+    mlops(env_project, "deploy", "echo", "--name", "echo-env", "--port", port)
+    try:
+        answer = httpx.post(f"http://127.0.0.1:{port}/score", json={"b": 2}).json()
+        assert answer["echo"] == '{"b":2}' and ".mlops/envs/" in answer["python"]
+    finally:
+        mlops(env_project, "deploy", "delete", "echo-env", check=False)
