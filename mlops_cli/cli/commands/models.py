@@ -87,7 +87,7 @@ def versions(
 
 
 # Metadata `mlops convert` records, shown as tables rather than JSON.
-_RENDERED_APART = ("parity", "quantization")
+_RENDERED_APART = ("parity", "quantization", "entry")
 
 
 def _render_conversion(metadata: dict, console: Console) -> None:
@@ -109,6 +109,23 @@ def _render_conversion(metadata: dict, console: Console) -> None:
 
 def _files(version: ModelVersion) -> str:
     return plural(len(version.files), "file")
+
+
+def _entry_rows(entry: dict | None) -> list[tuple[str, str]]:
+    """An entry-script version: its script and contract, and its environment in one line each."""
+    if not entry:
+        return []
+    rows = [
+        ("entry", f"{entry.get('script')} ({entry.get('form')}: {', '.join(entry.get('functions', []))})")
+    ]
+    env = entry.get("environment")
+    if env:
+        pinned = plural(len(env.get("pinned", [])), "pinned package")
+        rows.append(
+            ("environment", f"{env.get('file')} ({env.get('kind')}, Python {env.get('python')}, {pinned}, "
+             f"{short_digest(env.get('digest', ''))})")
+        )  # fmt: skip
+    return rows
 
 
 def _render_version(version: ModelVersion, console: Console) -> None:
@@ -155,6 +172,7 @@ def _render_version(version: ModelVersion, console: Console) -> None:
                 f"{dataset.path} {short_digest(dataset.digest)} {human_size(dataset.size)}",
             )
         )
+    rows += _entry_rows(version.entry)
     for key, value in version.metadata.items():
         if key in _RENDERED_APART:
             continue
