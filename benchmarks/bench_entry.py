@@ -1,0 +1,299 @@
+"""Entry scripts: what custom code costs, against plain serving and Azure's own server.
+
+Figures, all from one run on 127.0.0.1, 16 keep-alive connections sending one-row JSON
+requests back to back (the project's load generator), medians of --repeats rounds with the
+servers taken in turn each round:
+
+1. A do-nothing preprocess()/postprocess() version (POST /score) against the same ONNX
+   LogisticRegression (20 features) served plainly (POST /invocations, and v2 infer).
+2. The same score.py under `mlops serve` and under Azure's `azureml-inference-server-http`
+   (`azmlinfsrv`, one worker each, in .venv-peers/azureml, built here when missing): a trivial
+   run() (the servers' own overhead) and a scikit-learn RandomForest (100 trees, depth 10) run().
+3. `mlops serve` of a version whose environment is cached: seconds until /v2/health/ready.
+4. Building a scikit-learn environment from the host's wheel cache, serving layer already built.
+
+The machine is shared and loaded: read the ratios, not the absolute figures.
+
+    python benchmarks/bench_entry.py [--quick] [--duration 8] [--repeats 3] [--azure-python PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT / ".venv-peers" / "azureml"
+N_FEATURES = 20
+ROW = [round(0.1 * i, 2) for i in range(N_FEATURES)]
+
+NOOP_HOOKS = """def preprocess(request):
+    return request
+
+
+def postprocess(outputs, request):
+    return outputs
+"""
+TRIVIAL = "import json\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n    return json.loads(raw_data)\n"
+FOREST = """import json, os
+import joblib
+import numpy as np
+
+
+def init():
+    global model
+    model = joblib.load(os.path.join(os.environ["AZUREML_MODEL_DIR"], "forest.joblib"))
+
+
+def run(raw_data):
+    return model.predict(np.asarray(json.loads(raw_data)["data"], dtype=np.float32)).tolist()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mlops(project: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_cli", *map(str, args)], cwd=project, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"mlops {' '.join(map(str, args))}: {done.stderr}")
+    return done.stdout
+
+
+class Served:
+    """A server process on a free port; `ready_seconds` is how long it took to answer ready."""
+
+    def __init__(self, argv: list[str], cwd: Path, ready_path: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        argv = [a.replace("{port}", str(self.port)) for a in argv]
+        self.log = open(cwd / f"server-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        started = time.perf_counter()
+        self.process = subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 600
+        url = f"http://127.0.0.1:{self.port}{ready_path}"
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{argv[:4]} exited; see {self.log.name}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} never became ready")
+            time.sleep(0.02)
+        self.ready_seconds = time.perf_counter() - started
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def load(port: int, path: str, body: dict, duration: float) -> tuple[float, float]:
+    """(requests/s, p99 ms) at 16 connections; any failed request aborts the benchmark."""
+    from mlops_cli.profile.loadgen import request_bytes, run_load
+
+    payload = request_bytes("127.0.0.1", port, path, json.dumps(body).encode())
+    check = httpx.post(f"http://127.0.0.1:{port}{path}", json=body, timeout=30)
+    if check.status_code != 200:
+        raise RuntimeError(f"{path} on {port} answered {check.status_code}: {check.text[:300]}")
+    run_load("127.0.0.1", port, payload, 16, 1.0)  # warm-up
+    result = run_load("127.0.0.1", port, payload, 16, duration)
+    if result.failed:
+        raise RuntimeError(f"{result.failed} failed requests on {port}{path}: {result.first_error}")
+    latencies = sorted(result.latencies)
+    return result.ok / result.elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1000
+
+
+def build_models(folder: Path) -> None:
+    import joblib
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, N_FEATURES)).astype(np.float32)
+    y = ((x[:, 0] + 0.5 * x[:, 1] - x[:, 2] * x[:, 3]) > 0).astype(np.int64)
+    onx = to_onnx(LogisticRegression(max_iter=500).fit(x, y), x[:1], options={"zipmap": False})
+    (folder / "logreg.onnx").write_bytes(onx.SerializeToString())
+    forest = RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1).fit(x, y)
+    (folder / "forest").mkdir()
+    joblib.dump(forest, folder / "forest" / "forest.joblib")
+
+
+def ensure_peer(python: Path | None) -> Path:
+    if python is not None:
+        return python
+    if not (PEER / "bin" / "azmlinfsrv").exists():
+        print(f"building {PEER} (azureml-inference-server-http, scikit-learn, joblib) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(PEER)], check=True)
+        subprocess.run(
+            [PEER / "bin" / "python", "-m", "pip", "install", "-q", "azureml-inference-server-http",
+             "scikit-learn", "joblib"],
+            check=True,
+        )  # fmt: skip
+    return PEER / "bin" / "python"
+
+
+def azure_server(peer_python: Path, project: Path, script: Path, model_dir: Path) -> Served:
+    return Served(
+        [str(peer_python.parent / "azmlinfsrv"), "--entry_script", str(script), "--port", "{port}"],
+        project,
+        "/",
+        env={"AZUREML_MODEL_DIR": str(model_dir), "WORKER_COUNT": "1"},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--azure-python", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.repeats = 2.0, 1
+    peer = ensure_peer(args.azure_python)
+    project = Path(tempfile.mkdtemp(prefix="bench-entry-"))
+    mlops(project, "init")
+    build_models(project)
+    (project / "noop.py").write_text(NOOP_HOOKS)
+    (project / "trivial.py").write_text(TRIVIAL)
+    (project / "forest.py").write_text(FOREST)
+    (project / "requirements.txt").write_text("joblib\n")
+    mlops(project, "register", "logreg.onnx", "--name", "plain")
+    mlops(project, "register", "logreg.onnx", "--name", "noop", "--entry", "noop.py")
+    mlops(project, "register", "forest", "--name", "trivial", "--entry", "trivial.py")
+    mlops(project, "register", "forest/forest.joblib", "--name", "forest", "--entry", "forest.py")
+    mlops(
+        project,
+        "register",
+        "forest",
+        "--name",
+        "cached",
+        "--entry",
+        "trivial.py",
+        "--requirements",
+        "requirements.txt",
+    )
+
+    serve = [sys.executable, "-m", "mlops_cli", "serve", "--port", "{port}", "--env-manager", "local"]
+    servers = {
+        "plain": Served([*serve, "plain"], project, "/v2/health/ready"),
+        "noop": Served([*serve, "noop"], project, "/v2/health/ready"),
+        "trivial": Served([*serve, "trivial"], project, "/v2/health/ready"),
+        "forest": Served([*serve, "forest"], project, "/v2/health/ready"),
+        "az-trivial": azure_server(peer, project, project / "trivial.py", project / "forest"),
+        "az-forest": azure_server(peer, project, project / "forest.py", project / "forest"),
+    }
+    tensor = {"inputs": [{"name": "X", "shape": [1, N_FEATURES], "datatype": "FP32", "data": ROW}]}
+    runs = {
+        "plain /invocations": ("plain", "/invocations", {"inputs": {"X": [ROW]}}),
+        "plain v2 infer": ("plain", "/v2/models/plain/infer", tensor),
+        "noop hooks /score": ("noop", "/score", {"X": [ROW]}),
+        "trivial run(): mlops": ("trivial", "/score", {"data": [ROW]}),
+        "trivial run(): azure": ("az-trivial", "/score", {"data": [ROW]}),
+        "forest run(): mlops": ("forest", "/score", {"data": [ROW]}),
+        "forest run(): azure": ("az-forest", "/score", {"data": [ROW]}),
+    }
+    figures: dict[str, list[tuple[float, float]]] = {k: [] for k in runs}
+    try:
+        for _ in range(args.repeats):
+            for label, (server, path, body) in runs.items():
+                figures[label].append(load(servers[server].port, path, body, args.duration))
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    rps = {k: statistics.median(r for r, _ in v) for k, v in figures.items()}
+    p99 = {k: statistics.median(p for _, p in v) for k, v in figures.items()}
+    print(
+        f"16 connections, {args.duration:g} s x {args.repeats} rounds, medians;"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
+    for label in runs:
+        print(f"  {label:24s} {rps[label]:8.0f} req/s   p99 {p99[label]:7.2f} ms")
+    print(
+        f"noop hooks / plain /invocations: {rps['noop hooks /score'] / rps['plain /invocations']:.2f}x"
+        " (target >= 0.8x)"
+    )
+    print(f"noop hooks / plain v2 infer:     {rps['noop hooks /score'] / rps['plain v2 infer']:.2f}x")
+    for kind, target in (("trivial", 3.0), ("forest", 1.2)):
+        ratio = rps[f"{kind} run(): mlops"] / rps[f"{kind} run(): azure"]
+        p99_ratio = p99[f"{kind} run(): mlops"] / p99[f"{kind} run(): azure"]
+        print(
+            f"{kind} run(): mlops / azure: {ratio:.2f}x req/s (target >= {target}x),"
+            f" p99 {p99_ratio:.2f}x (target <= 1)"
+        )
+
+    # A cached environment: the first serve builds it, the next ones only start.
+    first = Served(
+        [sys.executable, "-m", "mlops_cli", "serve", "cached", "--port", "{port}"],
+        project,
+        "/v2/health/ready",
+    )
+    first.stop()
+    readies = []
+    for _ in range(args.repeats):
+        server = Served(
+            [sys.executable, "-m", "mlops_cli", "serve", "cached", "--port", "{port}"],
+            project,
+            "/v2/health/ready",
+        )
+        readies.append(server.ready_seconds)
+        server.stop()
+    print(
+        f"serve with a cached environment, ready in: median {statistics.median(readies):.2f} s (target < 2 s)"
+        f" [{', '.join(f'{r:.2f}' for r in readies)}]; first serve (built it) {first.ready_seconds:.1f} s"
+    )
+
+    # Building a scikit-learn environment from the wheel cache (serving layer already built above).
+    from mlops_cli.domain import NoProgress
+    from mlops_cli.environments.resolve import resolve
+    from mlops_cli.environments.spec import parse_environment
+    from mlops_cli.environments.venvs import ensure_environment
+
+    (project / "sk.txt").write_text("scikit-learn\njoblib\n")
+    pinned = resolve(parse_environment(project / "sk.txt"))
+    envs = project / ".mlops" / "envs"
+    builds = []
+    for i in range(args.repeats):
+        env = ensure_environment(
+            envs, f"sha256:bench{i}{time.time_ns()}", list(pinned.pinned), NoProgress(), lambda _: None
+        )
+        builds.append(env.seconds)
+    print(
+        f"scikit-learn environment ({len(pinned.pinned)} packages) built from the wheel cache: median"
+        f" {statistics.median(builds):.1f} s (target < 60 s) [{', '.join(f'{b:.1f}' for b in builds)}]"
+    )
+    print(f"(project left in {project})")
+
+
+if __name__ == "__main__":
+    main()
