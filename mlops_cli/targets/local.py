@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
@@ -28,6 +28,7 @@ class LocalServer:
     bundle: Path
     config: ServeConfig
     environment: Environment | None = None  # an entry script's own environment, if any
+    others: tuple[ModelVersion, ...] = ()  # `serve REF REF ...`: the other versions served
 
     @property
     def url(self) -> str:
@@ -61,11 +62,14 @@ def prepare(
     config: ServeConfig,
     env_manager: str = "virtualenv",
     notify: Callable[[str], None] | None = None,
+    more_refs: tuple[str, ...] = (),
 ) -> LocalServer:
-    """Check the settings, resolve `ref` to a bundle folder (and an entry script's version to its
-    environment, built or reused, unless `env_manager` is local); UsageError for impossible
-    settings."""
+    """Check the settings, resolve `ref` (and `more_refs`, served beside it) to bundle folders
+    (and an entry script's version to its environment, built or reused, unless `env_manager` is
+    local); UsageError for impossible settings."""
     check_env_manager(env_manager)
+    if more_refs and config.collect_dir:
+        raise UsageError("--collect serves one model; run one server per model to collect")
     if not 0 < config.port < 65536:
         raise UsageError(f"--port {config.port} is not a port number")
     if config.workers < 1:
@@ -81,10 +85,35 @@ def prepare(
         )
     check_serving_dependencies(collect=bool(config.collect_dir))
     check_port(config.host, config.port)
-    version, bundle = local_bundle(store, ref)
-    _check_entry_settings(version, config)
-    environment = environment_for(envs_dir(store), version.entry, env_manager, notify=notify)
-    return LocalServer(version, bundle, _with_bundle(config, str(bundle)), environment)
+    served = [local_bundle(store, r) for r in (ref, *more_refs)]
+    _check_distinct([v for v, _ in served])
+    for version, _ in served:
+        _check_entry_settings(version, config)
+    environment = _shared_environment(store, [v for v, _ in served], env_manager, notify)
+    (version, bundle), others = served[0], served[1:]
+    config = replace(_with_bundle(config, str(bundle)), more_bundles=[str(b) for _, b in others])
+    return LocalServer(version, bundle, config, environment, tuple(v for v, _ in others))
+
+
+def _check_distinct(versions: list[ModelVersion]) -> None:
+    refs = [v.ref for v in versions]
+    repeated = sorted({r for r in refs if refs.count(r) > 1})
+    if repeated:
+        raise UsageError(f"{', '.join(repeated)} given more than once")
+
+
+def _shared_environment(
+    store: Store, versions: list[ModelVersion], env_manager: str, notify: Callable[[str], None] | None
+) -> Environment | None:
+    """One server is one Python: the versions with environments must share one."""
+    digests = {v.entry["environment"]["digest"] for v in versions if v.entry and v.entry.get("environment")}
+    if env_manager == "virtualenv" and len(digests) > 1:
+        raise UsageError(
+            "these versions need different environments, and one server runs in one",
+            hint="serve them separately, or pass --env-manager local",
+        )
+    entry = next((v.entry for v in versions if v.entry and v.entry.get("environment")), None)
+    return environment_for(envs_dir(store), entry, env_manager, notify=notify)
 
 
 def envs_dir(store: Store) -> Path:
@@ -102,8 +131,6 @@ def _check_entry_settings(version: ModelVersion, config: ServeConfig) -> None:
 
 
 def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:
-    from dataclasses import replace
-
     collect = os.path.abspath(config.collect_dir) if config.collect_dir else None
     return replace(config, bundle=root, collect_dir=collect)
 
@@ -135,4 +162,6 @@ def serving_argv(config: ServeConfig) -> list[str]:
         args += ["--api-key-env", config.api_key_env]
     if config.collect_dir:
         args += ["--collect", config.collect_dir]
+    for bundle in config.more_bundles:
+        args += ["--more-model-dir", bundle]
     return args
