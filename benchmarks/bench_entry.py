@@ -1,7 +1,7 @@
 """Entry scripts: what custom code costs, against plain serving and Azure's own server.
 
 Figures, all from one run on 127.0.0.1, 16 keep-alive connections sending one-row JSON
-requests back to back (the project's load generator), medians of --repeats rounds with the
+requests back to back (wrk, as bench_serve.py), medians of --repeats rounds with the
 servers taken in turn each round:
 
 1. A do-nothing preprocess()/postprocess() version (POST /score) against the same ONNX
@@ -113,20 +113,19 @@ class Served:
         self.log.close()
 
 
-def load(port: int, path: str, body: dict, duration: float) -> tuple[float, float]:
-    """(requests/s, p99 ms) at 16 connections; any failed request aborts the benchmark."""
-    from mlops_cli.profile.loadgen import request_bytes, run_load
+def load(port: int, path: str, body: dict, duration: float, folder: Path) -> tuple[float, float]:
+    """(requests/s, p99 ms) from wrk at 16 connections (wrk reconnects when a server closes each
+    connection, as Azure's gunicorn sync worker does); any error aborts the benchmark."""
+    from bench_serve import wrk  # the same wrk runner as bench_serve.py
 
-    payload = request_bytes("127.0.0.1", port, path, json.dumps(body).encode())
-    check = httpx.post(f"http://127.0.0.1:{port}{path}", json=body, timeout=30)
+    url = f"http://127.0.0.1:{port}{path}"
+    check = httpx.post(url, json=body, timeout=30)
     if check.status_code != 200:
         raise RuntimeError(f"{path} on {port} answered {check.status_code}: {check.text[:300]}")
-    run_load("127.0.0.1", port, payload, 16, 1.0)  # warm-up
-    result = run_load("127.0.0.1", port, payload, 16, duration)
-    if result.failed:
-        raise RuntimeError(f"{result.failed} failed requests on {port}{path}: {result.first_error}")
-    latencies = sorted(result.latencies)
-    return result.ok / result.elapsed, latencies[int(0.99 * (len(latencies) - 1))] * 1000
+    figures = wrk(url, json.dumps(body), 16, duration, folder)
+    if figures["errors"]:
+        raise RuntimeError(f"{figures['errors']} failed requests on {url}")
+    return figures["rps"], figures["p99"]
 
 
 def build_models(folder: Path) -> None:
@@ -226,7 +225,7 @@ def main() -> None:
     try:
         for _ in range(args.repeats):
             for label, (server, path, body) in runs.items():
-                figures[label].append(load(servers[server].port, path, body, args.duration))
+                figures[label].append(load(servers[server].port, path, body, args.duration, project))
     finally:
         for server in servers.values():
             server.stop()

@@ -78,6 +78,7 @@ def ensure_environment(
     `notify`: it takes seconds to a minute). ExternalToolError when pip or venv fails."""
     start = time.perf_counter()
     _private_dir(envs_dir)
+    sweep_dead_builds(envs_dir)
     folder = envs_dir / digest.replace(":", "-")[:40]
     python = folder / "bin" / "python"
     if (folder / READY).is_file() and python.exists():
@@ -115,6 +116,20 @@ def isolated_env() -> dict[str, str]:
     """This process's variables without those that would put the host's packages before an
     environment's own (PYTHONPATH is searched before site-packages)."""
     return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+
+
+def sweep_dead_builds(envs_dir: Path) -> list[Path]:
+    """Remove the half-built environments (and layers) of builds whose process died (a kill -9
+    mid-build): their staging folders end in the builder's pid."""
+    from mlops_cli.pids import pid_alive
+
+    removed = []
+    for staging in envs_dir.glob(".*.*"):
+        pid = staging.name.rsplit(".", 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(staging, ignore_errors=True)
+            removed.append(staging)
+    return removed
 
 
 def _private_dir(path: Path) -> None:

@@ -99,3 +99,70 @@ def test_deploy_local_runs_in_the_environment(env_project):
         assert answer["echo"] == '{"b":2}' and ".mlops/envs/" in answer["python"]
     finally:
         mlops(env_project, "deploy", "delete", "echo-env", check=False)
+
+
+def _staging(project: Path) -> list[Path]:
+    envs = project / ".mlops" / "envs"
+    return sorted(envs.glob(".*")) if envs.is_dir() else []
+
+
+def _serve_until_building(project: Path, ref: str):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.serving_helpers import free_port
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", "serve", ref, "--port", str(free_port())],
+        cwd=project,
+        env={**os.environ, "MLOPS_ACTOR": "tester@example.com"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 180
+    while not [p for p in _staging(project) if p.name.endswith(f".{process.pid}")]:
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "no build started"
+        time.sleep(0.05)
+    time.sleep(0.5)  # pip is running now
+    return process
+
+
+def test_a_killed_or_terminated_build_leaves_nothing_and_the_next_one_works(tmp_path):
+    import signal
+
+    project = make_project(tmp_path / "project")
+    (project / "model.bin").write_bytes(b"weights")
+    (project / "echo.py").write_text(scripts.ECHO)
+    (project / "requirements.txt").write_text("six\n")
+    mlops(
+        project,
+        "register",
+        "model.bin",
+        "--name",
+        "echo",
+        "--entry",
+        "echo.py",
+        "--requirements",
+        "requirements.txt",
+    )
+
+    killed = _serve_until_building(project, "echo")
+    killed.kill()
+    killed.wait(30)
+    assert _staging(project)  # a kill -9 cannot clean up: the next build must
+
+    terminated = _serve_until_building(project, "echo")
+    terminated.send_signal(signal.SIGTERM)
+    assert terminated.wait(60) == 143
+    assert _staging(project) == []  # its own staging removed, and the dead build's swept
+
+    server = start_server(project, "echo", log_name="after-kill")
+    try:
+        with server.client() as client:
+            assert ".mlops/envs/" in client.post("/score", json={}).json()["python"]
+    finally:
+        server.stop()
+    assert _staging(project) == []
