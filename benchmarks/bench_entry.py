@@ -267,6 +267,14 @@ def main() -> None:
         )
         readies.append(server.ready_seconds)
         server.stop()
+    plain_readies = []
+    for _ in range(args.repeats):
+        server = Served([*serve, "plain"], project, "/v2/health/ready")
+        plain_readies.append(server.ready_seconds)
+        server.stop()
+    print(
+        f"serve of the plain ONNX version (reference), ready in: median {statistics.median(plain_readies):.2f} s"
+    )
     print(
         f"serve with a cached environment, ready in: median {statistics.median(readies):.2f} s (target < 2 s)"
         f" [{', '.join(f'{r:.2f}' for r in readies)}]; first serve (built it) {first.ready_seconds:.1f} s"
