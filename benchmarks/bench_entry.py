@@ -273,7 +273,7 @@ def main() -> None:
         plain_readies.append(server.ready_seconds)
         server.stop()
     print(
-        f"serve of the plain ONNX version (reference), ready in: median {statistics.median(plain_readies):.2f} s"
+        f"serve of the plain ONNX version (reference), ready in: {statistics.median(plain_readies):.2f} s"
     )
     print(
         f"serve with a cached environment, ready in: median {statistics.median(readies):.2f} s (target < 2 s)"
