@@ -65,3 +65,34 @@ def init():
 def run(raw_data):
     return {"echo": raw_data, "python": sys.executable}
 """
+
+
+def azure_ensemble(project):
+    """`az`: two pickles in a folder and the AZURE script (with its --code helper) registered."""
+    import pickle
+
+    from tests.deploy_helpers import mlops
+
+    ensemble = project / "ensemble"
+    ensemble.mkdir()
+    (ensemble / "a.pkl").write_bytes(pickle.dumps(2))
+    (ensemble / "b.pkl").write_bytes(pickle.dumps(1))
+    code = project / "code"
+    code.mkdir()
+    (code / "features.py").write_text(FEATURES)
+    (code / "score.py").write_text(AZURE)
+    mlops(project, "register", ensemble, "--name", "az", "--entry", code / "score.py", "--code", code)
+    return ensemble
+
+
+def register_script(project, name, script, requirements=None):
+    """`name`: a placeholder model file with `script` as its entry, and pip requirements if given."""
+    from tests.deploy_helpers import mlops
+
+    (project / "model.bin").write_bytes(b"weights")
+    (project / f"{name}.py").write_text(script)
+    args = ["register", "model.bin", "--name", name, "--entry", f"{name}.py"]
+    if requirements is not None:
+        (project / f"{name}-requirements.txt").write_text(requirements)
+        args += ["--requirements", f"{name}-requirements.txt"]
+    mlops(project, *args)

@@ -3,7 +3,6 @@ an ONNX graph, and every failure of the user's code as a 500 while the server ke
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import httpx
@@ -19,17 +18,9 @@ from tests.serving_helpers import Server, free_port, make_project, start_server,
 @pytest.fixture(scope="module")
 def entry_project(tmp_path_factory) -> Path:
     project = make_project(tmp_path_factory.mktemp("entry") / "project")
-    ensemble = project / "ensemble"
-    ensemble.mkdir()
-    (ensemble / "a.pkl").write_bytes(pickle.dumps(2))
-    (ensemble / "b.pkl").write_bytes(pickle.dumps(1))
-    code = project / "code"
-    code.mkdir()
-    (code / "features.py").write_text(scripts.FEATURES)
-    (code / "score.py").write_text(scripts.AZURE)
+    ensemble = scripts.azure_ensemble(project)
     (project / "hooks.py").write_text(scripts.HOOKS)
     (project / "broken.py").write_text(scripts.BROKEN_INIT)
-    mlops(project, "register", ensemble, "--name", "az", "--entry", code / "score.py", "--code", code)
     mlops(project, "register", logistic_onnx(project), "--name", "lr", "--entry", "hooks.py")
     mlops(project, "register", ensemble, "--name", "broken", "--entry", "broken.py")
     return project

@@ -19,34 +19,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def env_project(tmp_path_factory) -> Path:
     project = make_project(tmp_path_factory.mktemp("envs") / "project")
-    (project / "model.bin").write_bytes(b"weights")
-    (project / "schema.py").write_text(scripts.SCHEMA)
-    (project / "echo.py").write_text(scripts.ECHO)
     # inference-schema pins wrapt<=1.16: it cannot live in the host's environment beside newer
     # packages, which is exactly what a version's own environment is for.
-    (project / "requirements.txt").write_text("inference-schema\n")
-    mlops(
-        project,
-        "register",
-        "model.bin",
-        "--name",
-        "schema",
-        "--entry",
-        "schema.py",
-        "--requirements",
-        "requirements.txt",
-    )
-    mlops(
-        project,
-        "register",
-        "model.bin",
-        "--name",
-        "echo",
-        "--entry",
-        "echo.py",
-        "--requirements",
-        "requirements.txt",
-    )
+    scripts.register_script(project, "schema", scripts.SCHEMA, "inference-schema\n")
+    scripts.register_script(project, "echo", scripts.ECHO, "inference-schema\n")
     return project
 
 
@@ -134,20 +110,7 @@ def test_a_killed_or_terminated_build_leaves_nothing_and_the_next_one_works(tmp_
     import signal
 
     project = make_project(tmp_path / "project")
-    (project / "model.bin").write_bytes(b"weights")
-    (project / "echo.py").write_text(scripts.ECHO)
-    (project / "requirements.txt").write_text("six\n")
-    mlops(
-        project,
-        "register",
-        "model.bin",
-        "--name",
-        "echo",
-        "--entry",
-        "echo.py",
-        "--requirements",
-        "requirements.txt",
-    )
+    scripts.register_script(project, "echo", scripts.ECHO, "six\n")
 
     killed = _serve_until_building(project, "echo")
     killed.kill()

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 
@@ -19,15 +17,7 @@ def multi_project(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("multi") / "project")
     mlops(project, "register", logistic_onnx(project), "--name", "churn")
     mlops(project, "register", regressor_onnx(project), "--name", "churn")  # churn:2, another graph
-    ensemble = project / "ensemble"
-    ensemble.mkdir()
-    (ensemble / "a.pkl").write_bytes(pickle.dumps(2))
-    (ensemble / "b.pkl").write_bytes(pickle.dumps(1))
-    code = project / "code"
-    code.mkdir()
-    (code / "features.py").write_text(scripts.FEATURES)
-    (code / "score.py").write_text(scripts.AZURE)
-    mlops(project, "register", ensemble, "--name", "az", "--entry", code / "score.py", "--code", code)
+    scripts.azure_ensemble(project)
     return project
 
 

@@ -24,20 +24,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_packaged_entry_script_runs_in_its_environment(tmp_path):
     engine = docker_engine()
     project = make_project(tmp_path / "project")
-    (project / "model.bin").write_bytes(b"weights")
-    (project / "schema.py").write_text(scripts.SCHEMA)
-    (project / "requirements.txt").write_text("inference-schema\n")
-    mlops(
-        project,
-        "register",
-        "model.bin",
-        "--name",
-        "schema",
-        "--entry",
-        "schema.py",
-        "--requirements",
-        "requirements.txt",
-    )
+    scripts.register_script(project, "schema", scripts.SCHEMA, "inference-schema\n")
     tag = f"mlops-entry-scripts-test:{os.getpid()}"
     done = mlops(project, "package", "schema", "--image", tag, "--base-image", BASE_IMAGE, "--json")
     result = json.loads(done.stdout)
