@@ -64,7 +64,18 @@ def ensure_layer(envs_dir: Path) -> Path:
     staging = envs_dir / f".serving-{key}.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        run_pip(["install", "--quiet", "--no-deps", "--only-binary=:all:", "--target", str(staging), *pins])
+        run_pip(
+            [
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--target",
+                str(staging),
+                *pins,
+            ]
+        )
         (staging / "mlops_cli").symlink_to(package, target_is_directory=True)
         (staging / READY).write_text(json.dumps({"python": host_python(), "pinned": pins}) + "\n")
         try:

@@ -2,7 +2,10 @@
 
 `.mlops/envs/` is owner-only. An environment is built in a temp folder beside its final place
 (`python -m venv --without-pip`, then the host's pip installs the pinned set into it from the
-wheel cache or index with `--no-deps`, since the set is already complete) and renamed in when
+wheel cache or index with `--no-deps`, since the set is already complete, and `--no-compile`:
+byte-compiling scipy's and scikit-learn's thousands of files up front made a scikit-learn
+build 2.3x slower (32 s instead of 14 s, medians of 3 here), and Python compiles what is
+imported anyway) and renamed in when
 it is whole, so a killed build leaves nothing that looks usable. A second version with the
 same pinned set reuses the folder.
 """
@@ -95,7 +98,7 @@ def ensure_environment(
             if pinned:
                 run_pip(
                     ["--python", str(staging / "bin" / "python"), "install", "--quiet", "--no-deps",
-                     "--only-binary=:all:", *pinned]
+                     "--no-compile", "--only-binary=:all:", *pinned]
                 )  # fmt: skip
             advance(1)
             site = _site_packages(staging)
