@@ -130,41 +130,8 @@ def azure_server(peer_python: Path, project: Path, script: Path, model_dir: Path
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--azure-python", type=Path, default=None)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s, one round")
-    args = parser.parse_args()
-    if args.quick:
-        args.duration, args.repeats = 2.0, 1
-    peer = ensure_peer(args.azure_python)
-    project = Path(tempfile.mkdtemp(prefix="bench-entry-"))
-    mlops(project, "init")
-    build_models(project)
-    (project / "noop.py").write_text(NOOP_HOOKS)
-    (project / "trivial.py").write_text(TRIVIAL)
-    (project / "forest.py").write_text(FOREST)
-    (project / "requirements.txt").write_text("joblib\n")
-    mlops(project, "register", "logreg.onnx", "--name", "plain")
-    mlops(project, "register", "logreg.onnx", "--name", "noop", "--entry", "noop.py")
-    mlops(project, "register", "forest", "--name", "trivial", "--entry", "trivial.py")
-    mlops(project, "register", "forest/forest.joblib", "--name", "forest", "--entry", "forest.py")
-    mlops(
-        project,
-        "register",
-        "forest",
-        "--name",
-        "cached",
-        "--entry",
-        "trivial.py",
-        "--requirements",
-        "requirements.txt",
-    )
-
+def throughput(project: Path, peer: Path, args: argparse.Namespace) -> None:
+    """Figures 1 and 2: every server started, then loaded in turn, --repeats rounds."""
     serve = [sys.executable, "-m", "mlops_cli", "serve", "--port", "{port}", "--env-manager", "local"]
     servers = {
         "plain": timed_server([*serve, "plain"], project, "/v2/health/ready"),
@@ -213,6 +180,46 @@ def main() -> None:
             f"{kind} run(): mlops / azure: {ratio:.2f}x req/s (target >= {target}x),"
             f" p99 {p99_ratio:.2f}x (target <= 1)"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--azure-python", type=Path, default=None)
+    parser.add_argument("--environments-only", action="store_true", help="figures 3 and 4 only")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 s, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.repeats = 2.0, 1
+    project = Path(tempfile.mkdtemp(prefix="bench-entry-"))
+    mlops(project, "init")
+    build_models(project)
+    (project / "noop.py").write_text(NOOP_HOOKS)
+    (project / "trivial.py").write_text(TRIVIAL)
+    (project / "forest.py").write_text(FOREST)
+    (project / "requirements.txt").write_text("joblib\n")
+    mlops(project, "register", "logreg.onnx", "--name", "plain")
+    mlops(project, "register", "logreg.onnx", "--name", "noop", "--entry", "noop.py")
+    mlops(project, "register", "forest", "--name", "trivial", "--entry", "trivial.py")
+    mlops(project, "register", "forest/forest.joblib", "--name", "forest", "--entry", "forest.py")
+    mlops(
+        project,
+        "register",
+        "forest",
+        "--name",
+        "cached",
+        "--entry",
+        "trivial.py",
+        "--requirements",
+        "requirements.txt",
+    )
+
+    serve = [sys.executable, "-m", "mlops_cli", "serve", "--port", "{port}", "--env-manager", "local"]
+    if not args.environments_only:
+        throughput(project, ensure_peer(args.azure_python), args)
 
     # A cached environment: built once here, then every serve only starts.
     from mlops_cli.environments.venvs import environment_for
