@@ -52,6 +52,12 @@ class ResolvedModel:
 def onnx_entry(version: ModelVersion) -> str:
     """The path of the version's ONNX file; UsageError when the version is not an ONNX model."""
     candidates = [f.path for f in version.files if f.path.endswith(".onnx")]
+    if version.runs_own_model:
+        raise UsageError(
+            f"{version.ref} runs through its entry script's run(), not an ONNX graph; this command"
+            " runs ONNX graphs only",
+            hint=f"serve it (`mlops serve {version.ref}`), deploy or package it",
+        )
     if version.framework != "onnx" or not candidates:
         raise UsageError(
             f"{version.ref} is a {version.framework} model, not ONNX; scoring runs ONNX models only",

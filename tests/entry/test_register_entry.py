@@ -170,3 +170,13 @@ def test_environment_without_entry_is_a_usage_error(cli, project, pickled):
     write(project / "requirements.txt", "numpy\n")
     result = cli("register", pickled, "--requirements", "requirements.txt")
     assert result.exit_code == 2 and "go with --entry" in result.stderr
+
+
+def test_batch_and_profile_refuse_an_azure_form_version_clearly(cli, project, pickled):
+    write(project / "score.py", AZURE_SCRIPT)
+    assert cli("register", pickled, "--name", "az", "--entry", "score.py").exit_code == 0
+    write(project / "rows.csv", "a\n1\n")
+    for args in (("score-batch", "az", "--input", "rows.csv", "--output", "out.csv"), ("profile", "az")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.stderr
+        assert "runs through its entry script's run(), not an ONNX graph" in result.stderr
