@@ -56,7 +56,8 @@ def test_env_manager_local_runs_in_this_python(env_project):
             with server.client() as client:
                 answer = client.post("/score", json={"a": 1}).json()
         finally:
-            server.stop()
+            code = server.stop()
+        assert code == 0  # SIGTERM: a graceful stop, also in the environment's Python (exec'd)
         assert answer["echo"] == '{"a":1}'
         assert (".mlops/envs/" in answer["python"]) is inside, answer
     done = mlops(env_project, "serve", "schema", "--env-manager", "conda", check=False)
