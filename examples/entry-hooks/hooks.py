@@ -7,10 +7,11 @@ postprocess() turns its outputs into the answer; /v2/.../infer skips both (tenso
 import numpy as np
 
 SPECIES = ["setosa", "versicolor", "virginica"]
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 def preprocess(request):
-    rows = [[f["sepal_length"], f["sepal_width"], f["petal_length"], f["petal_width"]] for f in request["flowers"]]
+    rows = [[flower[name] for name in FEATURES] for flower in request["flowers"]]
     return {"input": np.asarray(rows, dtype=np.float32)}
 
 
@@ -18,5 +19,5 @@ def postprocess(outputs, request):
     probabilities = outputs["probabilities"]
     return [
         {"species": SPECIES[int(label)], "confidence": round(float(p.max()), 3)}
-        for label, p in zip(outputs["label"], probabilities)
+        for label, p in zip(outputs["label"], probabilities, strict=True)
     ]
