@@ -9,9 +9,11 @@ error (and readiness with 503), so a deploy gate refuses the revision.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -107,7 +109,8 @@ def azure_model_dir(root: Path, folder: str | None) -> str:
     private folder holding one link named after it stands in for Azure's layout."""
     if not folder:
         return str(root)
-    holder = Path(tempfile.mkdtemp(prefix="mlops-azureml-model-dir-"))
+    holder = Path(tempfile.mkdtemp(prefix="mlops-azureml-model-dir-"))  # owner-only
+    atexit.register(shutil.rmtree, holder, True)
     (holder / folder).symlink_to(root, target_is_directory=True)
     return str(holder)
 
