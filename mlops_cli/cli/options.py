@@ -33,3 +33,11 @@ MessageOpt = Annotated[
         "--message", "-m", metavar="TEXT", help="Why you are doing this; recorded in the audit log."
     ),
 ]
+EnvManagerOpt = Annotated[
+    str,
+    typer.Option(
+        "--env-manager",
+        metavar="MANAGER",
+        help="Where an entry script runs: virtualenv (its own cached environment) or local (this Python).",
+    ),
+]

@@ -220,10 +220,10 @@ def rollback(
 
 def _onnx_version(store: Store, ref: str) -> ModelVersion:
     from mlops_cli.models.manage import show_version
-    from mlops_cli.runtime.loader import onnx_entry
+    from mlops_cli.runtime.loader import check_servable
 
     version = show_version(store, ref)
-    onnx_entry(version)
+    check_servable(version)
     return version
 
 
@@ -316,6 +316,17 @@ def _run(
         )
 
 
+def _entry_python(store: Store, version: ModelVersion, dry_run: bool) -> dict[str, str]:
+    """An entry script's environment (built now if needed): the local target runs its Python."""
+    from mlops_cli.environments.venvs import environment_for
+    from mlops_cli.targets.local import envs_dir
+
+    if dry_run or version.entry is None:
+        return {}
+    environment = environment_for(envs_dir(store), version.entry)
+    return {"python": str(environment.python)} if environment else {}
+
+
 def _with_artifact(
     store: Store, target: str, spec: DeploySpec, version: ModelVersion, dry_run: bool
 ) -> DeploySpec:
@@ -324,7 +335,9 @@ def _with_artifact(
         from mlops_cli.targets.bundling import local_bundle
 
         _, bundle = local_bundle(store, version.ref)
-        return replace(spec, model_dir=bundle)
+        return replace(
+            spec, model_dir=bundle, options={**spec.options, **_entry_python(store, version, dry_run)}
+        )
     from mlops_cli.deploy.images import image_for
 
     if target == "kubernetes" and spec.options.get("image"):

@@ -17,6 +17,9 @@ from mlops_cli.serving.server import serve
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mlops_cli.serving", description=__doc__)
     parser.add_argument("--model-dir", default=os.environ.get("MLOPS_MODEL_DIR", "/model"))
+    parser.add_argument(
+        "--more-model-dir", action="append", default=[], metavar="DIR", help="another model, served beside"
+    )
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8080))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or 1))
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_max_size=args.batch_max_size,
         batch_max_latency_ms=args.batch_max_latency_ms,
         log_level=args.log_level,
+        more_bundles=list(args.more_model_dir),
     )
     if args.control:
         from mlops_cli.serving.handoff import HandoffServer

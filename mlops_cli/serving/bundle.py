@@ -28,6 +28,8 @@ class Bundle:
     model_file: str
     signature: dict[str, Any] = field(default_factory=dict)
     git_commit: str | None = None
+    # An entry-script version: how to run its script (metadata["entry"] of the version).
+    entry: dict[str, Any] | None = None
 
     @property
     def model_path(self) -> Path:
@@ -71,6 +73,7 @@ def read_bundle(location: Path | str) -> Bundle:
             model_file=data["model_file"],
             signature=data.get("signature") or {},
             git_commit=data.get("git_commit"),
+            entry=data.get("entry"),
         )
     except FileNotFoundError:
         raise ValueError(f"{location} is not a model bundle: {path.name} is missing") from None

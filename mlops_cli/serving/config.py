@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 
@@ -27,6 +27,8 @@ class ServeConfig:
     collect_rotate_seconds: float = 300.0
     graceful_timeout: float = 30.0
     log_level: str = "info"
+    # `mlops serve REF REF ...`: the other versions' bundles, each its own model (serving/multi.py).
+    more_bundles: list[str] = field(default_factory=list)
 
     @property
     def max_body_bytes(self) -> int:

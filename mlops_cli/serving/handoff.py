@@ -128,11 +128,11 @@ class HandoffServer:
     def run(self) -> None:
         import uvicorn
 
-        from mlops_cli.serving.app import ServingApp
+        from mlops_cli.serving.app import build_app
         from mlops_cli.serving.server import configure_logging, uvicorn_options
 
         configure_logging(self.config.log_level)
-        self.app = ServingApp(self.config)
+        self.app = build_app(self.config)
         options = uvicorn_options(self.config)
         for key in ("host", "port", "workers"):
             options.pop(key)

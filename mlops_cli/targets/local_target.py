@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.environments.venvs import isolated_env
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.serving import httpclient as http
 from mlops_cli.targets import procs
@@ -35,7 +36,7 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
     if spec.model_dir is None:
         raise MlopsError("the local target needs the model's files (model_dir)")
     args = [
-        sys.executable,
+        spec.options.get("python") or sys.executable,  # an entry script's environment, if any
         "-m",
         "mlops_cli.serving",
         "--model-dir",
@@ -61,7 +62,7 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
 class _Process:
     def __init__(self, spec: DeploySpec, args: list[str]) -> None:
         self.log = log_path(spec)
-        env = {**os.environ, **spec.env}
+        env = {**(isolated_env() if spec.options.get("python") else os.environ), **spec.env}
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 args,

@@ -101,7 +101,7 @@ def write_context(
 
     Returns the labels and the pinned requirements.
     """
-    pinned = wheels.pins(with_collect=with_collect)
+    pinned = with_environment(wheels.pins(with_collect=with_collect), version)
     found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
@@ -112,6 +112,15 @@ def write_context(
     text = dockerfile.render(version.ref, version.digest, base_image, labels)
     (dest / "Dockerfile").write_text(text)
     return labels, requirements
+
+
+def with_environment(serving: list[tuple[str, str]], version: ModelVersion) -> list[tuple[str, str]]:
+    """The image's packages: an entry script's pinned environment, plus the server's own
+    dependencies it does not pin (the version's pins win, as in a local environment)."""
+    env = (version.entry or {}).get("environment") or {}
+    pinned = [tuple(line.split("==", 1)) for line in env.get("pinned", [])]
+    names = {wheels.normalise(name) for name, _ in pinned}
+    return [*pinned, *((n, v) for n, v in serving if wheels.normalise(n) not in names)]
 
 
 def _copy_code(dest: Path) -> None:
@@ -146,7 +155,7 @@ def package(
     ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
     """
     from mlops_cli.models.manage import verified_version
-    from mlops_cli.runtime.loader import onnx_entry
+    from mlops_cli.runtime.loader import check_servable
 
     # Typos in image names fail here, before the store, pip or Docker is asked anything.
     if image is not None:
@@ -154,7 +163,9 @@ def package(
     validate_image_ref(base_image, "--base-image")
     # Rows checked against the trail before Docker or pip is asked anything; blobs as copied.
     version = verified_version(store, ref)
-    onnx_entry(version)  # a model that is not ONNX fails here, before Docker or pip is asked anything
+    check_servable(
+        version
+    )  # a model that cannot be served fails here, before Docker or pip is asked anything
     tag = image or default_tag(version)
     if not build and output_dir is None:
         raise UsageError("--no-build needs --output-dir: the context would be thrown away")
