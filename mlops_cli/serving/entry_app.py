@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from mlops_cli.serving import invocations, jsonio
-from mlops_cli.serving.app import ServingApp, _parse_json, _require
+from mlops_cli.serving.app import ServingApp, _require
 from mlops_cli.serving.bundle import Bundle
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.serving.entry_script import EntryScript, encode_result
 from mlops_cli.serving.errors import HTTPError
+from mlops_cli.serving.v2request import parse_json
 
 
 class ScriptModel:
@@ -78,7 +79,7 @@ class EntryApp(ServingApp):
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self._executor, script.call_run, body, request_id)
             return 200, encode_result("run", result, request_id), None
-        request = _parse_json(body)
+        request = parse_json(body)
         if script.preprocess is not None:
             inputs = script.call("preprocess", request_id, script.preprocess, request)
             feeds = self._feeds(inputs)

@@ -26,7 +26,7 @@ from mlops_cli.targets.imageref import validate_image_ref
 
 DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 # The parts of this package the image carries: the server and the runtime it scores with.
-IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "serving", "runtime")
+IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "relpaths.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.
 NOT_IN_IMAGE = ("loader.py",)
 
