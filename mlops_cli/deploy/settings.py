@@ -86,3 +86,37 @@ def check_api_key(var: str | None) -> None:
             f"--api-key-env {var}: that environment variable is empty or unset",
             hint=f"export {var}=<a long random key>",
         )
+
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+PLACE_OPTIONS = ("network",)  # target options that decide where traffic arrives
+
+
+def same_place(
+    name: str, host: str | None, port: int | None, options: dict[str, Any], current: dict[str, Any] | None
+) -> tuple[str, int, dict[str, Any]]:
+    """Host, port and options of a switch: the deployment's own unless given, and never others.
+
+    A switch hands the listener over, so it cannot move it: a different --host, --port or
+    --network is refused (exit 2); a create takes the defaults.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    if current is None:
+        return host or DEFAULT_HOST, DEFAULT_PORT if port is None else port, options
+    current_options = current.get("options") or {}
+    asked = {"host": host, "port": port, **{k: options.get(k) for k in PLACE_OPTIONS}}
+    now = {
+        "host": current["host"],
+        "port": current["port"],
+        **{k: current_options.get(k) for k in PLACE_OPTIONS},
+    }
+    for key, value in asked.items():
+        if value is not None and now[key] is not None and value != now[key]:
+            raise UsageError(
+                f"{name} serves with --{key} {now[key]}; a switch cannot move it to {value}",
+                hint=f"leave --{key} out to keep it, or `mlops deploy delete {name}` and create it again",
+            )
+    for key in PLACE_OPTIONS:
+        if now[key] is not None:
+            options[key] = now[key]
+    return now["host"], now["port"], options

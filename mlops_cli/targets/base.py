@@ -59,8 +59,19 @@ class Target(Protocol):
         MlopsError subclass is raised carrying the new revision's log tail.
         """
 
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """After the switch is recorded: wait for `previous` to drain and exit, then forget it.
+        Ends early when an interrupt arrived (targets/interrupts.py); it is never undone."""
+
+    def serves(self, spec: DeploySpec) -> bool:
+        """Whether `spec`'s revision holds the traffic now (asked, not read from records)."""
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Remove a revision that never took traffic (its deployer was killed mid-switch)."""
+
     def status(self, spec: DeploySpec) -> RevisionState: ...
 
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]: ...
 
-    def delete(self, spec: DeploySpec) -> None: ...
+    def delete(self, spec: DeploySpec) -> None:
+        """Stop and remove everything the deployment runs, every revision, recorded or not."""

@@ -18,9 +18,18 @@ from typing import Any
 
 from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
-from mlops_cli.targets import docker
+from mlops_cli.targets import docker, interrupts
 from mlops_cli.targets.base import DeploySpec, RevisionState
-from mlops_cli.targets.switching import RunPaths, forget, log_path, run_switch, short_dir, workdirs
+from mlops_cli.targets.dockerfile import USER_ID
+from mlops_cli.targets.switching import (
+    RunPaths,
+    forget,
+    holds_listener,
+    log_path,
+    run_switch,
+    short_dir,
+    workdirs,
+)
 
 MOUNT = "/deploy"
 STOP_TIMEOUT = 35  # the server's graceful timeout (30 s) and a margin
@@ -74,6 +83,7 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
             "mlops.model.digest": spec.digest,
         },
         "restart_policy": {"Name": "unless-stopped"},
+        "user": container_user(),
         "volumes": {str(spec.workdir): {"bind": MOUNT, "mode": "rw"}},
     }
     if spec.cpu:
@@ -85,6 +95,22 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
     else:
         settings["ports"] = {"8080/tcp": (spec.host, spec.port)}
     return settings
+
+
+def container_user() -> str:
+    """The uid the container runs as: the image's own user when we are root (the deployment's
+    folders are then handed to it), else ours, so owner-only folders need no opening at all."""
+    if os.getuid() == 0:
+        return f"{USER_ID}:{USER_ID}"
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def _give_container_access(folder: Path) -> None:
+    """The container's uid owns the deployment folder, run/ and collected/ (mode stays 0700)."""
+    if os.getuid() != 0:
+        return  # the container runs as our uid (container_user)
+    for path in (folder, folder / "run", folder / "collected"):
+        os.chown(path, USER_ID, USER_ID)
 
 
 def _endpoint(spec: DeploySpec) -> str:
@@ -155,8 +181,7 @@ class DockerTarget:
         if not spec.image:
             raise UsageError("the docker target needs an image")
         folder = workdirs(spec)
-        for part in ("run", "collected"):
-            os.chmod(folder / part, 0o777)  # the image's user (uid 10001) writes sockets and data here
+        _give_container_access(folder)
         engine = docker.client(timeout=120)
         old = _revision_containers(engine, spec.name, previous.revision) if previous else []
         if _network(spec) == "publish":
@@ -180,10 +205,6 @@ class DockerTarget:
             for container in old:
                 _set_restart(container, "unless-stopped")
             raise
-        for container in old:
-            _retire(container, log_path(spec, previous.revision))
-        if old:
-            forget(paths, previous.revision, previous.replicas)
         container = holder[0].container
         return RevisionState(
             running=True,
@@ -195,8 +216,38 @@ class DockerTarget:
                 "id": container.id,
                 "image": spec.image,
                 "smoke": result["smoke"],
+                "previous_containers": [c.name for c in old],
             },
         )
+
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """Wait for the previous revision's containers to drain and exit; keep their logs, remove
+        them. An interrupt ends the wait; `delete` or the next switch removes what is left."""
+        names = state.info.get("previous_containers") or []
+        if not names or previous is None:
+            return
+        engine = docker.client(timeout=120)
+        for name in names:
+            container = _find(engine, name)
+            if container is not None and not interrupts.requested():
+                _retire(container, log_path(spec, previous.revision))
+        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        if not interrupts.requested():
+            forget(paths, previous.revision, previous.replicas)
+
+    def serves(self, spec: DeploySpec) -> bool:
+        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        return holds_listener(paths, spec.revision) is not None
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Remove `spec`'s containers (it never took traffic); the current ones restart again."""
+        engine = docker.client(timeout=120)
+        for container in _revision_containers(engine, spec.name, spec.revision):
+            _retire(container, log_path(spec), stop=True)
+        if current is not None:
+            for container in _revision_containers(engine, current.name, current.revision):
+                _set_restart(container, "unless-stopped")
+        forget(RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run"), spec.revision, spec.replicas)
 
     def _switch_published(self, spec, previous, settings, engine, old) -> RevisionState:
         """Published ports: docker-proxy holds the port, so the old container stops first (a gap)."""

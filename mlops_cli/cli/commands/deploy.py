@@ -19,6 +19,8 @@ service = LazyModule("mlops_cli.deploy.service")
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlops_cli.targets.interrupts import SignalHold
+
 DEFAULT_COMMAND = "apply"
 
 
@@ -47,10 +49,17 @@ def apply(
         str, typer.Option("--name", help="The deployment's name (a-z 0-9 -).", show_default=False)
     ],
     target: Annotated[str, typer.Option("--target", help="local, docker or kubernetes.")] = "local",
-    port: Annotated[int, typer.Option(help="Port the deployment answers on.")] = 8080,
+    port: Annotated[
+        Optional[int],
+        typer.Option(help="Port the deployment answers on (create: 8080; a switch keeps the deployment's)."),
+    ] = None,
     host: Annotated[
-        str, typer.Option(help="Interface to listen on (local and docker with host networking).")
-    ] = "127.0.0.1",
+        Optional[str],
+        typer.Option(
+            help="Interface to listen on, local and docker host networking "
+            "(create: 127.0.0.1; a switch keeps the deployment's)."
+        ),
+    ] = None,
     replicas: Annotated[int, typer.Option(help="kubernetes: pods; local/docker: 1 server process.")] = 1,
     cpu: Annotated[
         Optional[float],
@@ -87,11 +96,12 @@ def apply(
         Optional[str], typer.Option(help="docker: base image when the version's image must be built.")
     ] = None,
     network: Annotated[
-        str,
+        Optional[str],
         typer.Option(
-            help="docker: 'host' (zero-failure switches) or 'publish' (127.0.0.1:PORT->8080; needs a bridge)."
+            help="docker: 'host' (zero-failure switches, the default) or 'publish' (127.0.0.1:PORT->8080; "
+            "needs a bridge). A switch keeps the deployment's."
         ),
-    ] = "host",
+    ] = None,
     push: Annotated[
         Optional[str],
         typer.Option(help="kubernetes: tag and push the image to this repository.", metavar="REPO"),
@@ -146,9 +156,9 @@ def apply(
         options=options,
     )
     output = Output(json)
-    with store_for(store) as opened, _refusal_shown(output):
+    with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         result = service.deploy(opened, request, dry_run=dry_run, message=message)
-    _render_result(output, result)
+        _render_result(output, result, hold)
 
 
 @app.command("rollback")
@@ -172,9 +182,9 @@ def rollback(
     Example: mlops deploy rollback churn --to 3 -m "v7 raises false positives"
     """
     output = Output(json)
-    with store_for(store) as opened, _refusal_shown(output):
+    with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         result = service.rollback(opened, name, to, message=message, wait_timeout=wait_timeout)
-    _render_result(output, result)
+        _render_result(output, result, hold)
 
 
 @app.command("list")
@@ -332,7 +342,24 @@ def _refusal_shown(output: Output) -> Iterator[None]:
         raise
 
 
-def _render_result(output: Output, result: service.DeployResult) -> None:
+@contextmanager
+def _one_transaction(output: Output) -> Iterator[SignalHold]:
+    """SIGINT/SIGTERM cancel a switch until the new revision holds the listener; from then on
+    they wait until the outcome is recorded and reported (see targets/interrupts.py)."""
+    from mlops_cli.targets.interrupts import SignalHold
+
+    with SignalHold() as hold:
+        yield hold
+
+
+def _render_result(output: Output, result: service.DeployResult, hold: SignalHold | None = None) -> None:
+    if hold is not None and hold.caught:
+        output.stderr.print(
+            f"note: interrupted after revision {result.revision} took the listener: "
+            "the switch was completed and recorded first",
+            markup=False,
+            highlight=False,
+        )
     if result.action == "plan":
         import json as jsonlib
 
