@@ -151,33 +151,59 @@ class Load:
 
 
 def server_pids(project: Path, name: str) -> list[int]:
-    """Server processes of deployment NAME still running (found by their control socket path)."""
-    marker = f"/deployments/{name}/run/"
+    """Server processes of deployment NAME still running: their --control socket is in its run/
+    folder (directly, or through the short /tmp link the deployer makes for long paths)."""
+    run = os.path.realpath(project / ".mlops" / "deployments" / name / "run")
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        ours = "mlops_cli.serving" in cmdline and state != "Z"
-        ours = ours and (marker in cmdline or "mlops-run-" in cmdline)
-        if ours and (str(project) in cmdline or _run_link_points_into(cmdline, project, name)):
+        if "mlops_cli.serving" not in argv or "--control" not in argv or state == "Z":
+            continue
+        control = argv[argv.index("--control") + 1]
+        if os.path.realpath(os.path.dirname(control)) == run:
             pids.append(int(entry.name))
-    return pids
+    return sorted(pids)
 
 
-def _run_link_points_into(cmdline: str, project: Path, name: str) -> bool:
-    for word in cmdline.split():
-        if "mlops-run-" in word:
-            link = Path(word).parent
-            try:
-                return str(project / ".mlops" / "deployments" / name) in os.readlink(link)
-            except OSError:
-                return False
-    return False
+def listening_pids(port: int) -> list[int]:
+    """Processes holding a TCP socket that listens on PORT (any address), read from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if links & inodes:
+            pids.append(int(entry.name))
+    return sorted(pids)
 
 
-__all__ = ["BODY", "FEATURES", "Load", "deploy_project", "mlops", "mlops_json", "np", "server_pids"]
+__all__ = [
+    "BODY",
+    "FEATURES",
+    "Load",
+    "deploy_project",
+    "listening_pids",
+    "mlops",
+    "mlops_json",
+    "np",
+    "server_pids",
+]
