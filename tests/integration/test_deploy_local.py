@@ -293,3 +293,23 @@ def test_a_restarted_worker_shares_its_siblings_listener(project, name):
     finally:
         restarted.terminate()
         restarted.wait(30)
+
+
+def test_a_rollback_target_is_kept_by_gc_and_refused_by_models_rm(project, name):
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port)
+    mlops(project, "deploy", "m:2", "--name", name)
+    refused = mlops(project, "models", "rm", "m:1", check=False)
+    assert refused.returncode == 2
+    assert f"m:1 is a rollback target of {name} (revision 1)" in refused.stderr
+    files = [f["digest"] for f in mlops_json(project, "models", "show", "m:1")["files"]]
+    planned = mlops_json(project, "gc", "--dry-run", "--grace", "0")
+    kept = {k["digest"]: k["reason"] for k in planned["kept_for_deployments"]}
+    assert kept[files[0]] == f"{name} can roll back to m:1 (revision 1)"
+    assert files[0] not in [b["digest"] for b in planned["blobs"]]
+    mlops(project, "gc", "--grace", "0")
+    for digest in files:
+        hexdigest = digest.partition(":")[2]
+        assert (project / ".mlops" / "objects" / "sha256" / hexdigest[:2] / hexdigest[2:]).is_file()
+    back = mlops_json(project, "deploy", "rollback", name)
+    assert back["revision"] == 3 and back["ref"] == "m:1" and _version_served(port) == "1"

@@ -173,3 +173,25 @@ def test_spec_round_trips_through_its_record(tmp_path):
     )
     record = json.loads(json.dumps(spec_to_record(spec)))
     assert spec_from_record(record) == spec
+
+
+def test_an_artifact_blob_gone_before_its_row_is_refused_under_the_lock(store, model_file, tmp_path):
+    """A baseline is added like a registered blob: its existence is checked under the write lock,
+    so a `gc --grace 0` between the blob's write and its row cannot leave a row naming nothing."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.errors import StoreError
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.store import jobs
+
+    register_model(store, model_file, name="raw", framework="sklearn")
+    payload = tmp_path / "baseline.json"
+    payload.write_text('{"columns": {}}')
+    put = store.objects.put_file(payload)
+    store.objects.path_for(put.digest).unlink()  # what a concurrent gc would have done
+    with pytest.raises(StoreError, match="vanished while recording the baseline"):
+        jobs.add_artifact(
+            store.conn, ModelRef.parse("raw:1"), "baseline", "b", put.digest, {}, provenance(),
+            blob_size=put.size, blob_exists=store.objects.has,
+        )  # fmt: skip
+    assert store.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM blobs WHERE digest = ?", (put.digest,)).fetchone()[0] == 0
