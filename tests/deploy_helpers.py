@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -196,6 +197,37 @@ def listening_pids(port: int) -> list[int]:
     return sorted(pids)
 
 
+def server_side_nodelay(pid: int, client: socket.socket) -> int:
+    """TCP_NODELAY as the server process `pid` has it on its end of `client`'s connection.
+
+    The server's descriptor is found by the connection's inode (/proc/net/tcp) and copied into
+    this process with pidfd_getfd(2) (Linux 5.6+, needs ptrace rights: root here), then read
+    back with getsockopt: what the server really set, not what the client sees.
+    """
+    import ctypes
+
+    local_port, server_port = client.getsockname()[1], client.getpeername()[1]
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            ours = int(fields[1].rsplit(":", 1)[1], 16) == server_port
+            if ours and int(fields[2].rsplit(":", 1)[1], 16) == local_port and fields[3] == "01":
+                inode = f"socket:[{fields[9]}]"
+    assert inode, "the server's end of the connection is not in /proc/net/tcp"
+    number = next(int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd) == inode)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copied = libc.syscall(438, pidfd, number, 0)  # SYS_pidfd_getfd on x86-64 and arm64
+        if copied < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd failed")
+    finally:
+        os.close(pidfd)
+    with socket.socket(fileno=copied) as server_end:
+        return server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 __all__ = [
     "BODY",
     "FEATURES",
@@ -206,4 +238,5 @@ __all__ = [
     "mlops_json",
     "np",
     "server_pids",
+    "server_side_nodelay",
 ]

@@ -313,3 +313,18 @@ def test_a_rollback_target_is_kept_by_gc_and_refused_by_models_rm(project, name)
         assert (project / ".mlops" / "objects" / "sha256" / hexdigest[:2] / hexdigest[2:]).is_file()
     back = mlops_json(project, "deploy", "rollback", name)
     assert back["revision"] == 3 and back["ref"] == "m:1" and _version_served(port) == "1"
+
+
+def test_a_switch_keeps_the_deployments_port_and_refuses_another(project, name):
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port)
+    switched = mlops_json(project, "deploy", "m:2", "--name", name)
+    assert switched["endpoint"] == f"http://127.0.0.1:{port}"
+    assert mlops_json(project, "deploy", "history", name)[-1]["spec"]["port"] == port
+    status = mlops_json(project, "deploy", "status", name)
+    assert status["ready"] and status["endpoint"] == f"http://127.0.0.1:{port}"
+    assert _version_served(port) == "2"
+    moved = mlops(project, "deploy", "m:1", "--name", name, "--port", free_port(), check=False)
+    assert moved.returncode == 2
+    assert f"serves with --port {port}" in moved.stderr and f"mlops deploy delete {name}" in moved.stderr
+    assert len(mlops_json(project, "deploy", "history", name)) == 2  # nothing was started
