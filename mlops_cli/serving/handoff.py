@@ -39,6 +39,7 @@ log = logging.getLogger("mlops.serving.handoff")
 
 HANDOFF_TIMEOUT = 10.0  # seconds an old server waits for `taken` before it keeps serving alone
 BIND_RETRY_SECONDS = 30.0
+ATTACH_TURNS = 3  # loop turns for accepted connections to reach their transports before a close
 
 
 def _unix_listener(path: str) -> socket.socket:
@@ -343,8 +344,20 @@ class HandoffServer:
         asyncio.run_coroutine_threadsafe(self._drain(), self.loop)
 
     async def _stop_accepting(self) -> None:
+        """Stop taking connections from the shared queue without dropping one already taken.
+
+        asyncio accepts a connection in one step and attaches its transport to the server in a
+        task that runs a loop turn later; closing the server in between makes that task fail
+        and close the connection with the client's request unread, which the client sees as a
+        reset. So: first stop accepting (no new connection leaves the queue, which the next
+        revision now serves), let the accepted ones attach, then close the server.
+        """
         self.app.draining = True  # the last keep-alive answers carry `Connection: close`
-        if self.public_server is not None:
+        if self.public_server is not None and self.public is not None:
+            with contextlib.suppress(Exception):  # a loop without readers (uvloop) accepts in one step
+                self.loop.remove_reader(self.public.fileno())
+            for _ in range(ATTACH_TURNS):
+                await asyncio.sleep(0)
             # Closes only this process's descriptor: the socket and its queue live on in the next.
             self.public_server.close()
             self.server.servers.remove(self.public_server)
