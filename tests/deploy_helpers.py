@@ -132,23 +132,41 @@ class Load:
             while not self._stop.is_set():
                 try:
                     response = client.post("/v2/models/m/infer", json=BODY)
-                    if response.status_code == 200:
-                        version = response.json()["model_version"]
-                        with self._lock:
-                            self.ok += 1
-                            self.versions[version] = self.versions.get(version, 0) + 1
-                    else:
-                        with self._lock:
-                            self.failures.append(f"{response.status_code} {response.text[:100]}")
-                except httpx.HTTPError as exc:
+                    version = _served_version(response)
                     with self._lock:
-                        self.failures.append(f"{type(exc).__name__}: {exc}")
+                        self.ok += 1
+                        self.versions[version] = self.versions.get(version, 0) + 1
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none ends the thread
+                    with self._lock:
+                        self.failures.append(f"{type(exc).__name__}: {exc}"[:200])
                 next_at += interval
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 else:
                     next_at = time.monotonic()
+
+
+class BadAnswerError(Exception):
+    """A response that is not the 200 with the inference JSON a client expects."""
+
+
+def _served_version(response) -> str:
+    """The `model_version` of a successful inference answer; BadAnswerError for anything else
+    (another status, or a 200 whose body is not the expected JSON)."""
+    if response.status_code != 200:
+        raise BadAnswerError(f"{response.status_code} {response.text[:100]}")
+    try:
+        body = response.json()
+        outputs = body["outputs"]
+        version = body["model_version"]
+    except (ValueError, KeyError, TypeError):
+        raise BadAnswerError(
+            f"200 with a body that is not the inference JSON: {response.text[:100]!r}"
+        ) from None
+    if not isinstance(version, str) or not isinstance(outputs, list) or not outputs:
+        raise BadAnswerError(f"200 with an unexpected inference answer: {response.text[:100]!r}")
+    return version
 
 
 def server_pids(project: Path, name: str) -> list[int]:

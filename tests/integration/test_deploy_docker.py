@@ -204,6 +204,7 @@ def test_docker_workers_are_containers_and_retire_together(engine, project):
             )
             time.sleep(0.3)
         assert load.failures == [], load.failures[:5]
+        assert load.total >= 200 and set(load.versions) == {"1", "2"}
         assert sorted(c.name for c in _containers(engine, name)) == [
             f"mlops-{name}-r2",
             f"mlops-{name}-r2-w1",

@@ -253,7 +253,7 @@ def test_several_workers_switch_without_a_failed_request(project, name):
         mlops(project, "deploy", "rollback", name)  # to revision 1: two workers again
         time.sleep(0.3)
     assert load.failures == [], load.failures[:5]
-    assert set(load.versions) == {"1", "2"}
+    assert load.total >= 200 and set(load.versions) == {"1", "2"}
     assert len(server_pids(project, name)) == 2
     pids = (project / ".mlops" / "deployments" / name / "pid").read_text().split()
     assert sorted(map(int, pids)) == sorted(server_pids(project, name))

@@ -195,3 +195,37 @@ def test_an_artifact_blob_gone_before_its_row_is_refused_under_the_lock(store, m
         )  # fmt: skip
     assert store.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM blobs WHERE digest = ?", (put.digest,)).fetchone()[0] == 0
+
+
+def test_the_load_helper_counts_a_200_that_is_not_the_inference_json_as_a_failure():
+    """A decode error must be a counted failure, not the silent end of a load thread."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.deploy_helpers import Load
+
+    answers = iter([b'{"model_version": "1", "outputs": [{"name": "label"}]}', b"<html>busy</html>"] * 1000)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["content-length"]))
+            body = next(answers)
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Load(f"http://127.0.0.1:{server.server_address[1]}", rate=100, clients=2) as load:
+            time.sleep(1.0)
+    finally:
+        server.shutdown()
+    assert load.total >= 20  # both threads kept going after the first bad answer
+    assert load.ok >= 5 and len(load.failures) >= 5
+    assert all("not the inference JSON" in failure for failure in load.failures), load.failures[:3]
