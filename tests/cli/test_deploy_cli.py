@@ -196,3 +196,25 @@ def test_kubernetes_deploy_through_kubectl_records_revisions_and_shows_a_failed_
     assert sorted((r["revision"], r["outcome"]) for r in history) == [(1, "live"), (2, "failed")], history
     actions = [e["action"] for e in cli("audit", "log", "--json").json]
     assert "deploy.create" in actions and "deploy.failed" in actions
+
+
+def test_dry_run_kubernetes_without_json_prints_yaml_on_stdout_and_the_plan_on_stderr(
+    cli, onnx_model, monkeypatch, tmp_path
+):
+    """What `kubectl apply -f -`, `kubectl diff -f -` and validators read: YAML, nothing else."""
+    import yaml
+
+    from tests.kubectl_standin import install
+
+    standin = install(tmp_path / "bin", monkeypatch)  # a STAND-IN kubectl: must never be called
+    args = ["deploy", "m:1", "--name", "web", "--target", "kubernetes", "--image", "registry.example/m:1"]
+    result = cli(*args, "--namespace", "ml", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert {d["kind"] for d in docs} == {"Service", "Deployment"}
+    assert all(d["metadata"]["namespace"] == "ml" for d in docs)
+    assert "Plan for web revision 1" in result.stderr and "apply" in result.stderr
+    assert '"yaml"' not in result.stderr
+    as_json = cli(*args, "--namespace", "ml", "--dry-run", "--json")
+    assert list(yaml.safe_load_all(as_json.json["plan"]["yaml"])) == docs
+    assert standin.calls == []

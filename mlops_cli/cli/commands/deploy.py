@@ -361,14 +361,7 @@ def _render_result(output: Output, result: service.DeployResult, hold: SignalHol
             highlight=False,
         )
     if result.action == "plan":
-        import json as jsonlib
-
-        human = f"Plan for {result.deployment} revision {result.revision} ({result.ref}):\n" + jsonlib.dumps(
-            {"resources": result.resources, "smoke": result.smoke, **(result.plan or {})},
-            indent=2,
-            default=str,
-        )
-        output.result(result, human)
+        _render_plan(output, result)
         return
     verb = {"create": "Created", "switch": "Switched", "rollback": "Rolled back"}[result.action]
     output.result(
@@ -376,3 +369,24 @@ def _render_result(output: Output, result: service.DeployResult, hold: SignalHol
         f"{verb} {result.deployment}: revision {result.revision} serves {result.ref} "
         f"({short_digest(result.digest)}) on {result.endpoint} in {result.seconds:.2f} s",
     )
+
+
+def _render_plan(output: Output, result: service.DeployResult) -> None:
+    """--dry-run: the plan object with --json. Without it, a plan with manifests (kubernetes)
+    prints them as YAML on stdout, ready for `kubectl apply -f -`, `kubectl diff -f -` or a
+    validator, and the summary with the kubectl commands on stderr; other targets print the plan."""
+    import json as jsonlib
+    import sys
+
+    plan = dict(result.plan or {})
+    manifests = None if output.json_mode else plan.pop("yaml", None)
+    head = f"Plan for {result.deployment} revision {result.revision} ({result.ref}):\n"
+    text = head + jsonlib.dumps(
+        {"resources": result.resources, "smoke": result.smoke, **plan}, indent=2, default=str
+    )
+    if manifests is None:
+        output.result(result, text)
+        return
+    output.stderr.print(text, markup=False, highlight=False)
+    sys.stdout.write(manifests if manifests.endswith("\n") else manifests + "\n")
+    sys.stdout.flush()
