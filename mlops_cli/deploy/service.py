@@ -50,7 +50,7 @@ class DeployRequest:
     target: str = "local"
     port: int | None = None  # None: the deployment's own (a switch), else 8080
     host: str | None = None  # None: the deployment's own (a switch), else 127.0.0.1
-    replicas: int = 1
+    replicas: int | None = None  # None: a confirmed profile's workers (local, docker), else 1
     cpu: float | None = None
     memory: str | None = None
     env: list[str] = field(default_factory=list)
@@ -92,7 +92,7 @@ def deploy(
     ExternalToolError when the target's tool (docker) fails.
     """
     settings.validate_deployment_name(request.name)
-    if request.replicas < 1:
+    if request.replicas is not None and request.replicas < 1:
         raise UsageError("--replicas must be at least 1")
     if request.wait_timeout <= 0:
         raise UsageError("--wait-timeout must be positive")
@@ -112,10 +112,11 @@ def deploy(
     )
     settings.check_address(host, port)
     resources = settings.resources(version, request.cpu, request.memory)
+    options, replicas = settings.with_profile_serving(resources, request.target, options, request.replicas)
     base = {
         "port": port,
         "host": host,
-        "replicas": request.replicas,
+        "replicas": replicas,
         "cpu": resources.cpu,
         "memory": resources.memory,
         "env": env,

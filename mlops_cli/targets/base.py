@@ -35,6 +35,17 @@ class DeploySpec:
     options: dict[str, Any] = field(default_factory=dict)  # target-specific (network, namespace, ...)
 
 
+def tuning_args(spec: DeploySpec) -> list[str]:
+    """Server arguments for the settings a confirmed profile measured (`threads`,
+    `batch_max_size` in the options); none when the deployment was not sized from one."""
+    args = []
+    if spec.options.get("threads"):
+        args += ["--threads", str(int(spec.options["threads"]))]
+    if spec.options.get("batch_max_size"):
+        args += ["--batch-max-size", str(int(spec.options["batch_max_size"]))]
+    return args
+
+
 @dataclass(frozen=True)
 class RevisionState:
     """What a target observes about a revision: the truth, not the record."""

@@ -19,7 +19,7 @@ from typing import Any
 from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
 from mlops_cli.targets import docker, interrupts
-from mlops_cli.targets.base import DeploySpec, RevisionState
+from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.dockerfile import USER_ID
 from mlops_cli.targets.switching import (
     RunPaths,
@@ -60,6 +60,7 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
         command += ["--host", spec.host, "--port", str(spec.port)]
     else:
         command += ["--host", "0.0.0.0", "--port", "8080"]
+    command += tuning_args(spec)
     if spec.collect:
         command += ["--collect", f"{MOUNT}/collected"]
     if spec.api_key_env:

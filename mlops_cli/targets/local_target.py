@@ -19,7 +19,7 @@ from typing import Any
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.serving import httpclient as http
 from mlops_cli.targets import interrupts, procs
-from mlops_cli.targets.base import DeploySpec, RevisionState
+from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.switching import (
     RunPaths,
     forget,
@@ -60,6 +60,7 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
         "--drain-seconds",
         str(spec.options.get("drain_seconds", 3.0)),
     ]
+    args += tuning_args(spec)
     if spec.collect:
         args += ["--collect", str(spec.workdir / "collected")]
     if spec.api_key_env:

@@ -218,3 +218,41 @@ def test_dry_run_kubernetes_without_json_prints_yaml_on_stdout_and_the_plan_on_s
     as_json = cli(*args, "--namespace", "ml", "--dry-run", "--json")
     assert list(yaml.safe_load_all(as_json.json["plan"]["yaml"])) == docs
     assert standin.calls == []
+
+
+def _stored_profile(store, confirmed: bool | None) -> dict:
+    """A `profile` artifact as `mlops profile` stores it (--in-container sets `confirmed`)."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.store import jobs
+
+    recommendation = {
+        "cpu": 1.5, "memory": "384Mi", "memory_bytes": 384 << 20, "threads": 2, "workers": 3,
+        "max_batch_size": 16, "confirmed": confirmed, "concurrency": 4, "point": 1,
+        "memory_headroom": 0.2, "cpu_basis": "measured",
+    }  # fmt: skip
+    details = {"recommendation": recommendation, "points": []}
+    jobs.add_artifact(store.conn, ModelRef.parse("m:1"), "profile", "p", None, details, provenance())
+    return recommendation
+
+
+def test_only_a_confirmed_profile_sizes_a_deployment_and_brings_its_serving_settings(cli, onnx_model, store):
+    _stored_profile(store, confirmed=None)
+    unconfirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json")
+    assert unconfirmed.exit_code == 0, unconfirmed.stderr
+    resources = unconfirmed.json["resources"]
+    assert (resources["cpu"], resources["memory"]) == (1.0, "512Mi")
+    assert "not confirmed" in resources["note"] and "--in-container" in resources["note"]
+    assert "--threads" not in unconfirmed.json["plan"]["argv"] and unconfirmed.json["plan"]["workers"] == 1
+    rec = _stored_profile(store, confirmed=True)
+    confirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json").json
+    assert confirmed["resources"]["source"] == "cpu: profile, memory: profile"
+    assert (confirmed["resources"]["cpu"], confirmed["resources"]["memory"]) == (rec["cpu"], rec["memory"])
+    assert confirmed["resources"]["serving"] == {"workers": 3, "threads": 2, "batch_max_size": 16}
+    argv = confirmed["plan"]["argv"]
+    assert argv[argv.index("--threads") + 1] == "2" and argv[argv.index("--batch-max-size") + 1] == "16"
+    assert confirmed["plan"]["workers"] == 3
+    chosen = cli("deploy", "m:1", "--name", "web", "--replicas", "1", "--dry-run", "--json").json
+    assert chosen["plan"]["workers"] == 1  # --replicas wins over the profile's workers
+    k8s_args = ["--target", "kubernetes", "--image", "r.example/m:1", "--dry-run", "--json"]
+    k8s = cli("deploy", "m:1", "--name", "web", *k8s_args).json["plan"]["yaml"]
+    assert "--workers" in k8s and "--threads" in k8s

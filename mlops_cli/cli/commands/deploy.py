@@ -60,7 +60,13 @@ def apply(
             "(create: 127.0.0.1; a switch keeps the deployment's)."
         ),
     ] = None,
-    replicas: Annotated[int, typer.Option(help="kubernetes: pods; local/docker: 1 server process.")] = 1,
+    replicas: Annotated[
+        Optional[int],
+        typer.Option(
+            help="kubernetes: pods; local/docker: server processes "
+            "(default: a confirmed profile's workers, else 1)."
+        ),
+    ] = None,
     cpu: Annotated[
         Optional[float],
         typer.Option(help="CPU cores (default: the version's profile recommendation, else 1)."),
