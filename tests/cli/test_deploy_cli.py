@@ -256,3 +256,16 @@ def test_only_a_confirmed_profile_sizes_a_deployment_and_brings_its_serving_sett
     k8s_args = ["--target", "kubernetes", "--image", "r.example/m:1", "--dry-run", "--json"]
     k8s = cli("deploy", "m:1", "--name", "web", *k8s_args).json["plan"]["yaml"]
     assert "--workers" in k8s and "--threads" in k8s
+
+
+def test_a_deploy_while_another_holds_the_lock_exits_6_busy(cli, onnx_model, project):
+    import fcntl
+
+    folder = project / ".mlops" / "deployments" / "web"
+    folder.mkdir(parents=True)
+    with open(folder / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running deploy, rollback or delete of web holds
+        result = cli("deploy", "m:1", "--name", "web", "--port", "9123")
+    assert result.exit_code == 6, result.stderr
+    assert _error_line(result).startswith("error: another deploy, rollback or delete of 'web' is running")
+    assert cli("deploy", "list", "--json").json == []

@@ -135,6 +135,7 @@ def test_port_in_use_is_refused_and_nothing_is_left(project, name):
         done = mlops(project, "deploy", "m:1", "--name", name, "--port", port, check=False)
     assert done.returncode == 5
     assert "cannot listen on 127.0.0.1" in done.stderr
+    assert "nothing was serving before" in done.stderr and "keeps serving" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert server_pids(project, name) == []
     status = mlops(project, "deploy", "status", name, "--json", check=False)
