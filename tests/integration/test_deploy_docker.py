@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -78,6 +79,13 @@ def test_docker_switches_refuses_and_rolls_back_without_a_failed_request(engine,
     assert host["NanoCpus"] == 1_500_000_000 and host["Memory"] == 300 * 2**20
     assert host["NetworkMode"] == "host"
     assert f"PORT={port}" in container.attrs["Config"]["Env"]  # the image's HEALTHCHECK probes $PORT
+    # the container's uid owns the folders it writes in; nobody else may enter them
+    folder = project / ".mlops" / "deployments" / name
+    user = container.attrs["Config"]["User"]
+    for part in (folder, folder / "run", folder / "collected"):
+        mode = part.stat()
+        assert (mode.st_mode & 0o777, f"{mode.st_uid}:{mode.st_gid}") == (0o700, user), part
+    assert (Path(os.path.realpath(folder / "run")) / "r1.control.sock").stat().st_mode & 0o777 == 0o600
     try:
         with Load(f"http://127.0.0.1:{port}", rate=200) as load:
             time.sleep(0.5)
