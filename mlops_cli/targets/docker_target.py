@@ -85,7 +85,12 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
         },
         "restart_policy": {"Name": "unless-stopped"},
         "user": container_user(),
-        "volumes": {str(spec.workdir): {"bind": MOUNT, "mode": "rw"}},
+        # Only the two folders the server writes in: the rest of the deployment's folder (the
+        # journal, the lock, the logs) stays out of the container's reach.
+        "volumes": {
+            str(spec.workdir / part): {"bind": f"{MOUNT}/{part}", "mode": "rw"}
+            for part in ("run", "collected")
+        },
     }
     if spec.cpu:
         settings["nano_cpus"] = int(spec.cpu * 1e9)
@@ -107,11 +112,16 @@ def container_user() -> str:
 
 
 def _give_container_access(folder: Path) -> None:
-    """The container's uid owns the deployment folder, run/ and collected/ (mode stays 0700)."""
+    """The container's uid owns run/ and collected/ (mode stays 0700); they are all it mounts."""
     if os.getuid() != 0:
         return  # the container runs as our uid (container_user)
-    for path in (folder, folder / "run", folder / "collected"):
+    for path in (folder / "run", folder / "collected"):
         os.chown(path, USER_ID, USER_ID)
+
+
+def _run_paths(spec: DeploySpec) -> RunPaths:
+    """The socket folder as this process sees it (a short link when needed) and as containers do."""
+    return RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
 
 
 def _endpoint(spec: DeploySpec) -> str:
@@ -189,7 +199,7 @@ class DockerTarget:
             if spec.replicas != 1:
                 raise UsageError("--network publish runs one container: use --replicas 1")
             return self._switch_published(spec, previous, run_settings(spec), engine, old)
-        paths = RunPaths(short_dir(folder / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         holder: list[_Container] = []
 
@@ -232,12 +242,12 @@ class DockerTarget:
             container = _find(engine, name)
             if container is not None and not interrupts.requested():
                 _retire(container, log_path(spec, previous.revision))
-        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         if not interrupts.requested():
             forget(paths, previous.revision, previous.replicas)
 
     def serves(self, spec: DeploySpec) -> bool:
-        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         return holds_listener(paths, spec.revision) is not None
 
     def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
@@ -248,7 +258,7 @@ class DockerTarget:
         if current is not None:
             for container in _revision_containers(engine, current.name, current.revision):
                 _set_restart(container, "unless-stopped")
-        forget(RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run"), spec.revision, spec.replicas)
+        forget(_run_paths(spec), spec.revision, spec.replicas)
 
     def _switch_published(self, spec, previous, settings, engine, old) -> RevisionState:
         """Published ports: docker-proxy holds the port, so the old container stops first (a gap)."""
@@ -264,7 +274,7 @@ class DockerTarget:
         for container in old:
             _retire(container, log_path(spec, previous.revision), stop=True)
         started = _Container(spec, settings)
-        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         try:
             with gate.gate_client(paths.gate(spec.revision)) as client:
                 gate.wait_ready(client, spec.wait_timeout, started.dead)

@@ -82,9 +82,15 @@ def test_docker_switches_refuses_and_rolls_back_without_a_failed_request(engine,
     # the container's uid owns the folders it writes in; nobody else may enter them
     folder = project / ".mlops" / "deployments" / name
     user = container.attrs["Config"]["User"]
-    for part in (folder, folder / "run", folder / "collected"):
+    for part, owner in (
+        (folder, f"{os.getuid()}:{os.getgid()}"),
+        (folder / "run", user),
+        (folder / "collected", user),
+    ):
         mode = part.stat()
-        assert (mode.st_mode & 0o777, f"{mode.st_uid}:{mode.st_gid}") == (0o700, user), part
+        assert (mode.st_mode & 0o777, f"{mode.st_uid}:{mode.st_gid}") == (0o700, owner), part
+    mounts = {m["Destination"]: m["Source"] for m in container.attrs["Mounts"]}
+    assert mounts == {"/deploy/run": str(folder / "run"), "/deploy/collected": str(folder / "collected")}
     assert (Path(os.path.realpath(folder / "run")) / "r1.control.sock").stat().st_mode & 0o777 == 0o600
     try:
         with Load(f"http://127.0.0.1:{port}", rate=200) as load:
