@@ -107,10 +107,18 @@ def test_resources_come_from_options_then_the_newest_profile_then_defaults(store
         "source": "cpu: defaults, memory: defaults",
     }
     old = Artifact(
-        "profile", "p1", None, "2026-01-01T00:00:00Z", {"recommendation": {"cpu": 0.5, "memory": "1Gi"}}
+        "profile",
+        "p1",
+        None,
+        "2026-01-01T00:00:00Z",
+        {"recommendation": {"cpu": 0.5, "memory": "1Gi", "confirmed": True}},
     )
     new = Artifact(
-        "profile", "p2", None, "2026-02-01T00:00:00Z", {"recommendation": {"cpu": 0.25, "memory": "256Mi"}}
+        "profile",
+        "p2",
+        None,
+        "2026-02-01T00:00:00Z",
+        {"recommendation": {"cpu": 0.25, "memory": "256Mi", "confirmed": True}},
     )
     from dataclasses import replace
 
