@@ -33,7 +33,10 @@ s = socket.socket(socket.AF_UNIX)
 try:
     s.settimeout(10)
     s.connect(sys.argv[1])
-    s.sendall(sys.argv[2].encode() + b"\\n")
+    try:
+        s.sendall(sys.argv[2].encode() + b"\\n")
+    except BrokenPipeError:
+        pass  # the server may refuse (and close) before reading the command
     print(json.dumps({"answer": s.recv(4096).decode()}))
 except OSError as exc:
     print(json.dumps({"error": type(exc).__name__}))
