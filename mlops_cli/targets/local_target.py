@@ -168,6 +168,18 @@ class LocalTarget:
         forget(_paths(spec), spec.revision, spec.replicas)
 
     def status(self, spec: DeploySpec) -> RevisionState:
+        """The recorded revision's processes, and every other tracked one still running (an old
+        revision draining, or one a killed deployer left: `deploy delete` stops them too)."""
+        state = self._observe(spec)
+        others = [e for e in procs.tracked(spec.workdir) if e.revision != spec.revision and e.running()]
+        if not others:
+            return state
+        listed = ", ".join(f"revision {e.revision} (process {e.pid})" for e in others)
+        info = {**state.info, "other_processes": [{"revision": e.revision, "pid": e.pid} for e in others]}
+        detail = f"{state.detail}; also running: {listed}"
+        return RevisionState(state.running, state.ready, detail, state.endpoint, info)
+
+    def _observe(self, spec: DeploySpec) -> RevisionState:
         from mlops_cli.serving import handoff
 
         paths = _paths(spec)

@@ -92,7 +92,11 @@ def _switch_and_signal(project: Path, name: str, ref: str, sig: int, event: str,
 def _check_consistent(
     project: Path, name: str, port: int, sig: int, code: int, stderr: str, new: int
 ) -> None:
+    running_before = set(server_pids(project, name))
     status = mlops_json(project, "deploy", "status", name)  # a killed deployer is recovered here
+    # an old revision still draining is named by status too, never the one that serves
+    others = {o["pid"] for o in status["info"].get("other_processes", [])}
+    assert not others & set(status["info"]["pids"]) and others <= running_before, status
     history = {r["revision"]: r for r in mlops_json(project, "deploy", "history", name)}
     attempt = history.get(new)
     if code == 0:
