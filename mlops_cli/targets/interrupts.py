@@ -27,10 +27,13 @@ class SignalHold:
     """Until `arm()`: SIGINT/SIGTERM act as before (the previous handler runs, or Ctrl-C/
     Terminated is raised). After it: they are only counted in `caught` until the block ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_when_armed: bool = False) -> None:
         self.armed = False
         self.caught: list[int] = []
         self._previous: dict[int, Any] = {}
+        # A command whose switch committed keeps holding interrupts until the process exits:
+        # nothing after the report may turn its outcome into "interrupted".
+        self.keep_when_armed = keep_when_armed
 
     def __enter__(self) -> SignalHold:
         if threading.current_thread() is threading.main_thread():
@@ -41,6 +44,8 @@ class SignalHold:
 
     def __exit__(self, *exc: object) -> None:
         _open.remove(self)
+        if self.armed and self.keep_when_armed:
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 

@@ -351,10 +351,11 @@ def _refusal_shown(output: Output) -> Iterator[None]:
 @contextmanager
 def _one_transaction(output: Output) -> Iterator[SignalHold]:
     """SIGINT/SIGTERM cancel a switch until the new revision holds the listener; from then on
-    they wait until the outcome is recorded and reported (see targets/interrupts.py)."""
+    they are held until the process exits, so the outcome recorded is the one reported and the
+    exit code (see targets/interrupts.py)."""
     from mlops_cli.targets.interrupts import SignalHold
 
-    with SignalHold() as hold:
+    with SignalHold(keep_when_armed=True) as hold:
         yield hold
 
 
