@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--collect", default=None, metavar="DIR")
     parser.add_argument("--batch-max-size", type=int, default=0)
     parser.add_argument("--batch-max-latency-ms", type=float, default=2.0)
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per worker")
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--control", default=None, metavar="PATH", help="switchable mode: the control unix socket"
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_max_latency_ms=args.batch_max_latency_ms,
         log_level=args.log_level,
         more_bundles=list(args.more_model_dir),
+        intra_op_threads=args.threads,
     )
     if args.control:
         from mlops_cli.serving.handoff import HandoffServer
