@@ -19,7 +19,7 @@ from mlops_cli.store import Store
 from mlops_cli.store.cas import hex_of
 
 
-def _bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundle:
+def serving_bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundle:
     signature = dict(resolved.signature)
     if not signature.get("class_labels"):
         labels = class_labels_from_graph(resolved.model_path)
@@ -48,7 +48,7 @@ def local_bundle(store: Store, ref: str) -> tuple[ModelVersion, Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         path = write_bundle_file(
-            _bundle(version, resolved, resolved.root), folder / f"{hex_of(version.digest)[:32]}.json"
+            serving_bundle(version, resolved, resolved.root), folder / f"{hex_of(version.digest)[:32]}.json"
         )
     except OSError as exc:
         raise MlopsError(f"cannot write the bundle file in {folder}: {exc.strerror or exc}") from exc
@@ -59,6 +59,6 @@ def copy_bundle(store: Store, version: ModelVersion, dest: Path) -> Bundle:
     """The version's files and `mlops-serving.json` in `dest` (the image's /model)."""
     resolved = resolve_onnx(store, version.ref)
     shutil.copytree(resolved.root, dest)
-    bundle = _bundle(version, resolved, dest)
+    bundle = serving_bundle(version, resolved, dest)
     write_bundle_file(bundle)
     return bundle

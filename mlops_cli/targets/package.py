@@ -114,16 +114,31 @@ def write_context(
     return labels, requirements
 
 
-def _copy_code(dest: Path) -> None:
+def code_files() -> list[tuple[str, Path]]:
+    """(path under mlops_cli/, source file) of the serving code an image or bundle carries."""
     source = Path(mlops_cli.__file__).parent
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_IN_IMAGE)
+    found: list[tuple[str, Path]] = []
     for name in IMAGE_CODE:
         path = source / name
-        if path.is_dir():
-            shutil.copytree(path, dest / name, ignore=ignore)
-        elif path.is_file():
-            shutil.copy2(path, dest / name)
+        if path.is_file():
+            found.append((name, path))
+            continue
+        for file in sorted(path.rglob("*")):
+            relative = file.relative_to(source)
+            if file.is_file() and not _left_out(relative):
+                found.append((relative.as_posix(), file))
+    return found
+
+
+def _left_out(relative: Path) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix == ".pyc" or relative.name in NOT_IN_IMAGE
+
+
+def _copy_code(dest: Path) -> None:
+    for relative, source in code_files():
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
 def package(
