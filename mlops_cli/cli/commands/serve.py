@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import LazyModule, store_for
-from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import JsonOpt, ModelRefArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
 local = LazyModule("mlops_cli.targets.local")
+runtime_providers = LazyModule("mlops_cli.runtime.providers")
 
 
 def serve(
@@ -40,6 +41,7 @@ def serve(
     batch_max_latency_ms: Annotated[
         float, typer.Option(help="Longest wait for a micro-batch to fill, under load.", metavar="M")
     ] = 2.0,
+    providers: ProvidersOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -50,6 +52,8 @@ def serve(
 
     Example: mlops serve churn@production --port 8080 --collect requests/
     """
+    output = Output(json)
+    choice = runtime_providers.resolve(providers)
     config = ServeConfig(
         bundle="",
         host=host,
@@ -60,16 +64,19 @@ def serve(
         collect_dir=str(collect) if collect else None,
         batch_max_size=batch_max_size,
         batch_max_latency_ms=batch_max_latency_ms,
+        providers=choice.providers,
     )
     with store_for(store) as opened:
         server = local.prepare(opened, ref, config)
-    output = Output(json)
+    if providers is not None:  # the CPU by default is no news; a choice from a list is
+        output.note(choice.note())
     output.result(
         {
             "ref": server.version.ref,
             "digest": server.version.digest,
             "url": server.url,
             "bundle": str(server.bundle),
+            "providers": choice.to_dict(),
         },
         f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
     )
