@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import platform as host_platform
 from dataclasses import dataclass
+from pathlib import Path
 
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import ExternalToolError, UsageError
 
 # OCI architecture -> the machine name that wheel tags and `uname -m` use.
 _MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -46,6 +47,31 @@ def host() -> Platform:
     """The platform of this machine."""
     machine = host_platform.machine().lower()
     return Platform("linux", _ALIASES.get(machine, machine))
+
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+
+
+def require_emulation(target: Platform) -> None:
+    """Return when this machine can run `target`'s binaries (natively or through binfmt_misc).
+
+    ExternalToolError (exit 4) naming how to enable qemu otherwise: a cross build's RUN steps
+    and the image's smoke run need it.
+    """
+    if target == host():
+        return
+    entry = BINFMT / f"qemu-{target.machine}"
+    try:
+        enabled = entry.read_text().splitlines()[0].strip() == "enabled"
+    except (OSError, IndexError):
+        enabled = False
+    if not enabled:
+        raise ExternalToolError(
+            f"this {host()} machine cannot run {target} binaries: no qemu-{target.machine} emulation"
+            " is registered in binfmt_misc",
+            hint="apt-get install qemu-user-static binfmt-support; mount -t binfmt_misc binfmt_misc"
+            f" /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-{target.machine}",
+        )
 
 
 def parse(text: str, option: str = "--platform") -> Platform:

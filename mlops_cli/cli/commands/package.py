@@ -106,32 +106,50 @@ def package(
         return
     if bundle_output is not None or with_wheels:
         raise UsageError("--output and --wheels are for --format bundle", hint="images take --output-dir")
+    from mlops_cli.packaging import platforms as known_platforms
+
+    targets = known_platforms.parse_many(platform or []) or [None]
+    if len(targets) > 1 and output_dir is not None:
+        raise UsageError("--output-dir takes one --platform", hint="write one context per platform")
+    results = []
     with store_for(store) as opened:
-        try:
-            with _build_log(output) as on_log:
-                result = packaging.package(
-                    opened,
-                    ref,
-                    image=image,
-                    base_image=base_image,
-                    output_dir=output_dir,
-                    build=not no_build,
-                    wheelhouse=wheelhouse,
-                    with_collect=with_collect,
-                    message=message,
-                    on_log=on_log,
-                )
-        except ImageBuildError as exc:
-            for line in exc.log_tail:
-                output.stderr.print(f"  | {line}", markup=False, highlight=False)
-            raise
-    if result.built:
-        added = human_size(result.size - result.base_size) if result.base_size is not None else "?"
-        size = human_size(result.size)
-        human = f"Built {result.image} ({result.image_id[:19]}, {size}, +{added} over the base)"
+        for target in targets:
+            try:
+                with _build_log(output) as on_log:
+                    results.append(
+                        packaging.package(
+                            opened,
+                            ref,
+                            image=image,
+                            base_image=base_image,
+                            output_dir=output_dir,
+                            build=not no_build,
+                            wheelhouse=wheelhouse,
+                            with_collect=with_collect,
+                            message=message,
+                            on_log=on_log,
+                            platform=target,
+                            arch_suffix=len(targets) > 1,
+                        )
+                    )
+            except ImageBuildError as exc:
+                for line in exc.log_tail:
+                    output.stderr.print(f"  | {line}", markup=False, highlight=False)
+                raise
+    if len(results) > 1:
+        output.result([r.to_dict() for r in results], "\n".join(_summary(r) for r in results))
     else:
-        human = f"Wrote the build context for {result.ref} to {result.context}"
-    output.result(result, human)
+        output.result(results[0], _summary(results[0]))
+
+
+def _summary(result) -> str:
+    if not result.built:
+        return f"Wrote the build context for {result.ref} to {result.context}"
+    added = human_size(result.size - result.base_size) if result.base_size is not None else "?"
+    return (
+        f"Built {result.image} ({result.platform}, {result.image_id[:19]}, {human_size(result.size)},"
+        f" +{added} over the base)"
+    )
 
 
 def _package_bundle(
