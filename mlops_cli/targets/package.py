@@ -194,7 +194,7 @@ def package(
         if base.architecture and base.architecture != target.architecture:
             raise UsageError(
                 f"--base-image {base_image} is a linux/{base.architecture} image, not {target}",
-                hint=f"give a {target} base image (scripts/docker-engine.sh builds one with MLOPS_BASE_ARCH)",
+                hint=f"give a {target} base image (scripts/emulation.sh builds a linux/arm64 one)",
             )
         base_size = base.size
     context = output_dir or Path(tempfile.mkdtemp(prefix="package-", dir=_tmp_dir(store)))
