@@ -25,6 +25,16 @@ from tests.serving_helpers import free_port, infer_body, make_project, register_
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARM64_BASE = os.environ.get("MLOPS_TEST_ARM64_BASE_IMAGE", "mlops-test-base:bookworm-arm64")
+# Debian bookworm's qemu-user (7.2) shows an emulated aarch64 process the host's x86
+# /proc/cpuinfo; onnxruntime's cpuinfo library then finds no ARM core and crashes (SIGSEGV).
+# qemu 8.2 and later emulate the file, and a real arm64 machine has its own: here the test
+# mounts an aarch64 one over it (runc allows /proc/cpuinfo as a bind target, as lxcfs uses).
+ARM64_CPUINFO = "".join(
+    f"processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid\n"
+    "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\n"
+    "CPU revision\t: 3\n\n"
+    for i in range(2)
+)
 
 
 def _arm64_engine():
@@ -48,14 +58,16 @@ def _arm64_engine():
     return engine
 
 
-def _serve(engine, image: str, platform: str, rows: np.ndarray, timeout: float) -> dict:
+def _serve(engine, image: str, platform: str, rows: np.ndarray, timeout: float, cpuinfo=None) -> dict:
     port = free_port()
+    volumes = {str(cpuinfo): {"bind": "/proc/cpuinfo", "mode": "ro"}} if cpuinfo else None
     container = engine.containers.run(
         image,
         command=["--host", "127.0.0.1"],
         environment={"PORT": str(port)},
         network_mode="host",
         platform=platform,
+        volumes=volumes,
         detach=True,
     )
     try:
@@ -83,6 +95,8 @@ def test_arm64_image_serves_what_the_amd64_image_serves(tmp_path):
     tags = {"amd64": f"mlops-edge-clf:{os.getpid()}-amd64", "arm64": f"mlops-edge-clf:{os.getpid()}-arm64"}
     bases = {"amd64": BASE_IMAGE, "arm64": ARM64_BASE}
     rows = training_data(8, seed=4)[0]
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(ARM64_CPUINFO)
     try:
         answers = {}
         for arch in ("arm64", "amd64"):
@@ -95,8 +109,9 @@ def test_arm64_image_serves_what_the_amd64_image_serves(tmp_path):
             image = engine.images.get(tags[arch])
             assert image.attrs["Architecture"] == arch
             answers[arch] = _serve(
-                engine, tags[arch], f"linux/{arch}", rows, timeout=240 if arch == "arm64" else 60
-            )
+                engine, tags[arch], f"linux/{arch}", rows, timeout=240 if arch == "arm64" else 60,
+                cpuinfo=cpuinfo if arch == "arm64" else None,
+            )  # fmt: skip
         assert answers["arm64"]["label"] == answers["amd64"]["label"]
         assert np.allclose(answers["arm64"]["probabilities"], answers["amd64"]["probabilities"], atol=1e-6)
         wheels = {p.name for p in (project / ".mlops" / "cache" / "wheels").glob("onnxruntime-*.whl")}
