@@ -271,6 +271,14 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 GENESIS_HASH = "0" * 64
 
 
+def recorded_digest(event: AuditEvent, ref: str) -> str | None:
+    """The digest `event` recorded for `ref`: a register/convert's own, or a recover's state."""
+    if event.action != "recover":
+        return event.details.get("digest")
+    versions = ((event.details.get("state") or {}).get("registry") or {}).get("versions") or {}
+    return (versions.get(ref) or {}).get("digest")
+
+
 class ProgressSink(Protocol):
     """Where long work reports progress; the CLI draws a bar, scripts get nothing."""
 

@@ -41,3 +41,12 @@ EnvManagerOpt = Annotated[
         help="Where an entry script runs: virtualenv (its own cached environment) or local (this Python).",
     ),
 ]
+ProvidersOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--providers",
+        help="onnxruntime execution providers in order of preference, e.g. cuda,cpu or openvino,cpu;"
+        " the first available is used [default: cpu].",
+        metavar="LIST",
+    ),
+]

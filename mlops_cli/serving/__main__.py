@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> None:
         "--gate", default=None, metavar="PATH", help="switchable mode: the private gate socket"
     )
     parser.add_argument("--drain-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--providers",
+        default=os.environ.get("MLOPS_PROVIDERS"),
+        help="execution providers in order of preference, e.g. cuda,cpu (default: cpu)",
+    )
     args = parser.parse_args(argv)
     config = ServeConfig(
         bundle=args.model_dir,
@@ -51,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         more_bundles=list(args.more_model_dir),
         intra_op_threads=args.threads,
+        providers=_providers(args.providers),
     )
     if args.control:
         from mlops_cli.serving.handoff import HandoffServer
@@ -58,6 +64,19 @@ def main(argv: list[str] | None = None) -> None:
         HandoffServer(config, args.control, args.gate, args.drain_seconds).run()
     else:
         serve(config)
+
+
+def _providers(text: str | None) -> tuple[str, ...]:
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.runtime.providers import resolve
+
+    try:
+        choice = resolve(text)
+    except MlopsError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        sys.exit(f"error: {exc.message}{hint}")
+    print(choice.note(), file=sys.stderr)  # noqa: T201 - the image has no CLI output layer
+    return choice.providers
 
 
 if __name__ == "__main__":

@@ -48,7 +48,11 @@ class ServingApp:
         if model is None:
             from mlops_cli.serving.model import ServedModel
 
-            model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
+            model = ServedModel(
+                read_bundle(config.bundle),
+                intra_op_threads=config.intra_op_threads,
+                providers=tuple(config.providers),
+            )
         self.model = model
         self.missing_ok = bool(getattr(model, "missing_ok", False))
         self.metrics = Metrics(model.name, model.version)

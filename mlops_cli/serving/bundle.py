@@ -43,12 +43,16 @@ class Bundle:
         return data
 
 
+def bundle_text(bundle: Bundle, with_root: bool = False) -> str:
+    """The bundle's JSON as it is written: sorted keys, so the same bundle gives the same bytes."""
+    return json.dumps(bundle.to_json(with_root=with_root), indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_bundle_file(bundle: Bundle, path: Path | None = None) -> Path:
     """Write the JSON into the bundle's root, or to `path` with the root recorded in it."""
     target = path or bundle.root / BUNDLE_FILE
-    data = bundle.to_json(with_root=path is not None)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(bundle_text(bundle, with_root=path is not None))
     tmp.replace(target)
     return target
 

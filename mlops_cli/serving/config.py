@@ -22,6 +22,7 @@ class ServeConfig:
     batch_max_size: int = 0  # 0: micro-batching off
     batch_max_latency_ms: float = 2.0
     intra_op_threads: int = 1
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # resolved by runtime.providers
     collect_queue_size: int = 10_000
     collect_rows_per_file: int = 100_000
     collect_rotate_seconds: float = 300.0

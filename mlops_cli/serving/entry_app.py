@@ -49,7 +49,9 @@ class EntryApp(ServingApp):
         else:
             from mlops_cli.serving.model import ServedModel
 
-            model = ServedModel(bundle, intra_op_threads=config.intra_op_threads)
+            model = ServedModel(
+                bundle, intra_op_threads=config.intra_op_threads, providers=tuple(config.providers)
+            )
         super().__init__(config, model)
 
     def _route(self, method: str, path: str) -> tuple[str, Any, bool]:

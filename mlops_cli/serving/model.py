@@ -22,6 +22,7 @@ from mlops_cli.runtime.mapping import (
     schema_from_session,
     schema_from_signature,
 )
+from mlops_cli.runtime.providers import CPU
 from mlops_cli.runtime.session import SessionConfig, get_session
 from mlops_cli.runtime.validation import ValueRuleError, accepts_missing, from_json
 from mlops_cli.serving.bundle import Bundle
@@ -34,8 +35,12 @@ log = logging.getLogger("mlops.serving")
 class ServedModel:
     """Loaded once at start-up; `run()` may be called from several threads (onnxruntime is safe)."""
 
-    def __init__(self, bundle: Bundle, intra_op_threads: int = 1) -> None:
-        config = SessionConfig(intra_op_threads=intra_op_threads, inter_op_threads=1)
+    def __init__(
+        self, bundle: Bundle, intra_op_threads: int = 1, providers: tuple[str, ...] | None = None
+    ) -> None:
+        config = SessionConfig(
+            intra_op_threads=intra_op_threads, inter_op_threads=1, providers=tuple(providers or (CPU,))
+        )
         self.session = get_session(bundle.model_path, config, bundle.digest)
         self.bundle = bundle
         self.name = bundle.name

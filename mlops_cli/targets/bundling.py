@@ -20,7 +20,7 @@ from mlops_cli.store import Store
 from mlops_cli.store.cas import hex_of
 
 
-def _bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundle:
+def serving_bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundle:
     signature = dict(resolved.signature)
     if not signature.get("class_labels"):
         labels = class_labels_from_graph(resolved.model_path)
@@ -38,7 +38,7 @@ def _bundle(version: ModelVersion, resolved: ResolvedModel, root: Path) -> Bundl
     )
 
 
-def _resolve(store: Store, version: ModelVersion) -> tuple[Path, Callable[[Path], Bundle]]:
+def resolve_for_serving(store: Store, version: ModelVersion) -> tuple[Path, Callable[[Path], Bundle]]:
     """The version's verified files, and how to describe them as a bundle rooted elsewhere.
 
     An Azure-form entry script loads its own model files: no ONNX graph is needed.
@@ -59,7 +59,7 @@ def _resolve(store: Store, version: ModelVersion) -> tuple[Path, Callable[[Path]
 
         return root, script_bundle
     resolved = resolve_onnx(store, version.ref)
-    return resolved.root, lambda at: _bundle(version, resolved, at)
+    return resolved.root, lambda at: serving_bundle(version, resolved, at)
 
 
 def local_bundle(store: Store, ref: str) -> tuple[ModelVersion, Path]:
@@ -69,7 +69,7 @@ def local_bundle(store: Store, ref: str) -> tuple[ModelVersion, Path]:
     StoreError (a corrupt blob) from the loader.
     """
     version = show_version(store, ref)
-    root, describe = _resolve(store, version)
+    root, describe = resolve_for_serving(store, version)
     folder = store.paths.cache / "serving"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -81,7 +81,7 @@ def local_bundle(store: Store, ref: str) -> tuple[ModelVersion, Path]:
 
 def copy_bundle(store: Store, version: ModelVersion, dest: Path) -> Bundle:
     """The version's files and `mlops-serving.json` in `dest` (the image's /model)."""
-    root, describe = _resolve(store, version)
+    root, describe = resolve_for_serving(store, version)
     shutil.copytree(root, dest)
     bundle = describe(dest)
     write_bundle_file(bundle)

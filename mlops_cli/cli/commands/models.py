@@ -98,12 +98,9 @@ def _render_conversion(metadata: dict, console: Console) -> None:
         render_parity(metadata["parity"], console)
     quantization = metadata.get("quantization")
     if isinstance(quantization, dict):
-        console.print(
-            f"\nquantization: {quantization.get('mode')}, "
-            f"{human_size(quantization.get('size_before', 0))} -> "
-            f"{human_size(quantization.get('size_after', 0))}",
-            markup=False,
-        )
+        from mlops_cli.cli.parity_view import quantization_line
+
+        console.print("\n" + quantization_line(quantization), markup=False)
         if isinstance(quantization.get("float_parity"), dict):
             render_parity(quantization["float_parity"], console, title="parity before quantization")
 

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
-from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, StoreOpt
+from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
 local = LazyModule("mlops_cli.targets.local")
+runtime_providers = LazyModule("mlops_cli.runtime.providers")
 
 
 def serve(
@@ -47,6 +48,7 @@ def serve(
         float, typer.Option(help="Longest wait for a micro-batch to fill, under load.", metavar="M")
     ] = 2.0,
     env_manager: EnvManagerOpt = "virtualenv",
+    providers: ProvidersOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -66,6 +68,8 @@ def serve(
 
     Example: mlops serve churn:3 churn:4 fraud@production
     """
+    output = Output(json)
+    choice = runtime_providers.resolve(providers)
     config = ServeConfig(
         bundle="",
         host=host,
@@ -76,12 +80,14 @@ def serve(
         collect_dir=str(collect) if collect else None,
         batch_max_size=batch_max_size,
         batch_max_latency_ms=batch_max_latency_ms,
+        providers=choice.providers,
     )
-    output = Output(json)
     with store_for(store) as opened:
         for ref in refs:
             fetch_from_remote(output, opened, ref)
         server = local.prepare(opened, refs[0], config, env_manager, output.note, tuple(refs[1:]))
+    if providers is not None:  # the CPU by default is no news; a choice from a list is
+        output.note(choice.note())
     output.result(
         {
             "ref": server.version.ref,
@@ -90,6 +96,7 @@ def serve(
             "bundle": str(server.bundle),
             "environment": server.environment.to_dict() if server.environment else None,
             "models": [v.ref for v in (server.version, *server.others)],
+            "providers": choice.to_dict(),
         },
         f"Serving {', '.join(v.ref for v in (server.version, *server.others))} on {server.url}"
         f" (try {server.url}/v2/models/{server.version.name})",
