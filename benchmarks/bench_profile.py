@@ -131,7 +131,7 @@ def agreement(runs: list[dict]) -> None:
         f"{'mode':>10} {'batch':>6} {'thr':>4} {'conc':>5} {'rows/s a':>10} {'rows/s b':>10} {'diff':>7}"
         f" {'rows/cpu-s a':>13} {'rows/cpu-s b':>13} {'diff':>7}"
     )
-    diffs, efficiency = [], []
+    diffs, efficiency, tails = [], [], []
     for points in zip(*(r["points"] for r in runs), strict=True):
         values = [p["rows_per_s"] for p in points]
         diff = (max(values) - min(values)) / statistics.mean(values)
@@ -139,6 +139,8 @@ def agreement(runs: list[dict]) -> None:
         cpu_diff = (max(per_cpu) - min(per_cpu)) / statistics.mean(per_cpu) if any(per_cpu) else 0.0
         diffs.append(diff)
         efficiency.append(cpu_diff)
+        p99 = [p["p99_ms"] for p in points]
+        tails.append((max(p99) - min(p99)) / statistics.mean(p99))
         first = points[0]
         where = (
             f"{first['mode']:>10} {first['batch_size']:>6} {first['threads']:>4} {first['concurrency']:>5}"
@@ -146,8 +148,10 @@ def agreement(runs: list[dict]) -> None:
         print(
             f"{where} {values[0]:>10,.0f} {values[-1]:>10,.0f} {diff:>7.1%}"
             f" {per_cpu[0]:>13,.0f} {per_cpu[-1]:>13,.0f} {cpu_diff:>7.1%}"
+            f"  p99 {p99[0]:.2f} / {p99[-1]:.2f} ms {tails[-1]:>7.1%}"
+            f" ({points[0].get('latency_samples')} samples)"
         )
-    for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency)):
+    for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency), ("p99", tails)):
         within = sum(d <= 0.15 for d in found)
         print(
             f"{name}: {within}/{len(found)} points within 15 %; median difference"

@@ -7,6 +7,8 @@ for a fixed time at 1, 16 and 64 connections, against:
 - `mlops serve` (one worker), on the v2 infer endpoint and on /invocations;
 - `mlops serve --batch-max-size 64` at 64 connections (micro-batching);
 - the floor: an in-process `session.run` loop on the same single rows;
+- a minimal raw-ASGI + onnxruntime server (`minimal_server.py`) under the same uvicorn settings,
+  alternating with `mlops serve` round by round: medians and the ratio ours / minimal;
 - `mlflow models serve` on the same scikit-learn forest, when `--mlflow-python` names a
   Python that has mlflow and scikit-learn installed (a separate venv); skipped otherwise;
 - the image: `mlops package` of the LogisticRegression, and how much it adds to its base
@@ -14,7 +16,7 @@ for a fixed time at 1, 16 and 64 connections, against:
 
 The machine is shared: read the ratios, not the absolute figures.
 
-    python benchmarks/bench_serve.py [--quick] [--duration 15] [--image]
+    python benchmarks/bench_serve.py [--quick] [--duration 15] [--image] [--rounds 5] [--only-minimal]
                                      [--mlflow-python /opt/mlflow/bin/python]
 """
 
@@ -287,6 +289,130 @@ def print_ratios(f: dict[str, dict]) -> None:
         print(f"  serve / mlflow, 1 conn:           {rps('forest v2 c1') / mlflow1:.1f}")
 
 
+IN_PROCESS = """
+import asyncio, json, os, statistics, sys, time
+from pathlib import Path
+import numpy as np
+import minimal_server
+from mlops_cli.models.signature import onnx_signature
+from mlops_cli.runtime.session import file_digest
+from mlops_cli.serving.app import ServingApp
+from mlops_cli.serving.bundle import Bundle
+from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.model import ServedModel
+
+path, name, rounds = Path(os.environ["MINIMAL_MODEL"]), os.environ["MINIMAL_NAME"], int(sys.argv[1])
+signature = onnx_signature(path)
+signature["feature_names"] = [f"f{i}" for i in range(20)]
+bundle = Bundle(path.parent, name, 1, file_digest(path), path.name, signature)
+ours = ServingApp(ServeConfig(bundle=""), ServedModel(bundle))
+ours.ready = True
+row = np.random.default_rng(2).normal(size=20).astype(np.float32).tolist()
+body = json.dumps({"inputs": [{"name": "X", "shape": [1, 20], "datatype": "FP32", "data": row}]}).encode()
+headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+scope = {"type": "http", "method": "POST", "path": f"/v2/models/{name}/infer", "headers": headers}
+statuses = []
+
+async def receive():
+    return {"type": "http.request", "body": body, "more_body": False}
+
+async def send(message):
+    if message["type"] == "http.response.start":
+        statuses.append(message["status"])
+
+async def loop(app, count):
+    for _ in range(count):
+        await app(scope, receive, send)
+
+def cpu_us(app, count=3000):
+    start = time.process_time()
+    asyncio.run(loop(app, count))
+    return (time.process_time() - start) / count * 1e6
+
+cpu_us(ours, 500), cpu_us(minimal_server.app, 500)
+assert set(statuses) == {200}, statuses[:3]
+figures = {"ours": [], "minimal": []}
+for _ in range(rounds):
+    figures["ours"].append(cpu_us(ours))
+    figures["minimal"].append(cpu_us(minimal_server.app))
+print(json.dumps({k: statistics.median(v) for k, v in figures.items()}))
+"""
+
+
+def in_process_versus_minimal(paths: dict[str, Path], rounds: int) -> None:
+    """The two ASGI apps called in one process, alternating: CPU microseconds per single-row
+    request without HTTP, the figure a loaded machine disturbs least."""
+    here = Path(__file__).resolve().parent
+    print(f"\nIn process, CPU us per request through the ASGI app ({rounds} alternating rounds, medians):")
+    print(f"  {'model':<8} {'mlops serve':>12} {'minimal':>9} {'minimal/ours':>13}")
+    for name in ("logreg", "forest"):
+        env = {
+            **os.environ,
+            "MINIMAL_MODEL": str(paths[name]),
+            "MINIMAL_NAME": name,
+            "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)]),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", IN_PROCESS, str(rounds)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cost = json.loads(done.stdout)
+        print(
+            f"  {name:<8} {cost['ours']:>9.1f} us {cost['minimal']:>6.1f} us"
+            f" {cost['minimal'] / cost['ours']:>13.3f}"
+        )
+
+
+def versus_minimal(
+    folder: Path, paths: dict[str, Path], sample: np.ndarray, duration: float, rounds: int
+) -> None:
+    """`mlops serve` against the minimal raw-ASGI + onnxruntime server (minimal_server.py), same
+    model, same uvicorn settings, single-row v2 requests: wrk runs alternate between the two,
+    round after round, so the machine's load hits both alike; medians and ours/minimal."""
+    here = Path(__file__).resolve().parent
+    print(f"\nmlops serve vs a minimal raw-ASGI + onnxruntime server ({rounds} alternating rounds, medians):")
+    print(f"  {'model':<8} {'conn':>4} {'mlops serve':>14} {'minimal':>14} {'ratio':>6}   p50 ours / minimal")
+    for name in ("logreg", "forest"):
+        ours = Served(
+            [sys.executable, "-m", "mlops_cli", "serve", name, "--port", "{port}"], folder, "/v2/health/ready"
+        )
+        minimal = Served(
+            [
+                sys.executable, "-m", "uvicorn", "minimal_server:app", "--app-dir", str(here),
+                "--port", "{port}", "--loop", "auto", "--http", "auto", "--no-access-log",
+                "--log-level", "warning", "--no-server-header", "--no-date-header",
+            ],
+            folder,
+            "/v2/health/ready",
+            env={"MINIMAL_MODEL": str(paths[name]), "MINIMAL_NAME": name},
+        )  # fmt: skip
+        try:
+            for connections in (1, 16):
+                figures: dict[str, list[dict]] = {"ours": [], "minimal": []}
+                for _ in range(rounds):
+                    for label, server in (("ours", ours), ("minimal", minimal)):
+                        url = f"{server.url}/v2/models/{name}/infer"
+                        figures[label].append(wrk(url, v2_body(sample), connections, duration, folder))
+                med = {
+                    label: {k: statistics.median(f[k] for f in runs) for k in ("rps", "p50")}
+                    for label, runs in figures.items()
+                }
+                errors = sum(f["errors"] for runs in figures.values() for f in runs)
+                ours_rps, minimal_rps = med["ours"]["rps"], med["minimal"]["rps"]
+                print(
+                    f"  {name:<8} {connections:>4} {ours_rps:>10,.0f} r/s {minimal_rps:>10,.0f} r/s"
+                    f" {ours_rps / minimal_rps:>6.3f}   {med['ours']['p50']:.3f} / "
+                    f"{med['minimal']['p50']:.3f} ms" + (f"  errors={errors}" if errors else "")
+                )
+        finally:
+            ours.stop()
+            minimal.stop()
+    print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -300,6 +426,10 @@ def main() -> None:
         "--image", action="store_true", help="also package the LogisticRegression and size it"
     )
     parser.add_argument("--base-image", default="mlops-test-base:bookworm")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds against the minimal server")
+    parser.add_argument(
+        "--only-minimal", action="store_true", help="only the comparison with the minimal server"
+    )
     args = parser.parse_args()
     duration = 3.0 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -313,6 +443,10 @@ def main() -> None:
         rows = training_data(1000, seed=7)[0]
         sample = rows[0]
         print(f"bench_serve: {duration:g} s per run, wrk -t1, single-row requests, {os.cpu_count()} cores\n")
+        if args.only_minimal:
+            in_process_versus_minimal(paths, args.rounds)
+            versus_minimal(folder, paths, sample, duration, args.rounds)
+            return
         results: dict[str, dict] = {}
         serve = [sys.executable, "-m", "mlops_cli", "serve"]
         for name in ("logreg", "forest"):
@@ -361,6 +495,8 @@ def main() -> None:
             print("  (mlflow models serve: skipped; pass --mlflow-python)")
 
         print_ratios(results)
+        in_process_versus_minimal(paths, args.rounds)
+        versus_minimal(folder, paths, sample, duration, args.rounds)
         if args.image:
             image_size(folder, args.base_image)
     finally:

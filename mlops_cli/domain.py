@@ -202,6 +202,17 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
 
+    @property
+    def entry(self) -> dict[str, Any] | None:
+        """How to run the version's entry script (`register --entry`), or None."""
+        entry = self.metadata.get("entry")
+        return entry if isinstance(entry, dict) else None
+
+    @property
+    def runs_own_model(self) -> bool:
+        """An Azure-form entry script: its init() loads the model files, no ONNX graph needed."""
+        return self.entry is not None and self.entry.get("form") == "azure"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["ref"] = self.ref
@@ -258,6 +269,14 @@ def chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 GENESIS_HASH = "0" * 64
+
+
+def recorded_digest(event: AuditEvent, ref: str) -> str | None:
+    """The digest `event` recorded for `ref`: a register/convert's own, or a recover's state."""
+    if event.action != "recover":
+        return event.details.get("digest")
+    versions = ((event.details.get("state") or {}).get("registry") or {}).get("versions") or {}
+    return (versions.get(ref) or {}).get("digest")
 
 
 class ProgressSink(Protocol):

@@ -66,6 +66,13 @@ class VersionConflictError(MlopsError):
     exit_code = 6
 
 
+class BusyError(MlopsError):
+    """Another process holds the lock this command needs (a deploy of the same deployment):
+    nothing was changed; running it again once the other one finished is safe."""
+
+    exit_code = 6
+
+
 class MissingDependencyError(MlopsError):
     """An optional extra is not installed; the hint names the pip command to run."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -131,17 +132,13 @@ class Load:
             while not self._stop.is_set():
                 try:
                     response = client.post("/v2/models/m/infer", json=BODY)
-                    if response.status_code == 200:
-                        version = response.json()["model_version"]
-                        with self._lock:
-                            self.ok += 1
-                            self.versions[version] = self.versions.get(version, 0) + 1
-                    else:
-                        with self._lock:
-                            self.failures.append(f"{response.status_code} {response.text[:100]}")
-                except httpx.HTTPError as exc:
+                    version = _served_version(response)
                     with self._lock:
-                        self.failures.append(f"{type(exc).__name__}: {exc}")
+                        self.ok += 1
+                        self.versions[version] = self.versions.get(version, 0) + 1
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none ends the thread
+                    with self._lock:
+                        self.failures.append(f"{type(exc).__name__}: {exc}"[:200])
                 next_at += interval
                 delay = next_at - time.monotonic()
                 if delay > 0:
@@ -150,34 +147,114 @@ class Load:
                     next_at = time.monotonic()
 
 
+class BadAnswerError(Exception):
+    """A response that is not the 200 with the inference JSON a client expects."""
+
+
+def _served_version(response) -> str:
+    """The `model_version` of a successful inference answer; BadAnswerError for anything else
+    (another status, or a 200 whose body is not the expected JSON)."""
+    if response.status_code != 200:
+        raise BadAnswerError(f"{response.status_code} {response.text[:100]}")
+    try:
+        body = response.json()
+        outputs = body["outputs"]
+        version = body["model_version"]
+    except (ValueError, KeyError, TypeError):
+        raise BadAnswerError(
+            f"200 with a body that is not the inference JSON: {response.text[:100]!r}"
+        ) from None
+    if not isinstance(version, str) or not isinstance(outputs, list) or not outputs:
+        raise BadAnswerError(f"200 with an unexpected inference answer: {response.text[:100]!r}")
+    return version
+
+
 def server_pids(project: Path, name: str) -> list[int]:
-    """Server processes of deployment NAME still running (found by their control socket path)."""
-    marker = f"/deployments/{name}/run/"
+    """Server processes of deployment NAME still running: their --control socket is in its run/
+    folder (directly, or through the short /tmp link the deployer makes for long paths)."""
+    run = os.path.realpath(project / ".mlops" / "deployments" / name / "run")
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        ours = "mlops_cli.serving" in cmdline and state != "Z"
-        ours = ours and (marker in cmdline or "mlops-run-" in cmdline)
-        if ours and (str(project) in cmdline or _run_link_points_into(cmdline, project, name)):
+        if "mlops_cli.serving" not in argv or "--control" not in argv or state == "Z":
+            continue
+        control = argv[argv.index("--control") + 1]
+        if os.path.realpath(os.path.dirname(control)) == run:
             pids.append(int(entry.name))
-    return pids
+    return sorted(pids)
 
 
-def _run_link_points_into(cmdline: str, project: Path, name: str) -> bool:
-    for word in cmdline.split():
-        if "mlops-run-" in word:
-            link = Path(word).parent
-            try:
-                return str(project / ".mlops" / "deployments" / name) in os.readlink(link)
-            except OSError:
-                return False
-    return False
+def listening_pids(port: int) -> list[int]:
+    """Processes holding a TCP socket that listens on PORT (any address), read from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            links = {os.readlink(fd) for fd in (entry / "fd").iterdir()}
+        except OSError:
+            continue
+        if links & inodes:
+            pids.append(int(entry.name))
+    return sorted(pids)
 
 
-__all__ = ["BODY", "FEATURES", "Load", "deploy_project", "mlops", "mlops_json", "np", "server_pids"]
+def server_side_nodelay(pid: int, client: socket.socket) -> int:
+    """TCP_NODELAY as the server process `pid` has it on its end of `client`'s connection.
+
+    The server's descriptor is found by the connection's inode (/proc/net/tcp) and copied into
+    this process with pidfd_getfd(2) (Linux 5.6+, needs ptrace rights: root here), then read
+    back with getsockopt: what the server really set, not what the client sees.
+    """
+    import ctypes
+
+    local_port, server_port = client.getsockname()[1], client.getpeername()[1]
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            ours = int(fields[1].rsplit(":", 1)[1], 16) == server_port
+            if ours and int(fields[2].rsplit(":", 1)[1], 16) == local_port and fields[3] == "01":
+                inode = f"socket:[{fields[9]}]"
+    assert inode, "the server's end of the connection is not in /proc/net/tcp"
+    number = next(int(fd.name) for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd) == inode)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copied = libc.syscall(438, pidfd, number, 0)  # SYS_pidfd_getfd on x86-64 and arm64
+        if copied < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd failed")
+    finally:
+        os.close(pidfd)
+    with socket.socket(fileno=copied) as server_end:
+        return server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+__all__ = [
+    "BODY",
+    "FEATURES",
+    "Load",
+    "deploy_project",
+    "listening_pids",
+    "mlops",
+    "mlops_json",
+    "np",
+    "server_pids",
+    "server_side_nodelay",
+]

@@ -204,7 +204,7 @@ def _read_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
                 yield {
                     **row,
                     "git": json.loads(row["git"]) if row["git"] else None,
-                    "details": json.loads(row["details"]),
+                    "details": json.loads(row["details"]) if row["details"] is not None else None,
                 }
 
 
@@ -214,6 +214,8 @@ def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise UsageError(f"{path} is not an mlops audit export (columns {reader.fieldnames})")
         for row in reader:
+            if None in row or None in row.values():  # DictReader's marks of a short or long row
+                raise UsageError(f"{path} line {reader.line_num} does not have {len(COLUMNS)} fields")
             yield {
                 **row,
                 "seq": int(row["seq"]),
@@ -223,7 +225,19 @@ def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
             }
 
 
-def _event(row: dict[str, Any]) -> AuditEvent:
+def _event(row: Any) -> AuditEvent:
+    """The event of one exported row; ValueError naming the first field of the wrong type."""
+    if not isinstance(row, dict):
+        raise ValueError("a row is not an object")
+    if type(row["seq"]) is not int:
+        raise ValueError(f"seq {row['seq']!r} is not an integer")
+    for name in ("ts", "action", "subject", "actor", "host", "prev_hash", "hash"):
+        if not isinstance(row[name], str):
+            raise ValueError(f"{name} of event {row['seq']} is not a string")
+    if not isinstance(row.get("message"), (str, type(None))):
+        raise ValueError(f"message of event {row['seq']} is not a string")
+    if not isinstance(row["details"], dict) or not isinstance(row.get("git"), (dict, type(None))):
+        raise ValueError(f"details or git of event {row['seq']} is not an object")
     git = row.get("git")
     return AuditEvent(
         seq=int(row["seq"]),

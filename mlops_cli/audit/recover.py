@@ -69,6 +69,56 @@ class RecoveryReport:
         }
 
 
+_TEXT = (str, type(None))
+# The type of every field a record may give a recovered version (a record is a plain file:
+# anyone who can write to the store can edit it, so one of the wrong shape is skipped).
+_RECORD_TYPES: dict[str, Any] = {
+    "name": str,
+    "digest": str,
+    "framework": str,
+    "created_at": str,
+    "created_by": str,
+    "host": str,
+    "source_path": _TEXT,
+    "description": _TEXT,
+    "message": _TEXT,
+    "alias": _TEXT,
+    "git": (dict, type(None)),
+    "signature": (dict, type(None)),
+    "metadata": dict,
+    "tags": dict,
+    "datasets": list,
+    "files": list,
+}
+
+
+def well_formed(record: dict[str, Any]) -> bool:
+    """Whether a version record has every field recover reads, each of its type."""
+    if type(record.get("version")) is not int:
+        return False
+    if any(not isinstance(record.get(k), t) for k, t in _RECORD_TYPES.items() if k in record or t is str):
+        return False
+    files = record.get("files") or []
+    if not all(
+        isinstance(f, list)
+        and len(f) == 4
+        and isinstance(f[0], str)
+        and type(f[1]) is int
+        and type(f[2]) is int
+        and isinstance(f[3], str)
+        for f in files
+    ):
+        return False
+    datasets = record.get("datasets") or []
+    return all(
+        isinstance(d, dict)
+        and isinstance(d.get("path"), str)
+        and isinstance(d.get("digest"), str)
+        and type(d.get("size")) is int
+        for d in datasets
+    )
+
+
 def _defaults(name: str, number: int, now: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -125,7 +175,7 @@ def recover_store(
         events and old_head and old_head.seq == events[-1].seq and old_head.hash == events[-1].hash
     )
     tables = surviving_tables(source.db)
-    records = {f"{r['name']}:{r['version']}": r for r in Records(source.root / "records")}
+    records = {f"{r['name']}:{r['version']}": r for r in Records(source.root / "records") if well_formed(r)}
     trail = replay.replay(events)
     removed = {e.subject for e in events if e.action == "rm"}
 

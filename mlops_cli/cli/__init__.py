@@ -48,4 +48,12 @@ def _install_sigterm(terminated: threading.Event):
 
 def run() -> None:
     """The `mlops` console script."""
-    sys.exit(main())
+    exit_with(main())
+
+
+def exit_with(code: int) -> None:
+    """Exit with the command's code. The command has finished and reported: a SIGINT or SIGTERM
+    arriving during the interpreter's teardown must not turn that outcome into a kill."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)

@@ -10,6 +10,7 @@ from mlops_cli import __version__
 from mlops_cli.cli.commands import (
     audit,
     audit_governance,
+    bundle,
     convert,
     deploy,
     gc,
@@ -69,6 +70,7 @@ _command("convert", convert.convert)
 _command("score-batch", score_batch.score_batch)
 _command("serve", serve.serve)
 _command("package", package.package)
+app.add_typer(bundle.app, name="bundle")
 _command("profile", profile.profile)
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(audit.app, name="audit")

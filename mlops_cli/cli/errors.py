@@ -105,6 +105,9 @@ class MlopsGroup(TyperGroup):
         from mlops_cli.cli.root_options import take_root_options
 
         _flags_default_false(self, ctx)
+        from mlops_cli.cli import coercion
+
+        coercion.install(self, ctx)  # plain values without pydantic (its import is ~60 ms per command)
         try:
             try:
                 args = take_root_options(ctx.meta, args)

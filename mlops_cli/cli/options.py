@@ -33,3 +33,20 @@ MessageOpt = Annotated[
         "--message", "-m", metavar="TEXT", help="Why you are doing this; recorded in the audit log."
     ),
 ]
+EnvManagerOpt = Annotated[
+    str,
+    typer.Option(
+        "--env-manager",
+        metavar="MANAGER",
+        help="Where an entry script runs: virtualenv (its own cached environment) or local (this Python).",
+    ),
+]
+ProvidersOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--providers",
+        help="onnxruntime execution providers in order of preference, e.g. cuda,cpu or openvino,cpu;"
+        " the first available is used [default: cpu].",
+        metavar="LIST",
+    ),
+]

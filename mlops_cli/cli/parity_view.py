@@ -63,3 +63,21 @@ def render_parity(report: dict[str, Any], console: Console, title: str = "parity
 
 def _differ(count: int) -> str:
     return f"{plural(count, 'row')} {'differs' if count == 1 else 'differ'}"
+
+
+def quantization_line(q: dict) -> str:
+    """One line for a quantization record: mode, size and speed before -> after."""
+    from mlops_cli.cli.output import human_size
+
+    reduction = q.get("size_reduction")
+    sizes = f"{human_size(q.get('size_before', 0))} -> {human_size(q.get('size_after', 0))}"
+    line = f"quantised ({q.get('mode')}): {sizes}"
+    if isinstance(reduction, (int, float)):
+        line += f" ({reduction:.0%} smaller)" if reduction >= 0 else " (no smaller)"
+    before, after = q.get("rows_per_second_before"), q.get("rows_per_second_after")
+    if before and after:
+        line += f"; {before:,.0f} -> {after:,.0f} rows/s ({after / before:.2f}x, one session in process)"
+    calibration = q.get("calibration")
+    if isinstance(calibration, dict):
+        line += f"; calibrated on {calibration.get('rows')} rows ({calibration.get('method')})"
+    return line

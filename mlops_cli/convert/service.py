@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlops_cli.convert.base import Adapter, Options, require, version_of
+from mlops_cli.convert import quantize, record
+from mlops_cli.convert.base import Adapter, Options, require
 from mlops_cli.convert.opsets import choose_opset
 from mlops_cli.convert.parity import (
     DEFAULT_ATOL,
@@ -25,16 +26,15 @@ from mlops_cli.convert.parity import (
     ParityReport,
     compare,
 )
-from mlops_cli.convert.rows import Rows, choose_rows
+from mlops_cli.convert.rows import Rows, choose_rows, fit_rows, read_rows
 from mlops_cli.domain import ModelVersion, validate_name
 from mlops_cli.errors import CheckFailedError, ExternalToolError, MlopsError, UsageError
 from mlops_cli.models.manage import verified_version
 from mlops_cli.models.registering import register_model
-from mlops_cli.models.signature import onnx_signature
 from mlops_cli.relpaths import safe_join
 from mlops_cli.store import Store
 
-QUANTIZE_MODES = ("dynamic",)
+QUANTIZE_MODES = quantize.MODES
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class ConvertRequest:
     atol: float | None = None
     max_mismatch_rate: float = DEFAULT_MAX_MISMATCH_RATE
     quantize: str | None = None
+    calibration: Path | None = None  # rows for --quantize static
+    calibration_method: str = "minmax"
     force: bool = False
     message: str | None = None
 
@@ -120,6 +122,7 @@ def convert_model(
         rows = choose_rows(
             adapter.spec(), sample=request.sample, datasets=datasets, features=request.features, warn=warn
         )
+        calibration = _calibration_rows(adapter, request)
         opset = choose_opset(request.opset, adapter.max_opset)
         out_dir = work / "onnx"
         out_dir.mkdir()
@@ -133,11 +136,11 @@ def convert_model(
         if request.quantize is not None and report.passed:
             note(f"quantising ({request.quantize}) and checking parity again")
             report, quantization = _quantise_and_check(
-                adapter, model_path, rows, native, request, report, opset
+                adapter, model_path, rows, native, request, report, opset, calibration
             )
         elif request.quantize is not None:
             warn("not quantised: the float model already fails the parity check")
-        signature = _signature(model_path, adapter, rows)
+        signature = record.signature(model_path, adapter, rows)
         # Converters may cap the requested opset (onnxmltools at 15): record what was written.
         opset = int((signature.get("opsets") or {}).get("ai.onnx", opset))
         result = ConvertResult(source, None, opset, adapter.converter, report, quantization)
@@ -153,8 +156,8 @@ def convert_model(
             model_path,
             name=name,
             framework="onnx",
-            tags=_tags(source, adapter, opset, report, request, quantised=quantization is not None),
-            metadata=_metadata(source, adapter, opset, report, quantization, registered_as),
+            tags=record.tags(source, adapter, opset, report, request.quantize if quantization else None),
+            metadata=record.metadata(source, adapter, opset, report, quantization, registered_as),
             signature=signature,
             source_path=f"mlops:{source.ref}",
             action="convert",
@@ -174,25 +177,71 @@ def _quantise_and_check(
     request: ConvertRequest,
     float_report: ParityReport,
     opset: int,
+    calibration: Rows | None,
 ) -> tuple[ParityReport, dict[str, Any]]:
-    """Replace `model_path` by its int8 form; return its parity report and the size change."""
+    """Replace `model_path` by its int8 form; return its parity report, size and speed change."""
     quantised_path = model_path.with_name("model.int8.onnx")
-    _quantize(model_path, quantised_path, opset)
+    names = [i.name for i in _session(model_path).get_inputs()]
+    batch = quantize.fixed_batch(model_path)
+    if request.quantize == "static":
+        assert calibration is not None  # _validate: static needs --calibration
+        feeds = adapter.feed(calibration, names)
+        quantize.quantize_static(
+            model_path, quantised_path, opset, feeds, batch or 64, request.calibration_method
+        )
+    else:
+        quantize.quantize_dynamic(model_path, quantised_path, opset)
     report = _parity(adapter, quantised_path, rows, native, request, quantised=True)
     before, after = model_path.stat().st_size, quantised_path.stat().st_size
+    speed_feeds = {name: value[: batch or None] for name, value in adapter.feed(rows, names).items()}
+    speed_before = quantize.rows_per_second(model_path, speed_feeds)
+    speed_after = quantize.rows_per_second(quantised_path, speed_feeds)
     quantised_path.replace(model_path)
-    return report, {
+    details: dict[str, Any] = {
         "mode": request.quantize,
         "size_before": before,
         "size_after": after,
         "size_reduction": round(1 - after / before, 4),
+        "rows_per_second_before": round(speed_before, 1),
+        "rows_per_second_after": round(speed_after, 1),
+        "speedup": round(speed_after / speed_before, 3) if speed_before else None,
         "float_parity": float_report.to_dict(),
     }
+    if calibration is not None:
+        details["calibration"] = {
+            "source": calibration.source,
+            "rows": len(calibration),
+            "method": request.calibration_method,
+        }
+    return report, details
+
+
+def _calibration_rows(adapter: Adapter, request: ConvertRequest) -> Rows | None:
+    """The --calibration rows fitted to the model's inputs (checked before converting)."""
+    if request.calibration is None:
+        return None
+    path = request.calibration
+    if not path.is_file():
+        raise UsageError(f"--calibration {path}: no such file")
+    return fit_rows(read_rows(path, f"calibration {path}"), adapter.spec(), request.features)
 
 
 def _validate(request: ConvertRequest) -> None:
     if request.quantize is not None and request.quantize not in QUANTIZE_MODES:
-        raise UsageError(f"unknown --quantize mode {request.quantize!r}", hint="use --quantize dynamic")
+        raise UsageError(
+            f"unknown --quantize mode {request.quantize!r}", hint="use --quantize dynamic or static"
+        )
+    if request.quantize == "static" and request.calibration is None:
+        raise UsageError(
+            "--quantize static needs --calibration FILE", hint="rows of the model's inputs (CSV or Parquet)"
+        )
+    if request.calibration is not None and request.quantize != "static":
+        raise UsageError("--calibration is for --quantize static")
+    if request.calibration_method not in quantize.CALIBRATION_METHODS:
+        raise UsageError(
+            f"unknown --calibration-method {request.calibration_method!r}",
+            hint=f"use one of {', '.join(quantize.CALIBRATION_METHODS)}",
+        )
     for value, option in ((request.rtol, "--rtol"), (request.atol, "--atol")):
         if value is not None and value < 0:
             raise UsageError(f"{option} must be >= 0")
@@ -372,34 +421,6 @@ def _parity(
     )
 
 
-def _quantize(source: Path, target: Path, opset: int) -> None:
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # The quantiser wants exactly one default-domain import: skl2onnx may write it twice, and
-    # graphs of only ai.onnx.ml ops (a scaler + linear model) may not import it at all.
-    model = onnx.load(str(source))
-    versions: dict[str, int] = {}
-    for entry in model.opset_import:
-        domain = "" if entry.domain == "ai.onnx" else entry.domain
-        versions[domain] = max(versions.get(domain, 0), entry.version)
-    versions.setdefault("", opset)
-    del model.opset_import[:]
-    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
-    onnx.save(model, str(source))
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
-    try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
-    except Exception as exc:  # noqa: BLE001 - the quantiser raises assorted types
-        raise ExternalToolError(f"dynamic quantisation failed: {exc}") from exc
-    finally:
-        root.setLevel(level)
-
-
 def _failure_message(report: ParityReport) -> str:
     return (
         f"parity check failed: {report.mismatched_rows} of {report.rows} rows ({report.mismatch_rate:.2%}) "
@@ -413,68 +434,3 @@ def _failure_hint() -> str:
         "see the worst rows in the report; loosen --rtol/--atol/--max-mismatch-rate, "
         "or --force to register anyway"
     )
-
-
-def _tags(
-    source: ModelVersion,
-    adapter: Adapter,
-    opset: int,
-    report: ParityReport,
-    request: ConvertRequest,
-    *,
-    quantised: bool,
-) -> dict[str, str]:
-    tags = {
-        "format": "onnx",
-        "opset": str(opset),
-        "converter": adapter.converter,
-        "source_framework": source.framework,
-        "derived_from": source.ref,
-        "parity": "passed" if report.passed else "failed",
-    }
-    if quantised:
-        tags["quantized"] = str(request.quantize)
-    return tags
-
-
-def _metadata(
-    source: ModelVersion,
-    adapter: Adapter,
-    opset: int,
-    report: ParityReport,
-    quantization: dict[str, Any] | None,
-    registered_as: str | None = None,
-) -> dict[str, Any]:
-    from mlops_cli.audit.provenance import git_info
-
-    versions = {k: v for k, v in adapter.versions().items() if v}
-    versions["onnx"] = version_of("onnx")
-    versions["onnxruntime"] = version_of("onnxruntime")
-    derived = {"ref": source.ref, "digest": source.digest, "framework": source.framework}
-    if registered_as and registered_as != source.framework:
-        derived["registered_framework"] = registered_as
-    converting = git_info(Path.cwd())
-    metadata: dict[str, Any] = {
-        "derived_from": derived,
-        "conversion": {
-            "converter": adapter.converter,
-            "opset": opset,
-            "versions": versions,
-            # Where the conversion ran from (the version's own git is its source's).
-            "git": dataclasses.asdict(converting) if converting else None,
-        },
-        "parity": report.to_dict(),
-    }
-    if quantization:
-        metadata["quantization"] = quantization
-    return metadata
-
-
-def _signature(path: Path, adapter: Adapter, rows: Rows) -> dict[str, Any]:
-    """onnx_signature's inputs/outputs plus feature_names and class_labels (read by the runtime)."""
-    signature = dict(onnx_signature(path) or {})
-    names = adapter.feature_names(rows)
-    signature["feature_names"] = [str(n) for n in names] if names else None
-    signature["class_labels"] = adapter.class_labels()
-    signature["accepts_missing"] = adapter.accepts_missing  # read by runtime.validation
-    return signature

@@ -8,25 +8,37 @@ with an audit event either way (`deploy.create|switch|rollback`, or `deploy.fail
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.deploy import settings
+from mlops_cli.deploy.recording import (
+    clear_journal,
+    locked,
+    record,
+    recover,
+    recover_if_idle,
+    spec_from_record,
+    spec_to_record,
+    state_dict,
+    workdir,
+    write_journal,
+)
 from mlops_cli.deploy.smoke import smoke_request
 from mlops_cli.deploy.targets import load_target
-from mlops_cli.domain import Deployment, ModelVersion, Provenance, Revision
-from mlops_cli.errors import MlopsError, NotFoundError, UsageError
+from mlops_cli.domain import Deployment, ModelVersion, Revision
+from mlops_cli.errors import MlopsError, NotFoundError, Terminated, UsageError
 from mlops_cli.store import Store
 from mlops_cli.store import deployments as records
-from mlops_cli.store.events import utc_now
-from mlops_cli.targets.base import DeploySpec, RevisionState, Target
+from mlops_cli.targets import interrupts
+from mlops_cli.targets.base import DeploySpec, Target
+
+__all__ = ["spec_from_record", "spec_to_record", "workdir"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +48,9 @@ class DeployRequest:
     ref: str
     name: str
     target: str = "local"
-    port: int = 8080
-    host: str = "127.0.0.1"
-    replicas: int = 1
+    port: int | None = None  # None: the deployment's own (a switch), else 8080
+    host: str | None = None  # None: the deployment's own (a switch), else 127.0.0.1
+    replicas: int | None = None  # None: a confirmed profile's workers (local, docker), else 1
     cpu: float | None = None
     memory: str | None = None
     env: list[str] = field(default_factory=list)
@@ -70,23 +82,6 @@ class DeployResult:
         return asdict(self)
 
 
-def workdir(store: Store, name: str) -> Path:
-    return store.paths.root / "deployments" / name
-
-
-@contextlib.contextmanager
-def _locked(store: Store, name: str) -> Iterator[Path]:
-    """One deploy, rollback or delete of NAME at a time (a lock file in its folder)."""
-    folder = workdir(store, name)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(f"another deploy, rollback or delete of {name!r} is running") from None
-        yield folder
-
-
 def deploy(
     store: Store, request: DeployRequest, *, dry_run: bool = False, message: str | None = None
 ) -> DeployResult:
@@ -97,8 +92,7 @@ def deploy(
     ExternalToolError when the target's tool (docker) fails.
     """
     settings.validate_deployment_name(request.name)
-    settings.check_address(request.host, request.port)
-    if request.replicas < 1:
+    if request.replicas is not None and request.replicas < 1:
         raise UsageError("--replicas must be at least 1")
     if request.wait_timeout <= 0:
         raise UsageError("--wait-timeout must be positive")
@@ -112,18 +106,24 @@ def deploy(
             f"deployment {request.name!r} is a {existing.target} deployment, not {request.target}",
             hint=f"use --target {existing.target}, or another --name",
         )
+    current = existing.current.spec if existing and existing.current else None
+    host, port, options = settings.same_place(
+        request.name, request.host, request.port, request.options, current
+    )
+    settings.check_address(host, port)
     resources = settings.resources(version, request.cpu, request.memory)
+    options, replicas = settings.with_profile_serving(resources, request.target, options, request.replicas)
     base = {
-        "port": request.port,
-        "host": request.host,
-        "replicas": request.replicas,
+        "port": port,
+        "host": host,
+        "replicas": replicas,
         "cpu": resources.cpu,
         "memory": resources.memory,
         "env": env,
         "api_key_env": request.api_key_env,
         "collect": request.collect,
         "wait_timeout": request.wait_timeout,
-        "options": dict(request.options),
+        "options": options,
     }
     kind = "create" if existing is None or existing.current is None else "switch"
     return _run(
@@ -220,10 +220,10 @@ def rollback(
 
 def _onnx_version(store: Store, ref: str) -> ModelVersion:
     from mlops_cli.models.manage import show_version
-    from mlops_cli.runtime.loader import onnx_entry
+    from mlops_cli.runtime.loader import check_servable
 
     version = show_version(store, ref)
-    onnx_entry(version)
+    check_servable(version)
     return version
 
 
@@ -241,8 +241,10 @@ def _run(
     message: str | None,
 ) -> DeployResult:
     folder = workdir(store, name)
-    lock = contextlib.nullcontext(folder) if dry_run else _locked(store, name)
+    lock = contextlib.nullcontext(folder) if dry_run else locked(store, name)
     with lock:
+        if not dry_run:
+            recover(store, name, target)  # what a killed deployer left is recorded first
         existing = records.find_deployment(store.conn, name)
         current = existing.current if existing else None
         previous = spec_from_record(current.spec) if current else None
@@ -272,48 +274,47 @@ def _run(
             plan = target.plan(spec, previous)
             return DeployResult(action="plan", endpoint=plan.get("endpoint"), plan=plan, **common)
         started = time.monotonic()
+        write_journal(folder, target.name, spec, kind, requested, rollback_of, message)
+        outcome = (store, target.name, spec, kind, requested)
         # Who and from which commit (git takes a tenth of a second) is found while the revision starts.
         with ThreadPoolExecutor(1) as pool:
             who = pool.submit(provenance, message)
             try:
                 state = target.switch(spec, previous)
+                interrupts.arm()  # it serves: an interrupt now waits until the records say so
             except UsageError:
+                clear_journal(folder)
                 raise  # settings the target cannot run: nothing started, nothing to record
             except (MlopsError, KeyboardInterrupt) as exc:
-                detail = exc.message if isinstance(exc, MlopsError) else "interrupted (Ctrl-C)"
-                _record(
-                    store,
-                    target.name,
-                    spec,
-                    kind,
-                    requested,
-                    records.FAILED,
-                    detail,
-                    {},
-                    rollback_of,
-                    who.result(),
-                )
+                interrupts.arm()
+                record(*outcome, records.FAILED, _failure(exc), {}, rollback_of, who.result())
                 raise
-        state_dict = _state_dict(state)
-        _record(
-            store,
-            target.name,
-            spec,
-            kind,
-            requested,
-            records.LIVE,
-            None,
-            state_dict,
-            rollback_of,
-            who.result(),
-        )
+        record(*outcome, records.LIVE, None, state_dict(state), rollback_of, who.result())
+        target.settle(spec, previous, state)
         return DeployResult(
             action=kind,
             endpoint=state.endpoint,
             seconds=round(time.monotonic() - started, 3),
-            state=state_dict,
+            state=state_dict(state),
             **common,
         )
+
+
+def _entry_python(store: Store, version: ModelVersion, dry_run: bool) -> dict[str, str]:
+    """An entry script's environment (built now if needed): the local target runs its Python."""
+    from mlops_cli.environments.venvs import environment_for
+    from mlops_cli.targets.local import envs_dir
+
+    if dry_run or version.entry is None:
+        return {}
+    environment = environment_for(envs_dir(store), version.entry)
+    return {"python": str(environment.python)} if environment else {}
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, MlopsError):
+        return exc.message
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
 
 
 def _with_artifact(
@@ -324,70 +325,15 @@ def _with_artifact(
         from mlops_cli.targets.bundling import local_bundle
 
         _, bundle = local_bundle(store, version.ref)
-        return replace(spec, model_dir=bundle)
+        return replace(
+            spec, model_dir=bundle, options={**spec.options, **_entry_python(store, version, dry_run)}
+        )
     from mlops_cli.deploy.images import image_for
 
     if target == "kubernetes" and spec.options.get("image"):
         # A registry image the cluster pulls: this machine's engine need not have it.
         return replace(spec, image=spec.options["image"])
     return replace(spec, image=image_for(store, version, spec, build=not dry_run))
-
-
-def _state_dict(state: RevisionState) -> dict[str, Any]:
-    return {
-        "running": state.running,
-        "ready": state.ready,
-        "detail": state.detail,
-        "endpoint": state.endpoint,
-        "info": state.info,
-    }
-
-
-def _record(
-    store: Store,
-    target: str,
-    spec: DeploySpec,
-    kind: str,
-    requested: str,
-    outcome: str,
-    detail: str | None,
-    state: dict[str, Any],
-    rollback_of: int | None,
-    who: Provenance,
-) -> Deployment:
-    revision = Revision(
-        deployment=spec.name,
-        revision=spec.revision,
-        kind=kind,
-        model=spec.model,
-        version=spec.version,
-        digest=spec.digest,
-        requested_ref=requested,
-        outcome=outcome,
-        detail=detail,
-        spec=spec_to_record(spec),
-        state=state,
-        rollback_of=rollback_of,
-        created_at=utc_now(),
-        actor=who.actor,
-        message=who.message,
-    )
-    action = f"deploy.{kind}" if outcome == records.LIVE else "deploy.failed"
-    return records.record_revision(store.conn, target, revision, action, who)
-
-
-def spec_to_record(spec: DeploySpec) -> dict[str, Any]:
-    data = asdict(spec)
-    for key in ("model_dir", "workdir"):
-        data[key] = str(data[key]) if data[key] is not None else None
-    return data
-
-
-def spec_from_record(data: dict[str, Any]) -> DeploySpec:
-    values = dict(data)
-    for key in ("model_dir", "workdir"):
-        values[key] = Path(values[key]) if values.get(key) else None
-    return DeploySpec(**values)
 
 
 # --- reading and removing ---------------------------------------------------------------------
@@ -422,6 +368,7 @@ class Status:
 
 
 def status(store: Store, name: str) -> Status:
+    recover_if_idle(store, name)  # a deployer killed mid-switch: record what serves first
     deployment = records.get_deployment(store.conn, name)
     current = deployment.current
     if current is None:
@@ -464,14 +411,17 @@ def delete(store: Store, name: str, *, purge: bool = False, message: str | None 
 
     `collected/` (monitoring data) stays unless `purge`; logs and sockets go.
     """
+    recover_if_idle(store, name)
     deployment = records.get_deployment(store.conn, name)
-    with _locked(store, name) as folder:
+    with locked(store, name) as folder:
         target = load_target(deployment.target)
-        for revision in records.list_revisions(store.conn, name):
-            if revision.outcome == records.LIVE or revision.revision == deployment.current_revision:
-                target.delete(spec_from_record(revision.spec))
+        recover(store, name, target)
+        revisions = records.list_revisions(store.conn, name)
+        latest = deployment.current or (revisions[-1] if revisions else None)
+        if latest is not None:  # every revision's processes go, whatever the records say of them
+            target.delete(spec_from_record(latest.spec))
         records.delete_deployment(store.conn, name, provenance(message), {"purged": purge})
-        for part in ("run", "logs", "pid", "server.log"):
+        for part in ("run", "logs", "procs", "pid", "server.log"):
             path = folder / part
             if path.is_symlink() or path.is_file():
                 path.unlink()

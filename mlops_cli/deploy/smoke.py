@@ -19,6 +19,8 @@ ROWS = 2
 
 
 def smoke_request(store: Store, version: ModelVersion) -> dict[str, Any]:
+    if version.runs_own_model:
+        return {"kind": "ready", "source": f"entry script {version.entry['script']}"}
     signature = version.signature or {}
     features = signature.get("feature_names")
     if features:

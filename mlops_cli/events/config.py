@@ -210,7 +210,11 @@ def _hook(node: Any, number: int, where: str) -> tuple[HookConfig | None, list[s
             key_line = key.start_mark.line + 1
             problems.append(f"{where} line {key_line}: hook {number}: unknown key {key.value!r}; key ignored")
             continue
-        fields[key.value] = yaml.safe_load(yaml.serialize(value))
+        try:
+            fields[key.value] = yaml.safe_load(yaml.serialize(value))
+        except yaml.YAMLError as exc:  # a value that does not survive the round trip (a bare `name:`)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            return None, [*problems, f"{at}: `{key.value}` cannot be read ({problem}); hook ignored"]
     kind = "webhook" if "url" in fields else "command" if "command" in fields else None
     if kind is None or ("url" in fields and "command" in fields):
         return None, [*problems, f"{at}: give exactly one of `url` or `command`; hook ignored"]

@@ -28,6 +28,7 @@ from mlops_cli.errors import UsageError
 from mlops_cli.store import Store
 from mlops_cli.store import gc as store_gc
 from mlops_cli.store.db import transaction
+from mlops_cli.store.deployments import rollback_target_blobs
 from mlops_cli.store.events import append_event
 
 DEFAULT_GRACE = "1h"
@@ -59,6 +60,7 @@ class GcReport:
     blobs: list[Garbage] = field(default_factory=list)
     temp_files: list[dict[str, Any]] = field(default_factory=list)
     kept_fresh: int = 0  # unreferenced but younger than the grace period
+    kept_for_deployments: list[dict[str, str]] = field(default_factory=list)  # digest, reason
     scanned: int = 0
     event: int | None = None
 
@@ -79,6 +81,7 @@ class GcReport:
             "temp_files": self.temp_files,
             "temp_bytes": sum(t["size"] for t in self.temp_files),
             "kept_fresh": self.kept_fresh,
+            "kept_for_deployments": self.kept_for_deployments,
             "scanned": self.scanned,
             "grace_seconds": self.grace_seconds,
             "event": self.event,
@@ -99,10 +102,16 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
         with _read_snapshot(store.conn) if dry_run else transaction(store.conn) as conn:
             cutoff = time.time() - grace_seconds
             referenced = store_gc.referenced_digests(conn)
+            # What a deployment serves or could `deploy rollback` to stays, whatever else happened.
+            for_deployments = rollback_target_blobs(conn)
+            referenced |= set(for_deployments)
             recorded = store_gc.recorded_blobs(conn)
             found: dict[str, tuple[str, int]] = {}  # digest -> (path, size)
             for blob in store_gc.blob_files(store.objects):
                 report.scanned += 1
+                if blob.digest in for_deployments:
+                    why = for_deployments[blob.digest]
+                    report.kept_for_deployments.append({"digest": blob.digest, "reason": why})
                 if blob.digest in referenced:
                     continue
                 stat = store_gc.size_and_mtime(blob.path)

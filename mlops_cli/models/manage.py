@@ -156,14 +156,18 @@ def remove_version(store: Store, ref: str, message: str | None = None) -> tuple[
     Returns the deleted version and the number of blobs removed. UsageError when a live
     deployment serves the version.
     """
-    from mlops_cli.store.deployments import live_deployments_of
+    from mlops_cli.store.deployments import rollback_targets_of
 
     if not ModelRef.parse(ref).is_latest:
         target = show_version(store, ref)
-        live = live_deployments_of(store.conn, target.name, target.version)
-        if live:
+        uses = rollback_targets_of(store.conn, target.name, target.version)
+        if uses:
+            live = sorted({u["name"] for u in uses if u["live"]})
+            back = [f"{u['name']} (revision {u['revision']})" for u in uses if not u["live"]]
+            why = [f"is serving in deployment(s) {', '.join(live)}"] if live else []
+            why += [f"is a rollback target of {', '.join(back)}"] if back else []
             raise UsageError(
-                f"{target.ref} is serving in deployment(s) {', '.join(d.name for d in live)}",
+                f"{target.ref} {' and '.join(why)}",
                 hint="switch or delete those deployments first (`mlops deploy delete NAME`)",
             )
         _refuse_unfinished_jobs(store, target)

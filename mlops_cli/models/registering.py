@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_cli.audit.provenance import git_info, provenance
 from mlops_cli.domain import (
@@ -24,6 +27,9 @@ from mlops_cli.models.frameworks import detect_framework, validate_framework
 from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
 from mlops_cli.store import Store, registry
+
+if TYPE_CHECKING:
+    from mlops_cli.environments.attach import EntryRequest
 
 # register_model's default for `git`: look up the repository holding the registered path.
 FROM_PATH = object()
@@ -58,6 +64,7 @@ def register_model(
     action: str = "register",
     progress: ProgressSink | None = None,
     git: GitInfo | None | object = FROM_PATH,
+    entry: EntryRequest | None = None,
 ) -> ModelVersion:
     """Store a model file or folder as the next version of `name` and return the version.
 
@@ -65,7 +72,8 @@ def register_model(
     where the version is recorded as coming from (a derived model's
     files are written to a temp folder first; its real origin is the source version), and
     `git` the git provenance (default: the repository holding `path`; a derived model
-    inherits its source's, which a temp folder would lose).
+    inherits its source's, which a temp folder would lose). `entry` adds an entry script, its
+    code and environment (parsed and resolved, never run) under `mlops-entry/`.
 
     Raises UsageError for bad names/aliases/frameworks, MlopsError for unreadable input and
     StoreError when the store cannot be written; on any failure nothing is left behind.
@@ -83,7 +91,12 @@ def register_model(
         signature = read_signature(framework, path, [f.relative for f in files])
     metadata = dict(metadata or {})
 
-    with _new_blobs_removed_on_failure(store) as (written, documents):
+    with (
+        _scratch(store, entry is not None) as scratch,
+        _new_blobs_removed_on_failure(store) as (written, documents),
+    ):
+        if entry is not None:
+            files, metadata = _with_entry(path, files, framework, entry, scratch, metadata)
         if "environment" not in metadata:  # the interpreter and distributions it came from
             env = environment.snapshot(store.objects, store.paths.cache)
             documents += [env.digest] if env.written else []
@@ -131,6 +144,39 @@ def register_model(
             blob_exists=store.objects.has,
             write_record=store.records.write,
         )
+
+
+def _with_entry(
+    path: Path, files: list, framework: str, entry: EntryRequest, scratch: Path, metadata: dict | None
+) -> tuple[list, dict]:
+    """The model's files plus the entry script's, and metadata recording how to run them."""
+    from mlops_cli.environments.attach import check_form, prepare_entry
+
+    attachment = prepare_entry(
+        path,
+        files,
+        entry.script,
+        environment=entry.environment,
+        requirements=entry.requirements,
+        code=entry.code,
+        scratch=scratch,
+    )
+    check_form(attachment, framework)
+    return [*files, *attachment.files], {**(metadata or {}), "entry": attachment.metadata}
+
+
+@contextmanager
+def _scratch(store: Store, wanted: bool) -> Iterator[Path]:
+    """A private temp folder in the store (for the entry's lock file), removed afterwards."""
+    if not wanted:
+        yield store.paths.tmp
+        return
+    store.paths.tmp.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="entry-", dir=store.paths.tmp))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _dataset_path(path: Path) -> Path:

@@ -293,6 +293,7 @@ def create_baseline(
         provenance(message),
         action="monitor.baseline",
         blob_size=size,
+        blob_exists=store.objects.has,
     )
     return baseline
 

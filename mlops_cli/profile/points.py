@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 SLICES = 5
 MIN_SLICED_ANSWERS = 100  # 20 answers per slice at least
+# A p99 read from fewer requests is little more than the slowest few: the sweep runs extra
+# windows (at most one more --duration per point) until a point has this many latencies.
+MIN_P99_SAMPLES = 2000
 
 
 def point_figures(
@@ -25,8 +28,14 @@ def point_figures(
     runs: list[tuple[LoadResult, float]],
     peak_rss: int,
     paced: bool = False,
+    tail: list[float] | None = None,
 ) -> dict[str, Any]:
-    """One point's figures: medians over the repeats, their spread, and each repeat's own."""
+    """One point's figures: medians over the repeats, their spread, and each repeat's own.
+
+    Latency percentiles are read from every repeat's latencies pooled, plus `tail`: latencies of
+    extra windows run only so that the p99 rests on enough requests (see `MIN_P99_SAMPLES`);
+    `p99_ci_ms` is its 95 % confidence interval and the recommendation reads its upper end.
+    """
     repeats = []
     for result, cpu_seconds in runs:
         elapsed = result.elapsed or 1e-9
@@ -60,6 +69,9 @@ def point_figures(
 
     requests = sum(r["requests"] for r in repeats)
     failed = sum(r["failed"] for r in repeats)
+    pooled = sorted([latency for result, _ in runs for latency in result.latencies] + list(tail or ()))
+    latency = stats.latency_summary(pooled)
+    interval = stats.p99_interval(pooled)
     return {
         "mode": mode,
         "batch_size": batch,
@@ -75,7 +87,9 @@ def point_figures(
         "rows_per_s": med("rows_per_s"),
         "rows_per_s_whole_window": med("rows_per_s_whole_window"),
         "rows_per_cpu_s": med("rows_per_cpu_s"),
-        **{key: med(key) for key in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
+        **latency,
+        "p99_ci_ms": [round(v * 1000, 4) for v in interval] if interval else None,
+        "latency_samples": len(pooled),
         "cpu_used": med("cpu_used"),
         "cpu_used_max": max(r["cpu_used"] for r in repeats),
         "peak_rss_bytes": peak_rss,
@@ -99,7 +113,7 @@ def _rounded(value: float | None) -> float | None:
 def measured(point: dict[str, Any]) -> Measured:
     return Measured(
         rows_per_s=point["rows_per_s"] or 0.0,
-        p99_ms=point["p99_ms"],
+        p99_ms=point["p99_ci_ms"][1] if point.get("p99_ci_ms") else point["p99_ms"],  # the bound
         cpu_used=point["cpu_used"] or 0.0,
         peak_rss_bytes=point["peak_rss_bytes"],
         success_rate=point["success_rate"],

@@ -26,6 +26,19 @@ def latency_summary(latencies_s: Sequence[float]) -> dict[str, float | None]:
     return summary
 
 
+def p99_interval(sorted_values: Sequence[float], z: float = 1.96) -> tuple[float, float] | None:
+    """A distribution-free 95 % confidence interval of the 99th percentile: the order statistics
+    whose ranks bound where the true p99's rank falls (binomial, normal approximation). With
+    few samples the upper end is the maximum: the interval says how little is known."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    centre, width = n * 0.99, z * math.sqrt(n * 0.99 * 0.01)
+    low = max(int(math.floor(centre - width)) - 1, 0)
+    high = min(int(math.ceil(centre + width)), n - 1)
+    return sorted_values[low], sorted_values[high]
+
+
 def spread(values: Sequence[float]) -> float | None:
     """(max - min) / median of repeated measurements: 0.1 means they differ by 10 % of the median."""
     if len(values) < 2:

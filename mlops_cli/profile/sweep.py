@@ -12,10 +12,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import CheckFailedError
-from mlops_cli.profile.points import measured, point_figures
+from mlops_cli.profile.points import MIN_P99_SAMPLES, measured, point_figures
 from mlops_cli.profile.recommend import NoConfiguration, qualifies, recommend
 from mlops_cli.profile.request import ProfileRequest, plan
 
@@ -66,8 +67,13 @@ def measure_inprocess(
                         before = monitor.start_window()
                         result = run_calls(predictor, feeds, concurrency, request.duration)
                         runs.append((result, monitor.cpu_seconds() - before))
+                    tail = more_latencies(
+                        partial(run_calls, predictor, feeds, concurrency),
+                        runs,
+                        request.duration,
+                    )
                     point = point_figures(
-                        "inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss
+                        "inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss, tail=tail
                     )
                     point["index"] = first_index + len(points)
                     points.append(point)
@@ -118,8 +124,23 @@ def measure_server(
                         "127.0.0.1", server.port, payload, concurrency, request.duration, True, rate
                     )
                     runs.append((result, monitor.cpu_seconds() - before))
+                tail = []
+                if rate is None:  # a paced run is the confirmation: its window is its definition
+                    tail = more_latencies(
+                        partial(run_load, "127.0.0.1", server.port, payload, concurrency),
+                        runs,
+                        duration or request.duration,
+                    )
                 point = point_figures(
-                    "http", batch, 1, workers, concurrency, server.cpu_limit, runs, monitor.peak_rss
+                    "http",
+                    batch,
+                    1,
+                    workers,
+                    concurrency,
+                    server.cpu_limit,
+                    runs,
+                    monitor.peak_rss,
+                    tail=tail,
                 )
                 point["index"] = first_index + len(points)
                 points.append(point)
@@ -130,6 +151,20 @@ def measure_server(
     finally:
         monitor.close()
     return points
+
+
+def more_latencies(run: Callable[[float], Any], runs: list, duration: float) -> list[float]:
+    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES and one more
+    `duration` at the rate measured reaches it: a p99 needs requests, not time. A slower point
+    keeps its window (the sweep's time stays bounded) and its p99's interval says how wide it is."""
+    have = sum(len(result.latencies) for result, _ in runs)
+    elapsed = sum(result.elapsed for result, _ in runs)
+    if have >= MIN_P99_SAMPLES or have == 0 or elapsed <= 0:
+        return []
+    needed = (MIN_P99_SAMPLES - have) / (have / elapsed)
+    if needed > duration:
+        return []
+    return list(run(max(needed * 1.1, 0.05)).latencies)
 
 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:

@@ -53,6 +53,12 @@ class ResolvedModel:
 def onnx_entry(version: ModelVersion) -> str:
     """The path of the version's ONNX file; UsageError when the version is not an ONNX model."""
     candidates = [f.path for f in version.files if f.path.endswith(".onnx")]
+    if version.runs_own_model:
+        raise UsageError(
+            f"{version.ref} runs through its entry script's run(), not an ONNX graph; this command"
+            " runs ONNX graphs only",
+            hint=f"serve it (`mlops serve {version.ref}`), deploy or package it",
+        )
     if version.framework != "onnx" or not candidates:
         raise UsageError(
             f"{version.ref} is a {version.framework} model, not ONNX; scoring runs ONNX models only",
@@ -68,6 +74,13 @@ def onnx_entry(version: ModelVersion) -> str:
     )
 
 
+def check_servable(version: ModelVersion) -> None:
+    """UsageError unless a server can run the version: an ONNX graph, or an Azure-form entry
+    script, which loads its model itself."""
+    if not version.runs_own_model:
+        onnx_entry(version)
+
+
 def resolve_onnx(store: Store, ref: str, cache_dir: Path | None = None) -> ResolvedModel:
     """Resolve `ref` to its ONNX files, materialised under the store's cache and verified.
 
@@ -76,13 +89,8 @@ def resolve_onnx(store: Store, ref: str, cache_dir: Path | None = None) -> Resol
     NotFoundError for an unknown reference, UsageError for a non-ONNX version and
     IntegrityError (exit 5) for rows that no longer match the trail or a missing or corrupt blob.
     """
-    from mlops_cli.models.manage import verified_version
-
-    version = verified_version(store, ref)
+    version, root = materialise_version(store, ref, cache_dir)
     entry = onnx_entry(version)
-    root = (cache_dir or store.paths.cache / "models") / version.digest.replace(":", "-")
-    if not _cached_copy_intact(store, version, root):
-        _materialise(store, version, root)
     model_file = next(f for f in version.files if f.path == entry)
     signature = dict(version.signature or {})
     if signature.get("class_labels") is None:
@@ -90,6 +98,18 @@ def resolve_onnx(store: Store, ref: str, cache_dir: Path | None = None) -> Resol
         if labels is not None:
             signature["class_labels"] = labels
     return ResolvedModel(version.ref, version.digest, model_file.digest, root / entry, root, signature)
+
+
+def materialise_version(store: Store, ref: str, cache_dir: Path | None = None) -> tuple[ModelVersion, Path]:
+    """The version and the cache folder holding its verified files, whatever the framework
+    (an entry-script version runs its own model files). Raises as `resolve_onnx`."""
+    from mlops_cli.models.manage import verified_version
+
+    version = verified_version(store, ref)
+    root = (cache_dir or store.paths.cache / "models") / version.digest.replace(":", "-")
+    if not _cached_copy_intact(store, version, root):
+        _materialise(store, version, root)
+    return version, root
 
 
 def _graph_class_labels(model_path: Path, cache: Path) -> list[Any] | None:

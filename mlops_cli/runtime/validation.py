@@ -18,6 +18,7 @@ error (`--on-error skip` skips the row). Only numpy is needed, so the serving im
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -158,22 +159,25 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
     kinds = _json_types(values)
     if dtype == "string":
         _refuse_other(values, kinds, {str}, "a string")
-        return np.array(values, dtype=object)
+        array = _rectangular(values, object)
+        if any(type(v) is list for v in array.ravel()):  # object arrays keep ragged rows as lists
+            raise ValueRuleError((), RAGGED)
+        return array
     if dtype == "bool":
         _refuse_other(values, kinds, {bool}, "true or false")
-        return np.array(values, dtype=bool)
+        return _rectangular(values, bool)
     allowed = {int, float}
     if missing_ok and dtype in ("float", "float16", "double"):
         allowed.add(type(None))
     _refuse_other(values, kinds, allowed, "a number")
     if _plainly_in_range(values, kinds, dtype):
-        return np.array(values, dtype=NUMERIC_DTYPES[dtype])
+        return _rectangular(values, _numpy_dtype(dtype))
     try:
         wide = dtype in ("float", "float16", "double") or float in kinds or type(None) in kinds
         array = np.array(values, dtype=np.float64 if wide else None)
     except (OverflowError, ValueError) as exc:
         if "inhomogeneous" in str(exc) or "sequence" in str(exc):
-            raise ValueRuleError((), "rows have different lengths") from None
+            raise ValueRuleError((), RAGGED) from None
         raise ValueRuleError((), f"a number is out of range for {V2_NAMES.get(dtype, dtype)}") from None
     if array.dtype.kind == "O":  # integers beyond 64 bits
         flat = array.ravel()
@@ -187,6 +191,33 @@ def from_json(values: list, dtype: str, *, missing_ok: bool = False) -> np.ndarr
         raise ValueRuleError(index, reason(array, index, dtype))
     return cast
 
+
+RAGGED = "rows have different lengths"
+_NUMPY_DTYPES: dict[str, Any] = {}
+
+
+def _numpy_dtype(dtype: str) -> Any:
+    """The numpy dtype object of an element type, cached: numpy parses a dtype string per call."""
+    found = _NUMPY_DTYPES.get(dtype)
+    if found is None:
+        import numpy as np
+
+        found = _NUMPY_DTYPES[dtype] = np.dtype(NUMERIC_DTYPES[dtype])
+    return found
+
+
+def _rectangular(values: list, dtype: Any) -> np.ndarray:
+    """`np.array(values, dtype)`, or ValueRuleError when nested rows differ in length."""
+    import numpy as np
+
+    try:
+        return np.array(values, dtype=dtype)
+    except ValueError:
+        raise ValueRuleError((), RAGGED) from None
+
+
+_NUMBERS = frozenset({int, float})  # constants: a set literal is built anew on every call
+_INTEGERS = frozenset({int})
 
 # The largest magnitude each numeric type holds (floats) or its bounds (integers).
 _FLOAT_LIMITS = {"float": 3.4028234663852886e38, "float16": 65504.0, "double": 1.7976931348623157e308}
@@ -207,9 +238,7 @@ def _plainly_in_range(values: list, kinds: set[type], dtype: str) -> bool:
     numpy's isfinite/errstate cost several per call. A NaN or inf makes the sum non-finite;
     False sends the values to the exact (numpy) check, which also names the bad one.
     """
-    import math
-
-    if not kinds or not kinds <= {int, float}:
+    if not kinds or not kinds <= _NUMBERS:
         return False
     rows = not values or type(values[0]) is list
     try:
@@ -222,7 +251,7 @@ def _plainly_in_range(values: list, kinds: set[type], dtype: str) -> bool:
             limit = _FLOAT_LIMITS[dtype]
             return math.isfinite(total) and -limit <= low and high <= limit
         lowest, highest = _INT_BOUNDS[dtype]
-        return kinds == {int} and lowest <= low and high <= highest
+        return kinds == _INTEGERS and lowest <= low and high <= highest
     except (TypeError, ValueError, OverflowError):  # deeper nesting, empty rows, huge integers
         return False
 

@@ -9,6 +9,8 @@ unexpected one is a 500 without a traceback (that goes to the log), and the serv
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import logging
 import os
 import time
@@ -21,10 +23,11 @@ from mlops_cli.serving import invocations, jsonio
 from mlops_cli.serving.auth import BearerAuth
 from mlops_cli.serving.batcher import MicroBatcher
 from mlops_cli.serving.bundle import read_bundle
-from mlops_cli.serving.codec import decode_binary, decode_tensor, encode_binary, encode_tensor
+from mlops_cli.serving.codec import encode_binary, encode_tensor
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.serving.errors import HTTPError
 from mlops_cli.serving.metrics import Metrics
+from mlops_cli.serving.v2request import decode_request, parse_json
 
 log = logging.getLogger("mlops.serving")
 
@@ -45,7 +48,11 @@ class ServingApp:
         if model is None:
             from mlops_cli.serving.model import ServedModel
 
-            model = ServedModel(read_bundle(config.bundle), intra_op_threads=config.intra_op_threads)
+            model = ServedModel(
+                read_bundle(config.bundle),
+                intra_op_threads=config.intra_op_threads,
+                providers=tuple(config.providers),
+            )
         self.model = model
         self.missing_ok = bool(getattr(model, "missing_ok", False))
         self.metrics = Metrics(model.name, model.version)
@@ -75,6 +82,11 @@ class ServingApp:
             self.batcher = MicroBatcher(
                 model.run, self.metrics, config.batch_max_size, config.batch_max_latency_ms / 1000
             )
+        # Request ids: this process's random half and a counter (uuid4 per request costs a
+        # getrandom call, a few microseconds of a ~100 us request); 32 hex digits as uuid4's.
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._ids = itertools.count()
+        self._routes: dict[tuple[str, str], tuple[str, Any, bool]] = {}
         self.ready = False
         self.draining = False  # set when a newer revision took the listener: close keep-alives
         self._metadata = jsonio.dumps(
@@ -105,6 +117,9 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 if self.batcher is not None:
                     self.batcher.start()
+                # Everything loaded so far (modules, the model) lives as long as the process:
+                # out of the collector's sight, full collections no longer walk it.
+                gc.freeze()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -121,14 +136,22 @@ class ServingApp:
         start = time.perf_counter()
         method, path = scope["method"], scope["path"]
         headers = dict(scope["headers"])
-        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode()).decode("latin-1")[:128]
+        given = headers.get(b"x-request-id")
+        request_id = given.decode("latin-1")[:128] if given else f"{self._id_prefix}{next(self._ids):016x}"
         endpoint = "other"
         content_type = JSON
         extra: list[tuple[bytes, bytes]] = []
         try:
-            endpoint, handler, want = self._route(method, path)
             if self.auth is not None and path not in OPEN_PATHS:
+                # Before routing: a request without the key learns nothing (not even a 404's
+                # "this server serves ...") but 401.
                 self.auth.check(headers.get(b"authorization"))
+            route = self._routes.get((method, path))
+            if route is None:
+                route = self._route(method, path)
+                if len(self._routes) < MAX_CACHED_ROUTES:
+                    self._routes[(method, path)] = route  # only paths that exist reach here
+            endpoint, handler, want = route
             body = b""
             if method == "POST":
                 body = await self._body(headers, receive, endpoint)
@@ -259,47 +282,14 @@ class ServingApp:
         return 200, self.metrics.render()
 
     async def _infer(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, int | None]:
-        binary = b""
-        if HEADER_LENGTH in headers:
-            split = headers[HEADER_LENGTH]
-            if not split.isdigit() or int(split) > len(body):
-                raise HTTPError(400, "Inference-Header-Content-Length is not a length within the body")
-            body, binary = body[: int(split)], memoryview(body)[int(split) :]
-        payload = _parse_json(body)
-        if not isinstance(payload, dict):
-            raise HTTPError(400, "the body must be a JSON object with 'inputs'")
-        inputs = payload.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
-            raise HTTPError(400, "'inputs' must be a non-empty list of tensors")
-        specs = self.model.input_specs
-        feeds = {}
-        for tensor in inputs:
-            name = tensor.get("name") if isinstance(tensor, dict) else None
-            if not isinstance(name, str):
-                raise HTTPError(400, "every input needs a 'name'")
-            spec = specs.get(name)
-            if spec is None:
-                raise HTTPError(400, f"unknown input {name!r}; the model's inputs are: {', '.join(specs)}")
-            if name in feeds:
-                raise HTTPError(400, f"input {name!r} is given twice")
-            size = (tensor.get("parameters") or {}).get("binary_data_size")
-            if size is None:
-                feeds[name] = decode_tensor(spec, tensor, self.missing_ok)
-                continue
-            if type(size) is not int or size < 0 or size > len(binary):
-                raise HTTPError(400, f"input {name!r}: binary_data_size {size!r} does not fit the body")
-            feeds[name] = decode_binary(spec, tensor, bytes(binary[:size]), self.missing_ok)
-            binary = binary[size:]
-        if len(binary):
-            raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")
-        missing = [n for n in specs if n not in feeds]
-        if missing:
-            raise HTTPError(400, f"missing input(s): {', '.join(missing)}")
-        wanted = self._requested_outputs(payload)
-        outputs = await self._predict(feeds)
-        self._collect(request_id, "infer", feeds, outputs)
+        model = self.model
+        request = decode_request(
+            body, headers.get(HEADER_LENGTH), model.input_specs, model.output_names, self.missing_ok
+        )
+        outputs = await self._predict(request.feeds)
+        self._collect(request_id, "infer", request.feeds, outputs)
         entries, blobs = [], []
-        for name, as_binary in wanted:
+        for name, as_binary in request.outputs:
             if as_binary:
                 entry, blob = encode_binary(name, outputs[name])
                 entries.append(entry)
@@ -307,9 +297,9 @@ class ServingApp:
             else:
                 entries.append(encode_tensor(name, outputs[name]))
         response = {
-            "model_name": self.model.name,
-            "model_version": self.model.version,
-            "id": str(payload.get("id") or request_id),
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": request.id or request_id,
             "outputs": entries,
         }
         head = jsonio.dumps(response)
@@ -317,31 +307,13 @@ class ServingApp:
             return 200, head, None
         return 200, head + b"".join(blobs), len(head)
 
-    def _requested_outputs(self, payload: dict) -> list[tuple[str, bool]]:
-        """(output name, as binary data) for each output to return."""
-        names = self.model.output_names
-        requested = payload.get("outputs")
-        parameters = payload.get("parameters")
-        default = bool(parameters.get("binary_data_output")) if isinstance(parameters, dict) else False
-        if requested is None:
-            return [(n, default) for n in names]
-        if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o for o in requested):
-            raise HTTPError(400, "'outputs' must be a list of objects with a 'name'")
-        wanted = [o["name"] for o in requested]
-        unknown = [n for n in wanted if n not in names]
-        if unknown:
-            raise HTTPError(
-                400, f"unknown output(s) {', '.join(map(str, unknown))}; the model has {', '.join(names)}"
-            )
-        return [(o["name"], _binary_wanted(o.get("parameters"), default)) for o in requested]
-
     async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
         raw = headers.get(b"content-type")
         if raw != JSON and _media(raw)[0] == CSV:
             columns, rows = invocations.parse_csv(body)
             feeds = self.model.feeds_from_text(columns, rows)
         else:
-            columns, rows = invocations.parse(_parse_json(body))
+            columns, rows = invocations.parse(parse_json(body))
             feeds = self.model.feeds_from_table(columns, rows)
         outputs = await self._predict(feeds)
         self._collect(request_id, "invocations", feeds, outputs)
@@ -361,6 +333,8 @@ class ServingApp:
         if self.collector is not None:
             self.collector.submit(request_id, endpoint, feeds, outputs)
 
+
+MAX_CACHED_ROUTES = 64  # routing results kept per (method, path): the few paths clients use
 
 # Requests whose outcome (status, latency) the collector logs for `mlops monitor`.
 SCORING_ENDPOINTS = frozenset({"infer", "invocations"})
@@ -443,30 +417,33 @@ def _require(method: str, wanted: str) -> bool:
     return True
 
 
-def _parse_json(body: bytes) -> Any:
-    if not body:
-        raise HTTPError(400, "the body is empty; send a JSON object")
-    try:
-        return jsonio.loads(body)
-    except jsonio.DecodeError as exc:
-        raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
-
-
-def _binary_wanted(parameters: Any, default: bool) -> bool:
-    if isinstance(parameters, dict) and "binary_data" in parameters:
-        return bool(parameters["binary_data"])
-    return default
-
-
 def _rows(feeds: dict) -> int:
     first = next(iter(feeds.values()))
     return int(first.shape[0]) if first.ndim else 1
 
 
-def create_app() -> ServingApp:
+def create_app() -> Any:
     """The uvicorn factory: reads the ServeConfig its parent process put in the environment."""
     from mlops_cli.serving.server import configure_logging
 
     config = ServeConfig.from_env()
     configure_logging(config.log_level)
+    return build_app(config)
+
+
+def build_app(config: ServeConfig) -> Any:
+    """The app for the bundle: a plain ONNX version, or one run by its entry script; with
+    `more_bundles`, one app per version behind the multi-model router."""
+    if config.more_bundles:
+        from dataclasses import replace
+
+        from mlops_cli.serving.multi import MultiApp
+
+        bundles = [config.bundle, *config.more_bundles]
+        return MultiApp([build_app(replace(config, bundle=b, more_bundles=[])) for b in bundles])
+    bundle = read_bundle(config.bundle)
+    if bundle.entry:
+        from mlops_cli.serving.entry_app import EntryApp
+
+        return EntryApp(config, bundle)
     return ServingApp(config)

@@ -28,6 +28,8 @@ class Bundle:
     model_file: str
     signature: dict[str, Any] = field(default_factory=dict)
     git_commit: str | None = None
+    # An entry-script version: how to run its script (metadata["entry"] of the version).
+    entry: dict[str, Any] | None = None
 
     @property
     def model_path(self) -> Path:
@@ -41,12 +43,16 @@ class Bundle:
         return data
 
 
+def bundle_text(bundle: Bundle, with_root: bool = False) -> str:
+    """The bundle's JSON as it is written: sorted keys, so the same bundle gives the same bytes."""
+    return json.dumps(bundle.to_json(with_root=with_root), indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_bundle_file(bundle: Bundle, path: Path | None = None) -> Path:
     """Write the JSON into the bundle's root, or to `path` with the root recorded in it."""
     target = path or bundle.root / BUNDLE_FILE
-    data = bundle.to_json(with_root=path is not None)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.write_text(bundle_text(bundle, with_root=path is not None))
     tmp.replace(target)
     return target
 
@@ -71,6 +77,7 @@ def read_bundle(location: Path | str) -> Bundle:
             model_file=data["model_file"],
             signature=data.get("signature") or {},
             git_commit=data.get("git_commit"),
+            entry=data.get("entry"),
         )
     except FileNotFoundError:
         raise ValueError(f"{location} is not a model bundle: {path.name} is missing") from None

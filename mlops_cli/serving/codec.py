@@ -84,9 +84,8 @@ def decode_tensor(spec: TensorSpec, tensor: Any, missing_ok: bool = False) -> np
         raise HTTPError(
             400, f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}"
         )
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise HTTPError(400, f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
-    check_shape(spec, tuple(shape))
+    _check_dims(name, shape)
+    check_shape(spec, shape)
     if not isinstance(data, list):
         raise HTTPError(400, f"input {name!r}: data must be a list")
     array = to_array(name, data, spec.datatype, missing_ok=missing_ok, shape=shape)
@@ -96,12 +95,30 @@ def decode_tensor(spec: TensorSpec, tensor: Any, missing_ok: bool = False) -> np
     return array.reshape(shape)
 
 
-def check_shape(spec: TensorSpec, shape: tuple[int, ...]) -> None:
+def _check_dims(name: str, shape: Any) -> None:
+    """A 400 unless a request's shape is a list of non-negative integers (a loop: no generator
+    on the request path)."""
+    if type(shape) is list:
+        for d in shape:
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return
+    raise HTTPError(400, f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+
+
+def check_shape(spec: TensorSpec, shape: tuple[int, ...] | list[int]) -> None:
     """A 400 unless `shape` fits the model's shape (same rank, fixed dimensions equal)."""
     expected = spec.shape
     if expected is None:
         return
-    if len(shape) != len(expected) or any(e >= 0 and e != d for e, d in zip(expected, shape, strict=False)):
+    fits = len(shape) == len(expected)
+    if fits:
+        for e, d in zip(expected, shape, strict=True):
+            if e >= 0 and e != d:
+                fits = False
+                break
+    if not fits:
         wanted = "[" + ", ".join("-1" if e < 0 else str(e) for e in expected) + "]"
         raise HTTPError(400, f"input {spec.name!r} has shape {list(shape)} but the model expects {wanted}")
 
@@ -162,9 +179,8 @@ def decode_binary(spec: TensorSpec, tensor: dict, chunk: bytes, missing_ok: bool
         raise HTTPError(
             400, f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}"
         )
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise HTTPError(400, f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
-    check_shape(spec, tuple(shape))
+    _check_dims(name, shape)
+    check_shape(spec, shape)
     size = math.prod(shape)
     if datatype == "BYTES":
         values, offset = [], 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 CONFIG_ENV = "MLOPS_SERVING_CONFIG"
 
@@ -22,11 +22,14 @@ class ServeConfig:
     batch_max_size: int = 0  # 0: micro-batching off
     batch_max_latency_ms: float = 2.0
     intra_op_threads: int = 1
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # resolved by runtime.providers
     collect_queue_size: int = 10_000
     collect_rows_per_file: int = 100_000
     collect_rotate_seconds: float = 300.0
     graceful_timeout: float = 30.0
     log_level: str = "info"
+    # `mlops serve REF REF ...`: the other versions' bundles, each its own model (serving/multi.py).
+    more_bundles: list[str] = field(default_factory=list)
 
     @property
     def max_body_bytes(self) -> int:

@@ -106,6 +106,8 @@ def smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
 
 
 def _smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
+    if smoke_spec.get("kind") == "ready":  # an Azure-form entry script: its input is its own
+        return f"{smoke_spec.get('source')}: init() succeeded, no request to synthesise"
     rows = int(smoke_spec.get("rows") or 2)
     if smoke_spec.get("kind") == "invocations":
         body = {"dataframe_split": {"columns": smoke_spec["columns"], "data": smoke_spec["data"]}}
@@ -142,11 +144,24 @@ def wait_ready(client: Any, timeout: float, alive: Callable[[], str | None], int
             if response.status_code == 200:
                 return
             last = f"ready answered {response.status_code}"
+            _refuse_failed_start(response)
         except OSError as exc:
             last = f"{type(exc).__name__}"
         if time.monotonic() > deadline:
             raise GateError(f"the new revision was not ready within {timeout:g} s ({last})")
         time.sleep(interval)
+
+
+def _refuse_failed_start(response: Any) -> None:
+    """A 503 that names an error (an entry script whose init() raised) will never turn ready."""
+    if response.status_code != 503:
+        return
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return
+    if error:
+        raise GateError(f"the new revision cannot serve: {error}")
 
 
 def gate_client(uds: str, api_key: str | None = None) -> Any:

@@ -30,6 +30,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -38,24 +39,44 @@ log = logging.getLogger("mlops.serving.handoff")
 
 HANDOFF_TIMEOUT = 10.0  # seconds an old server waits for `taken` before it keeps serving alone
 BIND_RETRY_SECONDS = 30.0
+ATTACH_TURNS = 3  # loop turns for accepted connections to reach their transports before a close
 
 
-def _unix_listener(path: str, mode: int = 0o666) -> socket.socket:
-    """A listening unix socket at `path` (a stale file left by a crash is replaced)."""
+def _unix_listener(path: str) -> socket.socket:
+    """A listening unix socket at `path`, owner-only (a stale file left by a crash is replaced).
+
+    The file is created 0600 from the start (umask), never briefly open to others: whoever can
+    connect can stop the revision or be handed its listening socket.
+    """
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(path)
-    # The deployer and the next revision may run as other users (a container's uid).
-    os.chmod(path, mode)
+    previous = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(previous)
     sock.listen(16)
     return sock
 
 
+def peer_allowed(conn: socket.socket) -> bool:
+    """Whether the process at the other end of a unix socket runs as our uid or root (SO_PEERCRED):
+    the file's mode is the first guard, this the second (a folder opened by mistake, a copied fd)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid in (os.getuid(), 0)
+
+
 def bind_public(host: str, port: int) -> socket.socket:
-    """The public TCP listener. SO_REUSEADDR only: two live listeners on one port are a bug here."""
+    """The public TCP listener. SO_REUSEADDR only: two live listeners on one port are a bug here.
+
+    Created with IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when
+    the listener says it is TCP, and without it a small response waits for the client's delayed
+    ACK (Nagle), 40 ms per keep-alive request.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -128,11 +149,11 @@ class HandoffServer:
     def run(self) -> None:
         import uvicorn
 
-        from mlops_cli.serving.app import ServingApp
+        from mlops_cli.serving.app import build_app
         from mlops_cli.serving.server import configure_logging, uvicorn_options
 
         configure_logging(self.config.log_level)
-        self.app = ServingApp(self.config)
+        self.app = build_app(self.config)
         options = uvicorn_options(self.config)
         for key in ("host", "port", "workers"):
             options.pop(key)
@@ -234,6 +255,11 @@ class HandoffServer:
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
+            if not peer_allowed(conn):
+                log.warning("control connection from another user refused")
+                with contextlib.suppress(OSError):
+                    conn.sendall(b'{"ok": false, "error": "permission denied"}\n')
+                return
             try:
                 conn.settimeout(HANDOFF_TIMEOUT)
                 words = _read_line(conn).decode().split()
@@ -318,8 +344,20 @@ class HandoffServer:
         asyncio.run_coroutine_threadsafe(self._drain(), self.loop)
 
     async def _stop_accepting(self) -> None:
+        """Stop taking connections from the shared queue without dropping one already taken.
+
+        asyncio accepts a connection in one step and attaches its transport to the server in a
+        task that runs a loop turn later; closing the server in between makes that task fail
+        and close the connection with the client's request unread, which the client sees as a
+        reset. So: first stop accepting (no new connection leaves the queue, which the next
+        revision now serves), let the accepted ones attach, then close the server.
+        """
         self.app.draining = True  # the last keep-alive answers carry `Connection: close`
-        if self.public_server is not None:
+        if self.public_server is not None and self.public is not None:
+            with contextlib.suppress(Exception):  # a loop without readers (uvloop) accepts in one step
+                self.loop.remove_reader(self.public.fileno())
+            for _ in range(ATTACH_TURNS):
+                await asyncio.sleep(0)
             # Closes only this process's descriptor: the socket and its queue live on in the next.
             self.public_server.close()
             self.server.servers.remove(self.public_server)

@@ -22,6 +22,8 @@ def parse(payload: Any) -> tuple[list[str] | None, list[list]]:
     if len(present) != 1:
         found = ", ".join(present) if present else "none"
         raise HTTPError(400, f"give exactly one of {', '.join(FORMATS)} (found: {found})")
+    if payload.get("params") is not None and not isinstance(payload["params"], dict):
+        raise HTTPError(400, "params must be an object")
     key = present[0]
     value = payload[key]
     if key == "dataframe_split":
@@ -45,6 +47,8 @@ def _split(value: Any) -> tuple[list[str] | None, list[list]]:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise HTTPError(400, "dataframe_split must be an object with 'data' (and usually 'columns')")
     columns, data = value.get("columns"), value["data"]
+    if value.get("index") is not None and not isinstance(value["index"], list):
+        raise HTTPError(400, "dataframe_split.index must be a list")
     if columns is not None and (
         not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
     ):

@@ -22,6 +22,7 @@ from mlops_cli.runtime.mapping import (
     schema_from_session,
     schema_from_signature,
 )
+from mlops_cli.runtime.providers import CPU
 from mlops_cli.runtime.session import SessionConfig, get_session
 from mlops_cli.runtime.validation import ValueRuleError, accepts_missing, from_json
 from mlops_cli.serving.bundle import Bundle
@@ -34,8 +35,12 @@ log = logging.getLogger("mlops.serving")
 class ServedModel:
     """Loaded once at start-up; `run()` may be called from several threads (onnxruntime is safe)."""
 
-    def __init__(self, bundle: Bundle, intra_op_threads: int = 1) -> None:
-        config = SessionConfig(intra_op_threads=intra_op_threads, inter_op_threads=1)
+    def __init__(
+        self, bundle: Bundle, intra_op_threads: int = 1, providers: tuple[str, ...] | None = None
+    ) -> None:
+        config = SessionConfig(
+            intra_op_threads=intra_op_threads, inter_op_threads=1, providers=tuple(providers or (CPU,))
+        )
         self.session = get_session(bundle.model_path, config, bundle.digest)
         self.bundle = bundle
         self.name = bundle.name
@@ -47,11 +52,18 @@ class ServedModel:
         self.schema = _schema(self.session, bundle.signature or {})
         self.missing_ok = accepts_missing(bundle.signature)
         self._invalid = _invalid_argument_error()
+        # The binding's own run: the public wrapper re-lists the outputs and re-checks the
+        # feeds' names on every call (a few microseconds), which the request decoder already did.
+        binding = getattr(self.session, "_sess", None)
+        self._run = binding.run if hasattr(binding, "run") else None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Every output tensor by name; a 400 when onnxruntime rejects the values."""
         try:
-            values = self.session.run(None, feeds)
+            if self._run is not None:
+                values = self._run(self.output_names, feeds, None)
+            else:
+                values = self.session.run(None, feeds)
         except self._invalid as exc:
             raise HTTPError(400, f"the model rejected the input: {_first_line(exc)}") from None
         return dict(zip(self.output_names, values, strict=True))
@@ -85,15 +97,25 @@ class ServedModel:
                 raise HTTPError(400, f"missing column {spec.name!r} (the request has {', '.join(columns)})")
             index = columns.index(spec.name)
             values = self._array([r[index] for r in rows], spec.dtype, spec.name, None)
-            feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values
+            if values.size != len(rows):
+                raise HTTPError(400, f"column {spec.name!r}: every row must hold one value")
+            feeds[spec.name] = values.reshape(len(rows), 1) if spec.rank == 2 else values.reshape(len(rows))
         return feeds
 
     def feeds_from_text(self, columns: list[str], rows: list[list[str]]) -> dict[str, np.ndarray]:
         """The feeds from CSV text: each column the model reads is parsed as its input's type
         (an empty cell is a missing value), then the one value rule applies as for JSON."""
         schema = self._table_schema()
-        kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
-        parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
+        if schema.layout == "tensor" and not schema.features:
+            # No feature names: the columns are the tensor's, in order, whatever the header says
+            # (a leading unnamed column is the index pandas' to_csv() writes, as MLflow sends it).
+            spec = schema.inputs[0]
+            if columns and not columns[0] and spec.width is not None and len(columns) == spec.width + 1:
+                columns, rows = columns[1:], [row[1:] for row in rows]
+            parsers = [_TEXT_PARSERS.get(_KINDS.get(spec.dtype or "float", "string"))] * len(columns)
+        else:
+            kinds = {name: _KINDS.get(dtype, "string") for name, dtype in schema.column_dtypes().items()}
+            parsers = [_TEXT_PARSERS.get(kinds.get(name, "string")) for name in columns]
         typed = []
         for number, row in enumerate(rows, start=1):
             values = list(row)

@@ -231,3 +231,32 @@ def deployments_of(conn: sqlite3.Connection, model: str, version: int) -> list[d
 def _plain(data: Any) -> Any:
     """JSON-safe (paths and the like as text) for event details."""
     return json.loads(json.dumps(data, default=str))
+
+
+def rollback_targets_of(conn: sqlite3.Connection, model: str, version: int) -> list[dict[str, Any]]:
+    """Existing deployments that serve MODEL:VERSION or could roll back to it: every revision that
+    served (live or retired) is a `deploy rollback --to N` target while its deployment exists."""
+    rows = conn.execute(
+        "SELECT d.name, r.revision, r.outcome FROM deployments d JOIN revisions r ON r.deployment_id = d.id"
+        " WHERE r.model = ? AND r.version = ? AND r.outcome IN (?, ?) ORDER BY d.name, r.revision",
+        (model, version, LIVE, RETIRED),
+    )
+    return [{"name": r["name"], "revision": r["revision"], "live": r["outcome"] == LIVE} for r in rows]
+
+
+def rollback_target_blobs(conn: sqlite3.Connection) -> dict[str, str]:
+    """digest -> why it is kept: the files of every version a deployment serves or could roll
+    back to (`gc` keeps them and says so)."""
+    rows = conn.execute(
+        "SELECT f.digest, d.name, r.revision, r.model, r.version, r.outcome FROM revisions r"
+        " JOIN deployments d ON d.id = r.deployment_id"
+        " JOIN models m ON m.name = r.model JOIN versions v ON v.model_id = m.id AND v.version = r.version"
+        " JOIN files f ON f.version_id = v.id WHERE r.outcome IN (?, ?) ORDER BY d.name, r.revision",
+        (LIVE, RETIRED),
+    )
+    kept: dict[str, str] = {}
+    for r in rows:
+        role = "serves" if r["outcome"] == LIVE else "can roll back to"
+        why = f"{r['name']} {role} {r['model']}:{r['version']} (revision {r['revision']})"
+        kept.setdefault(r["digest"], why)
+    return kept

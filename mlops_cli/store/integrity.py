@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from mlops_cli.domain import AuditEvent, ModelVersion, chain_hash
+from mlops_cli.domain import AuditEvent, ModelVersion, chain_hash, recorded_digest
 from mlops_cli.errors import IntegrityError
 from mlops_cli.store.events import event_from_row
 
@@ -60,9 +60,12 @@ def _registration(conn: sqlite3.Connection, ref: str) -> tuple[AuditEvent | None
     ).fetchall()
     for row in rows:
         event = event_from_row(row)
-        if event.action != "recover":
-            return event, event.details.get("digest")
-        versions = ((event.details.get("state") or {}).get("registry") or {}).get("versions") or {}
-        if ref in versions:
-            return event, versions[ref].get("digest")
+        digest = recorded_digest(event, ref)
+        if digest is not None or event.action != "recover":
+            return event, digest
     return None, None
+
+
+def registration_event(conn: sqlite3.Connection, ref: str) -> AuditEvent | None:
+    """The event that last established `ref`: what a bundle carries as the version's record."""
+    return _registration(conn, ref)[0]

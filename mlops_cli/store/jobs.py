@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from mlops_cli.domain import Artifact, Job, ModelRef, Provenance
-from mlops_cli.errors import NotFoundError
+from mlops_cli.errors import NotFoundError, StoreError
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import append_event, utc_now
 from mlops_cli.store.registry import _resolve_id, artifact_from_row
@@ -164,17 +165,23 @@ def add_artifact(
     provenance: Provenance,
     action: str | None = None,
     blob_size: int | None = None,
+    blob_exists: Callable[[str, int], bool] | None = None,
 ) -> Artifact:
     """Record something built from a version (for example an image), with a `<kind>` event.
 
     `action` names the audit event instead of the kind (`monitor.baseline` for a baseline).
     `blob_size`: the artifact is a blob of the store (a baseline), recorded in the blobs table
-    in the same transaction, so `audit verify` re-hashes it like every other blob.
+    in the same transaction, so `audit verify` re-hashes it like every other blob;
+    `blob_exists(digest, size)` is checked under the same lock.
     """
     now = utc_now()
     with transaction(conn):
         _, version_id = _resolve_id(conn, ref)
         if blob_size is not None and digest:
+            # Checked under the write lock, as `register` does: a concurrent `gc` cannot have
+            # removed the blob between its write and this row.
+            if blob_exists is not None and not blob_exists(digest, blob_size):
+                raise StoreError(f"blob {digest} vanished while recording the {kind}; try again")
             conn.execute("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)", (digest, blob_size))
         conn.execute(
             "INSERT INTO artifacts (version_id, kind, ref, digest, details, created_at) VALUES (?,?,?,?,?,?)",

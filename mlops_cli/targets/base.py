@@ -35,6 +35,17 @@ class DeploySpec:
     options: dict[str, Any] = field(default_factory=dict)  # target-specific (network, namespace, ...)
 
 
+def tuning_args(spec: DeploySpec) -> list[str]:
+    """Server arguments for the settings a confirmed profile measured (`threads`,
+    `batch_max_size` in the options); none when the deployment was not sized from one."""
+    args = []
+    if spec.options.get("threads"):
+        args += ["--threads", str(int(spec.options["threads"]))]
+    if spec.options.get("batch_max_size"):
+        args += ["--batch-max-size", str(int(spec.options["batch_max_size"]))]
+    return args
+
+
 @dataclass(frozen=True)
 class RevisionState:
     """What a target observes about a revision: the truth, not the record."""
@@ -59,8 +70,19 @@ class Target(Protocol):
         MlopsError subclass is raised carrying the new revision's log tail.
         """
 
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """After the switch is recorded: wait for `previous` to drain and exit, then forget it.
+        Ends early when an interrupt arrived (targets/interrupts.py); it is never undone."""
+
+    def serves(self, spec: DeploySpec) -> bool:
+        """Whether `spec`'s revision holds the traffic now (asked, not read from records)."""
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Remove a revision that never took traffic (its deployer was killed mid-switch)."""
+
     def status(self, spec: DeploySpec) -> RevisionState: ...
 
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]: ...
 
-    def delete(self, spec: DeploySpec) -> None: ...
+    def delete(self, spec: DeploySpec) -> None:
+        """Stop and remove everything the deployment runs, every revision, recorded or not."""

@@ -36,6 +36,7 @@ class ImageInfo:
     size: int
     labels: dict[str, str]
     user: str
+    architecture: str = ""  # OCI name: amd64, arm64
 
 
 def client(timeout: int = BUILD_TIMEOUT) -> Any:
@@ -75,8 +76,9 @@ def engine_unreachable(exc: BaseException) -> ExternalToolError:
     )
 
 
-def build(context: Path, tag: str, on_line: Callable[[str], None]) -> str:
-    """Build `context` as `tag` with the network off; returns the image id.
+def build(context: Path, tag: str, on_line: Callable[[str], None], platform: str | None = None) -> str:
+    """Build `context` as `tag` with the network off (for `platform`, e.g. linux/arm64, when
+    given: its RUN steps then run under the host's binfmt emulation); returns the image id.
 
     Each log line goes to `on_line` as it arrives. Raises ImageBuildError on failure.
     """
@@ -95,6 +97,7 @@ def build(context: Path, tag: str, on_line: Callable[[str], None]) -> str:
             forcerm=True,
             pull=False,
             decode=True,
+            **({"platform": platform} if platform else {}),
         )
         for chunk in stream:
             if "stream" in chunk:
@@ -144,6 +147,7 @@ def inspect(name: str) -> ImageInfo:
         size=int(image.attrs.get("Size") or 0),
         labels=dict(config.get("Labels") or {}),
         user=config.get("User") or "",
+        architecture=image.attrs.get("Architecture") or "",
     )
 
 

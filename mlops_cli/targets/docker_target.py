@@ -18,9 +18,18 @@ from typing import Any
 
 from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
-from mlops_cli.targets import docker
-from mlops_cli.targets.base import DeploySpec, RevisionState
-from mlops_cli.targets.switching import RunPaths, forget, log_path, run_switch, short_dir, workdirs
+from mlops_cli.targets import docker, interrupts
+from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
+from mlops_cli.targets.dockerfile import USER_ID
+from mlops_cli.targets.switching import (
+    RunPaths,
+    forget,
+    holds_listener,
+    log_path,
+    run_switch,
+    short_dir,
+    workdirs,
+)
 
 MOUNT = "/deploy"
 STOP_TIMEOUT = 35  # the server's graceful timeout (30 s) and a margin
@@ -51,6 +60,7 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
         command += ["--host", spec.host, "--port", str(spec.port)]
     else:
         command += ["--host", "0.0.0.0", "--port", "8080"]
+    command += tuning_args(spec)
     if spec.collect:
         command += ["--collect", f"{MOUNT}/collected"]
     if spec.api_key_env:
@@ -74,7 +84,13 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
             "mlops.model.digest": spec.digest,
         },
         "restart_policy": {"Name": "unless-stopped"},
-        "volumes": {str(spec.workdir): {"bind": MOUNT, "mode": "rw"}},
+        "user": container_user(),
+        # Only the two folders the server writes in: the rest of the deployment's folder (the
+        # journal, the lock, the logs) stays out of the container's reach.
+        "volumes": {
+            str(spec.workdir / part): {"bind": f"{MOUNT}/{part}", "mode": "rw"}
+            for part in ("run", "collected")
+        },
     }
     if spec.cpu:
         settings["nano_cpus"] = int(spec.cpu * 1e9)
@@ -85,6 +101,27 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
     else:
         settings["ports"] = {"8080/tcp": (spec.host, spec.port)}
     return settings
+
+
+def container_user() -> str:
+    """The uid the container runs as: the image's own user when we are root (the deployment's
+    folders are then handed to it), else ours, so owner-only folders need no opening at all."""
+    if os.getuid() == 0:
+        return f"{USER_ID}:{USER_ID}"
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def _give_container_access(folder: Path) -> None:
+    """The container's uid owns run/ and collected/ (mode stays 0700); they are all it mounts."""
+    if os.getuid() != 0:
+        return  # the container runs as our uid (container_user)
+    for path in (folder / "run", folder / "collected"):
+        os.chown(path, USER_ID, USER_ID)
+
+
+def _run_paths(spec: DeploySpec) -> RunPaths:
+    """The socket folder as this process sees it (a short link when needed) and as containers do."""
+    return RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
 
 
 def _endpoint(spec: DeploySpec) -> str:
@@ -155,15 +192,14 @@ class DockerTarget:
         if not spec.image:
             raise UsageError("the docker target needs an image")
         folder = workdirs(spec)
-        for part in ("run", "collected"):
-            os.chmod(folder / part, 0o777)  # the image's user (uid 10001) writes sockets and data here
+        _give_container_access(folder)
         engine = docker.client(timeout=120)
         old = _revision_containers(engine, spec.name, previous.revision) if previous else []
         if _network(spec) == "publish":
             if spec.replicas != 1:
                 raise UsageError("--network publish runs one container: use --replicas 1")
             return self._switch_published(spec, previous, run_settings(spec), engine, old)
-        paths = RunPaths(short_dir(folder / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
         holder: list[_Container] = []
 
@@ -180,10 +216,6 @@ class DockerTarget:
             for container in old:
                 _set_restart(container, "unless-stopped")
             raise
-        for container in old:
-            _retire(container, log_path(spec, previous.revision))
-        if old:
-            forget(paths, previous.revision, previous.replicas)
         container = holder[0].container
         return RevisionState(
             running=True,
@@ -195,8 +227,38 @@ class DockerTarget:
                 "id": container.id,
                 "image": spec.image,
                 "smoke": result["smoke"],
+                "previous_containers": [c.name for c in old],
             },
         )
+
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """Wait for the previous revision's containers to drain and exit; keep their logs, remove
+        them. An interrupt ends the wait; `delete` or the next switch removes what is left."""
+        names = state.info.get("previous_containers") or []
+        if not names or previous is None:
+            return
+        engine = docker.client(timeout=120)
+        for name in names:
+            container = _find(engine, name)
+            if container is not None and not interrupts.requested():
+                _retire(container, log_path(spec, previous.revision))
+        paths = _run_paths(spec)
+        if not interrupts.requested():
+            forget(paths, previous.revision, previous.replicas)
+
+    def serves(self, spec: DeploySpec) -> bool:
+        paths = _run_paths(spec)
+        return holds_listener(paths, spec.revision) is not None
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Remove `spec`'s containers (it never took traffic); the current ones restart again."""
+        engine = docker.client(timeout=120)
+        for container in _revision_containers(engine, spec.name, spec.revision):
+            _retire(container, log_path(spec), stop=True)
+        if current is not None:
+            for container in _revision_containers(engine, current.name, current.revision):
+                _set_restart(container, "unless-stopped")
+        forget(_run_paths(spec), spec.revision, spec.replicas)
 
     def _switch_published(self, spec, previous, settings, engine, old) -> RevisionState:
         """Published ports: docker-proxy holds the port, so the old container stops first (a gap)."""
@@ -212,7 +274,7 @@ class DockerTarget:
         for container in old:
             _retire(container, log_path(spec, previous.revision), stop=True)
         started = _Container(spec, settings)
-        paths = RunPaths(short_dir(workdirs(spec) / "run"), Path(MOUNT) / "run")
+        paths = _run_paths(spec)
         try:
             with gate.gate_client(paths.gate(spec.revision)) as client:
                 gate.wait_ready(client, spec.wait_timeout, started.dead)

@@ -191,6 +191,17 @@ class KubernetesTarget:
             return RevisionState(False, False, f"no Deployment {spec.name}{where}", info={"found": False})
         return observe(found, spec)
 
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """Nothing to wait for: the rolling update retired the old pods before `switch` returned."""
+
+    def serves(self, spec: DeploySpec) -> bool:
+        """Whether the cluster's Deployment runs `spec`'s revision, rolled out and ready."""
+        return self.status(spec).ready
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Undo a revision whose deployer was stopped before it was ready (as a failed rollout)."""
+        self._recover(self._kubectl(spec), spec, current)
+
     def logs(self, spec: DeploySpec, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """`kubectl logs deployment/NAME` (one of its pods, as kubectl picks)."""
         args = ["logs", f"deployment/{spec.name}", "--container", k8s.CONTAINER_NAME]

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_cli.targets.base import DeploySpec
+from mlops_cli.targets.base import DeploySpec, tuning_args
 
 CONTAINER_PORT = 8080
 PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (targets/dockerfile.py)
@@ -154,7 +154,9 @@ def startup_probe(spec: DeploySpec, failures: int) -> dict[str, Any]:
 
 def server_args(spec: DeploySpec) -> list[str]:
     """Arguments after the image's ENTRYPOINT (which already sets --model-dir and --host)."""
-    args: list[str] = []
+    args: list[str] = tuning_args(spec)
+    if spec.options.get("workers"):  # a confirmed profile's workers, in every pod
+        args += ["--workers", str(int(spec.options["workers"]))]
     if spec.api_key_env:
         args += ["--api-key-env", spec.api_key_env]
     if spec.collect:

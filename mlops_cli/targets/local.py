@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
+from mlops_cli.environments.venvs import Environment, check_env_manager, environment_for, isolated_env
 from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
@@ -24,6 +27,8 @@ class LocalServer:
     version: ModelVersion
     bundle: Path
     config: ServeConfig
+    environment: Environment | None = None  # an entry script's own environment, if any
+    others: tuple[ModelVersion, ...] = ()  # `serve REF REF ...`: the other versions served
 
     @property
     def url(self) -> str:
@@ -51,8 +56,20 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
-def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
-    """Check the settings, resolve `ref` to a bundle folder; UsageError for impossible settings."""
+def prepare(
+    store: Store,
+    ref: str,
+    config: ServeConfig,
+    env_manager: str = "virtualenv",
+    notify: Callable[[str], None] | None = None,
+    more_refs: tuple[str, ...] = (),
+) -> LocalServer:
+    """Check the settings, resolve `ref` (and `more_refs`, served beside it) to bundle folders
+    (and an entry script's version to its environment, built or reused, unless `env_manager` is
+    local); UsageError for impossible settings."""
+    check_env_manager(env_manager)
+    if more_refs and config.collect_dir:
+        raise UsageError("--collect serves one model; run one server per model to collect")
     if not 0 < config.port < 65536:
         raise UsageError(f"--port {config.port} is not a port number")
     if config.workers < 1:
@@ -68,19 +85,83 @@ def prepare(store: Store, ref: str, config: ServeConfig) -> LocalServer:
         )
     check_serving_dependencies(collect=bool(config.collect_dir))
     check_port(config.host, config.port)
-    version, bundle = local_bundle(store, ref)
-    return LocalServer(version, bundle, _with_bundle(config, str(bundle)))
+    served = [local_bundle(store, r) for r in (ref, *more_refs)]
+    _check_distinct([v for v, _ in served])
+    for version, _ in served:
+        _check_entry_settings(version, config)
+    environment = _shared_environment(store, [v for v, _ in served], env_manager, notify)
+    (version, bundle), others = served[0], served[1:]
+    config = replace(_with_bundle(config, str(bundle)), more_bundles=[str(b) for _, b in others])
+    return LocalServer(version, bundle, config, environment, tuple(v for v, _ in others))
+
+
+def _check_distinct(versions: list[ModelVersion]) -> None:
+    refs = [v.ref for v in versions]
+    repeated = sorted({r for r in refs if refs.count(r) > 1})
+    if repeated:
+        raise UsageError(f"{', '.join(repeated)} given more than once")
+
+
+def _shared_environment(
+    store: Store, versions: list[ModelVersion], env_manager: str, notify: Callable[[str], None] | None
+) -> Environment | None:
+    """One server is one Python: the versions with environments must share one."""
+    digests = {v.entry["environment"]["digest"] for v in versions if v.entry and v.entry.get("environment")}
+    if env_manager == "virtualenv" and len(digests) > 1:
+        raise UsageError(
+            "these versions need different environments, and one server runs in one",
+            hint="serve them separately, or pass --env-manager local",
+        )
+    entry = next((v.entry for v in versions if v.entry and v.entry.get("environment")), None)
+    return environment_for(envs_dir(store), entry, env_manager, notify=notify)
+
+
+def envs_dir(store: Store) -> Path:
+    """Where entry scripts' environments are cached (owner-only)."""
+    return store.paths.root / "envs"
+
+
+def _check_entry_settings(version: ModelVersion, config: ServeConfig) -> None:
+    """An Azure-form script answers with whatever run() returns: no tensors to batch or collect."""
+    if version.runs_own_model and (config.collect_dir or config.batch_max_size > 1):
+        raise UsageError(
+            f"{version.ref} is served by its entry script's run(): --collect and"
+            " --batch-max-size need a model the server runs itself"
+        )
 
 
 def _with_bundle(config: ServeConfig, root: str) -> ServeConfig:
-    from dataclasses import replace
-
     collect = os.path.abspath(config.collect_dir) if config.collect_dir else None
     return replace(config, bundle=root, collect_dir=collect)
 
 
 def run(server: LocalServer) -> None:
-    """Serve until SIGTERM or Ctrl-C (then finish in-flight requests and flush collection)."""
+    """Serve until SIGTERM or Ctrl-C (then finish in-flight requests and flush collection).
+
+    In an entry script's environment, this process becomes that environment's Python running
+    the server (exec: the same pid, so signals and exit codes are the server's own).
+    """
+    if server.environment is not None:
+        python = str(server.environment.python)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(python, [python, *serving_argv(server.config)], isolated_env())
     from mlops_cli.serving.server import serve
 
     serve(server.config)
+
+
+def serving_argv(config: ServeConfig) -> list[str]:
+    """`-m mlops_cli.serving ...` for `config`: how a server starts in another interpreter."""
+    args = ["-m", "mlops_cli.serving", "--model-dir", config.bundle, "--host", config.host]
+    args += ["--port", str(config.port), "--workers", str(config.workers)]
+    args += ["--max-body-mb", str(config.max_body_mb), "--log-level", config.log_level]
+    args += ["--batch-max-size", str(config.batch_max_size)]
+    args += ["--batch-max-latency-ms", str(config.batch_max_latency_ms)]
+    if config.api_key_env:
+        args += ["--api-key-env", config.api_key_env]
+    if config.collect_dir:
+        args += ["--collect", config.collect_dir]
+    for bundle in config.more_bundles:
+        args += ["--more-model-dir", bundle]
+    return args

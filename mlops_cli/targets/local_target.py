@@ -16,11 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlops_cli.environments.venvs import isolated_env
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.serving import httpclient as http
-from mlops_cli.targets import procs
-from mlops_cli.targets.base import DeploySpec, RevisionState
-from mlops_cli.targets.switching import RunPaths, forget, log_path, read_tail, run_switch, short_dir, workdirs
+from mlops_cli.targets import interrupts, procs
+from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
+from mlops_cli.targets.switching import (
+    RunPaths,
+    forget,
+    holds_listener,
+    log_path,
+    read_tail,
+    run_switch,
+    short_dir,
+    workdirs,
+)
 
 GRACEFUL_TIMEOUT = 35.0
 MAX_WORKERS = 64  # the server's own graceful timeout (30 s) and a margin
@@ -35,7 +45,7 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
     if spec.model_dir is None:
         raise MlopsError("the local target needs the model's files (model_dir)")
     args = [
-        sys.executable,
+        spec.options.get("python") or sys.executable,  # an entry script's environment, if any
         "-m",
         "mlops_cli.serving",
         "--model-dir",
@@ -51,6 +61,7 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
         "--drain-seconds",
         str(spec.options.get("drain_seconds", 3.0)),
     ]
+    args += tuning_args(spec)
     if spec.collect:
         args += ["--collect", str(spec.workdir / "collected")]
     if spec.api_key_env:
@@ -59,9 +70,10 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
 
 
 class _Process:
-    def __init__(self, spec: DeploySpec, args: list[str]) -> None:
+    def __init__(self, spec: DeploySpec, args: list[str], worker: int) -> None:
         self.log = log_path(spec)
-        env = {**os.environ, **spec.env}
+        self.folder = spec.workdir
+        env = {**(isolated_env() if spec.options.get("python") else os.environ), **spec.env}
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 args,
@@ -72,6 +84,7 @@ class _Process:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        procs.track(self.folder, spec.revision, worker, self.process.pid)
 
     def dead(self) -> str | None:
         code = self.process.poll()
@@ -80,6 +93,7 @@ class _Process:
     def remove(self) -> None:
         procs.stop(self.process.pid, timeout=5.0)
         self.process.poll()
+        procs.forget_gone(self.folder)
 
     def log_lines(self) -> list[str]:
         return read_tail(self.log, 30)
@@ -113,15 +127,12 @@ class LocalTarget:
         holder: list[_Process] = []
 
         def start(worker: int) -> _Process:
-            holder.append(_Process(spec, argv(spec, paths, worker)))
+            holder.append(_Process(spec, argv(spec, paths, worker), worker))
             return holder[-1]
 
         result = run_switch(spec, previous, paths, start, api_key)
         pids = [p.process.pid for p in holder if p.process.poll() is None]
         _point_at(spec, pids)
-        old = [int(pid) for pid in result["previous_pids"] if pid]
-        if old and all(procs.wait_gone(pid, GRACEFUL_TIMEOUT) for pid in old):
-            forget(paths, previous.revision, previous.replicas)
         workers = f"{len(pids)} processes" if len(pids) > 1 else f"process {pids[0]}"
         return RevisionState(
             running=True,
@@ -133,10 +144,43 @@ class LocalTarget:
                 "log": str(log_path(spec)),
                 "smoke": result["smoke"],
                 "handed_over_from": result["handed_over_from"],
+                "previous_pids": [int(pid) for pid in result["previous_pids"] if pid],
             },
         )
 
+    def settle(self, spec: DeploySpec, previous: DeploySpec | None, state: RevisionState) -> None:
+        """Wait (until an interrupt) for the previous revision to drain and exit; forget it."""
+        old = state.info.get("previous_pids") or []
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT
+        while any(map(procs.alive, old)) and time.monotonic() < deadline and not interrupts.requested():
+            time.sleep(0.02)
+        for pid in old:
+            procs.wait_gone(pid, 0)  # reap it when it is our child
+        if previous is not None and not any(map(procs.alive, old)):
+            forget(_paths(spec), previous.revision, previous.replicas)
+        procs.forget_gone(spec.workdir)
+
+    def serves(self, spec: DeploySpec) -> bool:
+        return holds_listener(_paths(spec), spec.revision) is not None
+
+    def discard(self, spec: DeploySpec, current: DeploySpec | None) -> None:
+        """Stop whatever of `spec`'s revision runs (it never took traffic)."""
+        procs.stop_tracked(spec.workdir, spec.revision, timeout=5.0)
+        forget(_paths(spec), spec.revision, spec.replicas)
+
     def status(self, spec: DeploySpec) -> RevisionState:
+        """The recorded revision's processes, and every other tracked one still running (an old
+        revision draining, or one a killed deployer left: `deploy delete` stops them too)."""
+        state = self._observe(spec)
+        others = [e for e in procs.tracked(spec.workdir) if e.revision != spec.revision and e.running()]
+        if not others:
+            return state
+        listed = ", ".join(f"revision {e.revision} (process {e.pid})" for e in others)
+        info = {**state.info, "other_processes": [{"revision": e.revision, "pid": e.pid} for e in others]}
+        detail = f"{state.detail}; also running: {listed}"
+        return RevisionState(state.running, state.ready, detail, state.endpoint, info)
+
+    def _observe(self, spec: DeploySpec) -> RevisionState:
         from mlops_cli.serving import handoff
 
         paths = _paths(spec)
@@ -173,13 +217,17 @@ class LocalTarget:
         return follow_file(log_path(spec), follow, tail, lambda: any(map(procs.alive, _read_pids(spec))))
 
     def delete(self, spec: DeploySpec) -> None:
+        """Stop every server process the deployment started (any revision, recorded or not)."""
         paths = _paths(spec)
+        revisions = {spec.revision} | {entry.revision for entry in procs.tracked(spec.workdir)}
+        procs.stop_tracked(spec.workdir, timeout=GRACEFUL_TIMEOUT)
         controls = [paths.control(spec.revision, worker=w) for w in range(spec.replicas)]
         for pid in _read_pids(spec):
             # The pid file could be stale and the number reused: stop it only if it is our server.
             if procs.alive(pid) and any(c in procs.cmdline(pid) for c in controls):
                 procs.stop(pid, GRACEFUL_TIMEOUT)
-        forget(paths, spec.revision, spec.replicas)
+        for revision in revisions:
+            forget(paths, revision, max(spec.replicas, MAX_WORKERS))
         for name in ("pid", "server.log"):
             with contextlib.suppress(FileNotFoundError):
                 (spec.workdir / name).unlink()

@@ -19,6 +19,8 @@ import mlops_cli
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion
 from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.packaging import platforms
+from mlops_cli.packaging.platforms import Platform
 from mlops_cli.store import Store, jobs
 from mlops_cli.targets import docker, dockerfile, wheels
 from mlops_cli.targets.bundling import copy_bundle
@@ -26,7 +28,7 @@ from mlops_cli.targets.imageref import validate_image_ref
 
 DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 # The parts of this package the image carries: the server and the runtime it scores with.
-IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "serving", "runtime")
+IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "relpaths.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.
 NOT_IN_IMAGE = ("loader.py",)
 
@@ -46,6 +48,7 @@ class PackageResult:
     base_size: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     packages: list[str] = field(default_factory=list)
+    platform: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         added = self.size - self.base_size if self.size is not None and self.base_size is not None else None
@@ -62,6 +65,7 @@ class PackageResult:
             "context": self.context,
             "labels": self.labels,
             "packages": self.packages,
+            "platform": self.platform,
         }
 
 
@@ -96,13 +100,14 @@ def write_context(
     base_image: str,
     wheel_source: Path | None = None,
     with_collect: bool = False,
+    target: Platform | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/.
 
     Returns the labels and the pinned requirements.
     """
-    pinned = wheels.pins(with_collect=with_collect)
-    found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source)
+    pinned = with_environment(wheels.pins(with_collect=with_collect), version)
+    found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source, target)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
@@ -114,16 +119,40 @@ def write_context(
     return labels, requirements
 
 
-def _copy_code(dest: Path) -> None:
+def with_environment(serving: list[tuple[str, str]], version: ModelVersion) -> list[tuple[str, str]]:
+    """The image's packages: an entry script's pinned environment, plus the server's own
+    dependencies it does not pin (the version's pins win, as in a local environment)."""
+    env = (version.entry or {}).get("environment") or {}
+    pinned = [tuple(line.split("==", 1)) for line in env.get("pinned", [])]
+    names = {wheels.normalise(name) for name, _ in pinned}
+    return [*pinned, *((n, v) for n, v in serving if wheels.normalise(n) not in names)]
+
+
+def code_files() -> list[tuple[str, Path]]:
+    """(path under mlops_cli/, source file) of the serving code an image or bundle carries."""
     source = Path(mlops_cli.__file__).parent
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", *NOT_IN_IMAGE)
+    found: list[tuple[str, Path]] = []
     for name in IMAGE_CODE:
         path = source / name
-        if path.is_dir():
-            shutil.copytree(path, dest / name, ignore=ignore)
-        elif path.is_file():
-            shutil.copy2(path, dest / name)
+        if path.is_file():
+            found.append((name, path))
+            continue
+        for file in sorted(path.rglob("*")):
+            relative = file.relative_to(source)
+            if file.is_file() and not _left_out(relative):
+                found.append((relative.as_posix(), file))
+    return found
+
+
+def _left_out(relative: Path) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix == ".pyc" or relative.name in NOT_IN_IMAGE
+
+
+def _copy_code(dest: Path) -> None:
+    for relative, source in code_files():
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
 
 
 def package(
@@ -138,6 +167,8 @@ def package(
     with_collect: bool = False,
     message: str | None = None,
     on_log: Callable[[str], None] = lambda line: None,
+    platform: Platform | None = None,
+    arch_suffix: bool = False,
 ) -> PackageResult:
     """Write the build context and (unless `build` is False) build and record the image.
 
@@ -146,7 +177,7 @@ def package(
     ExternalToolError when pip or Docker fails (ImageBuildError with the log tail).
     """
     from mlops_cli.models.manage import verified_version
-    from mlops_cli.runtime.loader import onnx_entry
+    from mlops_cli.runtime.loader import check_servable
 
     # Typos in image names fail here, before the store, pip or Docker is asked anything.
     if image is not None:
@@ -154,7 +185,9 @@ def package(
     validate_image_ref(base_image, "--base-image")
     # Rows checked against the trail before Docker or pip is asked anything; blobs as copied.
     version = verified_version(store, ref)
-    onnx_entry(version)  # a model that is not ONNX fails here, before Docker or pip is asked anything
+    check_servable(
+        version
+    )  # a model that cannot be served fails here, before Docker or pip is asked anything
     tag = image or default_tag(version)
     if not build and output_dir is None:
         raise UsageError("--no-build needs --output-dir: the context would be thrown away")
@@ -162,15 +195,25 @@ def package(
         raise UsageError(f"--wheelhouse {wheelhouse} is not a folder")
     if output_dir is not None and output_dir.exists() and any(output_dir.iterdir()):
         raise UsageError(f"{output_dir} is not empty", hint="choose a new or empty folder")
+    target = platform or platforms.host()
+    if arch_suffix:  # one tag per platform when several are built at once
+        tag = f"{tag}-{target.architecture}"
     base_size = None
     if build:
-        base_size = docker.inspect(base_image).size  # fail early when the base is missing
+        platforms.require_emulation(target)  # a cross build's RUN steps run under qemu
+        base = docker.inspect(base_image)  # fail early when the base is missing
+        if base.architecture and base.architecture != target.architecture:
+            raise UsageError(
+                f"--base-image {base_image} is a linux/{base.architecture} image, not {target}",
+                hint=f"give a {target} base image (scripts/emulation.sh builds a linux/arm64 one)",
+            )
+        base_size = base.size
     context = output_dir or Path(tempfile.mkdtemp(prefix="package-", dir=_tmp_dir(store)))
     try:
         context.mkdir(parents=True, exist_ok=True)
         try:
             labels, requirements = write_context(
-                store, version, context, base_image, wheelhouse, with_collect
+                store, version, context, base_image, wheelhouse, with_collect, target
             )
         except OSError as exc:
             raise MlopsError(f"cannot write the build context in {context}: {exc.strerror or exc}") from exc
@@ -185,7 +228,7 @@ def package(
                 labels=labels,
                 packages=requirements,
             )
-        image_id = docker.build(context, tag, on_log)
+        image_id = docker.build(context, tag, on_log, None if target == platforms.host() else target.name)
         info = docker.inspect(image_id)
     finally:
         if output_dir is None:
@@ -202,9 +245,11 @@ def package(
         base_size=base_size,
         labels=labels,
         packages=requirements,
+        platform=target.name,
     )
     details = {
         "tag": tag,
+        "platform": target.name,
         "size": info.size,
         "base_image": base_image,
         "base_size": base_size,

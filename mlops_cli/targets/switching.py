@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from mlops_cli.errors import MlopsError, RevisionRefusedError
 from mlops_cli.serving import gate
+from mlops_cli.targets import interrupts
 from mlops_cli.targets.base import DeploySpec
 
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep room for "rNNN.control.sock"
@@ -70,12 +70,22 @@ def short_dir(folder: Path) -> Path:
 
 
 def workdirs(spec: DeploySpec) -> Path:
-    """Create the deployment folder's parts: run/ (sockets), logs/, collected/."""
+    """Create the deployment folder's parts: run/ (sockets), logs/, collected/, owner-only:
+    whoever reaches run/ can stop a revision or take its port, and collected/ is request data."""
     if spec.workdir is None:
         raise MlopsError("a deployment spec without its folder (workdir) cannot run")
+    private_dir(spec.workdir)
     for part in ("run", "logs", "collected"):
-        (spec.workdir / part).mkdir(parents=True, exist_ok=True)
+        private_dir(spec.workdir / part)
     return spec.workdir
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (0700), created when missing."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
 
 
 def log_path(spec: DeploySpec, revision: int | None = None) -> Path:
@@ -94,14 +104,9 @@ def previous_status(paths: RunPaths, previous: DeploySpec | None) -> list[dict[s
     does not answer or holds no listener (then the new revision binds the port itself)."""
     if previous is None:
         return []
-    from mlops_cli.serving import handoff
-
     answers = []
     for worker in range(previous.replicas):
-        try:
-            answer = handoff.request(paths.control(previous.revision, worker=worker), "status", timeout=5)
-        except (OSError, ValueError):
-            answer = {}
+        answer = ask(paths.control(previous.revision, worker=worker), "status")
         if worker == 0 and not (answer.get("ok") and answer.get("public")):
             return []
         if answer.get("ok"):
@@ -118,23 +123,6 @@ def forget(paths: RunPaths, revision: int, workers: int = 1) -> None:
                 os.unlink(path)
 
 
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C waits until the block ends: the listener must not be left between two servers."""
-    caught: list[int] = []
-    try:
-        old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main thread: signals cannot be delivered here anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if caught:
-        raise KeyboardInterrupt
-
-
 def run_switch(
     spec: DeploySpec,
     previous: DeploySpec | None,
@@ -145,53 +133,49 @@ def run_switch(
     """Start, gate and promote `spec`'s revision (each of its workers); returns what happened.
 
     Raises RevisionRefusedError (with the new revision's log tail) when it fails before it took
-    traffic; the new revision is removed then, and `previous` has not been touched.
+    traffic; the new revision is removed then, and `previous` has not been touched. From the
+    takeover on, interrupts are held (targets/interrupts.py): the switch completes or fails
+    as a whole, and a failed takeover asks both revisions what they hold before removing one.
     """
-    from mlops_cli.serving import handoff
-
     before = previous_status(paths, previous)
     started: list[Started] = []
     try:
         for worker in range(spec.replicas):
-            with interrupts_deferred():  # a Ctrl-C here must find the process in `started`
+            with interrupts.deferred_block():  # a Ctrl-C here must find the process in `started`
                 started.append(start(worker))
         for worker, process in enumerate(started):
             with gate.gate_client(paths.gate(spec.revision, worker=worker), api_key) as client:
                 gate.wait_ready(client, spec.wait_timeout, process.dead)
                 smoked = gate.smoke(client, spec.options.get("smoke") or {}, spec.model)
-        with interrupts_deferred():
-            if before:
-                command = f"takeover {paths.control(previous.revision, 'server')}"
-            else:
-                command = f"bind {spec.host} {spec.port}"
-            answer = _command(paths.control(spec.revision), command)
+        interrupts.arm()  # the commit point: from here the switch completes or fails as a whole
+        answer = _promote(spec, previous, paths, before)
     except BaseException as exc:
+        interrupts.arm()  # a second Ctrl-C must not cut the cleanup short
         lines = started[0].log_lines() if started else []
         for process in started:
             process.remove()
         forget(paths, spec.revision, spec.replicas)
         if isinstance(exc, MlopsError):
+            kept = "the previous revision keeps serving" if before else "nothing was serving before"
             raise RevisionRefusedError(
                 f"revision {spec.revision} of {spec.name} ({spec.model}:{spec.version}) "
                 f"was refused: {exc.message}",
-                hint=f"the previous revision keeps serving; the new one's whole log is in {log_path(spec)}",
+                hint=f"{kept}; the new one's whole log is in {log_path(spec)}",
                 log_tail=lines,
             ) from None
         raise
     # The new revision serves from here on: its siblings join it, the old workers retire. A
     # sibling that cannot join is removed (the revision runs with fewer workers, and says so).
-    with interrupts_deferred():
-        workers = 1
-        shared_from = paths.control(spec.revision, "server")
-        for worker in range(1, spec.replicas):
-            try:
-                _command(paths.control(spec.revision, worker=worker), f"share {shared_from}")
-                workers += 1
-            except MlopsError:
-                started[worker].remove()
-        for old in before[1:]:
-            with contextlib.suppress(OSError, ValueError):
-                handoff.request(paths.control(previous.revision, worker=old["worker"]), "retire", timeout=30)
+    workers = 1
+    shared_from = paths.control(spec.revision, "server")
+    for worker in range(1, spec.replicas):
+        try:
+            _command(paths.control(spec.revision, worker=worker), f"share {shared_from}")
+            workers += 1
+        except MlopsError:
+            started[worker].remove()
+    for old in before[1:]:
+        ask(paths.control(previous.revision, worker=old["worker"]), "retire", timeout=30)
     return {
         "control": answer,
         "smoke": smoked,
@@ -199,6 +183,51 @@ def run_switch(
         "handed_over_from": previous.revision if before else None,
         "previous_pids": [old.get("pid") for old in before],
     }
+
+
+def _promote(
+    spec: DeploySpec, previous: DeploySpec | None, paths: RunPaths, before: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Move the public listener to the new revision: `bind`, or `takeover` from `previous`.
+
+    When the command fails (an error, a timeout), what happened is asked, not assumed: the new
+    revision may hold the listener after all (the switch did happen), the old one may still hold
+    it (nothing happened), or neither (the old one stopped accepting): then the new one binds.
+    """
+    new_control = paths.control(spec.revision)
+    command = f"takeover {paths.control(previous.revision, 'server')}" if before else "bind"
+    if command == "bind":
+        command = f"bind {spec.host} {spec.port}"
+    try:
+        return _command(new_control, command)
+    except gate.GateError as failed:
+        if not before:
+            raise
+        now = ask(new_control, "status")
+        if now.get("public"):
+            return now  # the listener did move: the switch happened
+        if ask(paths.control(previous.revision), "status").get("public"):
+            raise  # the old revision still holds it: the new one is removed, nothing changed
+        try:
+            return _command(new_control, f"bind {spec.host} {spec.port}")
+        except gate.GateError as rebind:
+            raise gate.GateError(f"{failed}; binding the port again failed too: {rebind}") from None
+
+
+def ask(control: str, command: str, timeout: float = 5.0) -> dict[str, Any]:
+    """A control socket's answer to `command`, or {} when it does not answer."""
+    from mlops_cli.serving import handoff
+
+    try:
+        return handoff.request(control, command, timeout=timeout)
+    except (OSError, ValueError):
+        return {}
+
+
+def holds_listener(paths: RunPaths, revision: int) -> dict[str, Any] | None:
+    """What worker 0 of `revision` says when it holds the public listener, else None."""
+    answer = ask(paths.control(revision), "status")
+    return answer if answer.get("ok") and answer.get("public") else None
 
 
 def _command(control: str, command: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mlops_cli.errors import ExternalToolError, MissingDependencyError
+from mlops_cli.packaging.platforms import Platform
 
 # What `python -m mlops_cli.serving` imports. No deps are resolved by pip (--no-deps): this
 # list is the closure, which keeps onnxruntime's optional tooling (sympy, protobuf) out.
@@ -25,7 +26,7 @@ COLLECT = ("pyarrow",)
 
 PYTHON_VERSION = "3.11"
 # Debian bookworm (glibc 2.36) and python:3.11-slim run any manylinux wheel up to 2_36.
-PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor in range(17, 37)))
+PLATFORMS = Platform("linux", "amd64").wheel_tags()
 PIP_TIMEOUT = 900
 
 
@@ -47,48 +48,57 @@ def pins(with_collect: bool = False) -> list[tuple[str, str]]:
     return found
 
 
-def _wheel_matches(filename: str, name: str, version: str) -> bool:
+def _wheel_matches(filename: str, name: str, version: str, platforms: tuple[str, ...] = PLATFORMS) -> bool:
     parts = filename[: -len(".whl")].split("-")
     if len(parts) < 5 or normalise(parts[0]) != normalise(name) or parts[1] != version:
         return False
     python, abi, platform = parts[-3], parts[-2], parts[-1]
     py_ok = any(t in ("cp311", "py3", "py311") for t in python.split("."))
     abi_ok = any(t in ("cp311", "abi3", "none") for t in abi.split("."))
-    plat_ok = any(t == "any" or t in PLATFORMS for t in platform.split("."))
+    plat_ok = any(t == "any" or t in platforms for t in platform.split("."))
     return py_ok and abi_ok and plat_ok
 
 
-def find_cached(cache: Path, name: str, version: str) -> Path | None:
+def find_cached(cache: Path, name: str, version: str, platforms: tuple[str, ...] = PLATFORMS) -> Path | None:
     if not cache.is_dir():
         return None
     for path in sorted(cache.glob("*.whl")):
-        if _wheel_matches(path.name, name, version):
+        if _wheel_matches(path.name, name, version, platforms):
             return path
     return None
 
 
-def download_command(dest: Path, requirements: list[str], source: Path | None) -> list[str]:
+def download_command(
+    dest: Path, requirements: list[str], source: Path | None, platforms: tuple[str, ...] = PLATFORMS
+) -> list[str]:
     """The pip argv that fetches binary wheels for the image's Python and platform."""
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps"]
     argv += ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp"]
     argv += ["--abi", "cp311", "--abi", "abi3", "--abi", "none"]
-    for platform in (*PLATFORMS, "any"):
+    for platform in (*platforms, "any"):
         argv += ["--platform", platform]
     if source is not None:
         argv += ["--no-index", "--find-links", str(source)]
     return [*argv, "--dest", str(dest), *requirements]
 
 
-def ensure_wheels(cache: Path, wanted: list[tuple[str, str]], source: Path | None = None) -> list[Path]:
-    """The wheel file for each pin, downloading only those not yet in `cache`.
+def ensure_wheels(
+    cache: Path,
+    wanted: list[tuple[str, str]],
+    source: Path | None = None,
+    target: Platform | None = None,
+) -> list[Path]:
+    """The wheel file for each pin for `target` (default linux/amd64), downloading only those
+    not yet in `cache`.
 
     Raises ExternalToolError (exit 4) when pip cannot get them, naming the packages.
     """
+    platforms = (target or Platform("linux", "amd64")).wheel_tags()
     cache.mkdir(parents=True, exist_ok=True)
-    missing = [(n, v) for n, v in wanted if find_cached(cache, n, v) is None]
+    missing = [(n, v) for n, v in wanted if find_cached(cache, n, v, platforms) is None]
     if missing:
         requirements = [f"{n}=={v}" for n, v in missing]
-        argv = download_command(cache, requirements, source)
+        argv = download_command(cache, requirements, source, platforms)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
@@ -105,9 +115,10 @@ def ensure_wheels(cache: Path, wanted: list[tuple[str, str]], source: Path | Non
             )
     paths = []
     for name, version in wanted:
-        path = find_cached(cache, name, version)
+        path = find_cached(cache, name, version, platforms)
         if path is None:
-            raise ExternalToolError(f"no cp311 manylinux wheel of {name}=={version} was found")
+            where = target.name if target else "linux/amd64"
+            raise ExternalToolError(f"no cp311 manylinux wheel of {name}=={version} for {where} was found")
         paths.append(path)
     return paths
 

@@ -203,9 +203,57 @@ def test_quantize_dynamic_records_its_own_parity(cli, project):
     assert quant["size_after"] < quant["size_before"]
     assert quant["float_parity"]["passed"]
     assert result.json["parity"]["rtol"] == 0.1  # the looser default for int8 weights
+    assert quant["rows_per_second_before"] > 0 and quant["rows_per_second_after"] > 0
     shown = cli("models", "show", "mlp:2", "--json").json
     assert shown["tags"]["quantized"] == "dynamic"
-    assert "quantization: dynamic" in cli("models", "show", "mlp:2").stdout
+    assert "quantised (dynamic)" in cli("models", "show", "mlp:2").stdout
+
+
+def _mlp(cli, project):
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 16)).astype(np.float32)
+    y = (X[:, :4].sum(axis=1) > 0).astype(int)
+    model = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=300, random_state=0).fit(X, y)
+    joblib.dump(model, project / "mlp.joblib")
+    columns = [f"c{i}" for i in range(16)]
+    pd.DataFrame(X[:200], columns=columns).to_csv(project / "calibration.csv", index=False)
+    pd.DataFrame(X[200:], columns=columns).to_csv(project / "holdout.csv", index=False)
+    register(cli, project / "mlp.joblib", "mlp")
+
+
+def test_quantize_static_is_qdq_calibrated_and_checked(cli, project):
+    import onnx
+
+    _mlp(cli, project)
+    result = cli(
+        "convert", "mlp", "--sample", project / "holdout.csv", "--quantize", "static",
+        "--calibration", project / "calibration.csv", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    quant = result.json["quantization"]
+    assert quant["mode"] == "static" and quant["size_after"] < quant["size_before"]
+    assert quant["calibration"] == {"source": f"calibration {project / 'calibration.csv'}", "rows": 200,
+                                    "method": "minmax"}  # fmt: skip
+    assert quant["rows_per_second_before"] > 0 and quant["speedup"] > 0
+    assert result.json["parity"]["passed"] and result.json["parity"]["rows"] == 400
+    downloaded = cli("models", "download", "mlp:2", "--output", project / "out")
+    assert downloaded.exit_code == 0, downloaded.stderr
+    graph = onnx.load(str(next((project / "out").rglob("*.onnx")))).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # activations quantised too, not only weights
+    assert cli("models", "show", "mlp:2", "--json").json["tags"]["quantized"] == "static"
+    assert "calibrated on 200 rows (minmax)" in cli("models", "show", "mlp:2").stdout
+
+
+def test_static_calibration_without_the_model_inputs_registers_nothing(cli, project):
+    _mlp(cli, project)
+    (project / "other.csv").write_text("a,b\n1,2\n")
+    result = cli("convert", "mlp", "--quantize", "static", "--calibration", project / "other.csv")
+    assert result.exit_code == 2
+    assert "calibration" in _one_error_line(result) and "the model takes 16" in result.stderr
+    assert _versions(cli, "mlp") == 1
 
 
 def test_parity_failure_exits_5_and_registers_nothing(cli, pipeline_model):
@@ -330,7 +378,9 @@ def test_text_in_a_numeric_model_sample(cli, project):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("--quantize", "static"), "unknown --quantize mode"),
+        (("--quantize", "int4"), "unknown --quantize mode"),
+        (("--quantize", "static"), "--quantize static needs --calibration"),
+        (("--quantize", "dynamic", "--calibration", "rows.csv"), "--calibration is for --quantize static"),
         (("--opset", "999"), "opset 999 is not supported"),
         (("--input-shape", "a,b"), "--input-shape"),
         (("--rtol", "-1"), "--rtol must be >= 0"),

@@ -196,3 +196,76 @@ def test_kubernetes_deploy_through_kubectl_records_revisions_and_shows_a_failed_
     assert sorted((r["revision"], r["outcome"]) for r in history) == [(1, "live"), (2, "failed")], history
     actions = [e["action"] for e in cli("audit", "log", "--json").json]
     assert "deploy.create" in actions and "deploy.failed" in actions
+
+
+def test_dry_run_kubernetes_without_json_prints_yaml_on_stdout_and_the_plan_on_stderr(
+    cli, onnx_model, monkeypatch, tmp_path
+):
+    """What `kubectl apply -f -`, `kubectl diff -f -` and validators read: YAML, nothing else."""
+    import yaml
+
+    from tests.kubectl_standin import install
+
+    standin = install(tmp_path / "bin", monkeypatch)  # a STAND-IN kubectl: must never be called
+    args = ["deploy", "m:1", "--name", "web", "--target", "kubernetes", "--image", "registry.example/m:1"]
+    result = cli(*args, "--namespace", "ml", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert {d["kind"] for d in docs} == {"Service", "Deployment"}
+    assert all(d["metadata"]["namespace"] == "ml" for d in docs)
+    assert "Plan for web revision 1" in result.stderr and "apply" in result.stderr
+    assert '"yaml"' not in result.stderr
+    as_json = cli(*args, "--namespace", "ml", "--dry-run", "--json")
+    assert list(yaml.safe_load_all(as_json.json["plan"]["yaml"])) == docs
+    assert standin.calls == []
+
+
+def _stored_profile(store, confirmed: bool | None) -> dict:
+    """A `profile` artifact as `mlops profile` stores it (--in-container sets `confirmed`)."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.store import jobs
+
+    recommendation = {
+        "cpu": 1.5, "memory": "384Mi", "memory_bytes": 384 << 20, "threads": 2, "workers": 3,
+        "max_batch_size": 16, "confirmed": confirmed, "concurrency": 4, "point": 1,
+        "memory_headroom": 0.2, "cpu_basis": "measured",
+    }  # fmt: skip
+    details = {"recommendation": recommendation, "points": []}
+    jobs.add_artifact(store.conn, ModelRef.parse("m:1"), "profile", "p", None, details, provenance())
+    return recommendation
+
+
+def test_only_a_confirmed_profile_sizes_a_deployment_and_brings_its_serving_settings(cli, onnx_model, store):
+    _stored_profile(store, confirmed=None)
+    unconfirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json")
+    assert unconfirmed.exit_code == 0, unconfirmed.stderr
+    resources = unconfirmed.json["resources"]
+    assert (resources["cpu"], resources["memory"]) == (1.0, "512Mi")
+    assert "not confirmed" in resources["note"] and "--in-container" in resources["note"]
+    assert "--threads" not in unconfirmed.json["plan"]["argv"] and unconfirmed.json["plan"]["workers"] == 1
+    rec = _stored_profile(store, confirmed=True)
+    confirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json").json
+    assert confirmed["resources"]["source"] == "cpu: profile, memory: profile"
+    assert (confirmed["resources"]["cpu"], confirmed["resources"]["memory"]) == (rec["cpu"], rec["memory"])
+    assert confirmed["resources"]["serving"] == {"workers": 3, "threads": 2, "batch_max_size": 16}
+    argv = confirmed["plan"]["argv"]
+    assert argv[argv.index("--threads") + 1] == "2" and argv[argv.index("--batch-max-size") + 1] == "16"
+    assert confirmed["plan"]["workers"] == 3
+    chosen = cli("deploy", "m:1", "--name", "web", "--replicas", "1", "--dry-run", "--json").json
+    assert chosen["plan"]["workers"] == 1  # --replicas wins over the profile's workers
+    k8s_args = ["--target", "kubernetes", "--image", "r.example/m:1", "--dry-run", "--json"]
+    k8s = cli("deploy", "m:1", "--name", "web", *k8s_args).json["plan"]["yaml"]
+    assert "--workers" in k8s and "--threads" in k8s
+
+
+def test_a_deploy_while_another_holds_the_lock_exits_6_busy(cli, onnx_model, project):
+    import fcntl
+
+    folder = project / ".mlops" / "deployments" / "web"
+    folder.mkdir(parents=True)
+    with open(folder / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running deploy, rollback or delete of web holds
+        result = cli("deploy", "m:1", "--name", "web", "--port", "9123")
+    assert result.exit_code == 6, result.stderr
+    assert _error_line(result).startswith("error: another deploy, rollback or delete of 'web' is running")
+    assert cli("deploy", "list", "--json").json == []

@@ -145,3 +145,17 @@ def test_an_unreachable_docker_engine_is_one_short_line(cli, onnx_model, monkeyp
     monkeypatch.setenv("MLOPS_DEBUG", "1")
     detailed = cli("package", onnx_model, "--base-image", "mlops-test-base:bookworm")
     assert detailed.exit_code == 4 and "Connection aborted" in detailed.stderr
+
+
+@pytest.mark.parametrize(
+    ("providers", "code", "says"),
+    [("cudda", 2, "unknown execution provider 'cudda'"), ("tensorrt", 1, "is not available")],
+)
+def test_serve_refuses_providers_it_cannot_use_before_starting(cli, providers, code, says):
+    import onnxruntime as ort
+
+    if providers == "tensorrt" and "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this machine has TensorRT: nothing to refuse")
+    result = cli("serve", "anything:1", "--providers", providers)
+    assert result.exit_code == code
+    assert says in result.stderr and result.stderr.startswith("error: ")

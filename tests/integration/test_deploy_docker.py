@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -78,6 +79,19 @@ def test_docker_switches_refuses_and_rolls_back_without_a_failed_request(engine,
     assert host["NanoCpus"] == 1_500_000_000 and host["Memory"] == 300 * 2**20
     assert host["NetworkMode"] == "host"
     assert f"PORT={port}" in container.attrs["Config"]["Env"]  # the image's HEALTHCHECK probes $PORT
+    # the container's uid owns the folders it writes in; nobody else may enter them
+    folder = project / ".mlops" / "deployments" / name
+    user = container.attrs["Config"]["User"]
+    for part, owner in (
+        (folder, f"{os.getuid()}:{os.getgid()}"),
+        (folder / "run", user),
+        (folder / "collected", user),
+    ):
+        mode = part.stat()
+        assert (mode.st_mode & 0o777, f"{mode.st_uid}:{mode.st_gid}") == (0o700, owner), part
+    mounts = {m["Destination"]: m["Source"] for m in container.attrs["Mounts"]}
+    assert mounts == {"/deploy/run": str(folder / "run"), "/deploy/collected": str(folder / "collected")}
+    assert (Path(os.path.realpath(folder / "run")) / "r1.control.sock").stat().st_mode & 0o777 == 0o600
     try:
         with Load(f"http://127.0.0.1:{port}", rate=200) as load:
             time.sleep(0.5)
@@ -204,6 +218,7 @@ def test_docker_workers_are_containers_and_retire_together(engine, project):
             )
             time.sleep(0.3)
         assert load.failures == [], load.failures[:5]
+        assert load.total >= 200 and set(load.versions) == {"1", "2"}
         assert sorted(c.name for c in _containers(engine, name)) == [
             f"mlops-{name}-r2",
             f"mlops-{name}-r2-w1",

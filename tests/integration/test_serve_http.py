@@ -436,6 +436,9 @@ def test_api_key_and_workers(served):
         assert httpx.post(url, json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.post(url, json=body, headers={"Authorization": "Basic s3cret"}).status_code == 401
         assert httpx.get(server.url + "/metrics").status_code == 401
+        # Authenticated before routing: another model's path is a 401 too, not a 404 naming ours.
+        other = httpx.get(server.url + "/v2/models/x")
+        assert other.status_code == 401 and "clf" not in other.text
         assert httpx.post(url, json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         # Probes stay open so orchestrators can check health without the key.
         assert httpx.get(server.url + "/v2/health/ready").status_code == 200

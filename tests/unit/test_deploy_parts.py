@@ -107,10 +107,18 @@ def test_resources_come_from_options_then_the_newest_profile_then_defaults(store
         "source": "cpu: defaults, memory: defaults",
     }
     old = Artifact(
-        "profile", "p1", None, "2026-01-01T00:00:00Z", {"recommendation": {"cpu": 0.5, "memory": "1Gi"}}
+        "profile",
+        "p1",
+        None,
+        "2026-01-01T00:00:00Z",
+        {"recommendation": {"cpu": 0.5, "memory": "1Gi", "confirmed": True}},
     )
     new = Artifact(
-        "profile", "p2", None, "2026-02-01T00:00:00Z", {"recommendation": {"cpu": 0.25, "memory": "256Mi"}}
+        "profile",
+        "p2",
+        None,
+        "2026-02-01T00:00:00Z",
+        {"recommendation": {"cpu": 0.25, "memory": "256Mi", "confirmed": True}},
     )
     from dataclasses import replace
 
@@ -173,3 +181,59 @@ def test_spec_round_trips_through_its_record(tmp_path):
     )
     record = json.loads(json.dumps(spec_to_record(spec)))
     assert spec_from_record(record) == spec
+
+
+def test_an_artifact_blob_gone_before_its_row_is_refused_under_the_lock(store, model_file, tmp_path):
+    """A baseline is added like a registered blob: its existence is checked under the write lock,
+    so a `gc --grace 0` between the blob's write and its row cannot leave a row naming nothing."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.errors import StoreError
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.store import jobs
+
+    register_model(store, model_file, name="raw", framework="sklearn")
+    payload = tmp_path / "baseline.json"
+    payload.write_text('{"columns": {}}')
+    put = store.objects.put_file(payload)
+    store.objects.path_for(put.digest).unlink()  # what a concurrent gc would have done
+    with pytest.raises(StoreError, match="vanished while recording the baseline"):
+        jobs.add_artifact(
+            store.conn, ModelRef.parse("raw:1"), "baseline", "b", put.digest, {}, provenance(),
+            blob_size=put.size, blob_exists=store.objects.has,
+        )  # fmt: skip
+    assert store.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM blobs WHERE digest = ?", (put.digest,)).fetchone()[0] == 0
+
+
+def test_the_load_helper_counts_a_200_that_is_not_the_inference_json_as_a_failure():
+    """A decode error must be a counted failure, not the silent end of a load thread."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.deploy_helpers import Load
+
+    answers = iter([b'{"model_version": "1", "outputs": [{"name": "label"}]}', b"<html>busy</html>"] * 1000)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            self.rfile.read(int(self.headers["content-length"]))
+            body = next(answers)
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Load(f"http://127.0.0.1:{server.server_address[1]}", rate=100, clients=2) as load:
+            time.sleep(1.0)
+    finally:
+        server.shutdown()
+    assert load.total >= 20  # both threads kept going after the first bad answer
+    assert load.ok >= 5 and len(load.failures) >= 5
+    assert all("not the inference JSON" in failure for failure in load.failures), load.failures[:3]

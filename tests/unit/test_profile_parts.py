@@ -124,3 +124,23 @@ def test_slice_rates_and_the_median_that_resists_a_stall():
     assert point["rows_per_s_whole_window"] == pytest.approx(800)
     assert point["rows_per_s"] == pytest.approx(1000)
     assert point["rows_per_cpu_s"] == pytest.approx(1600)
+
+
+def test_p99_interval_brackets_the_p99_and_narrows_with_samples():
+    import math
+    import random
+
+    from mlops_cli.profile import stats
+
+    widths = []
+    for n in (500, 5000, 50000):  # exponential latencies, as evenly spread quantiles
+        values = [-math.log(1 - (i + 0.5) / n) for i in range(n)]
+        low, high = stats.p99_interval(values)
+        assert low <= stats.percentile(values, 99) <= high
+        assert low <= -math.log(0.01) <= high  # the true p99 of the distribution
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2]
+    assert stats.p99_interval([]) is None
+    assert stats.p99_interval([0.5]) == (0.5, 0.5)
+    few = sorted(random.Random(0).expovariate(1.0) for _ in range(50))
+    assert stats.p99_interval(few)[1] == few[-1]  # with few samples the bound is the maximum

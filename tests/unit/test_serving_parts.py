@@ -242,3 +242,24 @@ def test_collector_never_puts_more_rows_in_a_file_than_rows_per_file(tmp_path):
     files = sorted(tmp_path.glob("*.parquet"))
     assert [pq.ParquetFile(f).metadata.num_rows for f in files] == [100, 100, 100, 100, 20]
     assert pq.read_table(files).column("x").to_pylist() == list(range(420))
+
+
+def test_the_image_code_imports_on_its_own(tmp_path):
+    """What `package` copies into /app must be enough for every serving module: a module the
+    serving code imports but the image lacks fails only inside a container otherwise."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    import mlops_cli.serving
+    from mlops_cli.targets import package
+
+    package._copy_code(tmp_path / "mlops_cli")
+    modules = [f"mlops_cli.serving.{m.name}" for m in pkgutil.iter_modules(mlops_cli.serving.__path__)]
+    script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); exec({script!r})",
+         *modules],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]

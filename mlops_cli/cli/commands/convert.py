@@ -76,8 +76,22 @@ def convert(
     ] = 0.001,
     quantize: Annotated[
         Optional[str],
-        typer.Option("--quantize", help="'dynamic': int8 weights via onnxruntime.quantization."),
+        typer.Option(
+            "--quantize",
+            help="'dynamic': int8 weights; 'static': int8 weights and activations (QDQ), calibrated"
+            " on --calibration rows. Both via onnxruntime.quantization.",
+        ),
     ] = None,
+    calibration: Annotated[
+        Optional[Path],
+        typer.Option("--calibration", help="Rows of the model's inputs (CSV/Parquet) for --quantize static."),
+    ] = None,
+    calibration_method: Annotated[
+        str,
+        typer.Option(
+            "--calibration-method", help="How activation ranges are set: minmax, entropy, percentile."
+        ),
+    ] = "minmax",
     force: Annotated[
         bool, typer.Option("--force", help="Register even if parity fails (tagged parity=failed).")
     ] = False,
@@ -98,6 +112,8 @@ def convert(
     Exit codes: 5 parity failed (nothing registered unless --force), 2 bad options or sample.
 
     Example: mlops convert churn:3 --sample holdout.csv --name churn-onnx
+
+    Example: mlops convert net:2 --quantize static --calibration rows.csv
     """
     from mlops_cli.convert.service import ConvertRequest, convert_model
 
@@ -113,6 +129,8 @@ def convert(
         atol=atol,
         max_mismatch_rate=max_mismatch_rate,
         quantize=quantize,
+        calibration=calibration,
+        calibration_method=calibration_method,
         force=force,
         message=message,
     )
@@ -143,9 +161,6 @@ def _render(result: ConvertResult, console: Console) -> None:
         )
     render_parity(result.parity.to_dict(), console)
     if result.quantization:
-        q = result.quantization
-        console.print(
-            f"\nquantised ({q['mode']}): {human_size(q['size_before'])} -> {human_size(q['size_after'])}"
-            + (f" ({q['size_reduction']:.0%} smaller)" if q["size_reduction"] >= 0 else " (no smaller)"),
-            markup=False,
-        )
+        from mlops_cli.cli.parity_view import quantization_line
+
+        console.print("\n" + quantization_line(result.quantization), markup=False)

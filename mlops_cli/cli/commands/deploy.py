@@ -19,6 +19,8 @@ service = LazyModule("mlops_cli.deploy.service")
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlops_cli.targets.interrupts import SignalHold
+
 DEFAULT_COMMAND = "apply"
 
 
@@ -47,11 +49,24 @@ def apply(
         str, typer.Option("--name", help="The deployment's name (a-z 0-9 -).", show_default=False)
     ],
     target: Annotated[str, typer.Option("--target", help="local, docker or kubernetes.")] = "local",
-    port: Annotated[int, typer.Option(help="Port the deployment answers on.")] = 8080,
+    port: Annotated[
+        Optional[int],
+        typer.Option(help="Port the deployment answers on (create: 8080; a switch keeps the deployment's)."),
+    ] = None,
     host: Annotated[
-        str, typer.Option(help="Interface to listen on (local and docker with host networking).")
-    ] = "127.0.0.1",
-    replicas: Annotated[int, typer.Option(help="kubernetes: pods; local/docker: 1 server process.")] = 1,
+        Optional[str],
+        typer.Option(
+            help="Interface to listen on, local and docker host networking "
+            "(create: 127.0.0.1; a switch keeps the deployment's)."
+        ),
+    ] = None,
+    replicas: Annotated[
+        Optional[int],
+        typer.Option(
+            help="kubernetes: pods; local/docker: server processes "
+            "(default: a confirmed profile's workers, else 1)."
+        ),
+    ] = None,
     cpu: Annotated[
         Optional[float],
         typer.Option(help="CPU cores (default: the version's profile recommendation, else 1)."),
@@ -87,11 +102,12 @@ def apply(
         Optional[str], typer.Option(help="docker: base image when the version's image must be built.")
     ] = None,
     network: Annotated[
-        str,
+        Optional[str],
         typer.Option(
-            help="docker: 'host' (zero-failure switches) or 'publish' (127.0.0.1:PORT->8080; needs a bridge)."
+            help="docker: 'host' (zero-failure switches, the default) or 'publish' (127.0.0.1:PORT->8080; "
+            "needs a bridge). A switch keeps the deployment's."
         ),
-    ] = "host",
+    ] = None,
     push: Annotated[
         Optional[str],
         typer.Option(help="kubernetes: tag and push the image to this repository.", metavar="REPO"),
@@ -146,11 +162,11 @@ def apply(
         options=options,
     )
     output = Output(json)
-    with store_for(store) as opened, _refusal_shown(output):
+    with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         if not dry_run:
             fetch_from_remote(output, opened, ref)
         result = service.deploy(opened, request, dry_run=dry_run, message=message)
-    _render_result(output, result)
+        _render_result(output, result, hold)
 
 
 @app.command("rollback")
@@ -174,9 +190,9 @@ def rollback(
     Example: mlops deploy rollback churn --to 3 -m "v7 raises false positives"
     """
     output = Output(json)
-    with store_for(store) as opened, _refusal_shown(output):
+    with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         result = service.rollback(opened, name, to, message=message, wait_timeout=wait_timeout)
-    _render_result(output, result)
+        _render_result(output, result, hold)
 
 
 @app.command("list")
@@ -334,16 +350,27 @@ def _refusal_shown(output: Output) -> Iterator[None]:
         raise
 
 
-def _render_result(output: Output, result: service.DeployResult) -> None:
-    if result.action == "plan":
-        import json as jsonlib
+@contextmanager
+def _one_transaction(output: Output) -> Iterator[SignalHold]:
+    """SIGINT/SIGTERM cancel a switch until the new revision holds the listener; from then on
+    they are held until the process exits, so the outcome recorded is the one reported and the
+    exit code (see targets/interrupts.py)."""
+    from mlops_cli.targets.interrupts import SignalHold
 
-        human = f"Plan for {result.deployment} revision {result.revision} ({result.ref}):\n" + jsonlib.dumps(
-            {"resources": result.resources, "smoke": result.smoke, **(result.plan or {})},
-            indent=2,
-            default=str,
+    with SignalHold(keep_when_armed=True) as hold:
+        yield hold
+
+
+def _render_result(output: Output, result: service.DeployResult, hold: SignalHold | None = None) -> None:
+    if hold is not None and hold.caught:
+        output.stderr.print(
+            f"note: interrupted after revision {result.revision} took the listener: "
+            "the switch was completed and recorded first",
+            markup=False,
+            highlight=False,
         )
-        output.result(result, human)
+    if result.action == "plan":
+        _render_plan(output, result)
         return
     verb = {"create": "Created", "switch": "Switched", "rollback": "Rolled back"}[result.action]
     output.result(
@@ -351,3 +378,24 @@ def _render_result(output: Output, result: service.DeployResult) -> None:
         f"{verb} {result.deployment}: revision {result.revision} serves {result.ref} "
         f"({short_digest(result.digest)}) on {result.endpoint} in {result.seconds:.2f} s",
     )
+
+
+def _render_plan(output: Output, result: service.DeployResult) -> None:
+    """--dry-run: the plan object with --json. Without it, a plan with manifests (kubernetes)
+    prints them as YAML on stdout, ready for `kubectl apply -f -`, `kubectl diff -f -` or a
+    validator, and the summary with the kubectl commands on stderr; other targets print the plan."""
+    import json as jsonlib
+    import sys
+
+    plan = dict(result.plan or {})
+    manifests = None if output.json_mode else plan.pop("yaml", None)
+    head = f"Plan for {result.deployment} revision {result.revision} ({result.ref}):\n"
+    text = head + jsonlib.dumps(
+        {"resources": result.resources, "smoke": result.smoke, **plan}, indent=2, default=str
+    )
+    if manifests is None:
+        output.result(result, text)
+        return
+    output.stderr.print(text, markup=False, highlight=False)
+    sys.stdout.write(manifests if manifests.endswith("\n") else manifests + "\n")
+    sys.stdout.flush()

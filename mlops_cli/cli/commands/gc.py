@@ -41,6 +41,8 @@ def gc(
 
     def human(console: Console) -> None:
         verb = "Would remove" if dry_run else "Removed"
+        for kept in report.kept_for_deployments if dry_run else []:
+            console.print(f"{kept['digest']}  kept: {kept['reason']}", markup=False)
         for blob in report.blobs:
             console.print(f"{blob.digest}  {human_size(blob.size):>9}  {blob.reason}", markup=False)
         temp_bytes = sum(t["size"] for t in report.temp_files)

@@ -88,7 +88,7 @@ def versions(
 
 
 # Metadata `mlops convert` records, shown as tables rather than JSON.
-_RENDERED_APART = ("parity", "quantization", "environment")
+_RENDERED_APART = ("parity", "quantization", "environment", "entry")
 
 
 def _render_conversion(metadata: dict, console: Console) -> None:
@@ -98,12 +98,9 @@ def _render_conversion(metadata: dict, console: Console) -> None:
         render_parity(metadata["parity"], console)
     quantization = metadata.get("quantization")
     if isinstance(quantization, dict):
-        console.print(
-            f"\nquantization: {quantization.get('mode')}, "
-            f"{human_size(quantization.get('size_before', 0))} -> "
-            f"{human_size(quantization.get('size_after', 0))}",
-            markup=False,
-        )
+        from mlops_cli.cli.parity_view import quantization_line
+
+        console.print("\n" + quantization_line(quantization), markup=False)
         if isinstance(quantization.get("float_parity"), dict):
             render_parity(quantization["float_parity"], console, title="parity before quantization")
 
@@ -117,6 +114,23 @@ def _environment_line(env: dict) -> str:
         f"Python {env.get('python')} on {env.get('platform')}, "
         f"{plural(env.get('distributions') or 0, 'distribution')} ({short_digest(env.get('digest', ''))})"
     )
+
+
+def _entry_rows(entry: dict | None) -> list[tuple[str, str]]:
+    """An entry-script version: its script and contract, and its environment in one line each."""
+    if not entry:
+        return []
+    rows = [
+        ("entry", f"{entry.get('script')} ({entry.get('form')}: {', '.join(entry.get('functions', []))})")
+    ]
+    env = entry.get("environment")
+    if env:
+        pinned = plural(len(env.get("pinned", [])), "pinned package")
+        rows.append(
+            ("entry env", f"{env.get('file')} ({env.get('kind')}, Python {env.get('python')}, {pinned}, "
+             f"{short_digest(env.get('digest', ''))})")
+        )  # fmt: skip
+    return rows
 
 
 def _render_version(version: ModelVersion, console: Console) -> None:
@@ -166,6 +180,7 @@ def _render_version(version: ModelVersion, console: Console) -> None:
     env = version.metadata.get("environment")
     if isinstance(env, dict):
         rows.append(("environment", _environment_line(env)))
+    rows += _entry_rows(version.entry)
     for key, value in version.metadata.items():
         if key in _RENDERED_APART:
             continue

@@ -12,6 +12,7 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
+from mlops_cli.errors import UsageError
 from mlops_cli.targets.docker import ImageBuildError
 from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
 
@@ -56,44 +57,132 @@ def package(
             "--with-collect", help="Include pyarrow so the image can use --collect (about +170 MB)."
         ),
     ] = False,
+    package_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="'image' (a Docker image) or 'bundle' (a .tar.gz that serves without Docker).",
+            metavar="image|bundle",
+        ),
+    ] = "image",
+    bundle_output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="The bundle file to write (--format bundle).", metavar="FILE"),
+    ] = None,
+    with_wheels: Annotated[
+        bool, typer.Option("--wheels", help="Put the pinned wheels in the bundle (installs offline).")
+    ] = False,
+    platform: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--platform",
+            help="Target platform: linux/amd64 or linux/arm64 [default: this machine's].",
+            metavar="OS/ARCH",
+        ),
+    ] = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
-    """Build a Docker image that serves a model, offline, and record it with the version.
+    """Build a Docker image (or a Docker-free bundle) that serves a model, offline, and record it.
 
     The wheels are downloaded once on this machine (cached in .mlops/cache/wheels) and the
     build runs with the network off. The image runs as a non-root user and listens on $PORT
-    (default 8080).
+    (default 8080). `--format bundle --output model.tar.gz` writes one deterministic archive
+    with the model, its manifest and audit record, the server and a launcher (serve.sh);
+    `mlops bundle verify model.tar.gz` checks it anywhere.
 
     Example: mlops package churn:3 --image registry.example.com/churn:3
+
+    Example: mlops package churn:3 --format bundle -o churn.tar.gz --platform linux/arm64 --wheels
     """
     from mlops_cli.targets import package as packaging
 
     output = Output(json)
+    if package_format not in ("image", "bundle"):
+        raise UsageError(f"unknown --format {package_format!r}", hint="use --format image or --format bundle")
+    if package_format == "bundle":
+        _package_bundle(output, ref, bundle_output, with_wheels, platform or [], wheelhouse, message, store)
+        return
+    if bundle_output is not None or with_wheels:
+        raise UsageError("--output and --wheels are for --format bundle", hint="images take --output-dir")
+    from mlops_cli.packaging import platforms as known_platforms
+
+    targets = known_platforms.parse_many(platform or []) or [None]
+    if len(targets) > 1 and output_dir is not None:
+        raise UsageError("--output-dir takes one --platform", hint="write one context per platform")
+    results = []
     with store_for(store) as opened:
-        try:
-            with _build_log(output) as on_log:
-                result = packaging.package(
-                    opened,
-                    ref,
-                    image=image,
-                    base_image=base_image,
-                    output_dir=output_dir,
-                    build=not no_build,
-                    wheelhouse=wheelhouse,
-                    with_collect=with_collect,
-                    message=message,
-                    on_log=on_log,
-                )
-        except ImageBuildError as exc:
-            for line in exc.log_tail:
-                output.stderr.print(f"  | {line}", markup=False, highlight=False)
-            raise
-    if result.built:
-        added = human_size(result.size - result.base_size) if result.base_size is not None else "?"
-        size = human_size(result.size)
-        human = f"Built {result.image} ({result.image_id[:19]}, {size}, +{added} over the base)"
+        for target in targets:
+            try:
+                with _build_log(output) as on_log:
+                    results.append(
+                        packaging.package(
+                            opened,
+                            ref,
+                            image=image,
+                            base_image=base_image,
+                            output_dir=output_dir,
+                            build=not no_build,
+                            wheelhouse=wheelhouse,
+                            with_collect=with_collect,
+                            message=message,
+                            on_log=on_log,
+                            platform=target,
+                            arch_suffix=len(targets) > 1,
+                        )
+                    )
+            except ImageBuildError as exc:
+                for line in exc.log_tail:
+                    output.stderr.print(f"  | {line}", markup=False, highlight=False)
+                raise
+    if len(results) > 1:
+        output.result([r.to_dict() for r in results], "\n".join(_summary(r) for r in results))
     else:
-        human = f"Wrote the build context for {result.ref} to {result.context}"
-    output.result(result, human)
+        output.result(results[0], _summary(results[0]))
+
+
+def _summary(result) -> str:
+    if not result.built:
+        return f"Wrote the build context for {result.ref} to {result.context}"
+    added = human_size(result.size - result.base_size) if result.base_size is not None else "?"
+    return (
+        f"Built {result.image} ({result.platform}, {result.image_id[:19]}, {human_size(result.size)},"
+        f" +{added} over the base)"
+    )
+
+
+def _package_bundle(
+    output: Output,
+    ref: str,
+    target_file: Optional[Path],
+    with_wheels: bool,
+    platform: list[str],
+    wheelhouse: Optional[Path],
+    message: Optional[str],
+    store: Optional[Path],
+) -> None:
+    from mlops_cli.packaging import platforms
+    from mlops_cli.packaging.bundle import build_bundle
+
+    if target_file is None:
+        raise UsageError("--format bundle needs --output FILE", hint="e.g. --output model.tar.gz")
+    wanted = platforms.parse_many(platform)
+    if len(wanted) > 1:
+        raise UsageError("a bundle is built for one --platform", hint="build one bundle per platform")
+    with store_for(store) as opened:
+        result = build_bundle(
+            opened,
+            ref,
+            target_file,
+            target=wanted[0] if wanted else None,
+            with_wheels=with_wheels,
+            wheelhouse=wheelhouse,
+            message=message,
+            note=output.note,
+        )
+    output.result(
+        result,
+        f"Wrote {result.output} ({human_size(result.size)}, {result.platform}, sha256 {result.sha256[:16]}…):"
+        f" {result.ref} with its manifest and audit record; run ./serve.sh after extracting it",
+    )

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -14,8 +14,9 @@ from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.errors import CheckFailedError, UsageError
-from mlops_cli.profile.request import ProfileRequest, parse_list, parse_target, plan
-from mlops_cli.profile.sweep import Progress
+
+if TYPE_CHECKING:  # imported when profile runs: every other command's start-up skips them
+    from mlops_cli.profile.sweep import Progress
 
 MODE_CHOICES = {"all": ("inprocess", "http"), "inprocess": ("inprocess",), "http": ("http",)}
 
@@ -23,6 +24,8 @@ MODE_CHOICES = {"all": ("inprocess", "http"), "inprocess": ("inprocess",), "http
 @contextmanager
 def _progress(output: Output, total: int) -> Iterator[Progress]:
     """A bar counting points on a terminal, naming the one just measured; nothing in a pipe."""
+    from mlops_cli.profile.sweep import Progress
+
     if not output.interactive:
         yield Progress(note=output.note)
         return
@@ -104,6 +107,8 @@ def profile(
         raise UsageError("--json and --markdown cannot be combined")
     if mode not in MODE_CHOICES:
         raise UsageError(f"--mode {mode!r} is not one of {', '.join(MODE_CHOICES)}")
+    from mlops_cli.profile.request import ProfileRequest, parse_list, parse_target, plan
+
     request = ProfileRequest(
         ref=ref,
         data=data,

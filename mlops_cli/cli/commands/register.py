@@ -33,6 +33,24 @@ def register(
         Optional[list[Path]],
         typer.Option("--dataset", help="Training data file, stored for lineage; repeatable."),
     ] = None,
+    entry: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--entry", help="An entry script (init/run, or preprocess/postprocess).", metavar="SCRIPT"
+        ),
+    ] = None,
+    environment: Annotated[
+        Optional[Path],
+        typer.Option("--environment", help="The entry script's conda environment.yml.", metavar="FILE"),
+    ] = None,
+    requirements: Annotated[
+        Optional[Path],
+        typer.Option("--requirements", help="The entry script's pip requirements.txt.", metavar="FILE"),
+    ] = None,
+    code: Annotated[
+        Optional[Path],
+        typer.Option("--code", help="Helper modules, on sys.path when the script runs.", metavar="DIR"),
+    ] = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -41,13 +59,23 @@ def register(
 
     Versions count up per name from 1; the content is stored by sha256 in .mlops/objects.
 
+    With --entry, the script, its environment (pinned by resolving it now) and --code are
+    stored with the version; nothing is imported or run until it is served.
+
     Example: mlops register model.onnx --name churn --tag team=growth --alias candidate
+
+    Example: mlops register model.pkl --entry score.py --environment environment.yml
     """
     from mlops_cli.domain import parse_tag
+    from mlops_cli.environments.attach import EntryRequest
+    from mlops_cli.errors import UsageError
     from mlops_cli.models.registering import register_model
 
     out = Output(json)
     tags = dict(parse_tag(t) for t in tag or [])
+    if entry is None and (environment or requirements or code):
+        raise UsageError("--environment, --requirements and --code go with --entry SCRIPT")
+    entry_request = EntryRequest(entry, environment, requirements, code) if entry else None
     with store_for(store) as opened:
         version = register_model(
             opened,
@@ -60,6 +88,7 @@ def register(
             datasets=list(dataset or []),
             message=message,
             progress=out,
+            entry=entry_request,
         )
     out.result(
         version,

@@ -8,15 +8,22 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
 local = LazyModule("mlops_cli.targets.local")
+runtime_providers = LazyModule("mlops_cli.runtime.providers")
 
 
 def serve(
-    ref: ModelRefArg,
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="REF...",
+            help="Model versions (NAME, NAME:N, NAME@ALIAS); several: each under /v2/models/NAME.",
+        ),
+    ],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
@@ -40,6 +47,8 @@ def serve(
     batch_max_latency_ms: Annotated[
         float, typer.Option(help="Longest wait for a micro-batch to fill, under load.", metavar="M")
     ] = 2.0,
+    env_manager: EnvManagerOpt = "virtualenv",
+    providers: ProvidersOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -48,8 +57,19 @@ def serve(
     Runs until Ctrl-C or SIGTERM, then finishes in-flight requests and flushes collected data.
     With --json, a JSON object describing the server is printed on stdout before it starts.
 
+    A version registered with an entry script and an environment runs in that environment,
+    built once from its pinned set and cached under .mlops/envs/ (--env-manager local: in this
+    Python instead).
+
+    Several REFs serve several versions in one server, each under /v2/models/NAME[/versions/N]
+    (/invocations and /score only when there is one).
+
     Example: mlops serve churn@production --port 8080 --collect requests/
+
+    Example: mlops serve churn:3 churn:4 fraud@production
     """
+    output = Output(json)
+    choice = runtime_providers.resolve(providers)
     config = ServeConfig(
         bundle="",
         host=host,
@@ -60,18 +80,25 @@ def serve(
         collect_dir=str(collect) if collect else None,
         batch_max_size=batch_max_size,
         batch_max_latency_ms=batch_max_latency_ms,
+        providers=choice.providers,
     )
-    output = Output(json)
     with store_for(store) as opened:
-        fetch_from_remote(output, opened, ref)
-        server = local.prepare(opened, ref, config)
+        for ref in refs:
+            fetch_from_remote(output, opened, ref)
+        server = local.prepare(opened, refs[0], config, env_manager, output.note, tuple(refs[1:]))
+    if providers is not None:  # the CPU by default is no news; a choice from a list is
+        output.note(choice.note())
     output.result(
         {
             "ref": server.version.ref,
             "digest": server.version.digest,
             "url": server.url,
             "bundle": str(server.bundle),
+            "environment": server.environment.to_dict() if server.environment else None,
+            "models": [v.ref for v in (server.version, *server.others)],
+            "providers": choice.to_dict(),
         },
-        f"Serving {server.version.ref} on {server.url} (try {server.url}/v2/models/{server.version.name})",
+        f"Serving {', '.join(v.ref for v in (server.version, *server.others))} on {server.url}"
+        f" (try {server.url}/v2/models/{server.version.name})",
     )
     local.run(server)
