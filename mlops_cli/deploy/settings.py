@@ -132,6 +132,7 @@ def check_api_key(var: str | None) -> None:
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 PLACE_OPTIONS = ("network",)  # target options that decide where traffic arrives
+KEPT_OPTIONS = ("providers",)  # target options a switch keeps from the deployment unless given
 
 
 def same_place(
@@ -161,4 +162,21 @@ def same_place(
     for key in PLACE_OPTIONS:
         if now[key] is not None:
             options[key] = now[key]
+    for key in KEPT_OPTIONS:
+        if options.get(key) is None and current_options.get(key) is not None:
+            options[key] = current_options[key]
     return now["host"], now["port"], options
+
+
+def check_providers(text: str | None, target: str) -> str | None:
+    """`--providers` as the server will take it: names checked here (exit 2 for a typo); for the
+    local target also whether this machine's onnxruntime has one of them (a container or a pod
+    decides with its own build, so a GPU node can run what this laptop cannot)."""
+    if text is None:
+        return None
+    from mlops_cli.runtime.providers import choose_providers, parse_providers
+
+    names = parse_providers(text)
+    if target == "local":
+        choose_providers(names)
+    return ",".join(names)

@@ -34,6 +34,12 @@ def _error_line(result) -> str:
         (["m:1", "--name", "web", "--wait-timeout", "0"], 2, "--wait-timeout"),
         (["m:1", "--name", "web", "--replicas", "0"], 2, "--replicas must be at least 1"),
         (["m:9", "--name", "web"], 1, "has no version 9"),
+        (["m:1", "--name", "web", "--providers", "cudda,cpu"], 2, "unknown execution provider 'cudda'"),
+        (
+            ["m:1", "--name", "web", "--providers", "migraphx"],
+            1,
+            "is not available in this onnxruntime build",
+        ),
     ],
 )
 def test_bad_input_is_one_error_line(cli, onnx_model, args, code, text):
@@ -269,3 +275,20 @@ def test_a_deploy_while_another_holds_the_lock_exits_6_busy(cli, onnx_model, pro
     assert result.exit_code == 6, result.stderr
     assert _error_line(result).startswith("error: another deploy, rollback or delete of 'web' is running")
     assert cli("deploy", "list", "--json").json == []
+
+
+def test_providers_reach_the_pods_server_and_are_checked_there(cli, onnx_model, monkeypatch, tmp_path):
+    """A pod's onnxruntime decides (a GPU node can run what this machine cannot): the names are
+    checked here, availability in the pod; the server arguments carry them in order."""
+    import yaml
+
+    from tests.kubectl_standin import install
+
+    install(tmp_path / "bin", monkeypatch)  # a STAND-IN kubectl: --dry-run never calls it
+    args = ["deploy", "m:1", "--name", "web", "--target", "kubernetes", "--image", "registry.example/m:1"]
+    result = cli(*args, "--providers", "tensorrt,cuda,cpu", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    deployment = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "Deployment")
+    server = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    position = server.index("--providers")
+    assert server[position + 1] == "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider"
