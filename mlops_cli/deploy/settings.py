@@ -40,7 +40,7 @@ class Resources:
     cpu: float
     memory: str
     source: str  # "options", "profile" (the version's newest recommendation), "defaults", or a mix
-    serving: dict[str, int] = field(default_factory=dict)  # workers, threads, batch_max_size
+    serving: dict[str, Any] = field(default_factory=dict)  # workers, threads, batch_max_size, providers
     note: str | None = None  # why a stored recommendation was not applied
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +96,8 @@ def resources(version: ModelVersion, cpu: float | None, memory: str | None) -> R
     if any(source.endswith("profile") for source in sources):
         wanted = {"workers": "workers", "threads": "threads", "batch_max_size": "max_batch_size"}
         serving = {key: int(recommendation[name]) for key, name in wanted.items() if recommendation.get(name)}
+        if recommendation.get("providers"):
+            serving["providers"] = str(recommendation["providers"])
     return Resources(float(cpu), memory, ", ".join(sources), serving, note)
 
 
@@ -107,6 +109,8 @@ def with_profile_serving(
     pod for kubernetes, whose replicas are pods); --replicas wins over the profile."""
     serving = resources.serving
     options = {**options, **{k: serving[k] for k in ("threads", "batch_max_size") if k in serving}}
+    if serving.get("providers") and not options.get("providers"):  # measured with them
+        options["providers"] = serving["providers"]
     workers = serving.get("workers")
     if target == "kubernetes":
         if workers:

@@ -234,7 +234,7 @@ def _stored_profile(store, confirmed: bool | None) -> dict:
     recommendation = {
         "cpu": 1.5, "memory": "384Mi", "memory_bytes": 384 << 20, "threads": 2, "workers": 3,
         "max_batch_size": 16, "confirmed": confirmed, "concurrency": 4, "point": 1,
-        "memory_headroom": 0.2, "cpu_basis": "measured",
+        "memory_headroom": 0.2, "cpu_basis": "measured", "providers": "CPUExecutionProvider",
     }  # fmt: skip
     details = {"recommendation": recommendation, "points": []}
     jobs.add_artifact(store.conn, ModelRef.parse("m:1"), "profile", "p", None, details, provenance())
@@ -253,9 +253,12 @@ def test_only_a_confirmed_profile_sizes_a_deployment_and_brings_its_serving_sett
     confirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json").json
     assert confirmed["resources"]["source"] == "cpu: profile, memory: profile"
     assert (confirmed["resources"]["cpu"], confirmed["resources"]["memory"]) == (rec["cpu"], rec["memory"])
-    assert confirmed["resources"]["serving"] == {"workers": 3, "threads": 2, "batch_max_size": 16}
+    assert confirmed["resources"]["serving"] == {
+        "workers": 3, "threads": 2, "batch_max_size": 16, "providers": "CPUExecutionProvider"
+    }  # fmt: skip
     argv = confirmed["plan"]["argv"]
     assert argv[argv.index("--threads") + 1] == "2" and argv[argv.index("--batch-max-size") + 1] == "16"
+    assert argv[argv.index("--providers") + 1] == "CPUExecutionProvider"  # what it was measured with
     assert confirmed["plan"]["workers"] == 3
     chosen = cli("deploy", "m:1", "--name", "web", "--replicas", "1", "--dry-run", "--json").json
     assert chosen["plan"]["workers"] == 1  # --replicas wins over the profile's workers
