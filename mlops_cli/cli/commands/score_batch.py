@@ -24,11 +24,15 @@ def score_batch(
     ] = None,
     input: Annotated[
         Optional[list[str]],
-        typer.Option("--input", "-i", help="A CSV/Parquet/JSONL file, a folder or a glob; repeatable."),
+        typer.Option(
+            "--input", "-i", help="A CSV/Parquet/JSONL file, folder or glob, local or a URL; repeatable."
+        ),
     ] = None,
     output: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", help="A .parquet, .csv or .jsonl file, or a folder."),
+        Optional[str],
+        typer.Option(
+            "--output", "-o", help="A .parquet, .csv or .jsonl file or a folder; or s3://, gs://, az:// URL."
+        ),
     ] = None,
     output_format: Annotated[
         Optional[str],
@@ -92,6 +96,7 @@ def score_batch(
     """
     from mlops_cli.batch.request import ScoreRequest, parse_columns, parse_shard
     from mlops_cli.batch.run import score_batch as run_score_batch
+    from mlops_cli.batch.storage import location
 
     out = Output(json)
     job_id = None
@@ -104,7 +109,7 @@ def score_batch(
         request = ScoreRequest(
             model=ref,
             inputs=tuple(input),
-            output=output,
+            output=location(output),
             output_format=output_format,
             batch_size=batch_size,
             workers=workers or 1,
@@ -136,6 +141,6 @@ def score_batch(
         job,
         f"Scored {details['rows_scored']:,} of {details['rows_read']:,} rows with {job.model_ref} in"
         f" {duration:.2f} s ({details['rows_read'] / duration:,.0f} rows/s)\n"
-        f"{details['output']['path']} ({human_size(Path(details['output']['path']).stat().st_size)},"
+        f"{details['output']['path']} ({human_size(details['output']['size'])},"
         f" {short_digest(details['output']['sha256'])}); job {job.id}",
     )
