@@ -90,7 +90,7 @@ def score_batch(
     output, fmt = request.output_target()
     errors_output, errors_fmt = _errors_target(request)
     schema = _schema(model, request)
-    _check_inputs(files, schema, request, output, errors_output)
+    check_inputs(files, schema, request, output, errors_output)
     check_output(output, "--output")
     if errors_output is not None:
         check_writable(errors_output, "--errors-output")
@@ -243,13 +243,14 @@ def _schema(model: ResolvedModel, request: ScoreRequest) -> ModelSchema:
     return schema_from_signature(model.signature, request.features or None)
 
 
-def _check_inputs(
+def check_inputs(
     files: list[InputFile],
     schema: ModelSchema,
     request: ScoreRequest,
     output: Path | str,
     errors_output: Path | None,
 ) -> None:
+    """The inputs agree with each other, the model and the options (every engine checks this)."""
     check_output_is_not_an_input(output, files)
     if errors_output is not None:
         check_output_is_not_an_input(errors_output, files, "--errors-output")

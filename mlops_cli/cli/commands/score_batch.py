@@ -82,6 +82,17 @@ def score_batch(
     optimization: Annotated[
         str, typer.Option("--optimization", help="Graph optimisation: disable, basic, extended, all.")
     ] = "all",
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this machine) or spark (a PySpark job).")
+    ] = "local",
+    master: Annotated[
+        Optional[str],
+        typer.Option("--master", help="With --engine spark: local[N], spark://HOST:PORT, yarn, k8s://..."),
+    ] = None,
+    spark_conf: Annotated[
+        Optional[list[str]],
+        typer.Option("--spark-conf", help="With --engine spark: a Spark setting KEY=VALUE; repeatable."),
+    ] = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -123,6 +134,21 @@ def score_batch(
             optimization=optimization,
             message=message,
         )
+    if engine not in ("local", "spark"):
+        raise UsageError(f"--engine must be local or spark, not {engine!r}")
+    if engine == "spark":
+        if request is None:
+            raise UsageError("--resume is for the local engine: a Spark job is rerun, not resumed")
+        from mlops_cli.batch.engines.spark import parse_options
+        from mlops_cli.batch.engines.spark_job import score_with_spark
+
+        options = parse_options(master, spark_conf)
+        with store_for(store) as opened:
+            job = score_with_spark(opened, request, options)
+        _render(out, job)
+        return
+    if master is not None or spark_conf:
+        raise UsageError("--master and --spark-conf need --engine spark")
     with store_for(store) as opened:
         job = run_score_batch(
             opened,
@@ -133,6 +159,10 @@ def score_batch(
             threads_per_worker=threads_per_worker,
             progress=out,
         )
+    _render(out, job)
+
+
+def _render(out: Output, job) -> None:
     details = job.details
     if details.get("rows_failed"):
         out.warn(f"{details['rows_failed']:,} rows could not be scored and were skipped")
