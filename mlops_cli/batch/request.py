@@ -116,16 +116,16 @@ class ScoreRequest:
         if isinstance(self.output, str):
             if storage.is_folder(self.output):
                 fmt = self.output_format or "parquet"
-                return storage.join(self.output, self._output_name(fmt)), fmt
+                return storage.join(self.output, self.output_name(fmt)), fmt
             return self.output, self.output_format or format_of(Path(self.output), "output")
         output = self.output.expanduser().absolute()
         is_folder = output.is_dir() or str(self.output).endswith(("/", os.sep))
         if is_folder:
             fmt = self.output_format or "parquet"
-            return output / self._output_name(fmt), fmt
+            return output / self.output_name(fmt), fmt
         return output, self.output_format or format_of(output, "output")
 
-    def _output_name(self, fmt: str) -> str:
+    def output_name(self, fmt: str) -> str:
         index, count = self.shard
         stem = "scores" if count == 1 else f"scores-{index}-of-{count}"
         return f"{stem}.{fmt}"

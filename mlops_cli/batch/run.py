@@ -128,11 +128,11 @@ def score_batch(
         raise
     started = time.monotonic()
     try:
-        counts = _run(folder, model, schema, files, request, progress)
+        counts = score_into_parts(folder, model, schema, files, request, progress)
         errors_digest = None
         if errors_output is not None:  # written even when the check below fails: it says why
             _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
-        _check_error_rate(folder, counts, request)
+        check_error_rate(folder, counts, request)
         parts = _part_paths(folder, counts["chunks"])
         rows, output_digest, size = write_output(parts, output, fmt, folder.root)
         digests = counts["hasher"].result()
@@ -197,7 +197,7 @@ def _start_record(
     return job_store.create_job(store.conn, folder.root.name, KIND, model.ref, model.digest, details, prov)
 
 
-def _check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
+def check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
     """With --on-error skip: CheckFailedError (exit 5) when no row could be scored, or when more
     than --max-error-rate of the rows failed. No output is written then; the parts stay, so
     `--resume` with another --max-error-rate reuses them."""
@@ -293,7 +293,7 @@ def _plan(
     }
 
 
-def _run(
+def score_into_parts(
     folder: JobFolder,
     model: ResolvedModel,
     schema: ModelSchema,

@@ -220,3 +220,21 @@ def exists(url: str) -> bool:
     fs, path = filesystem(url)
     with errors(url):
         return fs.exists(path)
+
+
+def remove(url: str) -> None:
+    fs, path = filesystem(url)
+    with errors(url):
+        fs.rm_file(path)
+
+
+def info(url: str) -> dict[str, Any] | None:
+    """{"size", "version"} of an object, or None when there is none."""
+    fs, path = filesystem(url)
+    with errors(url):
+        fs.invalidate_cache()
+        try:
+            found = fs.info(path)
+        except FileNotFoundError:
+            return None
+    return {"size": int(found["size"]), "version": str(found.get("ETag") or found.get("etag") or "")}

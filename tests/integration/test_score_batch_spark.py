@@ -62,24 +62,24 @@ def test_local_mode_equals_the_local_engine_and_skips_bad_rows(
     # CSV with unparseable values, --on-error skip: the same rows skipped as locally.
     bad = _csv_with_bad_rows(project, 600, {3, 250, 599})
     reference = local_reference(cli, bad, project / "local-skip.parquet", "--on-error", "skip")
-    job = ok(cli("score-batch", "forest", "-i", bad, "-o", project / "skip", "--engine", "spark",
+    job = ok(cli("score-batch", "forest", "-i", bad, "-o", project / "skip.parquet", "--engine", "spark",
                  "--master", "local[2]", "--passthrough", "id", "--on-error", "skip", *spark_conf(),
-                 "--output-format", "parquet", "--json"))  # fmt: skip
+                 "--json"))  # fmt: skip
     assert job["details"]["rows_failed"] == 3 and job["details"]["rows_scored"] == 597
-    result = pq.read_table(project / "skip" / "scores.parquet")
+    result = pq.read_table(project / "skip.parquet")
     assert result.column("id").type == pa.string()  # Spark reads CSV columns as text
     expected = by_id(reference).drop(["id"])
     got = result.set_column(0, "id", result.column("id").cast(pa.int64()))
     assert by_id(got).drop(["id"]).equals(expected.cast(by_id(got).drop(["id"]).schema))
 
     # A bad value with --on-error fail: one error line naming the row, the output left as it was.
-    before = sorted(p.name for p in (project / "skip" / "scores.parquet").iterdir())
-    result = cli("score-batch", "forest", "-i", bad, "-o", project / "skip" / "scores.parquet",
+    before = sorted(p.name for p in (project / "skip.parquet").iterdir())
+    result = cli("score-batch", "forest", "-i", bad, "-o", project / "skip.parquet",
                  "--engine", "spark", "--master", "local[2]", *spark_conf())  # fmt: skip
     assert result.exit_code == 1, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "could not convert" in errors[0].lower() or "row" in errors[0], errors
-    assert sorted(p.name for p in (project / "skip" / "scores.parquet").iterdir()) == before
+    assert sorted(p.name for p in (project / "skip.parquet").iterdir()) == before
 
 
 def _python_workers(job: subprocess.Popen) -> list[int]:

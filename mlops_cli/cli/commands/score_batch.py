@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +13,7 @@ import typer
 from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import MlopsError, UsageError
 
 
 def score_batch(
@@ -93,6 +96,27 @@ def score_batch(
         Optional[list[str]],
         typer.Option("--spark-conf", help="With --engine spark: a Spark setting KEY=VALUE; repeatable."),
     ] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option("--target", help="kubernetes: run N shards as an Indexed Job on a cluster."),
+    ] = None,
+    parallelism: Annotated[
+        int, typer.Option("--parallelism", help="With --target kubernetes: shards (pods) of the Job.")
+    ] = 1,
+    image: Annotated[
+        Optional[str],
+        typer.Option("--image", help="With --target kubernetes: the pods' image; default: the packaged one."),
+    ] = None,
+    secret: Annotated[
+        Optional[str],
+        typer.Option("--secret", help="With --target kubernetes: a Secret whose keys become the pods' env."),
+    ] = None,
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="Kubernetes namespace.")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", help="kubectl context.")] = None,
+    kubeconfig: Annotated[Optional[str], typer.Option("--kubeconfig", help="kubeconfig file.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --target kubernetes: print the Job and commands only.")
+    ] = False,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -136,6 +160,19 @@ def score_batch(
         )
     if engine not in ("local", "spark"):
         raise UsageError(f"--engine must be local or spark, not {engine!r}")
+    if target is not None:
+        if target != "kubernetes" or request is None or engine != "local":
+            raise UsageError("--target takes kubernetes, with REF, --input and --output (local engine)")
+        from mlops_cli.batch.engines.kubernetes import ClusterOptions, score_on_kubernetes
+
+        cluster = ClusterOptions(parallelism, image, namespace, context, kubeconfig, secret)
+        with store_for(store) as opened, _log_tail_on_error(out):
+            plan = score_on_kubernetes(opened, request, cluster, dry_run=dry_run)
+        _render_cluster(out, plan)
+        return
+    if dry_run or image or secret or namespace or context or kubeconfig or parallelism != 1:
+        raise UsageError("--parallelism, --image, --secret, --namespace, --context, --kubeconfig and"
+                         " --dry-run need --target kubernetes")  # fmt: skip
     if engine == "spark":
         if request is None:
             raise UsageError("--resume is for the local engine: a Spark job is rerun, not resumed")
@@ -173,4 +210,30 @@ def _render(out: Output, job) -> None:
         f" {duration:.2f} s ({details['rows_read'] / duration:,.0f} rows/s)\n"
         f"{details['output']['path']} ({human_size(details['output']['size'])},"
         f" {short_digest(details['output']['sha256'])}); job {job.id}",
+    )
+
+
+@contextmanager
+def _log_tail_on_error(out: Output) -> Iterator[None]:
+    """The failed pods' logs on stderr, before the one error line."""
+    try:
+        yield
+    except MlopsError as exc:
+        for line in getattr(exc, "log_tail", None) or []:
+            out.stderr.print(f"  | {line}", markup=False, highlight=False)
+        raise
+
+
+def _render_cluster(out: Output, plan: dict) -> None:
+    if plan["dry_run"]:
+        commands = "\n".join(" ".join(argv) for argv in plan["commands"])
+        out.result(plan, f"{plan['yaml']}---\n# would run:\n{commands}")
+        return
+    record = plan["record"]
+    shards = record.details["output"]["shards"]
+    out.result(
+        {**plan, "record": asdict(record)},
+        f"Scored with {record.model_ref} in {len(shards)} pods of Job {plan['job']} in"
+        f" {record.details['duration_s']:.1f} s\n{plan['success_marker']} lists the {len(shards)} outputs;"
+        f" job {record.id}",
     )
