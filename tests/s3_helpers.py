@@ -101,7 +101,7 @@ class Bucket:
         self.fs.get_file(f"{self.name}/{key}", str(local))
         return local
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[str]:  # every key of the bucket
         self.fs.invalidate_cache()
         return sorted(p.split("/", 1)[1] for p in self.fs.find(self.name))
 

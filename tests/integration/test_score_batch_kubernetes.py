@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from the helpers are parameters of the tests
 """score-batch --target kubernetes: the Indexed Job validated against the Kubernetes schemas, the
 kubectl command lines checked through the STAND-IN kubectl on PATH (tests/kubectl_standin.py: no
 cluster can run here), the pods' own command run on this machine against the real S3-compatible
@@ -66,7 +67,7 @@ def run_pods_like_a_kubelet(plan: dict, bundle, project) -> None:
         assert json.loads(done.stdout)["shard"] == f"{index}/{count}"
 
 
-def test_job_applied_followed_and_published(cli, project, forest, store, s3, tmp_path, monkeypatch):  # noqa: F811
+def test_job_applied_followed_and_published(cli, project, forest, store, s3, tmp_path, monkeypatch):
     from mlops_cli.targets.bundling import local_bundle
 
     data = write(make_table(2000), project / "in.parquet")
@@ -100,18 +101,24 @@ def test_job_applied_followed_and_published(cli, project, forest, store, s3, tmp
     assert pa.concat_tables(shards).sort_by("id").equals(pq.read_table(reference))
 
 
-def test_failed_shard_reports_its_pod_logs_and_publishes_nothing(cli, project, forest, s3, tmp_path,
-                                                                  monkeypatch):  # noqa: F811  # fmt: skip
+def test_failed_shard_reports_its_pod_logs_and_publishes_nothing(
+    cli, project, forest, s3, tmp_path, monkeypatch
+):
     data = write(make_table(50), project / "in.parquet")
     url = s3.put(data, "in.parquet")
     s3.fs.pipe_file(f"{s3.name}/out/_SUCCESS", b"{}")  # from an earlier run
     kubectl = install(tmp_path / "kubectl", monkeypatch)
     kubectl.reply("wait", stderr="error: timed out waiting for the condition on jobs/x\n", rc=1)
-    kubectl.reply("get", "job", stdout={"status": {"conditions": [
-        {"type": "Failed", "status": "True", "reason": "FailedIndexes", "message": "Job has failed indexes"}]}})  # fmt: skip
-    pod = {"metadata": {"name": "score-forest-1-x", "annotations": {
-        "batch.kubernetes.io/job-completion-index": "1"}}, "status": {"phase": "Failed", "containerStatuses": [
-        {"name": "score", "state": {"terminated": {"reason": "Error", "exitCode": 1}}}]}}  # fmt: skip
+    failed = {"type": "Failed", "status": "True", "reason": "FailedIndexes", "message": "failed indexes: 1"}
+    kubectl.reply("get", "job", stdout={"status": {"conditions": [failed]}})
+    terminated = {"name": "score", "state": {"terminated": {"reason": "Error", "exitCode": 1}}}
+    pod = {
+        "metadata": {
+            "name": "score-forest-1-x",
+            "annotations": {"batch.kubernetes.io/job-completion-index": "1"},
+        },
+        "status": {"phase": "Failed", "containerStatuses": [terminated]},
+    }
     kubectl.reply("get", "pods", stdout={"items": [pod]})
     kubectl.reply("logs", stdout="error: input s3://b/in.parquet: access denied: forbidden\n")
     result = cli("score-batch", "forest", "-i", url, "-o", s3.url("out/"), "--target", "kubernetes",
@@ -122,11 +129,11 @@ def test_failed_shard_reports_its_pod_logs_and_publishes_nothing(cli, project, f
     assert sum(line.startswith("error:") for line in lines) == 1
     assert any("shard 1/2" in line and "exit code 1" in line for line in lines)
     assert any("access denied" in line for line in lines)  # the pod's own log line
-    assert "out/_SUCCESS" not in s3.keys()  # the old marker is gone and no new one was written
+    assert "out/_SUCCESS" not in s3.keys()  # noqa: SIM118 - the old marker is gone and no new one was written
     assert kubectl.argvs[-1][:4] == ["logs", "score-forest-1-x", "--container", "score"]
 
 
-def test_bad_cluster_input(cli, project, forest, tmp_path, monkeypatch):  # noqa: F811
+def test_bad_cluster_input(cli, project, forest, tmp_path, monkeypatch):
     data = write(make_table(10), project / "in.parquet")
     base = ["score-batch", "forest", "--target", "kubernetes", "--image", "x:1"]
     one_line_error(cli(*base, "-i", data, "-o", "s3://b/out/"), 2, "object storage")
@@ -138,12 +145,13 @@ def test_bad_cluster_input(cli, project, forest, tmp_path, monkeypatch):  # noqa
 
 
 @pytest.mark.skipif(not os.environ.get("MLOPS_TEST_KUBECONFIG"), reason="needs a real cluster")
-def test_real_cluster(cli, project, forest):  # noqa: F811
-    """With MLOPS_TEST_KUBECONFIG, MLOPS_TEST_K8S_IMAGE (an image carrying mlops-cli[batch,s3] and the
-    model at /model), MLOPS_TEST_K8S_INPUT (a Parquet URL with f0..f3 columns and id) and
-    MLOPS_TEST_K8S_OUTPUT (a prefix), with credentials in the Secret MLOPS_TEST_K8S_SECRET."""
+def test_real_cluster(cli, project, forest):
+    """With MLOPS_TEST_KUBECONFIG, MLOPS_TEST_K8S_IMAGE (an image carrying mlops-cli[batch,s3]
+    and the model at /model), MLOPS_TEST_K8S_INPUT (a Parquet URL with the model's columns and
+    id) and MLOPS_TEST_K8S_OUTPUT (a prefix), credentials in the Secret MLOPS_TEST_K8S_SECRET."""
     env = os.environ
-    job = ok(cli("score-batch", "forest", "-i", env["MLOPS_TEST_K8S_INPUT"], "-o", env["MLOPS_TEST_K8S_OUTPUT"],
+    job = ok(cli("score-batch", "forest", "-i", env["MLOPS_TEST_K8S_INPUT"],
+                 "-o", env["MLOPS_TEST_K8S_OUTPUT"],
                  "--target", "kubernetes", "--parallelism", 2, "--image", env["MLOPS_TEST_K8S_IMAGE"],
                  "--secret", env.get("MLOPS_TEST_K8S_SECRET", "mlops-s3"), "--kubeconfig",
                  env["MLOPS_TEST_KUBECONFIG"], "--passthrough", "id", "--json"))  # fmt: skip

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported from the helpers are parameters of the tests
 """score-batch with inputs and outputs on object storage: a real S3-compatible server (moto's
 server mode on 127.0.0.1) reached through fsspec/s3fs, compared with the same run on local files."""
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("source", ["parquet", "csv", "jsonl"])
-def test_s3_input_and_output_equal_the_local_run(cli, project, forest, s3, source):  # noqa: F811
+def test_s3_input_and_output_equal_the_local_run(cli, project, forest, s3, source):
     data = write(make_table(900), project / f"in.{source}")
     url = s3.put(data, f"inputs/in.{source}")
     local = ok(cli("score-batch", "forest", "-i", data, "-o", project / "local.parquet",
@@ -29,7 +30,7 @@ def test_s3_input_and_output_equal_the_local_run(cli, project, forest, s3, sourc
     assert details["output"]["size"] == fetched.stat().st_size
 
 
-def test_prefix_input_and_folder_output(cli, project, forest, s3):  # noqa: F811
+def test_prefix_input_and_folder_output(cli, project, forest, s3):
     full = make_table(300)
     for i in range(3):
         s3.put(write(full.slice(i * 100, 100), project / f"part-{i}.csv"), f"in/part-{i}.csv")
@@ -41,7 +42,7 @@ def test_prefix_input_and_folder_output(cli, project, forest, s3):  # noqa: F811
     assert ids == [i for i in range(300) if (i // 50) % 2 == 1]
 
 
-def test_failed_run_publishes_nothing(cli, project, forest, s3):  # noqa: F811
+def test_failed_run_publishes_nothing(cli, project, forest, s3):
     table = make_table(500)
     data = project / "bad.csv"
     write(table, data)
@@ -54,7 +55,7 @@ def test_failed_run_publishes_nothing(cli, project, forest, s3):  # noqa: F811
     assert s3.keys() == ["bad.csv"]
 
 
-def test_bucket_that_does_not_exist(cli, project, forest, s3):  # noqa: F811
+def test_bucket_that_does_not_exist(cli, project, forest, s3):
     data = write(make_table(10), project / "in.parquet")
     one_line_error(cli("score-batch", "forest", "-i", data, "-o", "s3://no-such-bucket-mlops/out.parquet"),
                    1, "no-such-bucket-mlops", "does not exist")  # fmt: skip
@@ -65,7 +66,7 @@ def test_bucket_that_does_not_exist(cli, project, forest, s3):  # noqa: F811
     assert not (project / "o.parquet").exists()
 
 
-def test_bad_credentials_and_unreachable_endpoint(cli, project, forest, tmp_path, monkeypatch):  # noqa: F811
+def test_bad_credentials_and_unreachable_endpoint(cli, project, forest, tmp_path, monkeypatch):
     data = write(make_table(10), project / "in.parquet")
     strict = start_moto(tmp_path / "moto-auth.log", require_auth=True)
     try:
@@ -80,7 +81,7 @@ def test_bad_credentials_and_unreachable_endpoint(cli, project, forest, tmp_path
                        "-o", project / "o.parquet"), 4, "Could not connect")  # fmt: skip
 
 
-def test_unknown_scheme_and_missing_backend(cli, project, forest):  # noqa: F811
+def test_unknown_scheme_and_missing_backend(cli, project, forest):
     data = write(make_table(10), project / "in.parquet")
     result = cli("score-batch", "forest", "-i", data, "-o", "ftp2://x/out.parquet")
     one_line_error(result, 2, "unknown storage")

@@ -15,7 +15,7 @@ from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.spark import ModelFiles, SparkOptions, check_environment, run_job
 from mlops_cli.batch.inputs import resolve_inputs
 from mlops_cli.batch.records import KIND, require
-from mlops_cli.batch.request import ScoreRequest
+from mlops_cli.batch.request import ScoreRequest, format_of
 from mlops_cli.batch.run import check_inputs
 from mlops_cli.batch.writers import check_writable
 from mlops_cli.domain import Job
@@ -40,6 +40,10 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
     model = resolve_onnx(store, request.model)
     files = resolve_inputs(request.inputs)
     output, fmt = request.output_target()
+    given = request.output
+    if isinstance(given, Path) and (given / "_SUCCESS").exists():  # an earlier Spark output: replace it
+        output = given.expanduser().absolute()
+        fmt = request.output_format or format_of(output, "output")
     if isinstance(output, str):
         raise UsageError(
             "--engine spark writes to a path every executor can reach (a shared filesystem)",
