@@ -5,6 +5,8 @@ Shared by every engine: a Spark job is recorded like a local one (kind `score-ba
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,8 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch import storage
 from mlops_cli.batch.checkpoint import JobFolder
 from mlops_cli.batch.request import ScoreRequest
-from mlops_cli.domain import Job
-from mlops_cli.errors import MissingDependencyError, UsageError
+from mlops_cli.domain import Job, Provenance
+from mlops_cli.errors import MissingDependencyError, MlopsError, Terminated, UsageError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
@@ -82,3 +84,21 @@ def request_from_details(data: dict[str, Any]) -> dict[str, Any]:
     for name in ("inputs", "features", "passthrough", "shard"):
         fields[name] = tuple(fields.get(name) or ())
     return fields
+
+
+@contextmanager
+def failure_recorded(store: Store, job_id: str, prov: Provenance) -> Iterator[None]:
+    """A job whose run raises is marked `interrupted` (Ctrl-C, SIGTERM: resumable) or `failed`
+    with the reason, whatever the engine; the exception goes on."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        job_store.finish_job(store.conn, job_id, "interrupted", {"error": reason}, prov)
+        raise
+    except MlopsError as exc:
+        job_store.finish_job(store.conn, job_id, "failed", {"error": exc.message}, prov)
+        raise
+    except BaseException as exc:
+        job_store.finish_job(store.conn, job_id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
+        raise

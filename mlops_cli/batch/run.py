@@ -21,6 +21,7 @@ from mlops_cli.batch.readers import Chunk, iter_chunks
 from mlops_cli.batch.records import (
     KIND,
     abandon,
+    failure_recorded,
     jobs_for_output,
     matching_job,
     request_from_details,
@@ -36,7 +37,7 @@ from mlops_cli.batch.worker import (
 )
 from mlops_cli.batch.writers import assemble, check_output, check_writable, write_output
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import CheckFailedError, MlopsError, Terminated, UsageError
+from mlops_cli.errors import CheckFailedError, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import (
     PREDICTION,
@@ -128,24 +129,17 @@ def score_batch(
         raise
     started = time.monotonic()
     try:
-        counts = score_into_parts(folder, model, schema, files, request, progress)
-        errors_digest = None
-        if errors_output is not None:  # written even when the check below fails: it says why
-            _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
-        check_error_rate(folder, counts, request)
-        parts = _part_paths(folder, counts["chunks"])
-        rows, output_digest, size = write_output(parts, output, fmt, folder.root)
-        digests = counts["hasher"].result()
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): resumable
-        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": reason}, prov)
-        raise
-    except MlopsError as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
-        raise
-    except BaseException as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
-        raise
+        with failure_recorded(store, job.id, prov):  # interrupted (resumable) or failed
+            counts = score_into_parts(folder, model, schema, files, request, progress)
+            errors_digest = None
+            if errors_output is not None:  # written even when the check below fails: it says why
+                _, errors_digest = _assemble_errors(
+                    folder, counts["chunks"], errors_output, errors_fmt, request
+                )
+            check_error_rate(folder, counts, request)
+            parts = _part_paths(folder, counts["chunks"])
+            rows, output_digest, size = write_output(parts, output, fmt, folder.root)
+            digests = counts["hasher"].result()
     finally:
         folder.unlock()
     details = {

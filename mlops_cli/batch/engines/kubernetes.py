@@ -19,7 +19,7 @@ from mlops_cli.batch import storage
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.kubernetes_job import JobSpec, check_parallelism, indexed_job, job_name
 from mlops_cli.batch.inputs import resolve_inputs
-from mlops_cli.batch.records import KIND
+from mlops_cli.batch.records import KIND, failure_recorded
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.batch.run import check_inputs
 from mlops_cli.domain import ModelRef
@@ -120,19 +120,13 @@ def score_on_kubernetes(
                "output": prefix, "inputs": [f.identity() for f in files]}  # fmt: skip
     job = job_store.create_job(store.conn, job_id, KIND, model.ref, model.digest, details, prov)
     started = time.monotonic()
-    try:
-        marker = storage.join(prefix, SUCCESS)
+    marker = storage.join(prefix, SUCCESS)
+    with failure_recorded(store, job.id, prov):
         if storage.exists(marker):
             storage.remove(marker)  # from here on, readers know the prefix is being rewritten
         kubectl.run("apply", "-f", "-", input=text)
         _follow(kubectl, spec, wait, options.timeout)
         shards = _publish(prefix, plan["outputs"], model.ref, job_id)
-    except KeyboardInterrupt:
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": "interrupted"}, prov)
-        raise
-    except MlopsError as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
-        raise
     final = {"output": {"path": prefix, "format": fmt, "sha256": None, "rows": None,
              "size": sum(s["size"] for s in shards), "shards": shards, "success_marker": marker},
              "duration_s": round(time.monotonic() - started, 3), "error": None}  # fmt: skip

@@ -2,7 +2,7 @@
 
 The driver checks what it can before a JVM starts (pyspark, Java, the master answering, the
 inputs' columns against the model), then: the model's folder travels to executors with
-`SparkContext.addFile`, this package with `addPyFile` (executors need onnxruntime, pyarrow
+`SparkContext.addArchive`, this package with `addPyFile` (executors need onnxruntime, pyarrow
 and numpy, not mlops-cli), and `mapInArrow` scores each partition through batch/worker.py's
 `score_table` (spark_tasks.py). The output is a folder of part files written under a temporary
 name beside the target and renamed into place once Spark has committed every task: a reader
@@ -144,6 +144,10 @@ def run_job(
         spark = _session(builder)
         try:
             counts = _score(spark, model, schema, request, files, formats.pop(), code, temp, fmt)
+        except MlopsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Py4JJavaError / PythonException carry the cause
+            raise _job_error(exc) from exc
         finally:
             spark.stop()
         _replace(temp, output)
@@ -189,7 +193,7 @@ def _score(
 
     context = spark.sparkContext
     context.setLogLevel("ERROR")
-    context.addFile(str(model.root), recursive=True)
+    context.addArchive(str(_zip_model(model, code)))  # unpacked in each executor's work folder
     context.addPyFile(str(_zip_package(code)))
     paths = [spark_path(f) for f in files]
     reader = spark.read
@@ -201,15 +205,12 @@ def _score(
     spec = _spec(model, schema, request)
     arrow_schema = _output_schema(spec, to_arrow_schema(frame.schema))
     counters = (context.accumulator(0), context.accumulator(0))
-    scorer = partition_scorer(spec, model.root.name, model.model_file, arrow_schema, counters)
+    scorer = partition_scorer(spec, _model_archive_name(model), model.model_file, arrow_schema, counters)
     scored = frame.mapInArrow(scorer, from_arrow_schema(arrow_schema))
     writer = scored.write.mode("errorifexists").format(WRITERS[fmt])
     if fmt == "csv":
         writer = writer.option("header", True)
-    try:
-        writer.save(temp.as_uri())
-    except Exception as exc:  # noqa: BLE001 - Py4JJavaError / PythonException carry the worker's error
-        raise _job_error(exc) from exc
+    writer.save(temp.as_uri())
     read, failed = int(counters[0].value), int(counters[1].value)
     partitions = scored.rdd.getNumPartitions()
     return {"rows": read, "failed": failed, "scored": read - failed, "partitions": partitions}
@@ -241,6 +242,20 @@ def _output_schema(spec: WorkerSpec, input_schema: Any) -> Any:
     empty = pa.RecordBatch.from_pylist([], schema=input_schema)
     table, _ = score_table(load_predictor(spec), spec, 0, 0, empty)
     return table.schema
+
+
+def _model_archive_name(model: ModelFiles) -> str:
+    return f"model-{model.model_digest.rsplit(':', 1)[-1].replace('/', '-')[:16]}.zip"
+
+
+def _zip_model(model: ModelFiles, folder: Path) -> Path:
+    """The model's folder (the ONNX file and any external data beside it) for `addArchive`."""
+    target = folder / _model_archive_name(model)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(model.root.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(model.root))
+    return target
 
 
 def _zip_package(folder: Path) -> Path:

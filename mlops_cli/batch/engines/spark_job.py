@@ -14,12 +14,12 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.spark import ModelFiles, SparkOptions, check_environment, run_job
 from mlops_cli.batch.inputs import resolve_inputs
-from mlops_cli.batch.records import KIND, require
+from mlops_cli.batch.records import KIND, failure_recorded, require
 from mlops_cli.batch.request import ScoreRequest, format_of
 from mlops_cli.batch.run import check_inputs
 from mlops_cli.batch.writers import check_writable
 from mlops_cli.domain import Job
-from mlops_cli.errors import MlopsError, Terminated, UsageError
+from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.hashing import sha256_file
 from mlops_cli.runtime.loader import resolve_onnx
 from mlops_cli.runtime.mapping import schema_from_signature
@@ -64,20 +64,10 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
     started = time.monotonic()
     relative = str(model.model_path.relative_to(model.root))
     files_of_model = ModelFiles(model.ref, model.root, relative, model.model_digest, model.signature)
-    try:
+    with failure_recorded(store, job.id, prov):
         counts = run_job(options, files_of_model, schema, request, files, output, fmt)
         if counts["failed"] and not counts["scored"]:
             raise MlopsError(f"no row could be scored: {counts['failed']:,} of {counts['rows']:,} failed")
-    except KeyboardInterrupt as exc:
-        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": reason}, prov)
-        raise
-    except MlopsError as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
-        raise
-    except BaseException as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
-        raise
     final = {
         "output": {
             "path": str(output),

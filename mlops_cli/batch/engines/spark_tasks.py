@@ -2,7 +2,7 @@
 
 Imported on executors from the zip of mlops_cli the driver ships with `addPyFile`, so the code
 that scores a row is the same as the local engine's (score_table: the signature-driven mapping
-of runtime/). The model folder arrives through `SparkContext.addFile`; each Python worker opens
+of runtime/). The model folder arrives through `SparkContext.addArchive`; each Python worker opens
 it once: `runtime.session.get_session` keeps one session per process and model digest, and
 Spark reuses its Python workers from task to task.
 """
