@@ -156,3 +156,14 @@ def test_real_cluster(cli, project, forest):
                  "--secret", env.get("MLOPS_TEST_K8S_SECRET", "mlops-s3"), "--kubeconfig",
                  env["MLOPS_TEST_KUBECONFIG"], "--passthrough", "id", "--json"))  # fmt: skip
     assert job["record"]["status"] == "completed" and len(job["record"]["details"]["output"]["shards"]) == 2
+
+
+@pytest.mark.parametrize("shard", ["3/3", "-1/2", "1/0", "x"])
+def test_pod_entry_refuses_a_shard_out_of_range(project, shard):
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_cli.batch.engines.shard", "--model-dir", str(project),
+         "-i", "s3://b/in.parquet", "-o", "s3://b/out/", f"--shard={shard}"],
+        capture_output=True, text=True, timeout=60, cwd=project,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: --shard"), done.stderr
