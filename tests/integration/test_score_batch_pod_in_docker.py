@@ -112,6 +112,7 @@ def run_like_a_kubelet(engine, job: dict, index: int, secret: dict[str, str], vo
         cap_drop=security["capabilities"]["drop"],
         security_opt=["no-new-privileges"],
         mem_limit=int(limits["memory"][:-2]) * 2**30,
+        volumes=binds,
         network_mode="host",
         detach=True,
     )

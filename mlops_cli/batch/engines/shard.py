@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" ({exc.hint})" if exc.hint else ""
         sys.stderr.write(f"error: {exc.message}{hint}\n")
         return exc.exit_code
+    except OSError as exc:  # a scratch folder that cannot be written, a file that vanished
+        sys.stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
