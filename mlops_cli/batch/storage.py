@@ -13,11 +13,11 @@ is assembled locally and published as one object, last.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from mlops_cli.errors import ExternalToolError, MissingDependencyError, MlopsError, NotFoundError, UsageError
 
@@ -31,7 +31,6 @@ BACKENDS = {
     "abfs": ("adlfs", "azure"),
 }
 _URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
-T = TypeVar("T")
 
 
 class StorageError(ExternalToolError):
@@ -130,11 +129,6 @@ def _reason(exc: BaseException, default: str) -> str:
 
 def _bucket_hint(url: str) -> str:
     return f"check that the bucket {bucket_of(url)!r} and the object exist"
-
-
-def call(url: str, what: str, action: Callable[[], T]) -> T:
-    with errors(url, what):
-        return action()
 
 
 @dataclass(frozen=True)

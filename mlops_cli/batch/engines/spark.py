@@ -18,7 +18,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,7 +302,3 @@ def _first_line(exc: BaseException) -> str:
         if line and not line.startswith(("at ", "Traceback", "File ")):
             return line[:400]
     return type(exc).__name__
-
-
-def elapsed(started: float) -> float:
-    return round(time.monotonic() - started, 3)
