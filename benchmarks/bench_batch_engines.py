@@ -110,7 +110,8 @@ def main() -> None:
 
             names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
             os.environ.update({k: env[k] for k in names})
-            fs = s3fs.S3FileSystem()
+            # moto assembles a multipart upload in Python: on a loaded machine it can take minutes
+            fs = s3fs.S3FileSystem(config_kwargs={"read_timeout": 900, "retries": {"max_attempts": 1}})
             fs.mkdir("bench")
             fs.put_file(str(parquet), "bench/data.parquet")
         cases = {"local (disk)": [*mlops, "-i", str(parquet), "-o", str(work / "local.parquet")]}

@@ -4,10 +4,20 @@ server mode on 127.0.0.1) reached through fsspec/s3fs, compared with the same ru
 
 from __future__ import annotations
 
+import signal
+
 import pyarrow.parquet as pq
 import pytest
 
-from tests.cli.test_score_batch import forest, make_table, ok, one_line_error, read, write  # noqa: F401
+from tests.cli.test_score_batch import (  # noqa: F401
+    forest,
+    make_table,
+    ok,
+    one_line_error,
+    read,
+    signal_after_parts,
+    write,
+)
 from tests.s3_helpers import moto_server, s3, start_moto, use_endpoint  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -89,3 +99,18 @@ def test_unknown_scheme_and_missing_backend(cli, project, forest):
     output = f"file://{project}/o.parquet"
     job = ok(cli("score-batch", "forest", "-i", f"file://{data}", "-o", output, "--json"))
     assert job["details"]["output"]["path"] == str(project / "o.parquet")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_publishes_nothing_and_resume_gives_the_same_bytes(cli, project, forest, s3, sig):
+    data = write(make_table(60_000), project / "in.csv")
+    url = s3.put(data, "in.csv")
+    args = ["score-batch", "forest", "-i", url, "--batch-size", "200", "--passthrough", "id"]
+    reference = ok(cli(*args, "-o", project / "reference.parquet", "--json"))
+    proc, _ = signal_after_parts(project, args, s3.url("out.parquet"), sig)
+    assert proc.returncode in (-signal.SIGKILL, 143), "the run finished before the signal"
+    assert s3.keys() == ["in.csv"]  # nothing published
+    job = ok(cli(*args, "-o", s3.url("out.parquet"), "--resume", "--json"))
+    assert job["details"]["chunks_resumed"] >= 5
+    assert job["details"]["output"]["sha256"] == reference["details"]["output"]["sha256"]
+    assert s3.keys() == ["in.csv", "out.parquet"]
