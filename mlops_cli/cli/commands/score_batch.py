@@ -127,7 +127,12 @@ def score_batch(
     output appears only when complete. An interrupted job continues from its last finished
     chunk with --resume, and gives the same bytes as an uninterrupted run.
 
+    Inputs and outputs may be s3://, gs:// or az:// URLs. --engine spark runs the same scoring
+    as a PySpark job; --target kubernetes as an Indexed Job of --parallelism shards.
+
     Example: mlops score-batch churn@prod -i 'data/*.parquet' -o scores.parquet --passthrough id
+
+    Example: mlops score-batch churn:3 -i s3://lake/in/ -o s3://lake/out/ --target kubernetes --parallelism 8
     """
     from mlops_cli.batch.request import ScoreRequest, parse_columns, parse_shard
     from mlops_cli.batch.run import score_batch as run_score_batch
