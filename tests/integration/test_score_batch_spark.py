@@ -8,6 +8,7 @@ this process's JVM (the CLI runs in-process); the cluster is one per session."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -128,8 +129,6 @@ def test_standalone_cluster_survives_a_killed_python_worker(cli, project, forest
     stdout, stderr = job.communicate(timeout=600)
     assert killed is not None, f"no Python worker seen before the job ended: {stderr[-3000:]}"
     assert job.returncode == 0, stderr[-3000:]
-    import json
-
     details = json.loads(stdout)["details"]
     assert details["rows_read"] == details["rows_scored"] == 400_000
     result = pq.read_table(out)
@@ -162,3 +161,28 @@ def test_spark_bad_environment_each_one_line(cli, project, forest, monkeypatch, 
     monkeypatch.delenv("JAVA_HOME", raising=False)
     one_line(cli(*args, "--master", "local[2]"), 4, "Java runtime")
     assert not (project / "o.parquet").exists()
+
+
+def test_spark_submit_entry_point_on_the_cluster(cli, project, forest, store, spark_home, spark_cluster):
+    """The documented spark-submit entry point, on a model bundle, gives the local engine's rows."""
+    from mlops_cli.models.manage import show_version
+    from mlops_cli.targets.bundling import copy_bundle
+
+    data = write(make_table(3000), project / "in.parquet")
+    reference = local_reference(cli, data, project / "local.parquet")
+    bundle = copy_bundle(store, show_version(store, "forest"), project / "bundle").root
+    entry = subprocess.run([sys.executable, "-m", "mlops_cli.batch.engines.spark_submit", "--path"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    settings = (*DRIVER_CONF, "spark.executor.memory=512m", f"spark.pyspark.python={sys.executable}")
+    conf = [arg for setting in settings for arg in ("--conf", setting)]
+    done = subprocess.run(
+        [str(spark_home / "bin" / "spark-submit"), "--master", spark_cluster.master, *conf, entry,
+         "--model-dir", str(bundle), "-i", str(data), "-o", str(project / "submitted.parquet"),
+         "--passthrough", "id"],
+        capture_output=True, text=True, timeout=600, cwd=project, env=spark_env(spark_home),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == summary["scored"] == 3000
+    result = pq.read_table(project / "submitted.parquet")
+    assert by_id(result).equals(by_id(reference).cast(result.schema))

@@ -136,8 +136,12 @@ def run_job(
     builder = SparkSession.builder.appName(f"mlops score-batch {model.ref}")
     if options.master:
         builder = builder.master(options.master)
-    for key, value in {**_defaults(request), **dict(options.conf)}.items():
+    settings = {**_defaults(request), **dict(options.conf)}
+    for key, value in settings.items():
         builder = builder.config(key, value)
+    # PySpark starts executors' Python workers with PYSPARK_PYTHON (else `python3` on their
+    # PATH), not with spark.pyspark.python: without it they could run another interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
     code = Path(tempfile.mkdtemp(prefix="mlops-spark-"))
     try:
         spark = _session(builder)
