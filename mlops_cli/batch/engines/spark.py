@@ -165,8 +165,9 @@ def _defaults(request: ScoreRequest) -> dict[str, str]:
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(request.batch_size),
         # the mapping layer reads Arrow `string`; Spark 4 would send `large_string`
         "spark.sql.execution.arrow.useLargeVarTypes": "false",
-        "spark.pyspark.python": sys.executable,
-        "spark.pyspark.driver.python": sys.executable,
+        # spark-submit passes its spark.pyspark.python on as PYSPARK_PYTHON: keep the user's
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON") or sys.executable,
+        "spark.pyspark.driver.python": os.environ.get("PYSPARK_DRIVER_PYTHON") or sys.executable,
         "spark.ui.showConsoleProgress": "false",
         "spark.task.maxFailures": "4",
     }
