@@ -72,6 +72,7 @@ class ScoreRequest:
     errors_output: Path | None = None
     shard: tuple[int, int] = (0, 1)
     optimization: str = "all"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # chosen by runtime.providers
     message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     max_error_rate: float | None = None  # with skip: the share of rows allowed to fail

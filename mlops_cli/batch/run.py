@@ -158,6 +158,7 @@ def score_batch(
         "shard": f"{request.shard[0]}/{request.shard[1]}",
         "workers": request.workers,
         "session_threads": request.session_threads,
+        "providers": list(request.providers),
         "duration_s": round(time.monotonic() - started, 3),
         "error": None,
     }
@@ -306,6 +307,7 @@ def score_into_parts(
         class_labels=schema.class_labels,
         threads=request.session_threads,
         optimization=request.optimization,
+        providers=request.providers,
         passthrough=request.passthrough,
         on_error=request.on_error,
         parts_dir=str(folder.parts),

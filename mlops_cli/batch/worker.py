@@ -37,6 +37,7 @@ class WorkerSpec:
     file_names: tuple[str, ...]
     output_format: str = "parquet"  # csv/jsonl parts are also stored encoded, ready to concatenate
     errors_format: str | None = None
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def load_predictor(spec: WorkerSpec) -> Predictor:
         features=spec.features,
         class_labels=spec.class_labels,
         config=SessionConfig(
-            intra_op_threads=spec.threads, inter_op_threads=1, optimization=spec.optimization
+            intra_op_threads=spec.threads,
+            inter_op_threads=1,
+            optimization=spec.optimization,
+            providers=tuple(spec.providers),
         ),
         digest=spec.model_digest,
     )

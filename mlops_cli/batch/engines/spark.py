@@ -230,6 +230,7 @@ def _spec(model: ModelFiles, schema: ModelSchema, request: ScoreRequest) -> Work
         class_labels=schema.class_labels,
         threads=threads,
         optimization=request.optimization,
+        providers=request.providers,
         passthrough=request.passthrough,
         on_error=request.on_error,
         parts_dir="",

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
 from mlops_cli.errors import MlopsError, UsageError
 
@@ -117,6 +117,7 @@ def score_batch(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="With --target kubernetes: print the Job and commands only.")
     ] = False,
+    providers: ProvidersOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -161,6 +162,7 @@ def score_batch(
             max_error_rate=max_error_rate,
             shard=parse_shard(shard),
             optimization=optimization,
+            providers=_providers(out, providers),
             message=message,
         )
     if engine not in ("local", "spark"):
@@ -244,3 +246,14 @@ def _render_cluster(out: Output, plan: dict) -> None:
         f" {record.details['duration_s']:.1f} s\n{plan['success_marker']} lists the {len(shards)} outputs;"
         f" job {record.id}",
     )
+
+
+def _providers(out: Output, text: str | None) -> tuple[str, ...]:
+    """The providers every worker's session runs with: the first available of --providers."""
+    from mlops_cli.runtime.providers import CPU, resolve
+
+    if text is None:
+        return (CPU,)
+    choice = resolve(text)
+    out.note(choice.note())
+    return choice.providers
