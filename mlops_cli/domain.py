@@ -248,6 +248,25 @@ class AuditEvent:
     prev_hash: str
     hash: str
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditEvent:
+        """An event from its plain form (an export row, a bundle's record): KeyError or TypeError
+        when a field is missing or of the wrong kind."""
+        git = data.get("git")
+        return cls(
+            seq=int(data["seq"]),
+            ts=data["ts"],
+            action=data["action"],
+            subject=data["subject"],
+            actor=data["actor"],
+            host=data["host"],
+            message=data.get("message"),
+            git=GitInfo(**git) if git else None,
+            details=data["details"],
+            prev_hash=data["prev_hash"],
+            hash=data["hash"],
+        )
+
     def chained_fields(self) -> dict[str, Any]:
         """The fields the hash covers: everything but the hashes themselves."""
         return {

@@ -43,3 +43,16 @@ def pid_alive(pid: int | None, start: str | None = None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: the child gets SIGKILL when the process that started it dies, even by
+    kill -9 (Linux's PR_SET_PDEATHSIG), so a build's pip never outlives the build it works for
+    and writes into a folder the next build has swept. A no-op where prctl does not exist."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_cli.audit.trail import parse_since
-from mlops_cli.domain import GENESIS_HASH, AuditEvent, GitInfo, chain_hash
+from mlops_cli.domain import GENESIS_HASH, AuditEvent, chain_hash
 from mlops_cli.errors import CheckFailedError, MissingDependencyError, MlopsError, UsageError
 from mlops_cli.store import Store
 from mlops_cli.store.events import event_from_row
@@ -238,20 +238,7 @@ def _event(row: Any) -> AuditEvent:
         raise ValueError(f"message of event {row['seq']} is not a string")
     if not isinstance(row["details"], dict) or not isinstance(row.get("git"), (dict, type(None))):
         raise ValueError(f"details or git of event {row['seq']} is not an object")
-    git = row.get("git")
-    return AuditEvent(
-        seq=int(row["seq"]),
-        ts=row["ts"],
-        action=row["action"],
-        subject=row["subject"],
-        actor=row["actor"],
-        host=row["host"],
-        message=row.get("message"),
-        git=GitInfo(**git) if git else None,
-        details=row["details"],
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
+    return AuditEvent.from_dict(row)
 
 
 def verify_file(path: Path) -> FileVerifyReport:

@@ -15,8 +15,9 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from mlops_cli.batch import storage
 from mlops_cli.batch.request import _SUFFIXES, format_of
 from mlops_cli.errors import MlopsError, NotFoundError, UsageError
 from mlops_cli.runtime.mapping import InputError
@@ -24,13 +25,34 @@ from mlops_cli.runtime.mapping import InputError
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path
+    path: Path  # for an object: bucket/key, so messages can name `path.name` alike
     format: str
     size: int
     mtime_ns: int
+    url: str | None = None  # set for an object in object storage
+    version: str | None = None  # the object's ETag/generation: what changes when it does
+
+    def open(self) -> BinaryIO:
+        """The file's bytes, from disk or from object storage."""
+        if self.url is None:
+            return open(self.path, "rb")
+        return storage.open_input(self.url)
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+    def identity(self) -> dict[str, Any]:
+        """What the plan key holds: a changed file (or object) makes a different job."""
+        if self.url is not None:
+            return {"path": self.url, "size": self.size, "version": self.version}
+        return {"path": str(self.path), "size": self.size, "mtime_ns": self.mtime_ns}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "format": self.format, "size": self.size}
+        data = {"path": self.location, "format": self.format, "size": self.size}
+        if self.url is not None:
+            data["version"] = self.version
+        return data
 
 
 def resolve_inputs(patterns: tuple[str, ...]) -> list[InputFile]:
@@ -42,6 +64,17 @@ def resolve_inputs(patterns: tuple[str, ...]) -> list[InputFile]:
     seen: set[Path] = set()
     files: list[InputFile] = []
     for pattern in patterns:
+        pattern = storage.local_path(pattern)
+        if storage.is_url(pattern):
+            for remote in storage.list_inputs(pattern, tuple(_SUFFIXES)):
+                if Path(remote.url) in seen:
+                    continue
+                seen.add(Path(remote.url))
+                name = Path(remote.url.split("://", 1)[1])
+                files.append(
+                    InputFile(name, format_of(name), remote.size, 0, url=remote.url, version=remote.version)
+                )
+            continue
         path = Path(pattern).expanduser()
         if path.is_dir():
             matches = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIXES)
@@ -71,16 +104,18 @@ def columns_of(file: InputFile) -> list[str]:
         raise InputError(f"{file.path.name} is empty", hint="remove it from the inputs")
     try:
         if file.format == "csv":
-            with open(file.path, newline="", encoding="utf-8-sig") as handle:
-                header = next(csv.reader(io.StringIO(handle.readline())), [])
+            with file.open() as handle:
+                line = handle.readline().decode("utf-8-sig")
+            header = next(csv.reader(io.StringIO(line)), [])
             if not header:
                 raise InputError(f"{file.path.name} has no header line")
             return header
         if file.format == "parquet":
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(file.path).names)
-        with open(file.path, encoding="utf-8") as handle:
+            with file.open() as handle:
+                return list(pq.read_schema(handle).names)
+        with io.TextIOWrapper(file.open(), encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     record = json.loads(line)
@@ -138,12 +173,19 @@ def _parquet_types(file: InputFile) -> dict[str, str] | None:
         return None
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(file.path)
+    with file.open() as handle:
+        schema = pq.read_schema(handle)
     return {name: str(schema.field(name).type) for name in schema.names}
 
 
-def check_output_is_not_an_input(output: Path, files: list[InputFile], what: str = "--output") -> None:
+def check_output_is_not_an_input(output: Path | str, files: list[InputFile], what: str = "--output") -> None:
+    if isinstance(output, str):
+        if any(file.url == output for file in files):
+            raise UsageError(f"{what} {output} is also an input; it would be overwritten")
+        return
     for file in files:
+        if file.url is not None:
+            continue
         if output.absolute() == file.path or (output.exists() and output.resolve() == file.path.resolve()):
             raise UsageError(f"{what} {output} is also an input; it would be overwritten")
 
@@ -161,6 +203,8 @@ class Hasher:
     def _run(self) -> None:
         try:
             for file in self.files:
+                if file.url is not None:
+                    continue  # an object is identified by its version (ETag), not downloaded twice
                 hasher = hashlib.sha256()
                 with open(file.path, "rb") as handle:
                     while chunk := handle.read(8 * 1024 * 1024):

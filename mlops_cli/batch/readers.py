@@ -11,10 +11,12 @@ re-read with those columns as text, so the mapping layer can name each bad row a
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,11 @@ def _first_line(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _source(file: InputFile) -> Any:
+    """What pyarrow opens: a local path as it is (pyarrow's own reader), an object as a file."""
+    return nullcontext(file.path) if file.url is None else file.open()
+
+
 def _parquet_batches(file: InputFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -133,8 +140,9 @@ def _parquet_batches(file: InputFile, columns: list[str]) -> Iterator[pa.RecordB
         # column chunk through a 1 MB buffer instead of reading it whole: -85 MB at 1M rows x 20
         # columns in 2 row groups; a 1M-row x 200-column row group peaked at 2.6 GB RSS read
         # whole, 1.1 GB buffered (and spent less system time zeroing pages).
-        parquet = pq.ParquetFile(file.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-        yield from parquet.iter_batches(batch_size=65_536, columns=columns, use_threads=True)
+        with _source(file) as source:
+            parquet = pq.ParquetFile(source, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+            yield from parquet.iter_batches(batch_size=65_536, columns=columns, use_threads=True)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
 
@@ -152,7 +160,7 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    with open(file.path, "rb") as handle:
+    with file.open() as handle:
         header_line = handle.readline()
         names = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig"))), [])
         read_options = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=CSV_BLOCK_SIZE)
@@ -174,7 +182,11 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
                         pinned[field.name] = field.type
             return table
 
-        for view in _segments(handle.fileno(), len(header_line), file.path.name):
+        if file.url is None:
+            views = _segments(handle.fileno(), len(header_line), file.path.name)
+        else:
+            views = _stream_segments(handle)
+        for view in views:
             if _NOT_BLANK.search(view) is None:
                 continue
             try:
@@ -229,6 +241,22 @@ def _segments(fd: int, start: int, name: str) -> Iterator[memoryview]:
         position += cut
 
 
+def _stream_segments(handle: Any) -> Iterator[memoryview]:
+    """Runs of whole lines of about CSV_SEGMENT bytes from a stream (an object being downloaded)."""
+    rest = b""
+    while True:
+        block = handle.read(CSV_SEGMENT)
+        if not block:
+            if rest:
+                yield memoryview(rest)
+            return
+        data = rest + block
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield memoryview(data)[:cut]
+        rest = data[cut:]
+
+
 def _json_batches(
     file: InputFile, columns: list[str], dtypes: dict[str, str], *, text: bool, skip: int
 ) -> Iterator[pa.RecordBatch]:
@@ -241,12 +269,13 @@ def _json_batches(
     fields = [pa.field(name, _arrow_hint(dtypes[name], False)) for name in columns if name in dtypes]
     parse_options = pajson.ParseOptions(explicit_schema=pa.schema(fields), unexpected_field_behavior="infer")
     read_options = pajson.ReadOptions(use_threads=True, block_size=JSON_BLOCK_SIZE)
-    reader = pajson.open_json(file.path, read_options=read_options, parse_options=parse_options)
-    for batch in reader:
-        missing = [c for c in columns if c not in batch.schema.names]
-        if missing:
-            batch = _with_null_columns(batch, missing)
-        yield batch.select(columns)
+    with _source(file) as source:
+        reader = pajson.open_json(source, read_options=read_options, parse_options=parse_options)
+        for batch in reader:
+            missing = [c for c in columns if c not in batch.schema.names]
+            if missing:
+                batch = _with_null_columns(batch, missing)
+            yield batch.select(columns)
 
 
 def _with_null_columns(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
@@ -270,7 +299,7 @@ def _json_batches_by_line(
 
     rows: dict[str, list[Any]] = {c: [] for c in columns}
     seen = 0
-    with open(file.path, encoding="utf-8") as handle:
+    with io.TextIOWrapper(file.open(), encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -61,7 +61,7 @@ class ScoreRequest:
 
     model: str
     inputs: tuple[str, ...]
-    output: Path
+    output: Path | str  # a str is an object-storage URL (batch/storage.py)
     output_format: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = 1
@@ -72,6 +72,7 @@ class ScoreRequest:
     errors_output: Path | None = None
     shard: tuple[int, int] = (0, 1)
     optimization: str = "all"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # chosen by runtime.providers
     message: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     max_error_rate: float | None = None  # with skip: the share of rows allowed to fail
@@ -108,16 +109,27 @@ class ScoreRequest:
             return self.threads_per_worker
         return max(1, (os.cpu_count() or 1) // self.workers)
 
-    def output_target(self) -> tuple[Path, str]:
-        """The output file and its format; a folder gets `scores[-I-of-N].<format>` inside it."""
+    def output_target(self) -> tuple[Path | str, str]:
+        """The output file (a Path, or an object's URL) and its format; a folder (or a URL
+        ending in /) gets `scores[-I-of-N].<format>` inside it."""
+        from mlops_cli.batch import storage
+
+        if isinstance(self.output, str):
+            if storage.is_folder(self.output):
+                fmt = self.output_format or "parquet"
+                return storage.join(self.output, self.output_name(fmt)), fmt
+            return self.output, self.output_format or format_of(Path(self.output), "output")
         output = self.output.expanduser().absolute()
         is_folder = output.is_dir() or str(self.output).endswith(("/", os.sep))
         if is_folder:
             fmt = self.output_format or "parquet"
-            index, count = self.shard
-            stem = "scores" if count == 1 else f"scores-{index}-of-{count}"
-            return output / f"{stem}.{fmt}", fmt
+            return output / self.output_name(fmt), fmt
         return output, self.output_format or format_of(output, "output")
+
+    def output_name(self, fmt: str) -> str:
+        index, count = self.shard
+        stem = "scores" if count == 1 else f"scores-{index}-of-{count}"
+        return f"{stem}.{fmt}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

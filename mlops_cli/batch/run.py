@@ -18,6 +18,16 @@ from mlops_cli.batch.inputs import (
 )
 from mlops_cli.batch.pipeline import prefetch, run_pool, shard_todo
 from mlops_cli.batch.readers import Chunk, iter_chunks
+from mlops_cli.batch.records import (
+    KIND,
+    abandon,
+    failure_recorded,
+    jobs_for_output,
+    matching_job,
+    request_from_details,
+    require,
+    unfinished_job,
+)
 from mlops_cli.batch.request import ScoreRequest, format_of
 from mlops_cli.batch.worker import (
     WorkerSpec,
@@ -25,9 +35,9 @@ from mlops_cli.batch.worker import (
     part_path,
     score_chunk,
 )
-from mlops_cli.batch.writers import assemble, check_writable
+from mlops_cli.batch.writers import assemble, check_output, check_writable, write_output
 from mlops_cli.domain import Job, NoProgress, ProgressSink
-from mlops_cli.errors import CheckFailedError, MissingDependencyError, MlopsError, Terminated, UsageError
+from mlops_cli.errors import CheckFailedError, UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import (
     PREDICTION,
@@ -39,8 +49,6 @@ from mlops_cli.runtime.mapping import (
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
-KIND = "score-batch"
-UNFINISHED = job_store.UNFINISHED
 # A chunk index no real chunk has: the zero-row part that gives an empty shard its columns.
 EMPTY_PART = 999_999_999
 
@@ -63,11 +71,11 @@ def score_batch(
     InputError for bad data, and leaves the checkpoint in place on failure or interrupt.
     """
     progress = progress or NoProgress()
-    _require("pyarrow", "numpy", "onnxruntime")
+    require("pyarrow", "numpy", "onnxruntime")
     previous: Job | None = None
     if job_id is not None:
-        previous = _unfinished_job(store, job_id)
-        request = ScoreRequest(**_request_from_details(previous.details["request"]))
+        previous = unfinished_job(store, job_id)
+        request = ScoreRequest(**request_from_details(previous.details["request"]))
         resume = True
     assert request is not None
     if workers is not None:
@@ -83,21 +91,21 @@ def score_batch(
     output, fmt = request.output_target()
     errors_output, errors_fmt = _errors_target(request)
     schema = _schema(model, request)
-    _check_inputs(files, schema, request, output, errors_output)
-    check_writable(output, "--output")
+    check_inputs(files, schema, request, output, errors_output)
+    check_output(output, "--output")
     if errors_output is not None:
         check_writable(errors_output, "--errors-output")
 
     plan = _plan(model, files, request, output, fmt, errors_output)
     key = plan_key(plan)
     if previous is None and resume:
-        previous = _matching_job(store, key)
+        previous = matching_job(store, key)
         if previous is None:
             # Unfinished jobs writing this output whose inputs changed can never be resumed.
-            for stale in _jobs_for_output(store, str(output)):
-                _abandon(store, stale, "its inputs or options changed; a new run replaced it", request)
+            for stale in jobs_for_output(store, str(output)):
+                abandon(store, stale, "its inputs or options changed; a new run replaced it", request)
     if previous is not None and previous.details.get("plan_key") != key:
-        abandoned = _abandon(store, previous, "its inputs or options changed since it started", request)
+        abandoned = abandon(store, previous, "its inputs or options changed since it started", request)
         raise UsageError(
             f"job {previous.id} cannot be resumed: its inputs or options changed since it started"
             + ("; it is marked abandoned and its parts are removed" if abandoned else ""),
@@ -121,27 +129,21 @@ def score_batch(
         raise
     started = time.monotonic()
     try:
-        counts = _run(folder, model, schema, files, request, progress)
-        errors_digest = None
-        if errors_output is not None:  # written even when the check below fails: it says why
-            _, errors_digest = _assemble_errors(folder, counts["chunks"], errors_output, errors_fmt, request)
-        _check_error_rate(folder, counts, request)
-        rows, output_digest = assemble(_part_paths(folder, counts["chunks"]), output, fmt)
-        digests = counts["hasher"].result()
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated): resumable
-        reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        job_store.finish_job(store.conn, job.id, "interrupted", {"error": reason}, prov)
-        raise
-    except MlopsError as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": exc.message}, prov)
-        raise
-    except BaseException as exc:
-        job_store.finish_job(store.conn, job.id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
-        raise
+        with failure_recorded(store, job.id, prov):  # interrupted (resumable) or failed
+            counts = score_into_parts(folder, model, schema, files, request, progress)
+            errors_digest = None
+            if errors_output is not None:  # written even when the check below fails: it says why
+                _, errors_digest = _assemble_errors(
+                    folder, counts["chunks"], errors_output, errors_fmt, request
+                )
+            check_error_rate(folder, counts, request)
+            parts = _part_paths(folder, counts["chunks"])
+            rows, output_digest, size = write_output(parts, output, fmt, folder.root)
+            digests = counts["hasher"].result()
     finally:
         folder.unlock()
     details = {
-        "output": {"path": str(output), "format": fmt, "sha256": output_digest, "rows": rows},
+        "output": {"path": str(output), "format": fmt, "sha256": output_digest, "rows": rows, "size": size},
         "errors_output": (
             {"path": str(errors_output), "sha256": errors_digest, "rows": counts["failed"]}
             if errors_output
@@ -156,6 +158,7 @@ def score_batch(
         "shard": f"{request.shard[0]}/{request.shard[1]}",
         "workers": request.workers,
         "session_threads": request.session_threads,
+        "providers": list(request.providers),
         "duration_s": round(time.monotonic() - started, 3),
         "error": None,
     }
@@ -171,7 +174,7 @@ def _start_record(
     model: ResolvedModel,
     key: str,
     request: ScoreRequest,
-    output: Path,
+    output: Path | str,
     plan: dict[str, Any],
     prov: Any,
 ) -> Job:
@@ -189,7 +192,7 @@ def _start_record(
     return job_store.create_job(store.conn, folder.root.name, KIND, model.ref, model.digest, details, prov)
 
 
-def _check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
+def check_error_rate(folder: JobFolder, counts: dict[str, Any], request: ScoreRequest) -> None:
     """With --on-error skip: CheckFailedError (exit 5) when no row could be scored, or when more
     than --max-error-rate of the rows failed. No output is written then; the parts stay, so
     `--resume` with another --max-error-rate reuses them."""
@@ -224,69 +227,6 @@ def _first_error(folder: JobFolder, chunks: list[int]) -> str | None:
     return None
 
 
-def _require(*modules: str) -> None:
-    import importlib.util
-
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(module, "batch")
-
-
-def _unfinished_job(store: Store, job_id: str) -> Job:
-    job = job_store.get_job(store.conn, job_id)
-    if job.kind != KIND:
-        raise UsageError(f"job {job_id} is a {job.kind} job, not {KIND}")
-    if job.status == "completed":
-        raise UsageError(
-            f"job {job_id} has already completed", hint=f"its output is {job.details.get('output')}"
-        )
-    if job.status == "abandoned":
-        raise UsageError(f"job {job_id} was abandoned ({job.details.get('error')})", hint="start a new run")
-    return job
-
-
-def _matching_job(store: Store, key: str) -> Job | None:
-    for job in job_store.list_jobs(store.conn, KIND, limit=200):
-        if job.details.get("plan_key") == key and job.status in UNFINISHED:
-            return job
-    return None
-
-
-def _jobs_for_output(store: Store, output: str) -> list[Job]:
-    return [
-        job
-        for job in job_store.list_jobs(store.conn, KIND, limit=200)
-        if job.status in UNFINISHED and job.details.get("output") == output
-    ]
-
-
-def _abandon(store: Store, job: Job, reason: str, request: ScoreRequest) -> bool:
-    """Mark a job that can never be resumed `abandoned` and remove its folder (parts, plan, lock).
-
-    A job whose lock a live process holds is left alone; returns whether it was abandoned.
-    """
-    folder = JobFolder(store.paths.jobs / job.id)
-    if not folder.try_lock():
-        return False
-    try:
-        job_store.finish_job(
-            store.conn, job.id, "abandoned", {"error": f"abandoned: {reason}"}, provenance(request.message)
-        )
-    finally:
-        folder.unlock()
-    folder.remove()
-    return True
-
-
-def _request_from_details(data: dict[str, Any]) -> dict[str, Any]:
-    fields = dict(data)
-    fields["output"] = Path(fields["output"])
-    fields["errors_output"] = Path(fields["errors_output"]) if fields.get("errors_output") else None
-    for name in ("inputs", "features", "passthrough", "shard"):
-        fields[name] = tuple(fields.get(name) or ())
-    return fields
-
-
 def _errors_target(request: ScoreRequest) -> tuple[Path | None, str | None]:
     if request.errors_output is None:
         return None, None
@@ -298,13 +238,14 @@ def _schema(model: ResolvedModel, request: ScoreRequest) -> ModelSchema:
     return schema_from_signature(model.signature, request.features or None)
 
 
-def _check_inputs(
+def check_inputs(
     files: list[InputFile],
     schema: ModelSchema,
     request: ScoreRequest,
-    output: Path,
+    output: Path | str,
     errors_output: Path | None,
 ) -> None:
+    """The inputs agree with each other, the model and the options (every engine checks this)."""
     check_output_is_not_an_input(output, files)
     if errors_output is not None:
         check_output_is_not_an_input(errors_output, files, "--errors-output")
@@ -329,13 +270,13 @@ def _plan(
     model: ResolvedModel,
     files: list[InputFile],
     request: ScoreRequest,
-    output: Path,
+    output: Path | str,
     fmt: str,
     errors_output: Path | None,
 ) -> dict[str, Any]:
     return {
         "model": model.digest,
-        "inputs": [{"path": str(f.path), "size": f.size, "mtime_ns": f.mtime_ns} for f in files],
+        "inputs": [f.identity() for f in files],
         "output": str(output),
         "format": fmt,
         "errors_output": str(errors_output) if errors_output else None,
@@ -347,7 +288,7 @@ def _plan(
     }
 
 
-def _run(
+def score_into_parts(
     folder: JobFolder,
     model: ResolvedModel,
     schema: ModelSchema,
@@ -366,6 +307,7 @@ def _run(
         class_labels=schema.class_labels,
         threads=request.session_threads,
         optimization=request.optimization,
+        providers=request.providers,
         passthrough=request.passthrough,
         on_error=request.on_error,
         parts_dir=str(folder.parts),
@@ -453,7 +395,7 @@ def _assemble_errors(
 
 
 def _total_rows(files: list[InputFile], shards: int) -> int | None:
-    if shards != 1 or any(f.format != "parquet" for f in files):
+    if shards != 1 or any(f.format != "parquet" or f.url for f in files):
         return None
     import pyarrow.parquet as pq
 

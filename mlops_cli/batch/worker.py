@@ -37,6 +37,7 @@ class WorkerSpec:
     file_names: tuple[str, ...]
     output_format: str = "parquet"  # csv/jsonl parts are also stored encoded, ready to concatenate
     errors_format: str | None = None
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def load_predictor(spec: WorkerSpec) -> Predictor:
         features=spec.features,
         class_labels=spec.class_labels,
         config=SessionConfig(
-            intra_op_threads=spec.threads, inter_op_threads=1, optimization=spec.optimization
+            intra_op_threads=spec.threads,
+            inter_op_threads=1,
+            optimization=spec.optimization,
+            providers=tuple(spec.providers),
         ),
         digest=spec.model_digest,
     )
@@ -83,6 +87,18 @@ def score_chunk(
 
     With on_error=fail the first bad value raises InputError naming its file, row and column.
     """
+    table, errors = score_table(predictor, spec, file_index, start, batch)
+    write_part(Path(spec.parts_dir), index, table, errors, spec.output_format, spec.errors_format)
+    failed = 0 if errors is None else errors.num_rows
+    return ChunkResult(index, batch.num_rows, batch.num_rows - failed, failed)
+
+
+def score_table(
+    predictor: Predictor, spec: WorkerSpec, file_index: int, start: int, batch: pa.RecordBatch
+) -> tuple[pa.Table, pa.Table | None]:
+    """The output rows (passthrough columns, then the model's output columns) of a batch, and
+    with on_error=skip the rows that could not be scored (None when every row was). Every engine
+    scores through here: the local workers, Spark's Python workers and a Kubernetes shard."""
     import numpy as np
     import pyarrow as pa
 
@@ -118,9 +134,7 @@ def score_chunk(
     errors = None
     if bad is not None:
         errors = _errors_table(batch, bad, reasons, spec, file_index, start)
-    write_part(Path(spec.parts_dir), index, table, errors, spec.output_format, spec.errors_format)
-    failed = 0 if bad is None else int(bad.sum())
-    return ChunkResult(index, rows, rows - failed, failed)
+    return table, errors
 
 
 def _errors_table(

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlops_cli.batch import storage
 from mlops_cli.batch.encoding import CONCATENATED, encode_jsonl, encoded_path, header
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.hashing import sha256_file
@@ -41,6 +42,28 @@ def check_writable(path: Path, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write {what} in {folder}: {exc.strerror or exc}") from exc
+
+
+def check_output(output: Path | str, what: str) -> None:
+    """A local output's folder is created and proven writable; an object's bucket and access."""
+    if isinstance(output, str):
+        storage.check_writable(output, what)
+    else:
+        check_writable(output, what)
+
+
+def write_output(parts: list[Path], output: Path | str, fmt: str, staging: Path) -> tuple[int, str, int]:
+    """Assemble the parts into the output (an object is assembled in `staging`, then published
+    as one object); returns the rows, the sha256 and the size in bytes."""
+    if not isinstance(output, str):
+        rows, digest = assemble(parts, output, fmt)
+        return rows, digest, output.stat().st_size
+    local = staging / f"output.{fmt}"
+    rows, digest = assemble(parts, local, fmt)
+    size = local.stat().st_size
+    storage.publish(local, output)
+    local.unlink()
+    return rows, digest, size
 
 
 def read_part(path: Path) -> pa.Table:

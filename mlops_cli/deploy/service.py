@@ -107,8 +107,9 @@ def deploy(
             hint=f"use --target {existing.target}, or another --name",
         )
     current = existing.current.spec if existing and existing.current else None
+    providers = settings.check_providers(request.options.get("providers"), request.target)
     host, port, options = settings.same_place(
-        request.name, request.host, request.port, request.options, current
+        request.name, request.host, request.port, {**request.options, "providers": providers}, current
     )
     settings.check_address(host, port)
     resources = settings.resources(version, request.cpu, request.memory)

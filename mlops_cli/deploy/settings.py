@@ -40,7 +40,7 @@ class Resources:
     cpu: float
     memory: str
     source: str  # "options", "profile" (the version's newest recommendation), "defaults", or a mix
-    serving: dict[str, int] = field(default_factory=dict)  # workers, threads, batch_max_size
+    serving: dict[str, Any] = field(default_factory=dict)  # workers, threads, batch_max_size, providers
     note: str | None = None  # why a stored recommendation was not applied
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +96,8 @@ def resources(version: ModelVersion, cpu: float | None, memory: str | None) -> R
     if any(source.endswith("profile") for source in sources):
         wanted = {"workers": "workers", "threads": "threads", "batch_max_size": "max_batch_size"}
         serving = {key: int(recommendation[name]) for key, name in wanted.items() if recommendation.get(name)}
+        if recommendation.get("providers"):
+            serving["providers"] = str(recommendation["providers"])
     return Resources(float(cpu), memory, ", ".join(sources), serving, note)
 
 
@@ -107,6 +109,8 @@ def with_profile_serving(
     pod for kubernetes, whose replicas are pods); --replicas wins over the profile."""
     serving = resources.serving
     options = {**options, **{k: serving[k] for k in ("threads", "batch_max_size") if k in serving}}
+    if serving.get("providers") and not options.get("providers"):  # measured with them
+        options["providers"] = serving["providers"]
     workers = serving.get("workers")
     if target == "kubernetes":
         if workers:
@@ -132,6 +136,7 @@ def check_api_key(var: str | None) -> None:
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 PLACE_OPTIONS = ("network",)  # target options that decide where traffic arrives
+KEPT_OPTIONS = ("providers",)  # target options a switch keeps from the deployment unless given
 
 
 def same_place(
@@ -161,4 +166,21 @@ def same_place(
     for key in PLACE_OPTIONS:
         if now[key] is not None:
             options[key] = now[key]
+    for key in KEPT_OPTIONS:
+        if options.get(key) is None and current_options.get(key) is not None:
+            options[key] = current_options[key]
     return now["host"], now["port"], options
+
+
+def check_providers(text: str | None, target: str) -> str | None:
+    """`--providers` as the server will take it: names checked here (exit 2 for a typo); for the
+    local target also whether this machine's onnxruntime has one of them (a container or a pod
+    decides with its own build, so a GPU node can run what this laptop cannot)."""
+    if text is None:
+        return None
+    from mlops_cli.runtime.providers import choose_providers, parse_providers
+
+    names = parse_providers(text)
+    if target == "local":
+        choose_providers(names)
+    return ",".join(names)

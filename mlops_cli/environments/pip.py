@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from mlops_cli.errors import ExternalToolError
+from mlops_cli.pids import die_with_parent
 
 TIMEOUT = 600.0
 
@@ -20,7 +21,15 @@ def run_pip(args: list[str], python: str | None = None, timeout: float = TIMEOUT
     argv = [python or sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
     env = {**os.environ, "PIP_NO_INPUT": "1", "PYTHONNOUSERSITE": "1"}
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+            preexec_fn=die_with_parent,
+        )
     except subprocess.TimeoutExpired:
         raise ExternalToolError(f"pip did not finish within {timeout:.0f} s") from None
     except OSError as exc:

@@ -27,6 +27,7 @@ from mlops_cli.domain import NoProgress, ProgressSink
 from mlops_cli.environments.layer import ensure_layer
 from mlops_cli.environments.pip import run_pip
 from mlops_cli.errors import ExternalToolError, UsageError
+from mlops_cli.pids import die_with_parent
 
 READY = "mlops-env.json"
 ENV_MANAGERS = ("virtualenv", "local")
@@ -145,7 +146,7 @@ def _create_venv(folder: Path) -> None:
     try:
         subprocess.run(
             [base, "-m", "venv", "--without-pip", str(folder)],
-            check=True, capture_output=True, text=True, timeout=120,
+            check=True, capture_output=True, text=True, timeout=120, preexec_fn=die_with_parent,
         )  # fmt: skip
     except subprocess.CalledProcessError as exc:
         raise ExternalToolError(f"python -m venv failed: {exc.stderr.strip()[-300:]}") from None

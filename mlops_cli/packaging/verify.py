@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.domain import AuditEvent, FileEntry, GitInfo, Manifest, chain_hash, recorded_digest
+from mlops_cli.domain import AuditEvent, FileEntry, Manifest, chain_hash, recorded_digest
 from mlops_cli.errors import CheckFailedError, NotFoundError
 from mlops_cli.packaging.layout import FORMAT, MANIFEST, RECORD
 from mlops_cli.packaging.tarball import UnsafeArchiveError, read_members
@@ -143,21 +143,8 @@ def _check_record(members: dict, report: BundleReport) -> None:
     if record is None:
         return
     try:
-        git = record.get("git")
-        event = AuditEvent(
-            seq=record["seq"],
-            ts=record["ts"],
-            action=record["action"],
-            subject=record["subject"],
-            actor=record["actor"],
-            host=record["host"],
-            message=record.get("message"),
-            git=GitInfo(**git) if git else None,
-            details=record["details"],
-            prev_hash=record["prev_hash"],
-            hash=record["hash"],
-        )
-    except (KeyError, TypeError) as exc:
+        event = AuditEvent.from_dict(record)
+    except (KeyError, TypeError, ValueError) as exc:
         report.problems.append(f"{RECORD} is not an audit event: {exc}")
         return
     if chain_hash(event.prev_hash, event.chained_fields()) != event.hash:

@@ -34,6 +34,7 @@ class ProfileRequest:
     target_p99_ms: float | None = None
     target_rps: float | None = None
     headroom: float = DEFAULT_HEADROOM
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # chosen by runtime.providers
     message: str | None = None
 
     @property

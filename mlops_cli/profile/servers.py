@@ -45,12 +45,15 @@ class LocalServer:
 
     cpu_limit: float | None = None
 
-    def __init__(self, store_root: Path, ref: str, workers: int, log_dir: Path) -> None:
+    def __init__(
+        self, store_root: Path, ref: str, workers: int, log_dir: Path, providers: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log = log_dir / f"profile-serve-{os.getpid()}-{self.port}.log"
         argv = [sys.executable, "-m", "mlops_cli", "serve", ref, "--port", str(self.port)]
         argv += ["--workers", str(workers), "--store", str(store_root)]
+        argv += ["--providers", ",".join(providers)] if providers else []
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         self.pid = self.process.pid
@@ -83,7 +86,14 @@ class LocalServer:
 class ContainerServer:
     """The packaged image under Docker, host network, `--cpus` and optionally a memory limit."""
 
-    def __init__(self, image: str, workers: int, cpus: float | None, memory_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        image: str,
+        workers: int,
+        cpus: float | None,
+        memory_bytes: int | None = None,
+        providers: tuple[str, ...] = (),
+    ) -> None:
         from mlops_cli.targets import docker
 
         self.cpu_limit = cpus
@@ -92,7 +102,15 @@ class ContainerServer:
         self.container: Any = docker.run_detached(
             image,
             name=f"mlops-profile-{os.getpid()}-{secrets.token_hex(4)}",
-            command=["--host", "127.0.0.1", "--workers", str(workers), "--log-level", "warning"],
+            command=[
+                "--host",
+                "127.0.0.1",
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                *(["--providers", ",".join(providers)] if providers else []),
+            ],  # fmt: skip
             environment={"PORT": str(self.port)},
             cpus=cpus,
             memory_bytes=memory_bytes,

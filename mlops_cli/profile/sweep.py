@@ -54,7 +54,7 @@ def measure_inprocess(
             predictor = Predictor.from_path(
                 resolved.model_path,
                 signature=resolved.signature,
-                config=SessionConfig(intra_op_threads=threads),
+                config=SessionConfig(intra_op_threads=threads, providers=request.providers),
                 digest=resolved.model_digest,
             )
             for batch in request.batch_sizes:
@@ -275,7 +275,7 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         confirmation = _confirm(chosen, points[chosen.point], image, data, version, request, progress)
         result["confirmation"] = confirmation
         confirmed = confirmation["confirmed"]
-    result["recommendation"] = chosen.to_dict(confirmed)
+    result["recommendation"] = {**chosen.to_dict(confirmed), "providers": ",".join(request.providers)}
     result["duration_s"] = round(time.monotonic() - started, 2)
     _store(store, version, result, request.message)
     return result
@@ -320,9 +320,11 @@ def _measure_http(
     for cpus in limits:
         for workers in request.workers:
             if image is not None:
-                server: Any = ContainerServer(image, workers, cpus)
+                server: Any = ContainerServer(image, workers, cpus, providers=request.providers)
             else:
-                server = LocalServer(store.paths.root, version.ref, workers, store.paths.tmp)
+                server = LocalServer(
+                    store.paths.root, version.ref, workers, store.paths.tmp, providers=request.providers
+                )
             try:
                 points += measure_server(
                     server, version.name, data, request, workers, progress, first_index + len(points)
@@ -365,7 +367,9 @@ def _confirm(
         "error": None,
     }
     try:
-        server = ContainerServer(image or "", chosen.workers, chosen.cpu, chosen.memory_bytes)
+        server = ContainerServer(
+            image or "", chosen.workers, chosen.cpu, chosen.memory_bytes, providers=request.providers
+        )
     except ExternalToolError as exc:
         outcome["error"] = exc.message
         return outcome

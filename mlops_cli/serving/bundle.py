@@ -66,7 +66,9 @@ def read_bundle(location: Path | str) -> Bundle:
     path = location / BUNDLE_FILE if location.is_dir() else location
     try:
         data = json.loads(path.read_text())
-        problem = path_problem(data["model_file"])
+        # An Azure-form entry script loads its own model: its bundle names no graph ("").
+        own_model = data["model_file"] == "" and data.get("entry")
+        problem = None if own_model else path_problem(data["model_file"])
         if problem is not None:
             raise ValueError(f"model_file {data['model_file']!r} is not a plain relative path: {problem}")
         return Bundle(

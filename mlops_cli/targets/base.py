@@ -37,12 +37,14 @@ class DeploySpec:
 
 def tuning_args(spec: DeploySpec) -> list[str]:
     """Server arguments for the settings a confirmed profile measured (`threads`,
-    `batch_max_size` in the options); none when the deployment was not sized from one."""
+    `batch_max_size` in the options) and the execution providers asked for (`providers`)."""
     args = []
     if spec.options.get("threads"):
         args += ["--threads", str(int(spec.options["threads"]))]
     if spec.options.get("batch_max_size"):
         args += ["--batch-max-size", str(int(spec.options["batch_max_size"]))]
+    if spec.options.get("providers"):  # chosen where the server runs: its onnxruntime build decides
+        args += ["--providers", str(spec.options["providers"])]
     return args
 
 

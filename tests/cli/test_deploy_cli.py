@@ -34,6 +34,12 @@ def _error_line(result) -> str:
         (["m:1", "--name", "web", "--wait-timeout", "0"], 2, "--wait-timeout"),
         (["m:1", "--name", "web", "--replicas", "0"], 2, "--replicas must be at least 1"),
         (["m:9", "--name", "web"], 1, "has no version 9"),
+        (["m:1", "--name", "web", "--providers", "cudda,cpu"], 2, "unknown execution provider 'cudda'"),
+        (
+            ["m:1", "--name", "web", "--providers", "migraphx"],
+            1,
+            "is not available in this onnxruntime build",
+        ),
     ],
 )
 def test_bad_input_is_one_error_line(cli, onnx_model, args, code, text):
@@ -228,7 +234,7 @@ def _stored_profile(store, confirmed: bool | None) -> dict:
     recommendation = {
         "cpu": 1.5, "memory": "384Mi", "memory_bytes": 384 << 20, "threads": 2, "workers": 3,
         "max_batch_size": 16, "confirmed": confirmed, "concurrency": 4, "point": 1,
-        "memory_headroom": 0.2, "cpu_basis": "measured",
+        "memory_headroom": 0.2, "cpu_basis": "measured", "providers": "CPUExecutionProvider",
     }  # fmt: skip
     details = {"recommendation": recommendation, "points": []}
     jobs.add_artifact(store.conn, ModelRef.parse("m:1"), "profile", "p", None, details, provenance())
@@ -247,9 +253,12 @@ def test_only_a_confirmed_profile_sizes_a_deployment_and_brings_its_serving_sett
     confirmed = cli("deploy", "m:1", "--name", "web", "--dry-run", "--json").json
     assert confirmed["resources"]["source"] == "cpu: profile, memory: profile"
     assert (confirmed["resources"]["cpu"], confirmed["resources"]["memory"]) == (rec["cpu"], rec["memory"])
-    assert confirmed["resources"]["serving"] == {"workers": 3, "threads": 2, "batch_max_size": 16}
+    assert confirmed["resources"]["serving"] == {
+        "workers": 3, "threads": 2, "batch_max_size": 16, "providers": "CPUExecutionProvider"
+    }  # fmt: skip
     argv = confirmed["plan"]["argv"]
     assert argv[argv.index("--threads") + 1] == "2" and argv[argv.index("--batch-max-size") + 1] == "16"
+    assert argv[argv.index("--providers") + 1] == "CPUExecutionProvider"  # what it was measured with
     assert confirmed["plan"]["workers"] == 3
     chosen = cli("deploy", "m:1", "--name", "web", "--replicas", "1", "--dry-run", "--json").json
     assert chosen["plan"]["workers"] == 1  # --replicas wins over the profile's workers
@@ -269,3 +278,20 @@ def test_a_deploy_while_another_holds_the_lock_exits_6_busy(cli, onnx_model, pro
     assert result.exit_code == 6, result.stderr
     assert _error_line(result).startswith("error: another deploy, rollback or delete of 'web' is running")
     assert cli("deploy", "list", "--json").json == []
+
+
+def test_providers_reach_the_pods_server_and_are_checked_there(cli, onnx_model, monkeypatch, tmp_path):
+    """A pod's onnxruntime decides (a GPU node can run what this machine cannot): the names are
+    checked here, availability in the pod; the server arguments carry them in order."""
+    import yaml
+
+    from tests.kubectl_standin import install
+
+    install(tmp_path / "bin", monkeypatch)  # a STAND-IN kubectl: --dry-run never calls it
+    args = ["deploy", "m:1", "--name", "web", "--target", "kubernetes", "--image", "registry.example/m:1"]
+    result = cli(*args, "--providers", "tensorrt,cuda,cpu", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    deployment = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "Deployment")
+    server = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    position = server.index("--providers")
+    assert server[position + 1] == "TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider"

@@ -210,6 +210,9 @@ def test_upgrading_a_store_redacts_the_urls_an_older_version_stored(cli, project
     conn = sqlite3.connect(store_root / "mlops.db")
     with conn:
         conn.execute("ALTER TABLE outbox DROP COLUMN claimed_start")  # as schema 5 had it
+        # ... and without what later migrations add (m007: remotes)
+        for table in ("store_origin", "remotes", "remote_versions", "pulled_events"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
         url = "http://alice:pa55word@127.0.0.1:9/hook?token=tok3n-value"
         hook = json.dumps({"kind": "webhook", "target": url, "events": ["*"], "name": None})
         conn.execute(

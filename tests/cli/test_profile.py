@@ -195,3 +195,21 @@ def test_too_few_samples_exit_5_and_store_nothing(cli, forest):
     assert "too few samples to recommend anything" in line and "--duration" in line
     assert json.loads(result.stdout)["recommendation"] is None
     assert _stored(cli, forest) == ([], [])
+
+
+def test_providers_run_every_point_and_go_with_the_recommendation(cli, forest):
+    """`--providers cuda,cpu` profiles on the first available (the CPU here, CUDA on a GPU
+    machine), in process and in the `mlops serve` it starts; the recommendation says which."""
+    import onnxruntime as ort
+
+    result = cli(
+        "profile", forest, *SHORT, "--batch-sizes", "8", "--concurrency", "1", "--threads", "1",
+        "--providers", "cuda,cpu", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    usable = [p for p in wanted if p in ort.get_available_providers()]
+    assert result.json["settings"]["providers"] == usable
+    assert result.json["recommendation"]["providers"] == ",".join(usable)
+    refused = cli("profile", forest, *SHORT, "--providers", "cudda")
+    assert refused.exit_code == 2 and "unknown execution provider" in refused.stderr

@@ -641,3 +641,28 @@ def test_models_rm_refuses_a_version_with_an_unfinished_job_and_names_it(cli, pr
     write(make_table(600), data)  # the inputs changed: the resume abandons the job
     assert cli("score-batch", "--resume", job.id).exit_code == 2
     assert cli("models", "rm", "forest:1").exit_code == 0
+
+
+def test_providers_are_chosen_reported_and_recorded_with_the_job(cli, project, forest):
+    """--providers cuda,cpu scores on the first available (the CPU here, CUDA on a GPU machine),
+    says so, and the job records what was asked for; an unknown name is exit 2."""
+    import onnxruntime as ort
+
+    rows = write(make_table(20), project / "rows.csv")
+    result = cli(
+        "score-batch", "forest", "--input", rows, "--output", project / "out.csv",
+        "--providers", "cuda,cpu", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    usable = [p for p in wanted if p in ort.get_available_providers()]
+    job = result.json
+    assert job["details"]["rows_scored"] == 20 and job["details"]["providers"] == usable
+    said = cli(
+        "score-batch", "forest", "--input", rows, "--output", project / "o1.csv", "--providers", "cuda,cpu"
+    )
+    assert f"execution provider: {usable[0]}" in said.stderr
+    refused = cli(
+        "score-batch", "forest", "--input", rows, "--output", project / "o2.csv", "--providers", "x"
+    )
+    assert refused.exit_code == 2 and "unknown execution provider 'x'" in refused.stderr

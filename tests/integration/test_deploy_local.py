@@ -329,3 +329,20 @@ def test_a_switch_keeps_the_deployments_port_and_refuses_another(project, name):
     assert moved.returncode == 2
     assert f"serves with --port {port}" in moved.stderr and f"mlops deploy delete {name}" in moved.stderr
     assert len(mlops_json(project, "deploy", "history", name)) == 2  # nothing was started
+
+
+def test_a_switch_keeps_the_deployments_execution_providers(project, name):
+    """--providers is recorded with the revision and a switch without it keeps them (defaults of
+    a follow-up come from the record); every revision's server reports what it chose."""
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port, "--providers", "cuda,cpu")
+    mlops(project, "deploy", "m:2", "--name", name)
+    history = mlops_json(project, "deploy", "history", name)
+    wanted = "CUDAExecutionProvider,CPUExecutionProvider"
+    assert [r["spec"]["options"].get("providers") for r in history] == [wanted, wanted]
+    logs = sorted((project / ".mlops" / "deployments" / name / "logs").glob("r*.log"))
+    import onnxruntime as ort
+
+    chosen = "CUDAExecutionProvider" if "CUDAExecutionProvider" in ort.get_available_providers() else "CPU"
+    assert len(logs) == 2 and all(f"execution provider: {chosen}" in log.read_text() for log in logs)
+    assert _version_served(port) == "2"

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, short_digest
 from mlops_cli.errors import MlopsError
 
@@ -119,6 +119,7 @@ def apply(
         Optional[str],
         typer.Option(help="kubernetes: a HorizontalPodAutoscaler, MIN:MAX:CPU%.", metavar="MIN:MAX:CPU%"),
     ] = None,
+    providers: ProvidersOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -143,6 +144,7 @@ def apply(
             "context": context,
             "kubeconfig": kubeconfig,
             "autoscale": autoscale,
+            "providers": providers,
         }.items()
         if value is not None
     }

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.errors import CheckFailedError, UsageError
 
@@ -88,6 +88,7 @@ def profile(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print a Markdown table (for CI comments).")
     ] = False,
+    providers: ProvidersOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -127,6 +128,7 @@ def profile(
         target_p99_ms=parse_target("--target-p99-ms", target_p99_ms),
         target_rps=parse_target("--target-rps", target_rps),
         headroom=headroom,
+        providers=_providers(providers),
         message=message,
     )
     request.check()
@@ -160,3 +162,10 @@ def _show(output: Output, result: dict, markdown: bool) -> None:
         sys.stdout.flush()
         return
     output.result(result, lambda console: profile_view.render(result, console))
+
+
+def _providers(text: str | None) -> tuple[str, ...]:
+    """The providers every point runs with (the first available of --providers, as `serve`)."""
+    from mlops_cli.runtime.providers import CPU, resolve
+
+    return resolve(text).providers if text is not None else (CPU,)

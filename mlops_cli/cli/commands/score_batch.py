@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from mlops_cli.cli.commands._common import fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
-from mlops_cli.errors import UsageError
+from mlops_cli.errors import MlopsError, UsageError
 
 
 def score_batch(
@@ -24,11 +27,15 @@ def score_batch(
     ] = None,
     input: Annotated[
         Optional[list[str]],
-        typer.Option("--input", "-i", help="A CSV/Parquet/JSONL file, a folder or a glob; repeatable."),
+        typer.Option(
+            "--input", "-i", help="A CSV/Parquet/JSONL file, folder or glob, local or a URL; repeatable."
+        ),
     ] = None,
     output: Annotated[
-        Optional[Path],
-        typer.Option("--output", "-o", help="A .parquet, .csv or .jsonl file, or a folder."),
+        Optional[str],
+        typer.Option(
+            "--output", "-o", help="A .parquet, .csv or .jsonl file or a folder; or s3://, gs://, az:// URL."
+        ),
     ] = None,
     output_format: Annotated[
         Optional[str],
@@ -78,6 +85,39 @@ def score_batch(
     optimization: Annotated[
         str, typer.Option("--optimization", help="Graph optimisation: disable, basic, extended, all.")
     ] = "all",
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this machine) or spark (a PySpark job).")
+    ] = "local",
+    master: Annotated[
+        Optional[str],
+        typer.Option("--master", help="With --engine spark: local[N], spark://HOST:PORT, yarn, k8s://..."),
+    ] = None,
+    spark_conf: Annotated[
+        Optional[list[str]],
+        typer.Option("--spark-conf", help="With --engine spark: a Spark setting KEY=VALUE; repeatable."),
+    ] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option("--target", help="kubernetes: run N shards as an Indexed Job on a cluster."),
+    ] = None,
+    parallelism: Annotated[
+        int, typer.Option("--parallelism", help="With --target kubernetes: shards (pods) of the Job.")
+    ] = 1,
+    image: Annotated[
+        Optional[str],
+        typer.Option("--image", help="With --target kubernetes: the pods' image; default: the packaged one."),
+    ] = None,
+    secret: Annotated[
+        Optional[str],
+        typer.Option("--secret", help="With --target kubernetes: a Secret whose keys become the pods' env."),
+    ] = None,
+    namespace: Annotated[Optional[str], typer.Option("--namespace", help="Kubernetes namespace.")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", help="kubectl context.")] = None,
+    kubeconfig: Annotated[Optional[str], typer.Option("--kubeconfig", help="kubeconfig file.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --target kubernetes: print the Job and commands only.")
+    ] = False,
+    providers: ProvidersOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -88,10 +128,16 @@ def score_batch(
     output appears only when complete. An interrupted job continues from its last finished
     chunk with --resume, and gives the same bytes as an uninterrupted run.
 
+    Inputs and outputs may be s3://, gs:// or az:// URLs. --engine spark runs the same scoring
+    as a PySpark job; --target kubernetes as an Indexed Job of --parallelism shards.
+
     Example: mlops score-batch churn@prod -i 'data/*.parquet' -o scores.parquet --passthrough id
+
+    Example: mlops score-batch churn:3 -i s3://lake/in/ -o s3://lake/out/ --target kubernetes --parallelism 8
     """
     from mlops_cli.batch.request import ScoreRequest, parse_columns, parse_shard
     from mlops_cli.batch.run import score_batch as run_score_batch
+    from mlops_cli.batch.storage import location
 
     out = Output(json)
     job_id = None
@@ -104,7 +150,7 @@ def score_batch(
         request = ScoreRequest(
             model=ref,
             inputs=tuple(input),
-            output=output,
+            output=location(output),
             output_format=output_format,
             batch_size=batch_size,
             workers=workers or 1,
@@ -116,8 +162,37 @@ def score_batch(
             max_error_rate=max_error_rate,
             shard=parse_shard(shard),
             optimization=optimization,
+            providers=_providers(out, providers),
             message=message,
         )
+    if engine not in ("local", "spark"):
+        raise UsageError(f"--engine must be local or spark, not {engine!r}")
+    if target is not None:
+        if target != "kubernetes" or request is None or engine != "local":
+            raise UsageError("--target takes kubernetes, with REF, --input and --output (local engine)")
+        from mlops_cli.batch.engines.kubernetes import ClusterOptions, score_on_kubernetes
+
+        cluster = ClusterOptions(parallelism, image, namespace, context, kubeconfig, secret)
+        with store_for(store) as opened, _log_tail_on_error(out):
+            plan = score_on_kubernetes(opened, request, cluster, dry_run=dry_run)
+        _render_cluster(out, plan)
+        return
+    if dry_run or image or secret or namespace or context or kubeconfig or parallelism != 1:
+        raise UsageError("--parallelism, --image, --secret, --namespace, --context, --kubeconfig and"
+                         " --dry-run need --target kubernetes")  # fmt: skip
+    if engine == "spark":
+        if request is None:
+            raise UsageError("--resume is for the local engine: a Spark job is rerun, not resumed")
+        from mlops_cli.batch.engines.spark import parse_options
+        from mlops_cli.batch.engines.spark_job import score_with_spark
+
+        options = parse_options(master, spark_conf)
+        with store_for(store) as opened:
+            job = score_with_spark(opened, request, options)
+        _render(out, job)
+        return
+    if master is not None or spark_conf:
+        raise UsageError("--master and --spark-conf need --engine spark")
     with store_for(store) as opened:
         if request is not None:
             fetch_from_remote(out, opened, request.model)
@@ -130,6 +205,10 @@ def score_batch(
             threads_per_worker=threads_per_worker,
             progress=out,
         )
+    _render(out, job)
+
+
+def _render(out: Output, job) -> None:
     details = job.details
     if details.get("rows_failed"):
         out.warn(f"{details['rows_failed']:,} rows could not be scored and were skipped")
@@ -138,6 +217,43 @@ def score_batch(
         job,
         f"Scored {details['rows_scored']:,} of {details['rows_read']:,} rows with {job.model_ref} in"
         f" {duration:.2f} s ({details['rows_read'] / duration:,.0f} rows/s)\n"
-        f"{details['output']['path']} ({human_size(Path(details['output']['path']).stat().st_size)},"
+        f"{details['output']['path']} ({human_size(details['output']['size'])},"
         f" {short_digest(details['output']['sha256'])}); job {job.id}",
     )
+
+
+@contextmanager
+def _log_tail_on_error(out: Output) -> Iterator[None]:
+    """The failed pods' logs on stderr, before the one error line."""
+    try:
+        yield
+    except MlopsError as exc:
+        for line in getattr(exc, "log_tail", None) or []:
+            out.stderr.print(f"  | {line}", markup=False, highlight=False)
+        raise
+
+
+def _render_cluster(out: Output, plan: dict) -> None:
+    if plan["dry_run"]:
+        commands = "\n".join(" ".join(argv) for argv in plan["commands"])
+        out.result(plan, f"{plan['yaml']}---\n# would run:\n{commands}")
+        return
+    record = plan["record"]
+    shards = record.details["output"]["shards"]
+    out.result(
+        {**plan, "record": asdict(record)},
+        f"Scored with {record.model_ref} in {len(shards)} pods of Job {plan['job']} in"
+        f" {record.details['duration_s']:.1f} s\n{plan['success_marker']} lists the {len(shards)} outputs;"
+        f" job {record.id}",
+    )
+
+
+def _providers(out: Output, text: str | None) -> tuple[str, ...]:
+    """The providers every worker's session runs with: the first available of --providers."""
+    from mlops_cli.runtime.providers import CPU, resolve
+
+    if text is None:
+        return (CPU,)
+    choice = resolve(text)
+    out.note(choice.note())
+    return choice.providers

@@ -1,0 +1,120 @@
+"""`score-batch --engine spark` as a job of the store: resolved, checked, run, recorded.
+
+The job is a `score-batch` job like a local one (same start event, same final details plus
+`engine` and `spark`); it is not resumable (Spark retries failed tasks itself, and a rerun
+starts over), and an interrupted run leaves no output (the folder is renamed in only at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlops_cli.audit.provenance import provenance
+from mlops_cli.batch.checkpoint import new_job_id
+from mlops_cli.batch.engines.spark import ModelFiles, SparkOptions, check_environment, run_job
+from mlops_cli.batch.inputs import resolve_inputs
+from mlops_cli.batch.records import KIND, failure_recorded, require
+from mlops_cli.batch.request import ScoreRequest, format_of
+from mlops_cli.batch.run import check_inputs
+from mlops_cli.batch.writers import check_writable
+from mlops_cli.domain import Job
+from mlops_cli.errors import MlopsError, UsageError
+from mlops_cli.hashing import sha256_file
+from mlops_cli.runtime.loader import resolve_onnx
+from mlops_cli.runtime.mapping import schema_from_signature
+from mlops_cli.store import Store
+from mlops_cli.store import jobs as job_store
+
+
+def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions) -> Job:
+    """Score the inputs in a Spark job and record it; returns the completed job.
+
+    Raises UsageError for options Spark does not take, SparkJobError (exit 4) when Spark cannot
+    run it, InputError for bad data with --on-error fail; the output is then left as it was.
+    """
+    require("pyarrow", "numpy", "onnxruntime")
+    request.validate()
+    _refuse_local_only(request)
+    check_environment(options)
+    model = resolve_onnx(store, request.model)
+    files = resolve_inputs(request.inputs)
+    output, fmt = request.output_target()
+    given = request.output
+    if isinstance(given, Path) and (given / "_SUCCESS").exists():  # an earlier Spark output: replace it
+        output = given.expanduser().absolute()
+        fmt = request.output_format or format_of(output, "output")
+    if isinstance(output, str):
+        raise UsageError(
+            "--engine spark writes to a path every executor can reach (a shared filesystem)",
+            hint="write to a local or mounted path, or use the local engine for s3://, gs://, az:// outputs",
+        )
+    schema = schema_from_signature(model.signature, request.features or None)
+    check_inputs(files, schema, request, output, None)
+    check_writable(output.with_name(f".{output.name}.probe"), "--output")  # a folder Spark fills
+    prov = provenance(request.message)
+    details = {
+        "engine": "spark",
+        "spark": options.to_dict(),
+        "request": request.to_dict(),
+        "output": str(output),
+        "inputs": [f.identity() for f in files],
+    }
+    job = job_store.create_job(store.conn, new_job_id(), KIND, model.ref, model.digest, details, prov)
+    started = time.monotonic()
+    relative = str(model.model_path.relative_to(model.root))
+    files_of_model = ModelFiles(model.ref, model.root, relative, model.model_digest, model.signature)
+    with failure_recorded(store, job.id, prov):
+        counts = run_job(options, files_of_model, schema, request, files, output, fmt)
+        if counts["failed"] and not counts["scored"]:
+            raise MlopsError(f"no row could be scored: {counts['failed']:,} of {counts['rows']:,} failed")
+    final = {
+        "output": {
+            "path": str(output),
+            "format": fmt,
+            "sha256": folder_digest(output),
+            "rows": counts["scored"],
+            "size": _folder_size(output),
+            "partitions": counts["partitions"],
+        },
+        "errors_output": None,
+        "inputs": [f.to_dict() for f in files],
+        "rows_read": counts["rows"],
+        "rows_scored": counts["scored"],
+        "rows_failed": counts["failed"],
+        "chunks": counts["partitions"],
+        "chunks_resumed": 0,
+        "shard": "0/1",
+        "workers": None,
+        "session_threads": 1,
+        "duration_s": round(time.monotonic() - started, 3),
+        "error": None,
+    }
+    return job_store.finish_job(store.conn, job.id, "completed", final, prov)
+
+
+def _refuse_local_only(request: ScoreRequest) -> None:
+    if request.errors_output is not None:
+        raise UsageError("--errors-output is not available with --engine spark", hint="the job counts them")
+    if request.max_error_rate is not None:
+        raise UsageError("--max-error-rate is not available with --engine spark")
+    if request.shard != (0, 1):
+        raise UsageError("--shard is for the local engine; Spark splits the input itself")
+
+
+def folder_digest(path: Path) -> str:
+    """sha256 of the folder's manifest: each file's relative path and sha256, sorted by path."""
+    import hashlib
+
+    lines = [
+        f"{p.relative_to(path).as_posix()}\t{sha256_file(p)[0]}\n"
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not p.name.startswith((".", "_"))
+    ]
+    return f"sha256:{hashlib.sha256(''.join(lines).encode()).hexdigest()}"
+
+
+def _folder_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
