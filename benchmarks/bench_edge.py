@@ -134,13 +134,14 @@ def bench_static_int8(work: Path, runs: int) -> None:
         run([*MLOPS, "models", "download", ref, "--output", ref.replace(":", "-")], project)
     import onnxruntime as ort
 
-    feeds = {"X": x[1500:2500]}
+    feeds = None  # by the graph's own input name (skl2onnx calls it "input" or "X")
     sessions = {}
     for label, folder in (("float", "mlp-2"), ("int8", "mlp-3")):
         path = next((project / folder).rglob("*.onnx"))
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         sessions[label] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        feeds = {sessions[label].get_inputs()[0].name: x[1500:2500]}
         sessions[label].run(None, feeds)
     rates: dict[str, list[float]] = {"float": [], "int8": []}
     for _ in range(runs):  # alternating rounds: load on the machine hits both alike

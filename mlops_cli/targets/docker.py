@@ -37,6 +37,7 @@ class ImageInfo:
     labels: dict[str, str]
     user: str
     architecture: str = ""  # OCI name: amd64, arm64
+    env: tuple[str, ...] = ()  # Config.Env, KEY=VALUE
 
 
 def client(timeout: int = BUILD_TIMEOUT) -> Any:
@@ -148,6 +149,7 @@ def inspect(name: str) -> ImageInfo:
         labels=dict(config.get("Labels") or {}),
         user=config.get("User") or "",
         architecture=image.attrs.get("Architecture") or "",
+        env=tuple(config.get("Env") or ()),
     )
 
 

@@ -41,7 +41,7 @@ ENV PATH=/opt/venv/bin:$$PATH \\
     PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
     HOME=/tmp \\
-    PORT=8080
+    PORT=8080$extra_env
 USER $uid:$uid
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \\
@@ -52,6 +52,11 @@ ENTRYPOINT ["/opt/venv/bin/python", "-m", "mlops_cli.serving", "--model-dir", "/
 )
 
 
-def render(ref: str, digest: str, base: str, labels: dict[str, str]) -> str:
+def render(
+    ref: str, digest: str, base: str, labels: dict[str, str], env: dict[str, str] | None = None
+) -> str:
     label_lines = "LABEL " + " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
-    return TEMPLATE.substitute(ref=ref, digest=digest, base=base, uid=USER_ID, labels=label_lines)
+    extra_env = "".join(f" \\\n    {key}={json.dumps(value)}" for key, value in (env or {}).items())
+    return TEMPLATE.substitute(
+        ref=ref, digest=digest, base=base, uid=USER_ID, labels=label_lines, extra_env=extra_env
+    )

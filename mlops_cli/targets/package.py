@@ -20,6 +20,8 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.packaging import platforms
+from mlops_cli.packaging.gpu import PROVIDERS as GPU_PROVIDERS
+from mlops_cli.packaging.gpu import check_cuda_base, gpu_pins
 from mlops_cli.packaging.platforms import Platform
 from mlops_cli.store import Store, jobs
 from mlops_cli.targets import docker, dockerfile, wheels
@@ -101,12 +103,14 @@ def write_context(
     wheel_source: Path | None = None,
     with_collect: bool = False,
     target: Platform | None = None,
+    gpu: bool = False,
 ) -> tuple[dict[str, str], list[str]]:
     """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/.
 
     Returns the labels and the pinned requirements.
     """
-    pinned = with_environment(wheels.pins(with_collect=with_collect), version)
+    serving = wheels.pins(with_collect=with_collect)
+    pinned = with_environment(gpu_pins(serving) if gpu else serving, version)
     found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source, target)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
@@ -114,7 +118,8 @@ def write_context(
     _copy_code(dest / "app" / "mlops_cli")
     copy_bundle(store, version, dest / "model")
     labels = labels_for(version)
-    text = dockerfile.render(version.ref, version.digest, base_image, labels)
+    env = {"MLOPS_PROVIDERS": GPU_PROVIDERS} if gpu else None
+    text = dockerfile.render(version.ref, version.digest, base_image, labels, env)
     (dest / "Dockerfile").write_text(text)
     return labels, requirements
 
@@ -169,6 +174,7 @@ def package(
     on_log: Callable[[str], None] = lambda line: None,
     platform: Platform | None = None,
     arch_suffix: bool = False,
+    gpu: bool = False,
 ) -> PackageResult:
     """Write the build context and (unless `build` is False) build and record the image.
 
@@ -207,13 +213,15 @@ def package(
                 f"--base-image {base_image} is a linux/{base.architecture} image, not {target}",
                 hint=f"give a {target} base image (scripts/emulation.sh builds a linux/arm64 one)",
             )
+        if gpu:
+            check_cuda_base(base_image, list(base.env))
         base_size = base.size
     context = output_dir or Path(tempfile.mkdtemp(prefix="package-", dir=_tmp_dir(store)))
     try:
         context.mkdir(parents=True, exist_ok=True)
         try:
             labels, requirements = write_context(
-                store, version, context, base_image, wheelhouse, with_collect, target
+                store, version, context, base_image, wheelhouse, with_collect, target, gpu
             )
         except OSError as exc:
             raise MlopsError(f"cannot write the build context in {context}: {exc.strerror or exc}") from exc

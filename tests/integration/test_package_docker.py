@@ -230,3 +230,16 @@ def test_wheelhouse_fills_an_empty_cache_without_the_index(packaged, tmp_path):
         check=False,
     )
     assert done.returncode == 4 and "could not download wheels" in done.stderr
+
+
+def test_gpu_without_a_cuda_base_image_is_refused_before_any_work(engine, tmp_path):
+    """No CUDA image can be pulled here: --gpu on the plain base is exit 4 naming how to get one,
+    and nothing is downloaded, built or recorded."""
+    project = make_project(tmp_path / "project")
+    register_test_models(project)
+    done = _mlops(project, "package", "clf:1", "--gpu", "--base-image", BASE_IMAGE, check=False)
+    assert done.returncode == 4, done.stderr
+    assert "--gpu needs a CUDA base image" in done.stderr and "nvidia/cuda" in done.stderr
+    shown = json.loads(_mlops(project, "models", "show", "clf:1", "--json").stdout)
+    assert shown["artifacts"] == []
+    assert not (project / ".mlops" / "cache" / "wheels").exists()

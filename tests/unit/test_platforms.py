@@ -51,3 +51,27 @@ def test_emulation_is_required_for_a_foreign_platform(tmp_path, monkeypatch):
     (tmp_path / f"qemu-{foreign.machine}").write_text("disabled\n")
     with pytest.raises(ExternalToolError):
         platforms.require_emulation(foreign)
+
+
+def test_gpu_images_take_onnxruntimes_cuda_build_at_the_same_version():
+    from mlops_cli.packaging.gpu import gpu_pins
+
+    pins = [("onnxruntime", "1.32.0"), ("numpy", "2.4.6")]
+    assert gpu_pins(pins) == [("onnxruntime-gpu", "1.32.0"), ("numpy", "2.4.6")]
+
+
+def test_gpu_needs_a_cuda_base_and_says_how_to_get_one():
+    from mlops_cli.packaging.gpu import check_cuda_base
+
+    check_cuda_base("cuda-py:3.11", ["PATH=/usr/bin", "CUDA_VERSION=12.8.1", "NVIDIA_VISIBLE_DEVICES=all"])
+    with pytest.raises(ExternalToolError) as raised:
+        check_cuda_base("python:3.11-slim", ["PATH=/usr/bin", "PYTHON_VERSION=3.11.9"])
+    assert "python:3.11-slim is not one" in raised.value.message and "nvidia/cuda" in raised.value.hint
+
+
+def test_the_gpu_dockerfile_prefers_cuda_then_the_cpu():
+    from mlops_cli.targets import dockerfile
+
+    text = dockerfile.render("m:1", "sha256:x", "cuda-py:3.11", {"a": "b"}, {"MLOPS_PROVIDERS": "cuda,cpu"})
+    assert 'PORT=8080 \\\n    MLOPS_PROVIDERS="cuda,cpu"' in text
+    assert "MLOPS_PROVIDERS" not in dockerfile.render("m:1", "sha256:x", "base", {"a": "b"})

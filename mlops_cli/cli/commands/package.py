@@ -80,6 +80,14 @@ def package(
             metavar="OS/ARCH",
         ),
     ] = None,
+    gpu: Annotated[
+        bool,
+        typer.Option(
+            "--gpu",
+            help="onnxruntime's CUDA build on a CUDA --base-image (it must be in the engine); the image"
+            " prefers the CUDA provider and falls back to the CPU.",
+        ),
+    ] = False,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -130,6 +138,7 @@ def package(
                             on_log=on_log,
                             platform=target,
                             arch_suffix=len(targets) > 1,
+                            gpu=gpu,
                         )
                     )
             except ImageBuildError as exc:
