@@ -38,6 +38,9 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "remote.remove": ("remote.removed", ()),
     "push": ("remote.pushed", ()),
     "pull": ("model.pulled", ("model_version.created",)),
+    "pipeline.start": ("pipeline.started", ()),
+    "pipeline": ("pipeline.finished", ()),
+    "bundle": ("bundle.built", ()),
 }
 
 

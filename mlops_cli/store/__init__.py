@@ -211,8 +211,13 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
 def create_store(paths: StorePaths) -> Store:
     """The folders and an empty schema, without any event: `init` and `audit recover` add them."""
     try:
+        new_root = not paths.root.exists()
         for folder in (paths.root, paths.objects, paths.tmp, paths.jobs, paths.cache):
             folder.mkdir(parents=True, exist_ok=True)
+        if new_root:
+            # Owner-only: the registry, the trail, the blobs and collected data are nobody
+            # else's to read on a shared machine (share them through a remote instead).
+            os.chmod(paths.root, 0o700)
         gitignore = paths.root / ".gitignore"
         if not gitignore.exists():
             # Blobs, temp files and caches are not for git; the database may be, by choice.

@@ -27,3 +27,10 @@ def test_signature_is_mlflow_v1_base64():
     assert signature.startswith("v1,") and len(signature) == 3 + 44
     assert verify("key", "id-1", "1700000000", '{"a":1}', signature)
     assert not verify("key", "id-1", "1700000001", '{"a":1}', signature)
+
+
+def test_pipeline_runs_and_bundles_are_events_hooks_can_select():
+    """A hook with `events: [pipeline]` was warned about as unknown and dropped."""
+    assert not unknown_pattern("pipeline") and not unknown_pattern("pipeline.*")
+    assert matches(["pipeline.*"], "pipeline.start") and matches(["pipeline.finished"], "pipeline")
+    assert matches(["bundle.built"], "bundle")

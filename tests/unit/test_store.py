@@ -48,3 +48,15 @@ def test_audit_events_cannot_be_edited_through_sql(store):
         store.conn.execute("UPDATE events SET actor = 'mallory'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         store.conn.execute("DELETE FROM events")
+
+
+def test_a_new_store_is_owner_only(tmp_path):
+    """Other local users cannot read the registry, the trail or the blobs (umask 022 gave 0755)."""
+    import stat
+
+    from mlops_cli.audit.provenance import provenance
+    from mlops_cli.store import init_store
+
+    store, created = init_store(tmp_path / "p", provenance())
+    store.close()
+    assert created and stat.S_IMODE((tmp_path / "p" / ".mlops").stat().st_mode) == 0o700
