@@ -194,7 +194,10 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
             except pa.ArrowInvalid as exc:
                 if not _is_conversion_error(exc):
                     raise InputError(f"cannot read {file.path.name}: {_first_line(exc)}") from exc
-                table = parse(view, text=True)
+                try:
+                    table = parse(view, text=True)
+                except pa.ArrowInvalid as again:  # not even text: bytes that are not UTF-8
+                    raise InputError(f"cannot read {file.path.name}: {_first_line(again)}") from again
             yield from table.to_batches()
 
 

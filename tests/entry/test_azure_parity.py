@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_same_answers_as_azures_server(kind, tmp_path):
     _peer()
     project = make_project(tmp_path / "project")
     if kind.startswith("joblib"):
-        subprocess.run(["python", str(EXAMPLE / "train.py"), "model.joblib"], cwd=project, check=True)
+        subprocess.run([sys.executable, str(EXAMPLE / "train.py"), "model.joblib"], cwd=project, check=True)
         script, model, requests = (
             EXAMPLE / "score.py",
             project / "model.joblib",

@@ -26,7 +26,9 @@ pytestmark = [
     pytest.mark.skipif(os.getuid() != 0 or not shutil.which("useradd"), reason="needs root and useradd"),
 ]
 
-PYTHON = shutil.which("python3") or "/usr/bin/python3"
+# The system's Python: the other user must be able to run it (a venv's or pyenv's interpreter
+# under /root is not reachable for them); the scripts need only the standard library.
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 CONNECT = """
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)

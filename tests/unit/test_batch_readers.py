@@ -59,3 +59,17 @@ def test_a_file_truncated_between_segments_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="in.csv changed while it was being read"):
         for _ in chunks:
             pass
+
+
+def test_bytes_that_are_not_utf8_in_a_number_column_are_an_input_error(tmp_path):
+    """Found by the fuzz tests after the readers were reshaped: the retry that parses a bad segment
+    as text (to name the bad row) raised pyarrow's own error on bytes that are not UTF-8."""
+    from mlops_cli.batch.inputs import resolve_inputs
+    from mlops_cli.batch.readers import iter_chunks
+    from mlops_cli.runtime.mapping import InputError
+
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"f0,f1\n1.0,\xff0\n2.0,3.0\n")
+    (file,) = resolve_inputs((str(path),))
+    with pytest.raises(InputError, match="cannot read in.csv"):
+        list(iter_chunks([file], ["f0", "f1"], {"f0": "float", "f1": "float"}, 100))
