@@ -13,7 +13,6 @@ from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import UsageError
-from mlops_cli.targets.docker import ImageBuildError
 from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
 
 
@@ -137,6 +136,7 @@ def package(
             raise UsageError("--push needs an image: it cannot go with --no-build")
         packaging.check_push(push)
     from mlops_cli.packaging import platforms as known_platforms
+    from mlops_cli.targets.docker import ImageBuildError  # here: every command's start-up skips it
 
     targets = known_platforms.parse_many(platform or []) or [None]
     if len(targets) > 1 and output_dir is not None:
