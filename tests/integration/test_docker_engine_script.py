@@ -1,5 +1,6 @@
 """scripts/docker-engine.sh and scripts/emulation.sh (through scripts/lib.sh) explain a failed
 debootstrap, clean its root and log per run.
+
 Real debootstrap against a mirror address where nothing listens (the failure a firewall or a
 wrong mirror gives), with a base image name that cannot exist, so the build path runs.
 Needs an answering engine (the script would otherwise start one) and debootstrap.
