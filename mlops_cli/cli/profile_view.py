@@ -24,6 +24,7 @@ def _number(value: Any, digits: int = 1) -> str:
 def rows(result: dict[str, Any]) -> list[list[str]]:
     chosen = (result.get("recommendation") or {}).get("point")
     best = (result.get("best") or {}).get("index")
+    several = len((result.get("settings") or {}).get("providers") or ()) > 1  # the mode names each one
     table = []
     for point in result["points"]:
         spread = point["spread"]["rows_per_s"]
@@ -38,7 +39,8 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             notes.append(f"{point['failed']} failed")
         table.append(
             [
-                point["mode"],
+                point["mode"]
+                + (f" {point.get('provider', '').removesuffix('ExecutionProvider')}" if several else ""),
                 str(point["batch_size"]),
                 str(point["threads"]),
                 str(point["workers"]),
