@@ -36,7 +36,10 @@ class Repository:
 
     @classmethod
     def parse(cls, reference: str) -> tuple[Repository, str | None]:
-        """`HOST/NAME[:TAG]` -> (repository, tag or None); UsageError without a registry host."""
+        """`HOST/NAME[:TAG]` -> (repository, tag or None); UsageError without a registry host
+        or with a digest (a push names a tag: the digest is what it returns)."""
+        if "@" in reference:
+            raise UsageError(f"--push {reference!r} names a digest", hint="give REGISTRY/NAME:TAG")
         name, _, tag = (
             reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "")
         )

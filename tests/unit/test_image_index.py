@@ -52,6 +52,8 @@ def test_push_references(reference, base_url, tag):
     assert (repository.base_url, found) == (base_url, tag)
 
 
-def test_a_push_reference_without_a_registry_is_a_usage_error():
+def test_a_push_reference_without_a_registry_or_with_a_digest_is_a_usage_error():
     with pytest.raises(UsageError, match="names no registry"):
         Repository.parse("team/clf:1")
+    with pytest.raises(UsageError, match="names a digest"):
+        Repository.parse("127.0.0.1:5000/clf@sha256:" + "a" * 64)
