@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.errors import ExternalToolError, UsageError
+from mlops_cli.errors import ExternalToolError, MissingDependencyError, UsageError
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -79,7 +79,10 @@ def put_manifest(repository: Repository, tag: str, body: bytes, media_type: str)
 
 
 def _call(repository: Repository, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
+    try:
+        import httpx
+    except ImportError:
+        raise MissingDependencyError("httpx", "docker") from None
 
     url = repository.base_url + path
     try:
