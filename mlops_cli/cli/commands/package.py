@@ -119,6 +119,7 @@ def package(
 
     Example: mlops package churn:3 --format bundle -o churn.tar.gz --platform linux/arm64 --wheels
     """
+    from mlops_cli.targets import image_push
     from mlops_cli.targets import package as packaging
 
     output = Output(json)
@@ -134,7 +135,7 @@ def package(
     if push is not None:
         if no_build:
             raise UsageError("--push needs an image: it cannot go with --no-build")
-        packaging.check_push(push)
+        image_push.check_push(push)
     from mlops_cli.packaging import platforms as known_platforms
     from mlops_cli.targets.docker import ImageBuildError  # here: every command's start-up skips it
 
@@ -151,7 +152,7 @@ def package(
                             opened,
                             ref,
                             image=image,
-                            base_image=packaging.base_for(base_image or [], target),
+                            base_image=image_push.base_for(base_image or [], target),
                             output_dir=output_dir,
                             build=not no_build,
                             wheelhouse=wheelhouse,
@@ -168,7 +169,7 @@ def package(
                     output.stderr.print(f"  | {line}", markup=False, highlight=False)
                 raise
     if push is not None:
-        pushed = packaging.push_images(results, push)
+        pushed = image_push.push_images(results, push)
         output.result(
             {"images": [r.to_dict() for r in results], "push": pushed},
             "\n".join([*(_summary(r) for r in results), f"Pushed {pushed['reference']}"]),
