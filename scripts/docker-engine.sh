@@ -11,43 +11,11 @@
 set -euo pipefail
 
 BASE_IMAGE="${MLOPS_TEST_BASE_IMAGE:-mlops-test-base:bookworm}"
-LOG_DIR="${MLOPS_ENGINE_LOG_DIR:-/tmp/mlops-docker-engine}"
-mkdir -p "$LOG_DIR"
-RUN_LOG="$LOG_DIR/run-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
+SCRIPT=docker-engine.sh
+LOG_PREFIX=run
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 LOG="${DOCKERD_LOG:-$LOG_DIR/dockerd-$(date -u +%Y%m%dT%H%M%SZ)-$$.log}"
-ROOTFS=""
-
-log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >>"$RUN_LOG"; }
-
-fail() {
-    # $1: what failed; stdin: nothing. The reason is the tail of the run log.
-    echo "docker-engine.sh: $1" >&2
-    if [ -s "$RUN_LOG" ]; then
-        echo "  last lines of the log:" >&2
-        tail -n 8 "$RUN_LOG" | sed 's/^/  | /' >&2
-    fi
-    echo "  full log: $RUN_LOG" >&2
-    exit 1
-}
-
-cleanup() {
-    if [ -n "$ROOTFS" ] && [ -d "$ROOTFS" ]; then
-        # debootstrap mounts /proc and /sys inside the root: unmount before removing anything.
-        awk -v root="$ROOTFS" '$2 == root || index($2, root "/") == 1 {print $2}' /proc/mounts \
-            | sort -r | while read -r mounted; do umount -l "$mounted" 2>/dev/null || true; done
-        rm -rf --one-file-system "$ROOTFS"
-        log "removed the temporary root $ROOTFS"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-apt_install() {
-    log "apt-get install $*"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >>"$RUN_LOG" 2>&1 \
-        || fail "apt-get install $* failed"
-}
 
 log "start: base image $BASE_IMAGE"
 if ! docker info >/dev/null 2>&1; then
@@ -67,15 +35,9 @@ fi
 
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    MIRROR="${MLOPS_DEBIAN_MIRROR:-}"
-    if [ -z "$MIRROR" ]; then
-        MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
-    fi
-    if [ -z "$MIRROR" ] && [ -f /etc/apt/sources.list ]; then
-        MIRROR=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list)
-    fi
-    [ -n "$MIRROR" ] || fail "no Debian mirror found in apt's sources; set MLOPS_DEBIAN_MIRROR"
-    ROOTFS=$(mktemp -d "${TMPDIR:-/tmp}/mlops-rootfs.XXXXXX")
+    MIRROR=$(debian_mirror)
+    TEMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/mlops-rootfs.XXXXXX")
+    ROOTFS="$TEMP_ROOT"
     log "debootstrap bookworm from $MIRROR into $ROOTFS"
     if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
         bookworm "$ROOTFS" "$MIRROR" >>"$RUN_LOG" 2>&1; then

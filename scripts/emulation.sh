@@ -9,34 +9,10 @@
 set -euo pipefail
 
 BASE_IMAGE="${MLOPS_TEST_ARM64_BASE_IMAGE:-mlops-test-base:bookworm-arm64}"
-LOG_DIR="${MLOPS_ENGINE_LOG_DIR:-/tmp/mlops-docker-engine}"
-mkdir -p "$LOG_DIR"
-RUN_LOG="$LOG_DIR/emulation-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
-WORK=""
-
-log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >>"$RUN_LOG"; }
-fail() {
-    echo "emulation.sh: $1" >&2
-    tail -n 8 "$RUN_LOG" 2>/dev/null | sed 's/^/  | /' >&2 || true
-    echo "  full log: $RUN_LOG" >&2
-    exit 1
-}
-cleanup() {
-    if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-        awk -v root="$WORK" 'index($2, root "/") == 1 {print $2}' /proc/mounts \
-            | sort -r | while read -r mounted; do umount -l "$mounted" 2>/dev/null || true; done
-        rm -rf --one-file-system "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-apt_install() {
-    log "apt-get install $*"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >>"$RUN_LOG" 2>&1 \
-        || fail "apt-get install $* failed"
-}
+SCRIPT=emulation.sh
+LOG_PREFIX=emulation
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # 1. qemu for aarch64 in binfmt_misc
 if [ ! -x /usr/bin/qemu-aarch64-static ] || ! command -v update-binfmts >/dev/null 2>&1; then
@@ -56,11 +32,9 @@ grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || fail "qemu-aarch64 is 
 # 2. the arm64 base image
 if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    MIRROR="${MLOPS_DEBIAN_MIRROR:-}"
-    [ -n "$MIRROR" ] || MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 || true)
-    [ -n "$MIRROR" ] || MIRROR=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$MIRROR" ] || fail "no Debian mirror found in apt's sources; set MLOPS_DEBIAN_MIRROR"
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/mlops-arm64.XXXXXX")
+    MIRROR=$(debian_mirror)
+    TEMP_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/mlops-arm64.XXXXXX")
+    WORK="$TEMP_ROOT"
     ROOTFS="$WORK/rootfs"
     log "debootstrap (first stage, arm64) from $MIRROR into $ROOTFS"
     debootstrap --arch arm64 --foreign --variant=minbase --include=python3,python3-venv,ca-certificates \

@@ -87,6 +87,8 @@ class LightCoercion:
             from typer._param_types import coerce_cli_path
 
             path_type = self.leaf
+            if isinstance(value, str) and value:  # made here: Typer would build a pydantic adapter for it
+                value = path_type(value)
             return coerce_cli_path(value, self.info, path_type=path_type, param=param, ctx=ctx)
         return _TYPER
 

@@ -24,6 +24,7 @@ def _number(value: Any, digits: int = 1) -> str:
 def rows(result: dict[str, Any]) -> list[list[str]]:
     chosen = (result.get("recommendation") or {}).get("point")
     best = (result.get("best") or {}).get("index")
+    several = len((result.get("settings") or {}).get("providers") or ()) > 1  # the mode names each one
     table = []
     for point in result["points"]:
         spread = point["spread"]["rows_per_s"]
@@ -38,7 +39,8 @@ def rows(result: dict[str, Any]) -> list[list[str]]:
             notes.append(f"{point['failed']} failed")
         table.append(
             [
-                point["mode"],
+                point["mode"]
+                + (f" {point.get('provider', '').removesuffix('ExecutionProvider')}" if several else ""),
                 str(point["batch_size"]),
                 str(point["threads"]),
                 str(point["workers"]),
@@ -77,6 +79,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f" — {confirmed[rec['confirmed']]}"
         )
         lines.append(f"  cpu: {rec['cpu_basis']}; memory: peak RSS + {rec['memory_headroom']:.0%}")
+    lines += _provider_lines(result.get("providers") or {})
     if result.get("confirmation") and result["confirmation"].get("point"):
         point = result["confirmation"]["point"]
         lines.append(
@@ -92,6 +95,23 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         )
     if result.get("duration_s") is not None:
         lines.append(f"measured in {result['duration_s']:.1f} s")
+    return lines
+
+
+def _provider_lines(providers: dict[str, Any]) -> list[str]:
+    """Per provider: its own best by the same rule; the skipped ones with why."""
+    if len(providers.get("measured") or ()) + len(providers.get("skipped") or ()) < 2:
+        return []
+    lines = [f"execution provider recommended: {providers['recommended']}"]
+    for entry in providers.get("per_provider") or ():
+        rec = entry["recommendation"]
+        lines.append(
+            f"  {entry['provider']}: cpu {rec['cpu']:g}, {_number(entry['rows_per_s'], 0)} rows/s,"
+            f" p99 {_number(entry['p99_ms'], 2)} ms"
+            if rec
+            else f"  {entry['provider']}: {entry['reason']}"
+        )
+    lines += [f"  {s['provider']}: skipped, {s['reason']}" for s in providers.get("skipped") or ()]
     return lines
 
 

@@ -118,14 +118,15 @@ class Plan:
 
     inprocess: list[tuple[int, int, int]] = field(default_factory=list)  # threads, batch, concurrency
     http: list[tuple[float | None, int, int, int]] = field(default_factory=list)  # cpus, workers, batch, conc
+    providers: int = 1  # every point is measured once per provider listed (at most)
 
     @property
     def total(self) -> int:
-        return len(self.inprocess) + len(self.http)
+        return (len(self.inprocess) + len(self.http)) * self.providers
 
 
 def plan(request: ProfileRequest) -> Plan:
-    result = Plan()
+    result = Plan(providers=len(request.providers))
     if "inprocess" in request.modes:
         result.inprocess = [
             (t, b, c) for t in request.threads for b in request.batch_sizes for c in request.concurrency

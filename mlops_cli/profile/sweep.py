@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import CheckFailedError
+from mlops_cli.profile import providers as sweep_providers
 from mlops_cli.profile.points import MIN_P99_SAMPLES, measured, point_figures
 from mlops_cli.profile.recommend import NoConfiguration, qualifies, recommend
 from mlops_cli.profile.request import ProfileRequest, plan
@@ -220,12 +221,16 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         data = profile_data.from_file(schema, request.data)
     else:
         data = profile_data.synthesise(schema, request.rows)
+    measured_providers, skipped = sweep_providers.measurable(request.providers, resolved.model_path, data)
+    request = replace(request, providers=tuple(measured_providers))
     image = _image_for(store, version, request, progress) if request.in_container else None
     work = plan(request)
     started = time.monotonic()
     points: list[dict[str, Any]] = []
     if work.inprocess:
-        points += measure_inprocess(resolved, data, request, progress, len(points))
+        points += sweep_providers.measure_each(
+            request, len(points), lambda one, first: measure_inprocess(resolved, data, one, progress, first)
+        )
     ceiling: dict[str, float] = {}
     if work.http:
         ceiling = {
@@ -234,7 +239,11 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
                 list(request.concurrency), min(request.duration, 0.5), min(request.warmup, 0.1)
             ).items()
         }
-        points += _measure_http(store, version, image, data, request, progress, len(points))
+        points += sweep_providers.measure_each(
+            request,
+            len(points),
+            lambda one, first: _measure_http(store, version, image, data, one, progress, first),
+        )
         for point in points:
             if point["mode"] == "http" and point["requests_per_s"] is not None:
                 limit = ceiling.get(str(point["concurrency"]))
@@ -270,12 +279,15 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         raise CheckFailedError(
             missing.reason, hint="the best configuration found is in the report", report=result
         ) from None
+    provider = points[chosen.point]["provider"]
+    result["providers"] = sweep_providers.report(basis_points, request, skipped, provider)
     confirmed: bool | None = None
     if request.in_container:
-        confirmation = _confirm(chosen, points[chosen.point], image, data, version, request, progress)
+        on_chosen = replace(request, providers=(provider,))
+        confirmation = _confirm(chosen, points[chosen.point], image, data, version, on_chosen, progress)
         result["confirmation"] = confirmation
         confirmed = confirmation["confirmed"]
-    result["recommendation"] = {**chosen.to_dict(confirmed), "providers": ",".join(request.providers)}
+    result["recommendation"] = {**chosen.to_dict(confirmed), "providers": provider}
     result["duration_s"] = round(time.monotonic() - started, 2)
     _store(store, version, result, request.message)
     return result

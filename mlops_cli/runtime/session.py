@@ -67,8 +67,11 @@ def session_options(config: SessionConfig) -> onnxruntime.SessionOptions:
     return options
 
 
-def create_session(path: Path, config: SessionConfig | None = None) -> onnxruntime.InferenceSession:
-    """A new InferenceSession for the ONNX file at `path`.
+def create_session(
+    path: Path, config: SessionConfig | None = None, profile_prefix: str | None = None
+) -> onnxruntime.InferenceSession:
+    """A new InferenceSession for the ONNX file at `path` (onnxruntime's profiler on, writing
+    under `profile_prefix`, when given).
 
     Raises MlopsError when the file is missing or is not a model onnxruntime can load.
     """
@@ -77,10 +80,12 @@ def create_session(path: Path, config: SessionConfig | None = None) -> onnxrunti
     path = Path(path)
     if not path.is_file():
         raise MlopsError(f"no ONNX model file at {path}")
+    options = session_options(config)
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     try:
-        return ort.InferenceSession(
-            str(path), sess_options=session_options(config), providers=list(config.providers)
-        )
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(config.providers))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises bare RuntimeError/Fail subclasses
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MlopsError(

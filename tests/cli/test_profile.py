@@ -197,19 +197,59 @@ def test_too_few_samples_exit_5_and_store_nothing(cli, forest):
     assert _stored(cli, forest) == ([], [])
 
 
-def test_providers_run_every_point_and_go_with_the_recommendation(cli, forest):
-    """`--providers cuda,cpu` profiles on the first available (the CPU here, CUDA on a GPU
-    machine), in process and in the `mlops serve` it starts; the recommendation says which."""
+def test_providers_are_swept_skipped_with_a_reason_and_one_recommended(cli, forest):
+    """`--providers azure,cuda,cpu` measures each provider that runs the model here (the CPU;
+    CUDA too on a GPU machine), alone, in process and in the `mlops serve` it starts; one not in
+    this onnxruntime build is skipped as such, and one that runs none of the model's nodes
+    (AzureExecutionProvider, listed as available by onnxruntime's CPU build) with that reason.
+    The recommendation names one provider, recorded with the stored profile."""
     import onnxruntime as ort
 
     result = cli(
         "profile", forest, *SHORT, "--batch-sizes", "8", "--concurrency", "1", "--threads", "1",
-        "--providers", "cuda,cpu", "--json",
+        "--providers", "azure,cuda,cpu", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    wanted = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    usable = [p for p in wanted if p in ort.get_available_providers()]
-    assert result.json["settings"]["providers"] == usable
-    assert result.json["recommendation"]["providers"] == ",".join(usable)
+    available = ort.get_available_providers()
+    report = result.json["providers"]
+    skipped = {s["provider"]: s["reason"] for s in report["skipped"]}
+    if "CUDAExecutionProvider" not in available:
+        assert skipped["CUDAExecutionProvider"] == "not available in this onnxruntime build"
+    if "AzureExecutionProvider" in available:
+        assert "runs none of this model's nodes" in skipped["AzureExecutionProvider"]
+    measured = report["measured"]
+    assert "CPUExecutionProvider" in measured and not set(measured) & set(skipped)
+    assert result.json["settings"]["providers"] == measured
+    points = result.json["points"]
+    assert sorted({p["provider"] for p in points}) == sorted(measured)
+    assert len(points) == 2 * len(measured)  # one in-process and one HTTP point each
+    assert [e["provider"] for e in report["per_provider"]] == measured
+    rec = result.json["recommendation"]
+    assert rec["providers"] == report["recommended"] == points[rec["point"]]["provider"]
+    stored, _ = _stored(cli, forest)
+    assert stored[-1]["details"]["recommendation"]["providers"] == report["recommended"]
+    human = cli(
+        "profile", forest, *SHORT, "--batch-sizes", "8", "--concurrency", "1", "--threads", "1",
+        "--mode", "inprocess", "--providers", "cuda,cpu",
+    )  # fmt: skip
+    assert human.exit_code == 0, human.stderr
+    assert f"execution provider recommended: {report['recommended']}" in human.stdout
+
+
+def test_a_provider_list_that_cannot_run_the_model_is_one_error(cli, forest):
+    """Nothing measurable: CUDA missing from this build is exit 1 (as for `serve`); Azure alone
+    runs no node of the model. Nothing is stored."""
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        line = _one_error_line(cli("profile", forest, *SHORT, "--providers", "cuda"), 1)
+        assert "not available in this onnxruntime build" in line
+    if "AzureExecutionProvider" in ort.get_available_providers():
+        line = _one_error_line(cli("profile", forest, *SHORT, "--providers", "azure"), 1)
+        assert "runs none of this model's nodes" in line
+    assert _stored(cli, forest) == ([], [])
+
+
+def test_an_unknown_provider_name_is_a_usage_error(cli, forest):
     refused = cli("profile", forest, *SHORT, "--providers", "cudda")
     assert refused.exit_code == 2 and "unknown execution provider" in refused.stderr

@@ -159,3 +159,25 @@ def test_serve_refuses_providers_it_cannot_use_before_starting(cli, providers, c
     result = cli("serve", "anything:1", "--providers", providers)
     assert result.exit_code == code
     assert says in result.stderr and result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--push", "churn:1"), "names no registry"),
+        (("--push", "Reg.example.com/Churn:1"), "not a valid Docker image reference"),
+        (
+            ("--push", "127.0.0.1:5000/churn:1", "--no-build", "--output-dir", "ctx"),
+            "cannot go with --no-build",
+        ),
+        (
+            ("--push", "127.0.0.1:5000/churn:1", "--format", "bundle", "-o", "m.tar.gz"),
+            "--push is for images",
+        ),
+    ],
+)
+def test_package_checks_push_before_any_work(cli, onnx_model, project, args, words):
+    """A --push that can never work is exit 2 before a context is written or Docker is asked."""
+    result = cli("package", onnx_model, "--base-image", "mlops-no-such-image:0", *args)
+    assert result.exit_code == 2 and words in _one_error_line(result)
+    assert not (project / "ctx").exists() and not (project / "m.tar.gz").exists()

@@ -20,6 +20,7 @@ COMMANDS = [
     ("audit", "head"),
     ("gc", "--dry-run", "--grace", "1h"),
     ("models", "list", "--help"),
+    ("bundle", "verify", "no-such-bundle.tar.gz"),  # a Path argument given as text: exit 1
 ]
 
 

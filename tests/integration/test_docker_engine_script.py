@@ -1,4 +1,5 @@
-"""scripts/docker-engine.sh explains a failed debootstrap, cleans its root and logs per run.
+"""scripts/docker-engine.sh and scripts/emulation.sh (through scripts/lib.sh) explain a failed
+debootstrap, clean its root and log per run.
 
 Real debootstrap against a mirror address where nothing listens (the failure a firewall or a
 wrong mirror gives), with a base image name that cannot exist, so the build path runs.
@@ -25,7 +26,15 @@ def _engine_answers() -> bool:
     return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
-def test_a_failed_debootstrap_says_why_and_leaves_no_root(tmp_path):
+@pytest.mark.parametrize(
+    ("script", "image_variable", "says", "prefix"),
+    [
+        ("docker-engine.sh", "MLOPS_TEST_BASE_IMAGE", "debootstrap could not build", "run"),
+        ("emulation.sh", "MLOPS_TEST_ARM64_BASE_IMAGE", "debootstrap's first stage failed", "emulation"),
+    ],
+)
+def test_a_failed_debootstrap_says_why_and_leaves_no_root(tmp_path, script, image_variable, says, prefix):
+    """Both scripts share scripts/lib.sh: its log per run, its failure message and its cleanup."""
     if not _engine_answers():
         if os.environ.get("MLOPS_REQUIRE_DOCKER") == "1":
             pytest.fail("MLOPS_REQUIRE_DOCKER=1 but no Docker engine answers")
@@ -33,26 +42,29 @@ def test_a_failed_debootstrap_says_why_and_leaves_no_root(tmp_path):
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         # The script would install debootstrap with apt-get: not a test's business.
         pytest.skip("needs debootstrap installed and root")
+    qemu = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if script == "emulation.sh" and not (qemu.exists() and qemu.read_text().startswith("enabled")):
+        pytest.skip("needs qemu-aarch64 enabled (the script would install and register it)")
     temp, logs = tmp_path / "tmp", tmp_path / "logs"
     temp.mkdir()
     env = {
         **os.environ,
         "TMPDIR": str(temp),
         "MLOPS_ENGINE_LOG_DIR": str(logs),
-        "MLOPS_TEST_BASE_IMAGE": f"mlops-test-absent-{uuid.uuid4().hex[:8]}:0",
+        image_variable: f"mlops-test-absent-{uuid.uuid4().hex[:8]}:0",
         "MLOPS_DEBIAN_MIRROR": "http://127.0.0.1:9/debian",  # the discard port: refused
     }
     result = subprocess.run(
-        ["bash", str(REPO / "scripts" / "docker-engine.sh")],
+        ["bash", str(REPO / "scripts" / script)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 1
-    assert "debootstrap could not build" in result.stderr
+    assert result.stderr.startswith(f"{script}: {says}")
     assert "127.0.0.1:9" in result.stderr  # why: the release file could not be fetched
-    run_logs = list(logs.glob("run-*.log"))
+    run_logs = list(logs.glob(f"{prefix}-*.log"))
     assert len(run_logs) == 1 and str(run_logs[0]) in result.stderr
     assert "removed the temporary root" in run_logs[0].read_text()
     assert list(temp.iterdir()) == []

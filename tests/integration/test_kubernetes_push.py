@@ -10,10 +10,7 @@ without the `docker-registry` binary (installed by .ci/run).
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import tarfile
-import time
 import uuid
 
 import httpx
@@ -26,10 +23,10 @@ from mlops_cli.targets.base import DeploySpec
 from mlops_cli.targets.kubernetes import KubernetesTarget
 from tests.docker_helpers import docker_engine
 from tests.kubectl_standin import install
+from tests.registry_helpers import running_registry
 from tests.serving_helpers import free_port
 
 pytestmark = pytest.mark.integration
-REGISTRY = shutil.which("docker-registry")
 
 
 @pytest.fixture(scope="module")
@@ -40,36 +37,7 @@ def engine():
 @pytest.fixture
 def registry(tmp_path):
     """A real registry on 127.0.0.1:PORT, stopped afterwards; yields its address."""
-    if REGISTRY is None:
-        pytest.skip("no docker-registry binary (apt-get install docker-registry)")
-    port = free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "version": 0.1,
-                "log": {"level": "error"},
-                "storage": {"filesystem": {"rootdirectory": str(tmp_path / "blobs")}},
-                "http": {"addr": f"127.0.0.1:{port}"},
-            }
-        )
-    )
-    server = subprocess.Popen(
-        [REGISTRY, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"docker-registry did not start: {server.stderr.read1().decode()}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    yield from running_registry(tmp_path)
 
 
 @pytest.fixture

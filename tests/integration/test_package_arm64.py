@@ -1,8 +1,10 @@
 """`mlops package --platform linux/arm64`, built and run for real under qemu emulation.
 
 The arm64 image is built from the arm64 base made by scripts/emulation.sh, with aarch64 wheels
-and the network off; its server starts under emulation, answers /v2/health/ready, and scores
-the same rows as the amd64 image of the same version. Slow (minutes): one build per platform.
+and the network off, beside the amd64 one, and both are pushed to a real registry on 127.0.0.1
+as one image index; pulled back by digest, the arm64 image's server starts under emulation,
+answers /v2/health/ready, and scores the same rows as the amd64 image of the same version.
+Slow (minutes): one build per platform.
 
 Skipped without emulation or the arm64 base, unless MLOPS_REQUIRE_ARM64=1 (as in CI), then it fails.
 """
@@ -17,9 +19,11 @@ import httpx
 import numpy as np
 import pytest
 
+from mlops_cli.packaging.image_index import DOCKER_LIST, OCI_INDEX
 from tests.docker_helpers import BASE_IMAGE, docker_engine
 from tests.integration.test_package_docker import _mlops
 from tests.onnx_helpers import training_data
+from tests.registry_helpers import running_registry
 from tests.serving_helpers import free_port, infer_body, make_project, register_test_models
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -88,28 +92,73 @@ def _serve(engine, image: str, platform: str, rows: np.ndarray, timeout: float, 
         container.remove(force=True)
 
 
-def test_arm64_image_serves_what_the_amd64_image_serves(tmp_path):
+@pytest.fixture
+def registry(tmp_path):
+    yield from running_registry(tmp_path / "registry")
+
+
+def _pushed_index(registry: str, tag: str) -> tuple[dict, str]:
+    """The image index under `tag`, read from the registry's HTTP API, and its digest."""
+    answer = httpx.get(
+        f"http://{registry}/v2/edge/clf/manifests/{tag}",
+        headers={"Accept": f"{OCI_INDEX},{DOCKER_LIST}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json(), answer.headers["Docker-Content-Digest"]
+
+
+def _config_architecture(registry: str, digest: str) -> str:
+    """The architecture a pushed manifest's image config records, read back by digest."""
+    manifest = httpx.get(
+        f"http://{registry}/v2/edge/clf/manifests/{digest}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    ).json()
+    config = httpx.get(
+        f"http://{registry}/v2/edge/clf/blobs/{manifest['config']['digest']}", follow_redirects=True
+    )
+    return config.json()["architecture"]
+
+
+def test_both_platforms_pushed_as_one_index_serve_the_same_predictions(tmp_path, registry):
+    """One `package --platform linux/arm64,linux/amd64 --push` builds both images (one base per
+    platform) and pushes them with one index: fetched from the registry's API, it names both
+    manifests with their platforms; each, pulled back by digest, is of its architecture, starts
+    (arm64 under emulation), answers /v2/health/ready and scores the same rows."""
     engine = _arm64_engine()
     project = make_project(tmp_path / "project")
     register_test_models(project)
-    tags = {"amd64": f"mlops-edge-clf:{os.getpid()}-amd64", "arm64": f"mlops-edge-clf:{os.getpid()}-arm64"}
-    bases = {"amd64": BASE_IMAGE, "arm64": ARM64_BASE}
+    local = f"mlops-edge-clf:{os.getpid()}"
     rows = training_data(8, seed=4)[0]
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(ARM64_CPUINFO)
+    pulled = []
     try:
+        done = _mlops(
+            project, "package", "clf:1", "--platform", "linux/arm64,linux/amd64", "--image", local,
+            "--base-image", BASE_IMAGE, "--base-image", ARM64_BASE, "--push", f"{registry}/edge/clf:1",
+            "--json",
+        )  # fmt: skip
+        result = json.loads(done.stdout)
+        assert [i["platform"] for i in result["images"]] == ["linux/arm64", "linux/amd64"]
+        for image in result["images"]:
+            arch = image["platform"].split("/")[1]
+            assert engine.images.get(image["image"]).attrs["Architecture"] == arch
+        index, digest = _pushed_index(registry, "1")
+        assert digest == result["push"]["index"]["digest"]
+        assert result["push"]["reference"] == f"{registry}/edge/clf@{digest}"
+        platforms = {m["platform"]["architecture"]: m for m in index["manifests"]}
+        assert set(platforms) == {"amd64", "arm64"}
+        assert all(m["platform"]["os"] == "linux" for m in index["manifests"])
         answers = {}
         for arch in ("arm64", "amd64"):
-            done = _mlops(
-                project, "package", "clf:1", "--platform", f"linux/{arch}", "--image", tags[arch],
-                "--base-image", bases[arch], "--json",
-            )  # fmt: skip
-            result = json.loads(done.stdout)
-            assert result["platform"] == f"linux/{arch}"
-            image = engine.images.get(tags[arch])
-            assert image.attrs["Architecture"] == arch
+            manifest = platforms[arch]
+            assert _config_architecture(registry, manifest["digest"]) == arch
+            by_digest = f"{registry}/edge/clf@{manifest['digest']}"
+            engine.images.pull(by_digest)
+            pulled.append(by_digest)
+            assert engine.images.get(by_digest).attrs["Architecture"] == arch
             answers[arch] = _serve(
-                engine, tags[arch], f"linux/{arch}", rows, timeout=240 if arch == "arm64" else 60,
+                engine, by_digest, f"linux/{arch}", rows, timeout=240 if arch == "arm64" else 60,
                 cpuinfo=cpuinfo if arch == "arm64" else None,
             )  # fmt: skip
         assert answers["arm64"]["label"] == answers["amd64"]["label"]
@@ -117,10 +166,14 @@ def test_arm64_image_serves_what_the_amd64_image_serves(tmp_path):
         wheels = {p.name for p in (project / ".mlops" / "cache" / "wheels").glob("onnxruntime-*.whl")}
         assert any("aarch64" in name for name in wheels) and any("x86_64" in name for name in wheels)
     finally:
-        for tag in tags.values():
+        for image in engine.images.list():
+            for tag in image.tags:
+                if tag.startswith((local, f"{registry}/")):
+                    engine.images.remove(tag, force=True)
+        for reference in pulled:
             try:
-                engine.images.remove(tag, force=True)
-            except Exception:  # noqa: BLE001, S110 - best-effort cleanup
+                engine.images.remove(reference, force=True)
+            except Exception:  # noqa: BLE001, S110 - best-effort cleanup (gone with its tags)
                 pass
 
 

@@ -243,3 +243,32 @@ def test_gpu_without_a_cuda_base_image_is_refused_before_any_work(engine, tmp_pa
     shown = json.loads(_mlops(project, "models", "show", "clf:1", "--json").stdout)
     assert shown["artifacts"] == []
     assert not (project / ".mlops" / "cache" / "wheels").exists()
+
+
+def test_one_platform_is_pushed_under_its_tag_without_an_index(engine, packaged, tmp_path):
+    """`--push` of one image: pushed under the tag itself, the registry's digest returned, no
+    index (the multi-platform index is tested with the arm64 build in test_package_arm64.py)."""
+    from mlops_cli.targets.image_push import push_images
+    from mlops_cli.targets.package import PackageResult
+    from tests.registry_helpers import running_registry
+
+    _, result = packaged
+    registry = running_registry(tmp_path / "registry")
+    address = next(registry)
+    try:
+        built = PackageResult(
+            result["ref"], result["digest"], result["image"], BASE_IMAGE, None, True,
+            image_id=result["image_id"], platform=result["platform"],
+        )  # fmt: skip
+        pushed = push_images([built], f"{address}/edge/one:3")
+        answer = httpx.get(
+            f"http://{address}/v2/edge/one/manifests/3",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )
+        assert answer.status_code == 200
+        assert pushed["reference"] == f"{address}/edge/one@{answer.headers['Docker-Content-Digest']}"
+        assert pushed["index"] is None and len(pushed["manifests"]) == 1
+        assert pushed["manifests"][0]["platform"]["architecture"] == result["platform"].split("/")[1]
+    finally:
+        registry.close()
+        engine.images.remove(f"{address}/edge/one:3", force=True)

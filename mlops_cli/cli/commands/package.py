@@ -13,7 +13,6 @@ from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import UsageError
-from mlops_cli.targets.docker import ImageBuildError
 from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
 
 
@@ -39,8 +38,13 @@ def package(
         typer.Option(help="Image name and tag (default: mlops-NAME:VERSION).", metavar="NAME:TAG"),
     ] = None,
     base_image: Annotated[
-        str, typer.Option(help="Base image with Python 3.11; it must exist locally (nothing is pulled).")
-    ] = DEFAULT_BASE_IMAGE,
+        Optional[list[str]],
+        typer.Option(
+            help="Base image with Python 3.11; it must exist locally (nothing is pulled). With several"
+            " --platform, give one per platform: each takes the one of its architecture."
+            f" [default: {DEFAULT_BASE_IMAGE}]",
+        ),
+    ] = None,
     output_dir: Annotated[
         Optional[Path], typer.Option(help="Write the build context here and keep it.", metavar="DIR")
     ] = None,
@@ -88,6 +92,14 @@ def package(
             " prefers the CUDA provider and falls back to the CPU.",
         ),
     ] = False,
+    push: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Push to this registry; with several --platform, each as TAG-ARCH and one image index"
+            " (manifest list) under TAG, so a pull on any of them gets its own.",
+            metavar="REGISTRY/NAME:TAG",
+        ),
+    ] = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -102,19 +114,30 @@ def package(
 
     Example: mlops package churn:3 --image registry.example.com/churn:3
 
+    Example: mlops package churn:3 --platform linux/amd64,linux/arm64 --base-image py:3.11
+    --base-image py:3.11-arm64 --push registry.example.com/churn:3
+
     Example: mlops package churn:3 --format bundle -o churn.tar.gz --platform linux/arm64 --wheels
     """
+    from mlops_cli.targets import image_push
     from mlops_cli.targets import package as packaging
 
     output = Output(json)
     if package_format not in ("image", "bundle"):
         raise UsageError(f"unknown --format {package_format!r}", hint="use --format image or --format bundle")
     if package_format == "bundle":
+        if push is not None:
+            raise UsageError("--push is for images", hint="copy the bundle file where it is needed")
         _package_bundle(output, ref, bundle_output, with_wheels, platform or [], wheelhouse, message, store)
         return
     if bundle_output is not None or with_wheels:
         raise UsageError("--output and --wheels are for --format bundle", hint="images take --output-dir")
+    if push is not None:
+        if no_build:
+            raise UsageError("--push needs an image: it cannot go with --no-build")
+        image_push.check_push(push)
     from mlops_cli.packaging import platforms as known_platforms
+    from mlops_cli.targets.docker import ImageBuildError  # here: every command's start-up skips it
 
     targets = known_platforms.parse_many(platform or []) or [None]
     if len(targets) > 1 and output_dir is not None:
@@ -129,7 +152,7 @@ def package(
                             opened,
                             ref,
                             image=image,
-                            base_image=base_image,
+                            base_image=image_push.base_for(base_image or [], target),
                             output_dir=output_dir,
                             build=not no_build,
                             wheelhouse=wheelhouse,
@@ -145,7 +168,13 @@ def package(
                 for line in exc.log_tail:
                     output.stderr.print(f"  | {line}", markup=False, highlight=False)
                 raise
-    if len(results) > 1:
+    if push is not None:
+        pushed = image_push.push_images(results, push)
+        output.result(
+            {"images": [r.to_dict() for r in results], "push": pushed},
+            "\n".join([*(_summary(r) for r in results), f"Pushed {pushed['reference']}"]),
+        )
+    elif len(results) > 1:
         output.result([r.to_dict() for r in results], "\n".join(_summary(r) for r in results))
     else:
         output.result(results[0], _summary(results[0]))

@@ -165,7 +165,7 @@ def _show(output: Output, result: dict, markdown: bool) -> None:
 
 
 def _providers(text: str | None) -> tuple[str, ...]:
-    """The providers every point runs with (the first available of --providers, as `serve`)."""
-    from mlops_cli.runtime.providers import CPU, resolve
+    """The providers to measure, each alone (names checked here: a typo is exit 2)."""
+    from mlops_cli.runtime.providers import parse_providers
 
-    return resolve(text).providers if text is not None else (CPU,)
+    return parse_providers(text)
