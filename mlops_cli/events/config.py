@@ -242,7 +242,7 @@ def _hook(node: Any, number: int, where: str) -> tuple[HookConfig | None, list[s
         if unknown_pattern(pattern):
             problems.append(
                 f"{where} line {lines['events']}: hook {number}: unknown event {pattern!r}"
-                " (see the event names in the README); pattern ignored"
+                " (see the event names in docs/commands/audit.md); pattern ignored"
             )
         else:
             good.append(pattern)
