@@ -11,9 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_cli import durations
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
 from mlops_cli.errors import CheckFailedError, UsageError
@@ -175,7 +177,7 @@ def run_check(
     result["job"] = job_id
     result["checked_at"] = utc_now()
     if folder is not None:
-        result["served"] = served.traffic(folder, served.parse_since(request.since))
+        result["served"] = served.traffic(folder, _since(request.since))
     if request.report is not None:
         from mlops_cli.monitor.report import write_report
 
@@ -243,6 +245,11 @@ def _source(store: Store, request: CheckRequest) -> tuple[Path | None, dict[str,
     return None, {"kind": "data"}
 
 
+def _since(text: str | None) -> datetime | None:
+    """`--since` for served traffic: None keeps everything."""
+    return durations.parse_since(text) if text else None
+
+
 def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, str]) -> Table:
     if folder is None:
         paths = request.data
@@ -259,7 +266,7 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
         if name in kinds:
             table.kinds[name] = kinds[name]
     if folder is not None:
-        table.extra_filter = served.since_filter(served.parse_since(request.since))
+        table.extra_filter = served.since_filter(_since(request.since))
         table.filter_columns = ("ts",)
     return table
 
