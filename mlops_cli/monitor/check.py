@@ -30,7 +30,7 @@ from mlops_cli.monitor.baseline import (
     load_predictor,
     roles_for,
 )
-from mlops_cli.monitor.compare import ColumnCheck, compare_column
+from mlops_cli.monitor.compare import ColumnCheck, Sides, compare_column
 from mlops_cli.monitor.scan import CATEGORICAL, Table
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
@@ -68,16 +68,6 @@ class CheckRequest:
             raise UsageError("--threshold must be 0 or more")
         if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--report must name an .html file")
-
-
-@dataclass
-class Sides:
-    """Reference and current summaries of the columns being compared."""
-
-    columns: dict[str, Column]  # the reference side (from a baseline or a reference file)
-    current: dict[str, Any]
-    rows: int
-    exact: bool
 
 
 def run_check(

@@ -20,7 +20,7 @@ from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import NUMERIC
 
 if TYPE_CHECKING:
-    from mlops_cli.monitor.check import Sides
+    from mlops_cli.monitor.compare import Sides
 
 HISTOGRAM_BINS = 40
 TOP_BARS = 12
