@@ -54,3 +54,9 @@ def test_every_environment_variable_read_is_in_the_table():
     table = README.split("## Environment variables", 1)[1].split("\n## ", 1)[0]
     missing = sorted(name for name in read - NOT_SETTINGS if not re.search(rf"`{name}(=[^`]*)?`", table))
     assert not missing, f"not in the README's environment-variable table: {missing}"
+
+
+def test_the_docs_home_carries_the_same_quick_start():
+    block = re.compile(r"## Quick start\n.*?(```sh\n.*?```)", re.S)
+    home = (REPO / "docs" / "index.md").read_text()
+    assert block.search(README).group(1) == block.search(home).group(1)
