@@ -60,3 +60,14 @@ def test_the_docs_home_carries_the_same_quick_start():
     block = re.compile(r"## Quick start\n.*?(```sh\n.*?```)", re.S)
     home = (REPO / "docs" / "index.md").read_text()
     assert block.search(README).group(1) == block.search(home).group(1)
+
+
+def test_every_link_reaches_a_page_and_its_heading():
+    from markdown.extensions.toc import slugify
+
+    for target, anchor in re.findall(r"\]\(((?:docs/)[^)#]+)(?:#([^)]*))?\)", README):
+        page = REPO / target
+        assert page.is_file(), f"the README links to {target}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+            assert anchor in {slugify(h, "-") for h in headings}, f"{target} has no heading #{anchor}"
