@@ -1,4 +1,4 @@
-"""Remote push speed, side by side with its reference (README, "Remotes: push and pull").
+"""Remote push speed, side by side with its reference (docs/concepts/benchmarks.md, "Remote speed").
 
 1. Pushing a 1 GiB model to a folder remote vs `cp` of the same blob to the same disk (and vs
    `cp` followed by `sync FILE`, since push fsyncs what it writes). Runs alternate; medians.

@@ -9,7 +9,7 @@ cd "$WORK"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
 step mlops init
-python "$HERE/train_iris.py" iris.pkl 200
+python "$HERE/train_iris.py" iris.pkl 20   # a rough first model: iris:1 and iris:2 differ
 step mlops register iris.pkl --name iris --dataset iris.csv --tag team=demo -m "first model"
 python "$HERE/train_iris.py" iris.pkl 500
 step mlops register iris.pkl --name iris --dataset iris.csv -m "more iterations"

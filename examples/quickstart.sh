@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's quick start, as a script: register a model, version it, promote it, audit it.
+# The registry part of the docs' quick start, as a script: register a model, version it, promote it, audit it.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$(mktemp -d)"

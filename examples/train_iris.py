@@ -2,9 +2,15 @@
 
 import pickle
 import sys
+import warnings
 
 from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+
+# A few iterations make a deliberately rough first model (so a second, converged one differs
+# from it and a deployment switch changes the answers); the solver's complaint is expected.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 max_iter = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 features, labels = load_iris(return_X_y=True, as_frame=True)

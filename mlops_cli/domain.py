@@ -408,24 +408,29 @@ class Deployment:
         return data
 
 
-# Memory amounts as Kubernetes writes them; Docker limits and profiles use the same words.
-_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?")
+# Memory amounts as Kubernetes writes them (the one grammar: deploy settings, Docker limits,
+# profiles and the Kubernetes manifests all read it here).
+MEMORY_QUANTITY = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 _FACTORS = {
     None: 1,
     "k": 10**3,
     "M": 10**6,
     "G": 10**9,
     "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
     "Ki": 2**10,
     "Mi": 2**20,
     "Gi": 2**30,
     "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
 }
 
 
 def memory_bytes(quantity: str) -> int:
     """A Kubernetes memory quantity ("512Mi", "1G", "268435456") in bytes; UsageError otherwise."""
-    match = _QUANTITY.fullmatch(str(quantity).strip())
+    match = MEMORY_QUANTITY.fullmatch(str(quantity).strip())
     if not match:
         raise UsageError(f"--memory {quantity!r} is not a quantity", hint="for example 256Mi, 1Gi or 500M")
     value = int(float(match.group(1)) * _FACTORS[match.group(2)])

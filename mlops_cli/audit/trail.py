@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
+from mlops_cli import durations
 from mlops_cli.audit import replay
 from mlops_cli.domain import GENESIS_HASH, AuditEvent, NoProgress, ProgressSink, chain_hash
 from mlops_cli.errors import IntegrityError, UsageError
@@ -16,27 +15,11 @@ from mlops_cli.store.migrations import head_file_expected
 from mlops_cli.store.remotes import pulled_chain_problems
 from mlops_cli.store.snapshot import read_tables
 
-_RELATIVE = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
-
-def parse_since(text: str, now: datetime | None = None) -> str:
-    """'2026-11-01', '2026-11-01T12:00', or a relative '7d'/'12h'/'30m' -> UTC ISO string."""
-    text = text.strip()
-    match = _RELATIVE.fullmatch(text)
-    now = now or datetime.now(timezone.utc)
-    if match:
-        moment = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    else:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise UsageError(
-                f"invalid --since {text!r}", hint="use a date (2026-11-01), a time, or 7d / 12h / 30m"
-            ) from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def parse_since(text: str) -> str:
+    """`--since` (a date, a time, or `7d` / `12h` / `30m` back) as the UTC ISO string events store."""
+    moment = durations.parse_since(text)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def audit_log(

@@ -1,4 +1,5 @@
-"""What every framework module provides: a loaded model that can convert and predict itself.
+"""What every framework module provides: a loaded model that can convert and predict itself,
+and the rows it is checked on (`Rows`, read and fitted by rows.py).
 
 The service only talks to `Adapter`, so adding a framework means one new module.
 """
@@ -11,12 +12,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import MissingDependencyError
+from mlops_cli.errors import MissingDependencyError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from mlops_cli.convert.rows import Rows
 
 
 def require(module: str, extra: str, package: str | None = None) -> ModuleType:
@@ -49,6 +48,65 @@ class InputSpec:
     n_features: int | None = None
     shape: tuple[int | None, ...] | None = None
     string_columns: dict[str, list[str]] = field(default_factory=dict)  # column -> known values
+
+
+class Rows:
+    """Named columns (CSV, Parquet, structured NPY) or one array (plain NPY); `source` says whence."""
+
+    def __init__(
+        self,
+        source: str,
+        columns: dict[str, np.ndarray] | None = None,
+        array: np.ndarray | None = None,
+    ) -> None:
+        self.source = source
+        self.columns = columns
+        self.array = array
+
+    def __len__(self) -> int:
+        if self.columns is not None:
+            return len(next(iter(self.columns.values()))) if self.columns else 0
+        return 0 if self.array is None else len(self.array)
+
+    @property
+    def names(self) -> list[str] | None:
+        return list(self.columns) if self.columns is not None else None
+
+    def head(self, n: int) -> Rows:
+        if self.columns is not None:
+            return Rows(self.source, {k: v[:n] for k, v in self.columns.items()})
+        return Rows(self.source, array=self.array[:n])
+
+    def is_string(self, name: str) -> bool:
+        return self.columns is not None and self.columns[name].dtype.kind in "OUS"
+
+    def matrix(self) -> np.ndarray:
+        """All values as one float64 matrix (n, features), columns in their order."""
+        import numpy as np
+
+        if self.columns is None:
+            return np.asarray(self.array, dtype=np.float64).reshape(len(self.array), -1)
+        strings = [k for k in self.columns if self.is_string(k)]
+        if strings:
+            raise UsageError(f"the rows have text columns ({', '.join(strings)}) but the model takes numbers")
+        return np.column_stack([self.columns[k].astype(np.float64) for k in self.columns])
+
+    def tensor(self, shape: tuple[int | None, ...] | None) -> np.ndarray:
+        """The rows as (n, *shape) float64; a row of the wrong size is a UsageError."""
+        values = self.matrix() if self.columns is not None else self.array.astype("float64")
+        if not shape or any(d is None for d in shape):
+            return values
+        wanted = 1
+        for dim in shape:
+            wanted *= dim
+        per_row = values[0].size if len(values) else wanted
+        if per_row != wanted:
+            raise UsageError(
+                f"rows from {self.source} have {per_row} values each but the model takes shape "
+                f"{tuple(shape)} ({wanted} values)",
+                hint="check --sample or --input-shape",
+            )
+        return values.reshape((len(values), *shape))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Loading pickled, joblib and skops estimators from files materialised out of the store.
 
 Unpickling runs code named in the file. That is why only files from the store (their digests
-verified when copied out) are ever loaded, and why `--help` and the README say so.
+verified when copied out) are ever loaded, and why `--help` and docs/commands/convert.md say so.
 """
 
 from __future__ import annotations

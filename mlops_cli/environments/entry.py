@@ -57,7 +57,7 @@ def read_contract(path: Path) -> EntryContract:
         return EntryContract(HOOKS, functions)
     raise UsageError(
         f"{path}: defines neither run() (with init()) nor preprocess()/postprocess()",
-        hint="see `Entry scripts` in the README for the two contracts",
+        hint="see docs/commands/entry-scripts.md for the two contracts",
     )
 
 

@@ -35,7 +35,7 @@ TEMPLATE = """\
 # hooks: where audit events go. Every audit action is an event; `events` takes names or glob
 # patterns: the action itself (register, tag, deploy.create, ...), its dotted name
 # (model.registered, deploy.created, ...) or MLflow's (model_version.created); see
-# `mlops audit deliveries --help` and the README for the list. Deliveries are written to an
+# `mlops audit deliveries --help` and docs/commands/audit.md for the list. Deliveries are written to an
 # outbox with the event and sent after the command commits, so a slow or failing hook never
 # fails a command: `mlops audit deliveries --failed` shows failures, `mlops audit deliver`
 # retries them.
@@ -242,7 +242,7 @@ def _hook(node: Any, number: int, where: str) -> tuple[HookConfig | None, list[s
         if unknown_pattern(pattern):
             problems.append(
                 f"{where} line {lines['events']}: hook {number}: unknown event {pattern!r}"
-                " (see the event names in the README); pattern ignored"
+                " (see the event names in docs/commands/audit.md); pattern ignored"
             )
         else:
             good.append(pattern)

@@ -26,7 +26,7 @@ def sign(secret: str, delivery_id: str, timestamp: str, body: str) -> str:
 
 
 def verify(secret: str, delivery_id: str, timestamp: str, body: str, signature: str) -> bool:
-    """What a receiver does (the README shows the same few lines); constant-time comparison."""
+    """What a receiver does (docs/commands/audit.md shows the same few lines); constant-time comparison."""
     if not signature.startswith(f"{SIGNATURE_VERSION},"):
         return False
     return hmac.compare_digest(sign(secret, delivery_id, timestamp, body), signature)

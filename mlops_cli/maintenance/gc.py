@@ -14,7 +14,6 @@ Safety, in order:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sqlite3
 import time
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.errors import UsageError
+from mlops_cli.durations import parse_duration
 from mlops_cli.store import Store
 from mlops_cli.store import gc as store_gc
 from mlops_cli.store.db import transaction
@@ -32,16 +31,6 @@ from mlops_cli.store.deployments import rollback_target_blobs
 from mlops_cli.store.events import append_event
 
 DEFAULT_GRACE = "1h"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '30m', '1h', '2d' -> seconds."""
-    match = _DURATION.fullmatch(text.strip())
-    if not match:
-        raise UsageError(f"invalid duration {text!r}", hint="use seconds or 30s / 10m / 1h / 2d")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
 
 
 @dataclass(frozen=True)
@@ -93,7 +82,7 @@ def collect_garbage(store: Store, *, dry_run: bool = False, grace: str = DEFAULT
 
     Returns the report; a real run also appends a `gc` audit event listing what it removed.
     """
-    grace_seconds = parse_duration(grace)
+    grace_seconds = parse_duration(grace, what="--grace")
     prov = None if dry_run else provenance()  # git runs subprocesses: not while holding the lock
     report = GcReport(dry_run=dry_run, grace_seconds=grace_seconds)
     trash = None

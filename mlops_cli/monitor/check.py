@@ -11,9 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_cli import durations
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import NoProgress, ProgressSink
 from mlops_cli.errors import CheckFailedError, UsageError
@@ -28,7 +30,7 @@ from mlops_cli.monitor.baseline import (
     load_predictor,
     roles_for,
 )
-from mlops_cli.monitor.compare import ColumnCheck, compare_column
+from mlops_cli.monitor.compare import ColumnCheck, Sides, compare_column
 from mlops_cli.monitor.scan import CATEGORICAL, Table
 from mlops_cli.runtime.mapping import InputError
 from mlops_cli.store import Store
@@ -66,16 +68,6 @@ class CheckRequest:
             raise UsageError("--threshold must be 0 or more")
         if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--report must name an .html file")
-
-
-@dataclass
-class Sides:
-    """Reference and current summaries of the columns being compared."""
-
-    columns: dict[str, Column]  # the reference side (from a baseline or a reference file)
-    current: dict[str, Any]
-    rows: int
-    exact: bool
 
 
 def run_check(
@@ -175,7 +167,7 @@ def run_check(
     result["job"] = job_id
     result["checked_at"] = utc_now()
     if folder is not None:
-        result["served"] = served.traffic(folder, served.parse_since(request.since))
+        result["served"] = served.traffic(folder, _since(request.since))
     if request.report is not None:
         from mlops_cli.monitor.report import write_report
 
@@ -243,6 +235,11 @@ def _source(store: Store, request: CheckRequest) -> tuple[Path | None, dict[str,
     return None, {"kind": "data"}
 
 
+def _since(text: str | None) -> datetime | None:
+    """`--since` for served traffic: None keeps everything."""
+    return durations.parse_since(text) if text else None
+
+
 def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, str]) -> Table:
     if folder is None:
         paths = request.data
@@ -259,7 +256,7 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
         if name in kinds:
             table.kinds[name] = kinds[name]
     if folder is not None:
-        table.extra_filter = served.since_filter(served.parse_since(request.since))
+        table.extra_filter = served.since_filter(_since(request.since))
         table.filter_columns = ("ts",)
     return table
 

@@ -16,6 +16,16 @@ TOP_CATEGORIES = 20  # categories listed per column in the result (all are compa
 
 
 @dataclass
+class Sides:
+    """Reference and current summaries of the columns being compared."""
+
+    columns: dict[str, Column]  # the reference side (from a baseline or a reference file)
+    current: dict[str, Any]
+    rows: int
+    exact: bool
+
+
+@dataclass
 class ColumnCheck:
     name: str
     role: str

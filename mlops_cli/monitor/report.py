@@ -4,11 +4,12 @@ Each column gets one small SVG inlined in the page: numeric columns the referenc
 histograms over HISTOGRAM_BINS shared bins (drawn as two outlines with `stairs`, a path each,
 not one rectangle per bin), categorical columns the shares of the most frequent categories side
 by side. Text stays text (`svg.fonttype: none`), so a 200-column report stays well under 2 MB.
+The page is `templates/drift_report.html.j2`, rendered by Jinja2 with autoescape on: every value
+from the data (column names, categories, paths) is escaped; only the SVG plots are trusted.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from pathlib import Path
@@ -20,24 +21,11 @@ from mlops_cli.monitor.categories import Categories
 from mlops_cli.monitor.scan import NUMERIC
 
 if TYPE_CHECKING:
-    from mlops_cli.monitor.check import Sides
+    from mlops_cli.monitor.compare import Sides
 
 HISTOGRAM_BINS = 40
 TOP_BARS = 12
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4c72b0", "#dd8452"
-
-_CSS = """
-body{font-family:system-ui,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px}
-h3{font-size:15px;margin:0 0 4px} .muted{color:#666}
-.verdict{display:inline-block;padding:4px 10px;border-radius:4px;font-weight:600;color:#fff}
-.drift{background:#c0392b} .ok{background:#2e8b57}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left} th{background:#f4f4f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums} tr.drifted td{background:#fdecea}
-.grid{display:flex;flex-wrap:wrap;gap:16px}
-.card{border:1px solid #ddd;border-radius:6px;padding:10px;width:360px} .card svg{width:100%;height:auto}
-"""
 
 
 def write_report(path: Path, result: dict[str, Any], sides: Sides) -> Path:
@@ -73,7 +61,7 @@ def write_report(path: Path, result: dict[str, Any], sides: Sides) -> Path:
                 cards.append(_card(column, _plot(figure, column, reference, current)))
         finally:
             plt.close(figure)
-    document = _page(result, cards)
+    document = _render(result, cards)
     temp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,10 +150,13 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    return html.escape(str(value))
+    return str(value)
 
 
-def _card(column: dict[str, Any], svg: str) -> str:
+def _card(column: dict[str, Any], svg: str) -> dict[str, Any]:
+    """One column's plot and its facts, for the page's grid of cards."""
+    from markupsafe import Markup
+
     quality = column["quality"]
     facts = [
         f"{_fmt(column['metric'])} {_fmt(column['score'])}",
@@ -173,92 +164,71 @@ def _card(column: dict[str, Any], svg: str) -> str:
         f"threshold {_fmt(column['threshold'])}",
         f"missing {quality.get('missing_rate_current', 0):.1%}",
     ]
-    verdict = (
-        '<span class="verdict drift">drift</span>'
-        if column["drift"]
-        else '<span class="verdict ok">ok</span>'
-    )
-    return (
-        f'<div class="card"><h3>{html.escape(column["name"])} {verdict}</h3>'
-        f'<div class="muted">{html.escape(column["role"])}, {html.escape(column["kind"])}:'
-        f" {' · '.join(f for f in facts if f)}</div>{svg}</div>"
-    )
+    return {
+        "name": column["name"],
+        "role": column["role"],
+        "kind": column["kind"],
+        "drift": column["drift"],
+        "facts": " · ".join(f for f in facts if f),
+        "svg": Markup(svg),  # made by matplotlib here, which escapes the text it draws
+    }
 
 
-def _page(result: dict[str, Any], cards: list[str]) -> str:
-    drift = result["dataset_drift"]
-    verdict = (
-        '<span class="verdict drift">dataset drift</span>'
-        if drift
-        else '<span class="verdict ok">no dataset drift</span>'
+def _render(result: dict[str, Any], cards: list[dict[str, Any]]) -> str:
+    """The page, from the template with autoescape on."""
+    try:
+        import jinja2
+    except ImportError as exc:
+        raise MissingDependencyError("jinja2", "monitor") from exc
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("mlops_cli.monitor", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
     )
+    return environment.get_template("drift_report.html.j2").render(_context(result, cards))
+
+
+def _context(result: dict[str, Any], cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the template shows, formatted; the template escapes it."""
     source = result["source"]
-    what = (
-        source.get("deployment")
-        or source.get("folder")
-        or ", ".join(Path(f["path"]).name for f in source.get("files", []))
-    )
-    rows = [_row(c) for c in result["columns"]]
+    prediction = result["prediction_drift"]
+    if prediction["drift"]:
+        predictions = "drift in " + ", ".join(prediction["columns"])
+    else:
+        predictions = "no drift" if prediction["checked"] else "not checked"
     served = result.get("served")
-    served_html = ""
     if served:
         latency = served.get("latency_ms") or {}
         cells = (served["requests"], served.get("error_rate"), latency.get("p50"), latency.get("p99"))
-        served_html = (
-            "<h2>Served traffic</h2><table><tr><th>requests</th><th>error rate</th><th>p50 ms</th>"
-            "<th>p99 ms</th></tr><tr>"
-            + "".join(f'<td class="num">{_fmt(v)}</td>' for v in cells)
-            + "</tr></table>"
-        )
-    prediction = result["prediction_drift"]
-    lists = []
-    for key, label in (
+        served = [_fmt(value) for value in cells]
+    lists = (
         ("missing_columns", "Missing columns"),
         ("extra_columns", "Ignored columns"),
         ("empty_columns", "Empty columns"),
-    ):
-        if result[key]:
-            lists.append(f"<p><b>{label}:</b> {html.escape(', '.join(result[key]))}</p>")
-    if prediction["drift"]:
-        predictions = "drift in " + html.escape(", ".join(prediction["columns"]))
-    else:
-        predictions = "no drift" if prediction["checked"] else "not checked"
-    compared = "the reference file" if result["mode"] == "reference" else "the stored baseline"
-    headers = (
-        "column",
-        "role",
-        "kind",
-        "metric",
-        "score",
-        "p-value",
-        "threshold",
-        "verdict",
-        "missing",
-        "quality",
     )
-    header_row = "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report: {html.escape(result["model"])}</title>
-<style>{_CSS}</style></head><body>
-<h1>Drift report: {html.escape(result["model"])}</h1>
-<p class="muted">{html.escape(result.get("checked_at") or "")} · current data: {html.escape(what)}
-({result["rows"]:,} rows) · compared with {compared}</p>
-<p>{verdict} {result["features_drifted"]} of {result["features_checked"]} features drifted
-(share {result["share_drifted"]:.2f}, limit {result["drift_share"]}).
-Predictions: {predictions}.</p>
-{"".join(lists)}
-{served_html}
-<h2>Columns, most drifted first</h2>
-<table>{header_row}{"".join(rows)}</table>
-<h2>Distributions</h2>
-<p class="muted">Reference (filled, blue) and current (outline, orange):
-share of rows per bin, or per category.</p>
-<div class="grid">{"".join(cards)}</div>
-</body></html>
-"""
+    return {
+        "model": result["model"],
+        "checked_at": result.get("checked_at") or "",
+        "source": source.get("deployment")
+        or source.get("folder")
+        or ", ".join(Path(f["path"]).name for f in source.get("files", [])),
+        "rows": f"{result['rows']:,}",
+        "compared": "the reference file" if result["mode"] == "reference" else "the stored baseline",
+        "dataset_drift": result["dataset_drift"],
+        "features_drifted": result["features_drifted"],
+        "features_checked": result["features_checked"],
+        "share_drifted": f"{result['share_drifted']:.2f}",
+        "drift_share": result["drift_share"],
+        "predictions": predictions,
+        "lists": [(label, ", ".join(result[key])) for key, label in lists if result[key]],
+        "served": served,
+        "columns": [_row(c) for c in result["columns"]],
+        "cards": cards,
+    }
 
 
-def _row(column: dict[str, Any]) -> str:
+def _row(column: dict[str, Any]) -> dict[str, Any]:
     """One line of the summary table."""
     quality = column["quality"] or {}
     note = ""
@@ -266,13 +236,13 @@ def _row(column: dict[str, Any]) -> str:
         note = f"{quality['out_of_range_share']:.2%} out of range"
     elif quality.get("unseen_count"):
         note = f"{quality['unseen_count']} unseen ({quality['unseen_share']:.2%})"
-    verdict = "DRIFT" if column["drift"] else ("ok" if column["status"] == "checked" else column["status"])
-    text = (column["name"], column["role"], column["kind"], column["metric"])
-    numbers = (column["score"], column["p_value"], column["threshold"])
-    return (
-        f'<tr class="{"drifted" if column["drift"] else ""}">'
-        + "".join(f"<td>{_fmt(v)}</td>" for v in text)
-        + "".join(f'<td class="num">{_fmt(v)}</td>' for v in numbers)
-        + f'<td>{verdict}</td><td class="num">{_fmt(quality.get("missing_rate_current"))}</td>'
-        + f"<td>{html.escape(note)}</td></tr>"
-    )
+    return {
+        "drift": column["drift"],
+        "text": [_fmt(column[k]) for k in ("name", "role", "kind", "metric")],
+        "numbers": [_fmt(column[k]) for k in ("score", "p_value", "threshold")],
+        "verdict": "DRIFT"
+        if column["drift"]
+        else ("ok" if column["status"] == "checked" else column["status"]),
+        "missing": _fmt(quality.get("missing_rate_current")),
+        "note": note,
+    }

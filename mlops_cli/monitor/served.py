@@ -7,12 +7,11 @@ The collector writes `requests-*.parquet` (one row per scored row) in the collec
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_cli.errors import NotFoundError, UsageError
+from mlops_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,28 +36,6 @@ def collected_files(folder: Path, what: str) -> list[Path]:
             hint="serve the model with `--collect DIR` and send it traffic first",
         )
     return files
-
-
-_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """A UTC time from `2026-11-01`, `2026-11-01T12:00` or a span back from now (`30m`, `12h`,
-    `7d`, `2w`); UsageError otherwise."""
-    if text is None:
-        return None
-    now = now or datetime.now(timezone.utc)
-    match = _RELATIVE.match(text.strip())
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--since {text!r} is not a time", hint="use 2026-11-01, 2026-11-01T12:00 or 30m, 12h, 7d, 2w"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def since_filter(since: datetime | None) -> Any:

@@ -1,6 +1,6 @@
 """From measured points and targets to a recommendation: a pure function, unit-tested alone.
 
-The rules (the README states them too):
+The rules (docs/commands/profile.md states them too):
 - A point qualifies when every request succeeded, its p99 is at most `target_p99_ms` and it
   scored at least `target_rps` rows per second (measured, never extrapolated upwards).
 - CPU: the point scored `rows_per_cpu_s` rows per CPU-second of the serving processes; serving

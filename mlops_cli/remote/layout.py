@@ -1,4 +1,4 @@
-"""What a remote holds and where (see README, "Remote layout"):
+"""What a remote holds and where (see docs/commands/remote.md, "Remote layout"):
 
     mlops-remote.json                 {"format", "id", "created_at"}: marks the remote, names it
     blobs/sha256/ab/cdef...           content-addressed blobs, as in a store's objects/

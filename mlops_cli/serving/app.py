@@ -420,30 +420,3 @@ def _require(method: str, wanted: str) -> bool:
 def _rows(feeds: dict) -> int:
     first = next(iter(feeds.values()))
     return int(first.shape[0]) if first.ndim else 1
-
-
-def create_app() -> Any:
-    """The uvicorn factory: reads the ServeConfig its parent process put in the environment."""
-    from mlops_cli.serving.server import configure_logging
-
-    config = ServeConfig.from_env()
-    configure_logging(config.log_level)
-    return build_app(config)
-
-
-def build_app(config: ServeConfig) -> Any:
-    """The app for the bundle: a plain ONNX version, or one run by its entry script; with
-    `more_bundles`, one app per version behind the multi-model router."""
-    if config.more_bundles:
-        from dataclasses import replace
-
-        from mlops_cli.serving.multi import MultiApp
-
-        bundles = [config.bundle, *config.more_bundles]
-        return MultiApp([build_app(replace(config, bundle=b, more_bundles=[])) for b in bundles])
-    bundle = read_bundle(config.bundle)
-    if bundle.entry:
-        from mlops_cli.serving.entry_app import EntryApp
-
-        return EntryApp(config, bundle)
-    return ServingApp(config)

@@ -149,7 +149,7 @@ class HandoffServer:
     def run(self) -> None:
         import uvicorn
 
-        from mlops_cli.serving.app import build_app
+        from mlops_cli.serving.factory import build_app
         from mlops_cli.serving.server import configure_logging, uvicorn_options
 
         configure_logging(self.config.log_level)

@@ -51,7 +51,7 @@ def serve(config: ServeConfig) -> None:
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM that ended in
     # a complete, graceful stop is a success, so that re-raise must find a handler that exits 0.
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run("mlops_cli.serving.app:create_app", factory=True, **uvicorn_options(config))
+    uvicorn.run("mlops_cli.serving.factory:create_app", factory=True, **uvicorn_options(config))
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -14,7 +14,7 @@ from mlops_cli.domain import Artifact, Job, ModelRef, Provenance
 from mlops_cli.errors import NotFoundError, StoreError
 from mlops_cli.store.db import transaction
 from mlops_cli.store.events import append_event, utc_now
-from mlops_cli.store.registry import _resolve_id, artifact_from_row
+from mlops_cli.store.registry_lookup import artifact_from_row, resolve_id
 
 # A job in one of these can still be resumed: it needs its version's files.
 UNFINISHED = ("running", "interrupted", "failed")
@@ -176,7 +176,7 @@ def add_artifact(
     """
     now = utc_now()
     with transaction(conn):
-        _, version_id = _resolve_id(conn, ref)
+        _, version_id = resolve_id(conn, ref)
         if blob_size is not None and digest:
             # Checked under the write lock, as `register` does: a concurrent `gc` cannot have
             # removed the blob between its write and this row.
@@ -214,7 +214,7 @@ def add_artifact(
 
 
 def list_artifacts(conn: sqlite3.Connection, ref: ModelRef, kind: str | None = None) -> list[Artifact]:
-    _, version_id = _resolve_id(conn, ref)
+    _, version_id = resolve_id(conn, ref)
     sql = "SELECT * FROM artifacts WHERE version_id = ?"
     params: list[Any] = [version_id]
     if kind:

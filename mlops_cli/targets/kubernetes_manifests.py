@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_cli.domain import MEMORY_QUANTITY
 from mlops_cli.targets.base import DeploySpec, tuning_args
 
 CONTAINER_PORT = 8080
@@ -43,7 +44,6 @@ DIGEST_ANNOTATION = f"{LABEL_PREFIX}/digest"
 MODEL_ANNOTATION = f"{LABEL_PREFIX}/model"
 
 DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
-QUANTITY = re.compile(r"(\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 LABEL_VALUE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -360,5 +360,5 @@ def check_name(what: str, name: str) -> None:
 
 
 def check_memory(memory: str) -> None:
-    if not QUANTITY.fullmatch(memory):
+    if not MEMORY_QUANTITY.fullmatch(memory):
         raise ValueError(f"memory {memory!r} is not a Kubernetes quantity such as 512Mi or 1Gi")

@@ -1,4 +1,4 @@
-"""The README's entry-script examples run from start to end (real servers, a real environment)."""
+"""The entry-script examples (docs/commands/entry-scripts.md) run from start to end."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""The README's promises: `make demo` and the quick start run from start to end."""
+"""The promises of the docs: `make demo` and the quick start run from start to end."""
 
 import os
 import subprocess
