@@ -88,18 +88,21 @@ class ModelSchema:
     outputs: tuple[TensorSpec, ...]
     features: tuple[str, ...] | None = None
     class_labels: tuple[Any, ...] | None = None
-    layout: str = field(default="columns")
+    layout: str = field(default="columns")  # columns, tensor, or script (rows handed to run())
     missing_ok: bool = False  # the signature says the model takes NaN for missing values
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The table columns the model needs, in the order they are fed."""
-        if self.layout == "tensor":
+        if self.layout in ("tensor", "script"):
             return self.features or ()
         return tuple(i.name for i in self.inputs)
 
     def column_dtypes(self) -> dict[str, str]:
-        """The ONNX element type each needed column is cast to."""
+        """The ONNX element type each needed column is cast to (none for an entry script's
+        run(): it receives the values as read)."""
+        if self.layout == "script":
+            return {}
         if self.layout == "tensor":
             return dict.fromkeys(self.columns, self.inputs[0].dtype or "float")
         return {i.name: i.dtype or "float" for i in self.inputs}
