@@ -14,6 +14,7 @@ from mlops_cli.batch.inputs import InputFile, check_same_columns
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.batch.script_scorer import ScriptSpec
 from mlops_cli.domain import ProgressSink
+from mlops_cli.errors import UsageError
 from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
 from mlops_cli.runtime.mapping import ModelSchema
 from mlops_cli.store import Store
@@ -36,6 +37,8 @@ def script_schema(files: list[InputFile], request: ScoreRequest) -> ModelSchema:
     """The columns run() receives in each row of `data`: --features in that order, else every
     input column but the --passthrough ones, in the file's order."""
     features = request.features or tuple(c for c in check_same_columns(files) if c not in request.passthrough)
+    if not features:
+        raise UsageError("every input column is a --passthrough column: run() would receive no values")
     return ModelSchema(inputs=(), outputs=(), features=tuple(features), layout="script")
 
 
