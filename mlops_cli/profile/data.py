@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.runtime.mapping import _NUMPY, ModelSchema
+from mlops_cli.runtime.mapping import NUMPY_TYPES, ModelSchema
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,7 +79,7 @@ def synthesise(schema: ModelSchema, rows: int) -> ProfileData:
     rng = np.random.default_rng(0)
     feeds: dict[str, Any] = {}
     for spec in schema.inputs:
-        dtype = _NUMPY.get(spec.dtype or "float", "float32")
+        dtype = NUMPY_TYPES.get(spec.dtype or "float", "float32")
         shape = tuple(spec.shape or (None, 1))
         tail = []
         for dim in shape[1:]:
