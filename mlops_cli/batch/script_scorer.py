@@ -109,7 +109,7 @@ class ScriptScorer:
 
         process = self._process or self._start()
         try:
-            write_frame(process.stdin, b"r", jsonio.dumps({"data": rows}))
+            write_frame(process.stdin, b"r", request_body(rows))
         except BrokenPipeError:
             pass  # it died: _receive says so with its exit code
         tag, payload = self._receive("run()")
@@ -134,8 +134,7 @@ class ScriptScorer:
         from mlops_cli.batch.worker import errors_table
 
         where = spec.file_names[file_index]
-        values = [batch.column(name).to_pylist() for name in self.spec.columns]
-        rows = [list(row) for row in zip(*values, strict=True)]
+        rows = rows_of(batch, self.spec.columns)
         pieces: list[pa.Table] = []
         failures: dict[int, str] = {}
         budget = [MAX_CALLS]
@@ -176,6 +175,19 @@ class ScriptScorer:
         table = pa.Table.from_arrays(arrays, names=names)
         errors = errors_table(batch, bad, failures, spec, file_index, start) if failures else None
         return table, errors
+
+
+def rows_of(batch: pa.RecordBatch, columns: tuple[str, ...]) -> list[list[Any]]:
+    """The batch's rows as lists of `columns`' values, as read (nulls as None)."""
+    values = [batch.column(name).to_pylist() for name in columns]
+    return [list(row) for row in zip(*values, strict=True)]
+
+
+def request_body(rows: list[list[Any]]) -> bytes:
+    """What run() receives for these rows: Azure's online request, `{"data": [[...], ...]}`."""
+    from mlops_cli.serving import jsonio
+
+    return jsonio.dumps({"data": rows})
 
 
 def _columns(value: Any, rows: int, where: str) -> pa.Table:

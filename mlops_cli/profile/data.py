@@ -46,6 +46,10 @@ class ProfileData:
         inputs = [encode_tensor(name, value) for name, value in self.batch(size).items()]
         return orjson.dumps({"inputs": inputs}, option=orjson.OPT_SERIALIZE_NUMPY)
 
+    def http_request(self, model_name: str, size: int) -> tuple[str, bytes]:
+        """The path and body of one request of `size` rows."""
+        return f"/v2/models/{model_name}/infer", self.infer_body(size)
+
 
 def from_file(schema: ModelSchema, path: Path) -> ProfileData:
     """Up to MAX_FILE_ROWS rows of a CSV, Parquet or JSON Lines file, mapped to the model.

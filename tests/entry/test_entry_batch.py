@@ -223,3 +223,25 @@ def test_runs_in_the_versions_own_environment(cli, project):
     assert python.startswith(str(project / ".mlops" / "envs"))
     rows = [json.loads(line) for line in (project / "out.jsonl").read_text().splitlines()]
     assert [r["scaled"] for r in rows] == [2.0, 4.0, 6.0] and {r["python"] for r in rows} == {python}
+
+
+def test_profile_sweeps_workers_over_http_with_the_versions_recorded_sample(cli, project):
+    write_rows(project / "sample.csv", [1.0, 2.0, 3.0])
+    register_scaler(cli, project)
+    result = cli("profile", "scaler", "--mode", "inprocess")
+    assert result.exit_code == 2 and "profiled over HTTP" in result.stderr
+    result = cli("profile", "scaler")
+    assert result.exit_code == 2 and "pass --data PATH" in result.stderr
+    mlops_ok(cli, "register", project / "scaler-model", "--name", "sampled", "--entry", project / "scaler.py",
+             "--dataset", project / "sample.csv")  # fmt: skip
+    short = ["--batch-sizes", "1,4", "--concurrency", "2", "--duration", "0.3", "--warmup", "0.05"]
+    profile = mlops_ok(cli, "profile", "sampled", "--workers", "1,2", *short)
+    assert profile["data"]["rows"] == 3 and "sample.csv" in profile["data"]["source"]
+    points = profile["points"]
+    assert {(p["mode"], p["workers"], p["batch_size"]) for p in points} == {
+        ("http", w, b) for w in (1, 2) for b in (1, 4)
+    }
+    assert all(p["requests"] >= 5 and p["first_error"] is None for p in points)
+    assert profile["recommendation"]["workers"] in (1, 2)
+    stored = mlops_ok(cli, "models", "show", "sampled")
+    assert stored["artifacts"][-1]["kind"] == "profile"
