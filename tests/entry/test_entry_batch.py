@@ -245,3 +245,30 @@ def test_profile_sweeps_workers_over_http_with_the_versions_recorded_sample(cli,
     assert profile["recommendation"]["workers"] in (1, 2)
     stored = mlops_ok(cli, "models", "show", "sampled")
     assert stored["artifacts"][-1]["kind"] == "profile"
+
+
+def test_a_hooks_version_is_batch_scored_as_its_plain_graph(cli, project):
+    """The hooks shape JSON requests and answers of the server; a table's rows have neither, so
+    score-batch runs the graph alone (a hook that raises proves it is never called)."""
+    from tests.onnx_helpers import FEATURES, logistic_onnx, training_data
+
+    graph = logistic_onnx(project)
+    (project / "hooks.py").write_text("def preprocess(request):\n    raise RuntimeError('a hook ran')\n")
+    mlops_ok(cli, "register", graph, "--name", "plain")
+    mlops_ok(cli, "register", graph, "--name", "hooked", "--entry", project / "hooks.py")
+    x, _ = training_data(50)
+    pq.write_table(pa.table({name: x[:, i] for i, name in enumerate(FEATURES)}), project / "in.parquet")
+    for name in ("plain", "hooked"):
+        job = mlops_ok(
+            cli,
+            "score-batch",
+            name,
+            "-i",
+            "in.parquet",
+            "-o",
+            f"{name}.csv",
+            "--features",
+            ",".join(FEATURES),
+        )
+        assert job["details"]["entry_script"] is None
+    assert (project / "hooked.csv").read_bytes() == (project / "plain.csv").read_bytes()
