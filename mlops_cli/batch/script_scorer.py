@@ -37,6 +37,9 @@ MAX_CALLS = 256
 class ScriptError(MlopsError):
     """The entry script failed: init() or run() raised, or run() answered in another shape."""
 
+    def __reduce__(self):  # raised in worker processes: keep the hint across
+        return (type(self), (self.message, self.hint))
+
 
 @dataclass(frozen=True)
 class ScriptSpec:
@@ -62,7 +65,7 @@ class ScriptScorer:
             return
         try:
             process.stdin.close()
-            process.wait(timeout=30)
+            process.wait(timeout=5)  # the batch in hand is not wanted: do not wait it out
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()

@@ -272,3 +272,13 @@ def test_a_hooks_version_is_batch_scored_as_its_plain_graph(cli, project):
         )
         assert job["details"]["entry_script"] is None
     assert (project / "hooked.csv").read_bytes() == (project / "plain.csv").read_bytes()
+
+
+def test_a_first_chunk_whose_rows_all_fail_does_not_type_the_output(cli, project):
+    register_scaler(cli, project)
+    write_rows(project / "in.csv", [-1.0, -2.0, 3.0, 4.0, 5.0])
+    args = ["score-batch", "scaler", "-i", "in.csv", "--batch-size", "2", "--on-error", "skip"]
+    job = mlops_ok(cli, *args, "-o", "out.parquet", "--features", "x", "--passthrough", "id")
+    assert job["details"]["rows_failed"] == 2
+    out = pq.read_table(project / "out.parquet")
+    assert out.column("id").to_pylist() == [2, 3, 4] and out.column("scaled").to_pylist() == [6.0, 8.0, 10.0]
