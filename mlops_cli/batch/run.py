@@ -349,7 +349,7 @@ def score_into_parts(
                     )
                     advance(result.rows)
             finally:
-                getattr(predictor, "close", lambda: None)()  # an entry script's process
+                predictor.close()  # an entry script's process
         else:
             first_chunk = run_pool(spec, request.workers, todo, advance)
     if not mine:

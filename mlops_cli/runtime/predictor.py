@@ -81,6 +81,9 @@ class Predictor:
         """Feeds plus the rows that cannot be scored, for callers that skip bad rows."""
         return convert(self.schema, table, where)
 
+    def close(self) -> None:
+        """Nothing to release (sessions are cached per process); batch scorers all have one."""
+
     def _empty_outputs(self) -> dict[str, np.ndarray]:
         import numpy as np
 
