@@ -74,7 +74,10 @@ def score_batch(
     the same plan, or start one. Raises UsageError/NotFoundError for bad options and references,
     InputError for bad data, and leaves the checkpoint in place on failure or interrupt.
     """
+    from mlops_cli.environments.venvs import check_env_manager
+
     progress = progress or NoProgress()
+    check_env_manager(env_manager)
     require("pyarrow", "numpy", "onnxruntime")
     previous: Job | None = None
     if job_id is not None:

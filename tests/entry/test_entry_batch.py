@@ -282,3 +282,18 @@ def test_a_first_chunk_whose_rows_all_fail_does_not_type_the_output(cli, project
     assert job["details"]["rows_failed"] == 2
     out = pq.read_table(project / "out.parquet")
     assert out.column("id").to_pylist() == [2, 3, 4] and out.column("scaled").to_pylist() == [6.0, 8.0, 10.0]
+
+
+def test_option_mistakes_for_an_entry_script(cli, project):
+    register_scaler(cli, project)
+    write_rows(project / "in.csv", [1.0])
+    base = ["score-batch", "scaler", "-i", "in.csv", "-o", "out.csv"]
+    for args, code, needle in (
+        (["--env-manager", "conda"], 2, "--env-manager 'conda': choose one of virtualenv, local"),
+        (["--passthrough", "id,x,y"], 2, "every input column is a --passthrough column"),
+        (["--features", "x,nope"], 1, "missing column 'nope'"),  # as for a graph: the data's fault
+        (["--engine", "spark"], 2, "not an ONNX graph"),
+    ):
+        result = cli(*base, *args)
+        assert result.exit_code == code, (args, result.stderr)
+        assert result.stderr.count("error:") == 1 and needle in result.stderr, result.stderr
