@@ -26,6 +26,7 @@ INITS = 0
 def init():
     global INITS, weight
     INITS += 1
+    time.sleep(float(os.environ.get("SCALER_INIT_SLEEP", "0")))
     with open(os.path.join(os.environ["MLOPS_MODEL_DIR"], "weight.txt")) as f:
         weight = float(f.read())
     print("init printed this, and it must not reach a frame")
@@ -167,9 +168,12 @@ def _script_processes(project: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGKILL, "1"), (signal.SIGINT, "2")])
+@pytest.mark.parametrize(
+    ("sig", "workers", "moment"),
+    [(signal.SIGKILL, "1", "parts"), (signal.SIGINT, "2", "parts"), (signal.SIGTERM, "2", "init")],
+)
 def test_a_killed_or_interrupted_run_resumes_to_the_same_bytes_and_leaves_no_script_process(
-    cli, project, sig, workers
+    cli, project, sig, workers, moment
 ):
     register_scaler(cli, project)
     write_rows(project / "in.csv", [float(i) for i in range(400)])
@@ -182,31 +186,35 @@ def test_a_killed_or_interrupted_run_resumes_to_the_same_bytes_and_leaves_no_scr
         "10",
         "--passthrough",
         "id",
-        "--workers",
-        workers,
+        "--features",
+        "x",
     ]
-    mlops_ok(cli, *args[:-2], "-o", "reference.csv", "--features", "x")
-    env = {**os.environ, "MLOPS_STORE": str(project), "SCALER_SLEEP": "0.05"}
+    mlops_ok(cli, *args, "-o", "reference.csv")
+    args += ["--workers", workers]
+    slow = {"SCALER_SLEEP": "0.05"} if moment == "parts" else {"SCALER_INIT_SLEEP": "60"}
+    env = {**os.environ, "MLOPS_STORE": str(project), **slow}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", *args, "--features", "x", "-o", "out.csv"],
+        [sys.executable, "-m", "mlops_cli", *args, "-o", "out.csv"],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow"))) >= 3:
+        if moment == "parts" and len(list((project / ".mlops" / "jobs").glob("*/parts/*.scores.arrow"))) >= 3:
+            break
+        if moment == "init" and len(_script_processes(project)) == int(workers):  # inside init()
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the run finished before the signal"
     proc.send_signal(sig)
     proc.communicate(timeout=60)
-    assert proc.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 130)
+    assert proc.returncode == {signal.SIGKILL: -signal.SIGKILL, signal.SIGINT: 130, signal.SIGTERM: 143}[sig]
     deadline = time.monotonic() + 10
     while _script_processes(project) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _script_processes(project) == []
     assert not (project / "out.csv").exists()
-    resumed = mlops_ok(cli, *args, "--features", "x", "-o", "out.csv", "--resume")
-    assert resumed["details"]["chunks_resumed"] >= 3
+    resumed = mlops_ok(cli, *args, "-o", "out.csv", "--resume")
+    assert resumed["details"]["chunks_resumed"] >= (3 if moment == "parts" else 0)
     # the pid column differs between runs: compare what the rows mean
     keep = ["id", "scaled", "width", "inits"]
     assert pacsv.read_csv(project / "out.csv").select(keep) == pacsv.read_csv(
