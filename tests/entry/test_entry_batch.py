@@ -75,11 +75,14 @@ def write_rows(path: Path, xs: list[float]) -> Path:
     return path
 
 
-def test_the_example_score_py_scores_a_table_as_its_online_endpoint_answers(cli, project):
+def test_the_example_score_py_scores_a_table_as_its_online_endpoint_answers(cli, project, monkeypatch):
+    import runpy
+
     import joblib
     from sklearn.datasets import load_iris
 
-    subprocess.run([sys.executable, EXAMPLE / "train.py", project / "model.joblib"], check=True)
+    monkeypatch.setattr(sys, "argv", ["train.py", str(project / "model.joblib")])
+    runpy.run_path(str(EXAMPLE / "train.py"), run_name="__main__")  # in this process: no second import
     mlops_ok(cli, "register", project / "model.joblib", "--name", "iris", "--entry", EXAMPLE / "score.py")
     x, _ = load_iris(return_X_y=True)
     names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
