@@ -5,6 +5,8 @@
 - `readers`: files to fixed-size chunks of rows, numbered the same way on every run.
 - `pipeline`: a reader thread ahead of scoring, and the worker process pool.
 - `worker`: one chunk scored and written as a part file (in-process or in a worker process).
+- `script_scorer`, `script_child`, `script_version`: an Azure-form entry script as the scorer:
+  its `run()` in a child process of the version's environment, fed `{"data": [[...]]}`.
 - `checkpoint`: the job folder `.mlops/jobs/<id>/`: plan, lock and finished parts.
 - `encoding`: a part's rows as CSV / JSON Lines bytes, so the output is assembled by concatenation.
 - `writers`: finished parts assembled into the output under a temp name, then renamed.

@@ -54,10 +54,23 @@ def run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: Any
         for future in pending:
             advance(future.result().rows)
     except BaseException:
+        if spec.script is not None:  # an init() or run() in hand may take minutes: stop it now
+            _kill_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return first
+
+
+def _kill_workers(pool: Any) -> None:
+    """Kill the pool's processes (each one's script process dies with it). A part is renamed
+    into place whole, so a killed worker leaves at most a temp file, which a resume sweeps."""
+    kill = getattr(pool, "kill_workers", None)  # Python 3.14
+    if kill is not None:
+        kill()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.batch.inputs import InputFile
-from mlops_cli.runtime.mapping import _KINDS, InputError
+from mlops_cli.runtime.mapping import COLUMN_KINDS, InputError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,7 +85,7 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
 def _arrow_hint(dtype: str, text: bool) -> pa.DataType:
     import pyarrow as pa
 
-    kind = _KINDS.get(dtype, "string")
+    kind = COLUMN_KINDS.get(dtype, "string")
     if text or kind == "string":
         return pa.string()
     return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}[kind]
@@ -298,7 +298,7 @@ def _json_batches_by_line(
     """
     import pyarrow as pa
 
-    typed = {c for c in columns if _KINDS.get(dtypes.get(c, "string"), "string") != "string"}
+    typed = {c for c in columns if COLUMN_KINDS.get(dtypes.get(c, "string"), "string") != "string"}
 
     rows: dict[str, list[Any]] = {c: [] for c in columns}
     seen = 0

@@ -29,16 +29,18 @@ from mlops_cli.batch.records import (
     unfinished_job,
 )
 from mlops_cli.batch.request import ScoreRequest, format_of
+from mlops_cli.batch.script_scorer import ScriptSpec
+from mlops_cli.batch.script_version import resolve_for_batch, script_schema, with_environment
 from mlops_cli.batch.worker import (
     WorkerSpec,
-    load_predictor,
+    load_scorer,
     part_path,
     score_chunk,
 )
 from mlops_cli.batch.writers import assemble, check_output, check_writable, write_output
 from mlops_cli.domain import Job, NoProgress, ProgressSink
 from mlops_cli.errors import CheckFailedError, UsageError
-from mlops_cli.runtime.loader import ResolvedModel, resolve_onnx
+from mlops_cli.runtime.loader import ResolvedModel
 from mlops_cli.runtime.mapping import (
     PREDICTION,
     InputError,
@@ -62,15 +64,20 @@ def score_batch(
     workers: int | None = None,
     threads_per_worker: int | None = None,
     progress: ProgressSink | None = None,
+    env_manager: str = "virtualenv",
 ) -> Job:
-    """Score the inputs with a registered ONNX model and write the output; return the job record.
+    """Score the inputs with a registered ONNX model, or an Azure-form entry script's run() (in
+    its environment, per `env_manager`), and write the output; return the job record.
 
     With `job_id`, continue that job with its recorded options (only `workers` and
     `threads_per_worker` may change). With `resume`, continue the latest unfinished job with
     the same plan, or start one. Raises UsageError/NotFoundError for bad options and references,
     InputError for bad data, and leaves the checkpoint in place on failure or interrupt.
     """
+    from mlops_cli.environments.venvs import check_env_manager
+
     progress = progress or NoProgress()
+    check_env_manager(env_manager)
     require("pyarrow", "numpy", "onnxruntime")
     previous: Job | None = None
     if job_id is not None:
@@ -84,13 +91,13 @@ def score_batch(
         request = replace(request, threads_per_worker=threads_per_worker)
     request.validate()
 
-    model = resolve_onnx(store, request.model)
+    model, script = resolve_for_batch(store, request.model)
     if previous is not None and previous.model_digest != model.digest:
         raise UsageError(f"{request.model} no longer names the version job {previous.id} started with")
     files = resolve_inputs(request.inputs)
     output, fmt = request.output_target()
     errors_output, errors_fmt = _errors_target(request)
-    schema = _schema(model, request)
+    schema = _schema(model, request) if script is None else script_schema(files, request)
     check_inputs(files, schema, request, output, errors_output)
     check_output(output, "--output")
     if errors_output is not None:
@@ -117,6 +124,8 @@ def score_batch(
         # so the resumed output is byte-for-byte the uninterrupted one whatever --workers says.
         request = replace(request, threads_per_worker=previous.details["session_threads"])
 
+    if script is not None:  # after every check: building an environment takes a while
+        script = with_environment(store, model, script, schema, env_manager, progress)
     prov = provenance(request.message)
     folder = JobFolder(store.paths.jobs / (previous.id if previous else new_job_id()))
     if previous is None:
@@ -130,7 +139,7 @@ def score_batch(
     started = time.monotonic()
     try:
         with failure_recorded(store, job.id, prov):  # interrupted (resumable) or failed
-            counts = score_into_parts(folder, model, schema, files, request, progress)
+            counts = score_into_parts(folder, model, schema, files, request, progress, script=script)
             errors_digest = None
             if errors_output is not None:  # written even when the check below fails: it says why
                 _, errors_digest = _assemble_errors(
@@ -159,6 +168,11 @@ def score_batch(
         "workers": request.workers,
         "session_threads": request.session_threads,
         "providers": list(request.providers),
+        "entry_script": (
+            {"script": script.script, "columns": list(script.columns), "python": script.python}
+            if script is not None
+            else None
+        ),
         "duration_s": round(time.monotonic() - started, 3),
         "error": None,
     }
@@ -295,8 +309,11 @@ def score_into_parts(
     files: list[InputFile],
     request: ScoreRequest,
     progress: ProgressSink,
+    *,
+    script: ScriptSpec | None = None,
 ) -> dict[str, Any]:
-    """Score every chunk of this shard that has no part yet; return the counts over all its parts."""
+    """Score every chunk of this shard that has no part yet; return the counts over all its parts.
+    With `script`, the entry script's run() scores the chunks instead of the graph."""
     folder.clean_temp_files()
     done = folder.done_chunks()
     spec = WorkerSpec(
@@ -314,6 +331,7 @@ def score_into_parts(
         file_names=tuple(f.path.name for f in files),
         output_format=request.output_target()[1],
         errors_format=_errors_target(request)[1],
+        script=script,
     )
     hasher = Hasher(files)
     columns = list(dict.fromkeys([*schema.columns, *request.passthrough]))
@@ -325,11 +343,16 @@ def score_into_parts(
         chunks = prefetch(iter_chunks(files, columns, schema.column_dtypes(), request.batch_size))
         todo = shard_todo(chunks, index, count, done, mine, advance)
         if request.workers == 1:
-            predictor = load_predictor(spec)
-            for chunk in todo:
-                first_chunk = first_chunk or chunk
-                result = score_chunk(predictor, spec, chunk.index, chunk.file_index, chunk.start, chunk.batch)
-                advance(result.rows)
+            predictor = load_scorer(spec)
+            try:
+                for chunk in todo:
+                    first_chunk = first_chunk or chunk
+                    result = score_chunk(
+                        predictor, spec, chunk.index, chunk.file_index, chunk.start, chunk.batch
+                    )
+                    advance(result.rows)
+            finally:
+                predictor.close()  # an entry script's process
         else:
             first_chunk = run_pool(spec, request.workers, todo, advance)
     if not mine:
@@ -360,7 +383,7 @@ def _empty_part(
         first = next(iter_chunks(files, columns, schema.column_dtypes(), batch_size), None)
     if first is None:
         raise InputError("the input has no rows", hint="check the input files: they hold headers only")
-    score_chunk(load_predictor(spec), spec, EMPTY_PART, first.file_index, 0, first.batch.slice(0, 0))
+    score_chunk(load_scorer(spec), spec, EMPTY_PART, first.file_index, 0, first.batch.slice(0, 0))
 
 
 def _part_paths(folder: JobFolder, chunks: list[int]) -> list[Path]:

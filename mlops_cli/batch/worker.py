@@ -1,7 +1,8 @@
 """Scoring one chunk and writing it as a finished part, in this process or a worker process.
 
-A worker process holds one Predictor (its own onnxruntime session, with the threads it was
-given) for its lifetime; the main process only reads, dispatches and assembles.
+A worker process holds one scorer for its lifetime: a Predictor (its own onnxruntime session,
+with the threads it was given), or for an Azure-form entry script a ScriptScorer (its own
+child process that ran `init()` once). The main process only reads, dispatches and assembles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from mlops_cli.runtime.session import SessionConfig
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from mlops_cli.batch.script_scorer import ScriptScorer, ScriptSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class WorkerSpec:
     output_format: str = "parquet"  # csv/jsonl parts are also stored encoded, ready to concatenate
     errors_format: str | None = None
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    script: ScriptSpec | None = None  # an Azure-form entry script scores instead of a graph
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,16 @@ def load_predictor(spec: WorkerSpec) -> Predictor:
     )
 
 
+def load_scorer(spec: WorkerSpec) -> Predictor | ScriptScorer:
+    """What scores the chunks: the entry script's process (started on the first chunk), or a
+    session of the graph."""
+    if spec.script is not None:
+        from mlops_cli.batch.script_scorer import ScriptScorer
+
+        return ScriptScorer(spec.script)
+    return load_predictor(spec)
+
+
 _state: dict[str, Any] = {}
 
 
@@ -73,7 +87,7 @@ def init_worker(spec: WorkerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _state["spec"] = spec
-    _state["predictor"] = load_predictor(spec)
+    _state["predictor"] = load_scorer(spec)
 
 
 def score_in_worker(index: int, file_index: int, start: int, batch: pa.RecordBatch) -> ChunkResult:
@@ -81,7 +95,12 @@ def score_in_worker(index: int, file_index: int, start: int, batch: pa.RecordBat
 
 
 def score_chunk(
-    predictor: Predictor, spec: WorkerSpec, index: int, file_index: int, start: int, batch: pa.RecordBatch
+    predictor: Predictor | ScriptScorer,
+    spec: WorkerSpec,
+    index: int,
+    file_index: int,
+    start: int,
+    batch: pa.RecordBatch,
 ) -> ChunkResult:
     """Score a chunk and write `parts/<index>.arrow` (and its errors); the part's presence means done.
 
@@ -94,11 +113,13 @@ def score_chunk(
 
 
 def score_table(
-    predictor: Predictor, spec: WorkerSpec, file_index: int, start: int, batch: pa.RecordBatch
+    predictor: Predictor | ScriptScorer, spec: WorkerSpec, file_index: int, start: int, batch: pa.RecordBatch
 ) -> tuple[pa.Table, pa.Table | None]:
     """The output rows (passthrough columns, then the model's output columns) of a batch, and
     with on_error=skip the rows that could not be scored (None when every row was). Every engine
     scores through here: the local workers, Spark's Python workers and a Kubernetes shard."""
+    if not isinstance(predictor, Predictor):
+        return predictor.score_table(spec, file_index, start, batch)
     import numpy as np
     import pyarrow as pa
 
@@ -133,11 +154,11 @@ def score_table(
     table = pa.Table.from_arrays(arrays, names=names)
     errors = None
     if bad is not None:
-        errors = _errors_table(batch, bad, reasons, spec, file_index, start)
+        errors = errors_table(batch, bad, reasons, spec, file_index, start)
     return table, errors
 
 
-def _errors_table(
+def errors_table(
     batch: pa.RecordBatch, bad: Any, reasons: dict[int, str], spec: WorkerSpec, file_index: int, start: int
 ) -> pa.Table:
     import numpy as np

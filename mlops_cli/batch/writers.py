@@ -79,20 +79,35 @@ def read_part(path: Path) -> pa.Table:
 
 
 def _tables(paths: list[Path]) -> Iterator[pa.Table]:
+    """The parts in order, cast to the schema of the first part holding rows. An empty part whose
+    schema differs is left out: it adds no row, and it may not know the columns (an entry
+    script's chunk whose rows all failed names none of run()'s)."""
     target = None
+    empty: list[pa.Table] = []
     for path in paths:
         table = read_part(path)
-        if target is None:
-            target = table.schema
-        elif table.schema != target:
-            try:
-                table = table.cast(target)
-            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a failed cast
-                raise MlopsError(
-                    f"column types differ between chunks ({table.schema} vs {target}): {exc}",
-                    hint="give the passthrough columns one type in every input file",
-                ) from exc
-        yield table
+        if target is None and table.num_rows == 0:
+            empty.append(table)
+            continue
+        target = target or table.schema
+        if table.num_rows == 0 and table.schema != target:
+            continue
+        yield _cast(table, target)
+    if target is None:  # no part holds a row
+        for table in empty:
+            yield _cast(table, empty[0].schema)
+
+
+def _cast(table: pa.Table, target: pa.Schema) -> pa.Table:
+    if table.schema == target:
+        return table
+    try:
+        return table.cast(target)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a failed cast
+        raise MlopsError(
+            f"column types differ between chunks ({table.schema} vs {target}): {exc}",
+            hint="give the passthrough columns one type in every input file",
+        ) from exc
 
 
 def assemble(paths: list[Path], output: Path, fmt: str) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import UsageError
-from mlops_cli.runtime.mapping import _NUMPY, ModelSchema
+from mlops_cli.runtime.mapping import NUMPY_TYPES, ModelSchema
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,6 +45,10 @@ class ProfileData:
 
         inputs = [encode_tensor(name, value) for name, value in self.batch(size).items()]
         return orjson.dumps({"inputs": inputs}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def http_request(self, model_name: str, size: int) -> tuple[str, bytes]:
+        """The path and body of one request of `size` rows."""
+        return f"/v2/models/{model_name}/infer", self.infer_body(size)
 
 
 def from_file(schema: ModelSchema, path: Path) -> ProfileData:
@@ -79,7 +83,7 @@ def synthesise(schema: ModelSchema, rows: int) -> ProfileData:
     rng = np.random.default_rng(0)
     feeds: dict[str, Any] = {}
     for spec in schema.inputs:
-        dtype = _NUMPY.get(spec.dtype or "float", "float32")
+        dtype = NUMPY_TYPES.get(spec.dtype or "float", "float32")
         shape = tuple(spec.shape or (None, 1))
         tail = []
         for dim in shape[1:]:

@@ -100,7 +100,8 @@ def measure_server(
     rows_rate: float | None = None,
     duration: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Every HTTP point against one running server: v2 infer requests of each batch size.
+    """Every HTTP point against one running server: requests of each batch size (v2 infer, or
+    `/score` for an entry script's run()).
 
     Closed loop (as fast as the server answers), or paced at `rows_rate` rows/s when given.
     """
@@ -112,8 +113,8 @@ def measure_server(
     monitor = TreeMonitor(server.pid)
     try:
         for batch in batch_sizes or request.batch_sizes:
-            path = f"/v2/models/{model_name}/infer"
-            payload = request_bytes("127.0.0.1", server.port, path, data.infer_body(batch))
+            path, body = data.http_request(model_name, batch)
+            payload = request_bytes("127.0.0.1", server.port, path, body)
             for concurrency in concurrencies or request.concurrency:
                 rate = rows_rate / batch if rows_rate else None
                 if request.warmup:
@@ -188,7 +189,8 @@ def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Pr
 
 
 def run_profile(store: Store, request: ProfileRequest, progress: Progress | None = None) -> dict[str, Any]:
-    """Measure, recommend and store a profile of an ONNX version; returns the stored record.
+    """Measure, recommend and store a profile of an ONNX version, or of an Azure-form entry
+    script over HTTP (`/score`); returns the stored record.
 
     Raises UsageError (bad settings, a non-ONNX version), InputError (a data file that does not
     fit the model), ExternalToolError (no Docker engine for --in-container), CheckFailedError
@@ -199,13 +201,17 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
     from mlops_cli.profile import data as profile_data
     from mlops_cli.profile.loadgen import measure_ceiling
     from mlops_cli.profile.processes import _psutil
+    from mlops_cli.profile.script_data import build_environment, over_http, script_rows
     from mlops_cli.runtime.loader import onnx_entry, resolve_onnx
     from mlops_cli.runtime.mapping import schema_from_signature
 
     progress = progress or Progress()
     request.check()
     version = show_version(store, request.ref)
-    onnx_entry(version)
+    if version.runs_own_model:
+        request = over_http(request, version.ref)
+    else:
+        onnx_entry(version)
     _psutil()
     if "http" in request.modes:
         from mlops_cli.targets.local import check_serving_dependencies
@@ -215,14 +221,19 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         from mlops_cli.targets import docker
 
         docker.client(timeout=60)
-    resolved = resolve_onnx(store, version.ref)
-    schema = schema_from_signature(resolved.signature)
-    if request.data is not None:
-        data = profile_data.from_file(schema, request.data)
+    if version.runs_own_model:
+        data: Any = script_rows(store, version, request.data)
+        build_environment(store, version, progress.note)
+        skipped: list[dict] = []  # the script loads its own model: onnxruntime providers do not apply
     else:
-        data = profile_data.synthesise(schema, request.rows)
-    measured_providers, skipped = sweep_providers.measurable(request.providers, resolved.model_path, data)
-    request = replace(request, providers=tuple(measured_providers))
+        resolved = resolve_onnx(store, version.ref)
+        schema = schema_from_signature(resolved.signature)
+        if request.data is not None:
+            data = profile_data.from_file(schema, request.data)
+        else:
+            data = profile_data.synthesise(schema, request.rows)
+        measured_providers, skipped = sweep_providers.measurable(request.providers, resolved.model_path, data)
+        request = replace(request, providers=tuple(measured_providers))
     image = _image_for(store, version, request, progress) if request.in_container else None
     work = plan(request)
     started = time.monotonic()

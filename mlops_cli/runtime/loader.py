@@ -57,7 +57,7 @@ def onnx_entry(version: ModelVersion) -> str:
         raise UsageError(
             f"{version.ref} runs through its entry script's run(), not an ONNX graph; this command"
             " runs ONNX graphs only",
-            hint=f"serve it (`mlops serve {version.ref}`), deploy or package it",
+            hint=f"serve, deploy or package it; `mlops score-batch {version.ref}` scores it (local engine)",
         )
     if version.framework != "onnx" or not candidates:
         raise UsageError(

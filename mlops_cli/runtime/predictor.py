@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_cli.errors import MlopsError
 from mlops_cli.runtime.graph import class_labels_from_graph
 from mlops_cli.runtime.mapping import (
-    _NUMPY,
+    NUMPY_TYPES,
     Converted,
     ModelSchema,
     convert,
@@ -81,13 +81,16 @@ class Predictor:
         """Feeds plus the rows that cannot be scored, for callers that skip bad rows."""
         return convert(self.schema, table, where)
 
+    def close(self) -> None:
+        """Nothing to release (sessions are cached per process); batch scorers all have one."""
+
     def _empty_outputs(self) -> dict[str, np.ndarray]:
         import numpy as np
 
         names = [o.name for o in self.schema.outputs]
         empty = {}
         for spec in self.schema.outputs:
-            dtype = _NUMPY.get(spec.dtype or "float", "float32")
+            dtype = NUMPY_TYPES.get(spec.dtype or "float", "float32")
             width = spec.width if spec.width is not None else len(self.schema.class_labels or ()) or 1
             shape = (0,) if spec.rank == 1 else (0, width)
             empty[spec.name] = np.empty(shape, dtype=dtype)

@@ -71,8 +71,13 @@ class EntryScript:
             raise HTTPError(500, f"{describe(stage, exc)} (request id {request_id})") from None
 
     def call_run(self, body: bytes, request_id: str) -> Any:
+        """`run` called with a request's body; a 500 naming the exception if it raises."""
+        return self.call("run", request_id, self.run_body, body)
+
+    def run_body(self, body: bytes) -> Any:
         """Azure's calling convention: the raw body as text, or the parsed JSON object as keyword
-        arguments when `run` carries inference_schema's decorators (they convert the types)."""
+        arguments when `run` carries inference_schema's decorators (they convert the types).
+        Raises what `run` raises (batch scoring reports it per row), HTTPError for a bad body."""
         if self.keyword_run:
             try:
                 payload = jsonio.loads(body)
@@ -80,8 +85,8 @@ class EntryScript:
                 raise HTTPError(400, f"the body is not valid JSON: {exc}") from None
             if not isinstance(payload, dict):
                 raise HTTPError(400, "the body must be a JSON object naming run()'s parameters")
-            return self.call("run", request_id, self.run, **payload)
-        return self.call("run", request_id, self.run, body.decode("utf-8", errors="replace"))
+            return self.run(**payload)
+        return self.run(body.decode("utf-8", errors="replace"))
 
 
 def encode_result(stage: str, value: Any, request_id: str) -> bytes:

@@ -172,11 +172,11 @@ def test_environment_without_entry_is_a_usage_error(cli, project, pickled):
     assert result.exit_code == 2 and "go with --entry" in result.stderr
 
 
-def test_batch_and_profile_refuse_an_azure_form_version_clearly(cli, project, pickled):
+def test_spark_batch_refuses_an_azure_form_version_clearly(cli, project, pickled):
     write(project / "score.py", AZURE_SCRIPT)
     assert cli("register", pickled, "--name", "az", "--entry", "score.py").exit_code == 0
     write(project / "rows.csv", "a\n1\n")
-    for args in (("score-batch", "az", "--input", "rows.csv", "--output", "out.csv"), ("profile", "az")):
-        result = cli(*args)
-        assert result.exit_code == 2, result.stderr
-        assert "runs through its entry script's run(), not an ONNX graph" in result.stderr
+    spark = ("score-batch", "az", "--input", "rows.csv", "--output", "out.csv", "--engine", "spark")
+    result = cli(*spark)
+    assert result.exit_code == 2, result.stderr
+    assert "runs through its entry script's run(), not an ONNX graph" in result.stderr

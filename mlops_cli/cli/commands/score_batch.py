@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, ProvidersOpt, StoreOpt
+from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, MessageOpt, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, human_size, short_digest
 from mlops_cli.errors import MlopsError, UsageError
 
@@ -118,11 +118,16 @@ def score_batch(
         bool, typer.Option("--dry-run", help="With --target kubernetes: print the Job and commands only.")
     ] = False,
     providers: ProvidersOpt = None,
+    env_manager: EnvManagerOpt = "virtualenv",
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Score CSV, Parquet or JSON Lines files with a registered ONNX model, streaming.
+
+    An Azure-form entry-script version (`register --entry score.py`) is scored by its run():
+    each chunk of rows arrives as the JSON text {"data": [[...], ...]}, in the version's own
+    cached environment (--env-manager local: this Python), init() once per worker.
 
     Rows are read in chunks, scored (in --workers processes) and written in input order; the
     output appears only when complete. An interrupted job continues from its last finished
@@ -204,6 +209,7 @@ def score_batch(
             workers=workers,
             threads_per_worker=threads_per_worker,
             progress=out,
+            env_manager=env_manager,
         )
     _render(out, job)
 
