@@ -17,7 +17,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_cli.batch.script_child import INIT_FAILED, OK, read_frame, write_frame
 from mlops_cli.errors import MlopsError
@@ -26,7 +26,14 @@ from mlops_cli.runtime.mapping import PREDICTION
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from mlops_cli.batch.worker import WorkerSpec
+
+class WorkerSpec(Protocol):
+    """What a scorer reads of batch.worker's WorkerSpec (named here: worker imports this module)."""
+
+    passthrough: tuple[str, ...]
+    on_error: str
+    file_names: tuple[str, ...]
+
 
 # run() calls one chunk may take to isolate its failing rows (a chunk of 65,536 rows with one
 # bad row needs 33): beyond it a failing part is skipped whole, so a column of garbage costs
@@ -134,7 +141,7 @@ class ScriptScorer:
         import numpy as np
         import pyarrow as pa
 
-        from mlops_cli.batch.worker import errors_table
+        from mlops_cli.batch.error_rows import errors_table
 
         where = spec.file_names[file_index]
         rows = rows_of(batch, self.spec.columns)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli.batch.error_rows import errors_table
 from mlops_cli.runtime.mapping import InputError, to_arrow
 from mlops_cli.runtime.predictor import Predictor
 from mlops_cli.runtime.session import SessionConfig
@@ -156,23 +157,6 @@ def score_table(
     if bad is not None:
         errors = errors_table(batch, bad, reasons, spec, file_index, start)
     return table, errors
-
-
-def errors_table(
-    batch: pa.RecordBatch, bad: Any, reasons: dict[int, str], spec: WorkerSpec, file_index: int, start: int
-) -> pa.Table:
-    import numpy as np
-    import pyarrow as pa
-
-    positions = np.flatnonzero(bad)
-    columns: dict[str, Any] = {
-        "file": pa.array([spec.file_names[file_index]] * len(positions), type=pa.string()),
-        "row": pa.array(positions + start + 1, type=pa.int64()),
-    }
-    for name in spec.passthrough:
-        columns[name] = batch.column(name).take(pa.array(positions))
-    columns["error"] = pa.array([reasons[int(i)] for i in positions], type=pa.string())
-    return pa.table(columns)
 
 
 def part_path(parts_dir: Path, index: int, kind: str = "scores") -> Path:
