@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlops_cli.deploy.recording import recover_if_idle, spec_from_record
@@ -37,6 +37,7 @@ class Status:
     detail: str
     endpoint: str | None
     info: dict[str, Any]
+    models: list[str] = field(default_factory=list)  # every version served, `ref` first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,7 @@ def status(store: Store, name: str) -> Status:
         state.detail,
         state.endpoint,
         state.info,
+        current.models,
     )
 
 

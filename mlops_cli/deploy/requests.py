@@ -12,6 +12,7 @@ class DeployRequest:
 
     ref: str
     name: str
+    more_refs: tuple[str, ...] = ()  # `deploy REF REF ...`: served beside `ref` in one server
     target: str = "local"
     port: int | None = None  # None: the deployment's own (a switch), else 8080
     host: str | None = None  # None: the deployment's own (a switch), else 127.0.0.1
@@ -39,6 +40,7 @@ class DeployResult:
     resources: dict[str, Any]
     smoke: dict[str, Any]
     previous_revision: int | None
+    models: list[str] = field(default_factory=list)  # every version served: `ref` first
     seconds: float | None = None
     state: dict[str, Any] = field(default_factory=dict)
     plan: dict[str, Any] | None = None

@@ -26,7 +26,7 @@ from mlops_cli.deploy.recording import (
     write_journal,
 )
 from mlops_cli.deploy.requests import DeployRequest, DeployResult
-from mlops_cli.deploy.smoke import smoke_request
+from mlops_cli.deploy.smoke import smoke_for
 from mlops_cli.deploy.targets import load_target
 from mlops_cli.domain import ModelVersion
 from mlops_cli.errors import MlopsError, NotFoundError, Terminated, UsageError
@@ -53,7 +53,10 @@ def deploy(
     env = settings.parse_env(request.env)
     settings.check_api_key(request.api_key_env)
     target = load_target(request.target)
-    version = _onnx_version(store, request.ref)
+    versions = _servable_set(store, [request.ref, *request.more_refs])
+    if len(versions) > 1 and request.collect:
+        raise UsageError("--collect serves one model; deploy one model per deployment to collect")
+    version = versions[0]
     existing = records.find_deployment(store.conn, request.name)
     if existing is not None and existing.target != request.target:
         raise UsageError(
@@ -85,8 +88,8 @@ def deploy(
         store,
         target,
         request.name,
-        version,
-        request.ref,
+        versions,
+        " ".join([request.ref, *request.more_refs]),
         base,
         resources.to_dict(),
         kind,
@@ -129,11 +132,13 @@ def rollback(
             raise UsageError(f"revision {to} of {name} never served (it failed its gate)")
         if chosen.revision == current:
             raise UsageError(f"revision {to} is the one serving {name} now")
-    version = _onnx_version(store, chosen.ref)
-    if version.digest != chosen.digest:
-        raise UsageError(
-            f"{chosen.ref} is no longer the version revision {chosen.revision} ran (digest differs)"
-        )
+    versions = _servable_set(store, chosen.models)
+    ran = [chosen.digest, *(o["digest"] for o in chosen.spec.get("others") or [])]
+    for version, digest in zip(versions, ran, strict=True):
+        if version.digest != digest:
+            raise UsageError(
+                f"{version.ref} is no longer the version revision {chosen.revision} ran (digest differs)"
+            )
     spec = chosen.spec
     base = {
         k: spec[k]
@@ -162,8 +167,8 @@ def rollback(
         store,
         load_target(deployment.target),
         name,
-        version,
-        chosen.ref,
+        versions,
+        " ".join(chosen.models),
         base,
         resources,
         "rollback",
@@ -173,20 +178,24 @@ def rollback(
     )
 
 
-def _onnx_version(store: Store, ref: str) -> ModelVersion:
+def _servable_set(store: Store, refs: list[str]) -> list[ModelVersion]:
+    """The versions one revision serves, each servable, together in one server (UsageError)."""
+    from mlops_cli.environments.together import check_together
     from mlops_cli.models.manage import show_version
     from mlops_cli.runtime.loader import check_servable
 
-    version = show_version(store, ref)
-    check_servable(version)
-    return version
+    versions = [show_version(store, ref) for ref in refs]
+    for version in versions:
+        check_servable(version)
+    check_together(versions)
+    return versions
 
 
 def _run(
     store: Store,
     target: Target,
     name: str,
-    version: ModelVersion,
+    versions: list[ModelVersion],
     requested: str,
     base: dict[str, Any],
     resources: dict[str, Any],
@@ -204,7 +213,8 @@ def _run(
         current = existing.current if existing else None
         previous = spec_from_record(current.spec) if current else None
         revision = records.next_revision(store.conn, name)
-        options = {**base["options"], "smoke": smoke_request(store, version)}
+        version = versions[0]
+        options = {**base["options"], "smoke": smoke_for(store, versions)}
         spec = DeploySpec(
             name=name,
             revision=revision,
@@ -212,9 +222,10 @@ def _run(
             version=version.version,
             digest=version.digest,
             workdir=folder,
+            others=[{"model": v.name, "version": v.version, "digest": v.digest} for v in versions[1:]],
             **{**base, "options": options},
         )
-        spec = with_artifact(store, target.name, spec, version, dry_run)
+        spec = with_artifact(store, target.name, spec, versions, dry_run)
         common = {
             "deployment": name,
             "target": target.name,
@@ -224,6 +235,7 @@ def _run(
             "resources": resources,
             "smoke": {k: options["smoke"].get(k) for k in ("kind", "source", "rows")},
             "previous_revision": current.revision if current else None,
+            "models": [v.ref for v in versions],
         }
         if dry_run:
             plan = target.plan(spec, previous)
