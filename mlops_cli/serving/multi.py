@@ -32,6 +32,21 @@ class MultiApp:
             app.metrics = metrics  # one /metrics for the server (each app counts into it)
         self.front = apps[0]  # answers the server-wide endpoints
 
+    @property
+    def ready(self) -> bool:
+        """What a switchable server reports on its control socket: every model ready."""
+        return all(a.ready for a in self.apps)
+
+    @property
+    def draining(self) -> bool:
+        return self.front.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        """A newer revision took the listener: every model's answers close their keep-alives."""
+        for app in self.apps:
+            app.draining = value
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
