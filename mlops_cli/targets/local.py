@@ -14,6 +14,7 @@ from mlops_cli.domain import ModelVersion
 from mlops_cli.environments.together import check_together, shared_environment
 from mlops_cli.environments.venvs import Environment, check_env_manager, isolated_env
 from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.runtime.providers import CPU
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
 from mlops_cli.targets.bundling import local_bundle
@@ -145,4 +146,6 @@ def serving_argv(config: ServeConfig) -> list[str]:
         args += ["--collect", config.collect_dir]
     for bundle in config.more_bundles:
         args += ["--more-model-dir", bundle]
+    if tuple(config.providers) != (CPU,):  # chosen here: the server must not fall back to the CPU
+        args += ["--providers", ",".join(config.providers)]
     return args
