@@ -161,6 +161,7 @@ def test_kill_9_of_the_deployer_is_recovered_by_the_next_command(project):
     )
 
 
+@pytest.mark.slow
 def test_a_set_of_versions_signalled_or_killed_mid_switch_leaves_records_that_match(project):
     """A multi-model revision goes through the same commit point: after SIGTERM, kill -9 and
     SIGINT at three moments, one revision serves, the records say which, and every version it
