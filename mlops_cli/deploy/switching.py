@@ -39,9 +39,11 @@ from mlops_cli.targets.base import DeploySpec, Target
 def deploy(
     store: Store, request: DeployRequest, *, dry_run: bool = False, message: str | None = None
 ) -> DeployResult:
-    """Create NAME, or switch it to REF when it exists; returns what was done.
+    """Create NAME, or switch it to REF when it exists; returns what was done. With
+    `more_refs`, the revision serves every version in one server and the gate smokes each.
 
-    Raises UsageError for bad settings or a NAME used by another target, NotFoundError for an
+    Raises UsageError for bad settings, a NAME used by another target or versions that cannot
+    share a server (environments/together.py), NotFoundError for an
     unknown REF, RevisionRefusedError (exit 5) when the new revision fails its gate, and
     ExternalToolError when the target's tool (docker) fails.
     """
