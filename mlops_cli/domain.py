@@ -387,8 +387,14 @@ class Revision:
     def ref(self) -> str:
         return f"{self.model}:{self.version}"
 
+    @property
+    def models(self) -> list[str]:
+        """Every version the revision serves: `ref`, then a multi-model revision's others."""
+        others = self.spec.get("others") or []
+        return [self.ref, *(f"{o['model']}:{o['version']}" for o in others)]
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ref": self.ref}
+        return {**asdict(self), "ref": self.ref, "models": self.models}
 
 
 @dataclass(frozen=True)

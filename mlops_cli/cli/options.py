@@ -27,6 +27,13 @@ StoreOpt = Annotated[
 ModelRefArg = Annotated[
     str, typer.Argument(metavar="REF", help="A model version: NAME, NAME:N, NAME@ALIAS or NAME:latest.")
 ]
+ModelRefsArg = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="REF...",
+        help="Model versions (NAME, NAME:N, NAME@ALIAS); several: one server, each under /v2/models/NAME.",
+    ),
+]
 MessageOpt = Annotated[
     Optional[str],
     typer.Option(

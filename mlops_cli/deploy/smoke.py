@@ -18,6 +18,20 @@ from mlops_cli.store import Store
 ROWS = 2
 
 
+def smoke_for(store: Store, versions: list[ModelVersion]) -> dict[str, Any]:
+    """The gate's request: one version's own, or (several in one server) every version's, each
+    sent to its own /v2/models/NAME/versions/N path."""
+    if len(versions) == 1:
+        return smoke_request(store, versions[0])
+    each = [{"model": v.name, "version": v.version, **smoke_request(store, v)} for v in versions]
+    return {
+        "kind": "multi",
+        "source": ", ".join(f"{v.ref}: {e['source']}" for v, e in zip(versions, each, strict=True)),
+        "rows": sum(int(e.get("rows") or 0) for e in each),
+        "models": each,
+    }
+
+
 def smoke_request(store: Store, version: ModelVersion) -> dict[str, Any]:
     if version.runs_own_model:
         return {"kind": "ready", "source": f"entry script {version.entry['script']}"}

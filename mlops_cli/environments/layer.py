@@ -24,6 +24,17 @@ from mlops_cli.environments.spec import host_python
 
 SERVING_ROOTS = ("uvicorn", "httptools", "uvloop", "orjson", "numpy", "onnxruntime")
 READY = "mlops-layer.json"
+# What a server imports before it is ready (uvicorn's loop and protocol are imported by name).
+START_MODULES = (
+    *SERVING_ROOTS,
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.lifespan.on",
+    "mlops_cli.serving.__main__",
+    "mlops_cli.serving.app",
+    "mlops_cli.serving.entry_app",
+    "mlops_cli.serving.model",
+)
 
 
 def serving_requirements() -> list[str]:
@@ -77,6 +88,7 @@ def ensure_layer(envs_dir: Path) -> Path:
             ]
         )
         (staging / "mlops_cli").symlink_to(package, target_is_directory=True)
+        precompile(staging)
         (staging / READY).write_text(json.dumps({"python": host_python(), "pinned": pins}) + "\n")
         try:
             os.replace(staging, layer)
@@ -86,3 +98,28 @@ def ensure_layer(envs_dir: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return layer
+
+
+def precompile(layer: Path) -> None:
+    """Write the bytecode of what a server imports before it is ready, once, when the layer is
+    built. pip installs it --no-compile and an environment's server may not write bytecode
+    (PYTHONDONTWRITEBYTECODE, as containers set it, or a read-only folder): compiling numpy and
+    uvicorn from source at every start took 0.44 s of CPU to ready instead of 0.20 s here.
+    Best effort: a module that fails to import is only left uncompiled."""
+    import subprocess
+    import sys
+
+    from mlops_cli.pids import die_with_parent
+
+    code = (
+        "import importlib\n"
+        f"for name in {START_MODULES!r}:\n"
+        "    try:\n        importlib.import_module(name)\n"
+        "    except Exception:\n        pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONHOME")}
+    env["PYTHONPATH"] = str(layer)  # the layer's packages first, as in an environment
+    subprocess.run(
+        [sys.executable, "-s", "-c", code],
+        env=env, capture_output=True, timeout=300, check=False, preexec_fn=die_with_parent,
+    )  # fmt: skip

@@ -98,20 +98,33 @@ def _check_infer(outputs: list[dict[str, Any]] | None, answer: dict[str, Any], r
 
 
 def smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
-    """Run the smoke request on `client` (a serving.httpclient client on the gate); return what it saw."""
+    """Run the smoke request on `client` (a serving.httpclient client on the gate); return what it saw.
+
+    A multi-model server (`kind: multi`) runs every model's own request at its own path."""
     try:
-        return _smoke(client, smoke_spec, model)
+        if smoke_spec.get("kind") == "multi":
+            return "; ".join(_smoke_one(client, each) for each in smoke_spec["models"])
+        return _smoke(client, smoke_spec, f"/v2/models/{model}", "")
     except OSError as exc:
         raise GateError(f"the smoke inference got no answer: {exc}") from None
 
 
-def _smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
+def _smoke_one(client: Any, each: dict[str, Any]) -> str:
+    base = f"/v2/models/{each['model']}/versions/{each['version']}"
+    try:
+        return f"{each['model']}:{each['version']}: {_smoke(client, each, base, base)}"
+    except GateError as exc:
+        raise GateError(f"{each['model']}:{each['version']}: {exc.message}") from None
+
+
+def _smoke(client: Any, smoke_spec: dict[str, Any], model_path: str, json_prefix: str) -> str:
+    """`model_path` is the model's v2 path; `json_prefix` goes before /invocations."""
     if smoke_spec.get("kind") == "ready":  # an Azure-form entry script: its input is its own
         return f"{smoke_spec.get('source')}: init() succeeded, no request to synthesise"
     rows = int(smoke_spec.get("rows") or 2)
     if smoke_spec.get("kind") == "invocations":
         body = {"dataframe_split": {"columns": smoke_spec["columns"], "data": smoke_spec["data"]}}
-        response = client.post("/invocations", json=body)
+        response = client.post(f"{json_prefix}/invocations", json=body)
         if response.status_code != 200:
             raise GateError(f"smoke /invocations answered {response.status_code}: {response.text[:300]}")
         predictions = response.json().get("predictions")
@@ -120,11 +133,11 @@ def _smoke(client: Any, smoke_spec: dict[str, Any], model: str) -> str:
         return f"{rows} rows from {smoke_spec.get('source')} -> {rows} predictions"
     inputs, outputs = smoke_spec.get("inputs"), smoke_spec.get("outputs")
     if not inputs:  # no stored signature: use what the server says it takes
-        meta = client.get(f"/v2/models/{model}")
+        meta = client.get(model_path)
         if meta.status_code != 200:
             raise GateError(f"model metadata answered {meta.status_code}: {meta.text[:300]}")
         inputs, outputs = meta.json()["inputs"], meta.json()["outputs"]
-    response = client.post(f"/v2/models/{model}/infer", json=infer_body(inputs, rows))
+    response = client.post(f"{model_path}/infer", json=infer_body(inputs, rows))
     if response.status_code != 200:
         raise GateError(f"smoke inference answered {response.status_code}: {response.text[:300]}")
     shapes = _check_infer(outputs, response.json(), rows)

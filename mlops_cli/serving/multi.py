@@ -2,10 +2,11 @@
 
 Each version is its own app (a plain ONNX version or an entry-script one) under
 `/v2/models/{name}[/versions/{v}]/...`; a path without a version goes to the newest version of
-that name. An entry script's JSON endpoints are `/v2/models/{name}[/versions/{v}]/score` (and
-`/invocations`) here. `/invocations` and `/score` at the top level exist only in a single-model
-server, so a client never reaches an arbitrary one of several models by accident. The health,
-metadata and metrics endpoints are the server's: ready means every model is ready.
+that name. Each model's MLflow-style endpoint is `/v2/models/{name}[/versions/{v}]/invocations`,
+and an entry script's `/score` is `/v2/models/{name}[/versions/{v}]/score` here. `/invocations`
+and `/score` at the top level exist only in a single-model server, so a client never reaches
+an arbitrary one of several models by accident. The health, metadata and metrics endpoints
+are the server's: ready means every model is ready.
 """
 
 from __future__ import annotations
@@ -30,6 +31,21 @@ class MultiApp:
         for app in apps:
             app.metrics = metrics  # one /metrics for the server (each app counts into it)
         self.front = apps[0]  # answers the server-wide endpoints
+
+    @property
+    def ready(self) -> bool:
+        """What a switchable server reports on its control socket: every model ready."""
+        return all(a.ready for a in self.apps)
+
+    @property
+    def draining(self) -> bool:
+        return self.front.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        """A newer revision took the listener: every model's answers close their keep-alives."""
+        for app in self.apps:
+            app.draining = value
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -71,7 +87,7 @@ class MultiApp:
             rest = rest[2:]
         else:
             app = versions[max(versions, key=_version_key)]
-        if app is not None and len(rest) == 1 and rest[0] in SCRIPT_ACTIONS and hasattr(app, "script"):
+        if app is not None and len(rest) == 1 and _json_action(app, rest[0]):
             return app, f"/{rest[0]}"
         return app, path
 
@@ -107,6 +123,11 @@ class MultiApp:
     def _errors(self) -> dict[str, str]:
         errors = [f"{a.model.name}:{a.model.version}: {_init_error(a)}" for a in self.apps if _init_error(a)]
         return {"error": "; ".join(errors)} if errors else {}
+
+
+def _json_action(app: Any, action: str) -> bool:
+    """/invocations for every model (MLflow's body), /score for an entry script's."""
+    return action == "invocations" or (action in SCRIPT_ACTIONS and hasattr(app, "script"))
 
 
 def _init_error(app: Any) -> str | None:

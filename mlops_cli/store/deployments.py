@@ -198,10 +198,21 @@ def delete_deployment(
     return deployment
 
 
+# Every version each revision serves: its own columns, and a multi-model revision's others
+# (kept in its spec), so "which deployments use MODEL:VERSION" sees them all.
+SERVED = (
+    "WITH served(deployment_id, revision, model, version, outcome) AS ("
+    " SELECT deployment_id, revision, model, version, outcome FROM revisions UNION ALL"
+    " SELECT r.deployment_id, r.revision, json_extract(o.value, '$.model'),"
+    " json_extract(o.value, '$.version'), r.outcome"
+    " FROM revisions r, json_each(r.spec, '$.others') o) "
+)
+
+
 def live_deployments_of(conn: sqlite3.Connection, model: str, version: int) -> list[Deployment]:
     """The deployments whose current revision runs MODEL:VERSION."""
     rows = conn.execute(
-        "SELECT d.* FROM deployments d JOIN revisions r"
+        SERVED + "SELECT DISTINCT d.* FROM deployments d JOIN served r"
         " ON r.deployment_id = d.id AND r.revision = d.current_revision"
         " WHERE r.model = ? AND r.version = ? ORDER BY d.name",
         (model, version),
@@ -212,8 +223,8 @@ def live_deployments_of(conn: sqlite3.Connection, model: str, version: int) -> l
 def deployments_of(conn: sqlite3.Connection, model: str, version: int) -> list[dict[str, Any]]:
     """Every deployment with a revision of MODEL:VERSION: name, target, revisions, live or not."""
     rows = conn.execute(
-        "SELECT d.name, d.target, d.current_revision, r.revision, r.outcome FROM deployments d"
-        " JOIN revisions r ON r.deployment_id = d.id WHERE r.model = ? AND r.version = ?"
+        SERVED + "SELECT d.name, d.target, d.current_revision, r.revision, r.outcome FROM deployments d"
+        " JOIN served r ON r.deployment_id = d.id WHERE r.model = ? AND r.version = ?"
         " ORDER BY d.name, r.revision",
         (model, version),
     )
@@ -237,8 +248,9 @@ def rollback_targets_of(conn: sqlite3.Connection, model: str, version: int) -> l
     """Existing deployments that serve MODEL:VERSION or could roll back to it: every revision that
     served (live or retired) is a `deploy rollback --to N` target while its deployment exists."""
     rows = conn.execute(
-        "SELECT d.name, r.revision, r.outcome FROM deployments d JOIN revisions r ON r.deployment_id = d.id"
-        " WHERE r.model = ? AND r.version = ? AND r.outcome IN (?, ?) ORDER BY d.name, r.revision",
+        SERVED + "SELECT d.name, r.revision, r.outcome FROM deployments d JOIN served r"
+        " ON r.deployment_id = d.id WHERE r.model = ? AND r.version = ? AND r.outcome IN (?, ?)"
+        " ORDER BY d.name, r.revision",
         (model, version, LIVE, RETIRED),
     )
     return [{"name": r["name"], "revision": r["revision"], "live": r["outcome"] == LIVE} for r in rows]
@@ -248,7 +260,7 @@ def rollback_target_blobs(conn: sqlite3.Connection) -> dict[str, str]:
     """digest -> why it is kept: the files of every version a deployment serves or could roll
     back to (`gc` keeps them and says so)."""
     rows = conn.execute(
-        "SELECT f.digest, d.name, r.revision, r.model, r.version, r.outcome FROM revisions r"
+        SERVED + "SELECT f.digest, d.name, r.revision, r.model, r.version, r.outcome FROM served r"
         " JOIN deployments d ON d.id = r.deployment_id"
         " JOIN models m ON m.name = r.model JOIN versions v ON v.model_id = m.id AND v.version = r.version"
         " JOIN files f ON f.version_id = v.id WHERE r.outcome IN (?, ?) ORDER BY d.name, r.revision",

@@ -33,6 +33,13 @@ class DeploySpec:
     workdir: Path | None = None  # .mlops/deployments/NAME/
     wait_timeout: float = 60.0
     options: dict[str, Any] = field(default_factory=dict)  # target-specific (network, namespace, ...)
+    # Several versions in one server: the others, each {model, version, digest} (and, on the
+    # local target, the model_dir of its files); the image of an image target holds them all.
+    others: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def refs(self) -> list[str]:
+        return [f"{self.model}:{self.version}", *(f"{o['model']}:{o['version']}" for o in self.others)]
 
 
 def tuning_args(spec: DeploySpec) -> list[str]:

@@ -35,7 +35,7 @@ RUN python3 -m venv /opt/venv \\
 FROM $base
 COPY --from=build /opt/venv /opt/venv
 COPY app/ /app/
-COPY model/ /model/
+COPY model/ /model/$more_copy
 ENV PATH=/opt/venv/bin:$$PATH \\
     PYTHONPATH=/app \\
     PYTHONUNBUFFERED=1 \\
@@ -47,16 +47,41 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \\
     CMD ["/opt/venv/bin/python", "-m", "mlops_cli.serving.healthcheck"]
 $labels
-ENTRYPOINT ["/opt/venv/bin/python", "-m", "mlops_cli.serving", "--model-dir", "/model", "--host", "0.0.0.0"]
+ENTRYPOINT $entrypoint
 """
 )
 
 
+ENTRYPOINT = ["/opt/venv/bin/python", "-m", "mlops_cli.serving", "--model-dir", "/model", "--host", "0.0.0.0"]
+
+
+def more_model_dir(index: int) -> str:
+    """Where the image holds the index-th (1, 2, ...) version after the first of a multi-model set."""
+    return f"models/{index}"
+
+
 def render(
-    ref: str, digest: str, base: str, labels: dict[str, str], env: dict[str, str] | None = None
+    ref: str,
+    digest: str,
+    base: str,
+    labels: dict[str, str],
+    env: dict[str, str] | None = None,
+    more_models: int = 0,
 ) -> str:
+    """The Dockerfile; `more_models` versions beyond the first are served beside it (one server)."""
+    entrypoint = list(ENTRYPOINT)
+    for index in range(1, more_models + 1):
+        entrypoint += ["--more-model-dir", f"/{more_model_dir(index)}"]
+    more_copy = "\nCOPY models/ /models/" if more_models else ""
     label_lines = "LABEL " + " \\\n      ".join(f"{key}={json.dumps(value)}" for key, value in labels.items())
     extra_env = "".join(f" \\\n    {key}={json.dumps(value)}" for key, value in (env or {}).items())
     return TEMPLATE.substitute(
-        ref=ref, digest=digest, base=base, uid=USER_ID, labels=label_lines, extra_env=extra_env
+        ref=ref,
+        digest=digest,
+        base=base,
+        uid=USER_ID,
+        labels=label_lines,
+        extra_env=extra_env,
+        more_copy=more_copy,
+        entrypoint=json.dumps(entrypoint),
     )

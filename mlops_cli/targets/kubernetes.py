@@ -16,6 +16,7 @@ previous pod template (or, for a first revision, everything is deleted), and Rol
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -92,8 +93,11 @@ def same_place(spec: DeploySpec, previous: DeploySpec | None) -> None:
 
 def push_tag(spec: DeploySpec) -> str:
     """The tag a pushed image gets: model, version and the digest's start (unique per version)."""
-    digest = spec.digest.split(":", 1)[-1]
-    return f"{k8s.label_value(spec.model) or 'model'}-v{spec.version}-{digest[:12]}"
+    suffix = spec.digest.split(":", 1)[-1][:12]
+    if spec.others:  # a multi-model image: its own tag, never the first version's alone
+        every = " ".join([spec.digest, *(o["digest"] for o in spec.others)])
+        suffix = "set-" + hashlib.sha256(every.encode()).hexdigest()[:12]
+    return f"{k8s.label_value(spec.model) or 'model'}-v{spec.version}-{suffix}"
 
 
 class KubernetesTarget:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
-from mlops_cli.environments.venvs import Environment, check_env_manager, environment_for, isolated_env
+from mlops_cli.environments.together import check_together, shared_environment
+from mlops_cli.environments.venvs import Environment, check_env_manager, isolated_env
 from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
+from mlops_cli.runtime.providers import CPU
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.store import Store
 from mlops_cli.targets.bundling import local_bundle
@@ -86,34 +88,14 @@ def prepare(
     check_serving_dependencies(collect=bool(config.collect_dir))
     check_port(config.host, config.port)
     served = [local_bundle(store, r) for r in (ref, *more_refs)]
-    _check_distinct([v for v, _ in served])
-    for version, _ in served:
+    versions = [v for v, _ in served]
+    check_together(versions, env_manager)
+    for version in versions:
         _check_entry_settings(version, config)
-    environment = _shared_environment(store, [v for v, _ in served], env_manager, notify)
+    environment = shared_environment(envs_dir(store), versions, env_manager, notify)
     (version, bundle), others = served[0], served[1:]
     config = replace(_with_bundle(config, str(bundle)), more_bundles=[str(b) for _, b in others])
     return LocalServer(version, bundle, config, environment, tuple(v for v, _ in others))
-
-
-def _check_distinct(versions: list[ModelVersion]) -> None:
-    refs = [v.ref for v in versions]
-    repeated = sorted({r for r in refs if refs.count(r) > 1})
-    if repeated:
-        raise UsageError(f"{', '.join(repeated)} given more than once")
-
-
-def _shared_environment(
-    store: Store, versions: list[ModelVersion], env_manager: str, notify: Callable[[str], None] | None
-) -> Environment | None:
-    """One server is one Python: the versions with environments must share one."""
-    digests = {v.entry["environment"]["digest"] for v in versions if v.entry and v.entry.get("environment")}
-    if env_manager == "virtualenv" and len(digests) > 1:
-        raise UsageError(
-            "these versions need different environments, and one server runs in one",
-            hint="serve them separately, or pass --env-manager local",
-        )
-    entry = next((v.entry for v in versions if v.entry and v.entry.get("environment")), None)
-    return environment_for(envs_dir(store), entry, env_manager, notify=notify)
 
 
 def envs_dir(store: Store) -> Path:
@@ -164,4 +146,6 @@ def serving_argv(config: ServeConfig) -> list[str]:
         args += ["--collect", config.collect_dir]
     for bundle in config.more_bundles:
         args += ["--more-model-dir", bundle]
+    if tuple(config.providers) != (CPU,):  # chosen here: the server must not fall back to the CPU
+        args += ["--providers", ",".join(config.providers)]
     return args

@@ -61,6 +61,8 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
         "--drain-seconds",
         str(spec.options.get("drain_seconds", 3.0)),
     ]
+    for other in spec.others:  # a multi-model revision: each version its own model
+        args += ["--more-model-dir", str(other["model_dir"])]
     args += tuning_args(spec)
     if spec.collect:
         args += ["--collect", str(spec.workdir / "collected")]

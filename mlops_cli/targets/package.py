@@ -7,6 +7,7 @@ with the network off, and recorded with the version (an `image` artifact and aud
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 import mlops_cli
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion
+from mlops_cli.environments.together import check_together
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.packaging import platforms
 from mlops_cli.packaging.gpu import PROVIDERS as GPU_PROVIDERS
@@ -51,6 +53,7 @@ class PackageResult:
     labels: dict[str, str] = field(default_factory=dict)
     packages: list[str] = field(default_factory=list)
     platform: str | None = None
+    models: list[str] = field(default_factory=list)  # every version the image serves, `ref` first
 
     def to_dict(self) -> dict[str, Any]:
         added = self.size - self.base_size if self.size is not None and self.base_size is not None else None
@@ -68,18 +71,35 @@ class PackageResult:
             "labels": self.labels,
             "packages": self.packages,
             "platform": self.platform,
+            "models": self.models or [self.ref],
         }
 
 
-def default_tag(version: ModelVersion) -> str:
-    return f"mlops-{version.name}:{version.version}"
+def default_tag(version: ModelVersion, others: list[ModelVersion] | tuple = ()) -> str:
+    """mlops-NAME:VERSION; a multi-model image: mlops-NAME-set:<12 hex of the set's digests>."""
+    if not others:
+        return f"mlops-{version.name}:{version.version}"
+    digests = " ".join(v.digest for v in (version, *others))
+    return f"mlops-{version.name}-set:{hashlib.sha256(digests.encode()).hexdigest()[:12]}"
 
 
-def labels_for(version: ModelVersion) -> dict[str, str]:
+def _set_labels(version: ModelVersion, others: list[ModelVersion] | tuple) -> dict[str, str]:
+    """A multi-model image names every version it serves (mlops.model.* stay the first's)."""
+    if not others:
+        return {}
+    every = (version, *others)
+    return {
+        "mlops.models": " ".join(v.ref for v in every),
+        "mlops.models.digests": " ".join(v.digest for v in every),
+    }
+
+
+def labels_for(version: ModelVersion, others: list[ModelVersion] | tuple = ()) -> dict[str, str]:
     """OCI labels plus mlops.model.*; `created` is the version's time, so rebuilds match."""
     commit = version.git.commit if version.git and version.git.commit else ""
     labels = {
         "org.opencontainers.image.title": f"mlops-{version.name}",
+        **_set_labels(version, others),
         "org.opencontainers.image.description": version.description or f"{version.ref} served by mlops",
         "org.opencontainers.image.version": str(version.version),
         "org.opencontainers.image.created": version.created_at,
@@ -104,22 +124,27 @@ def write_context(
     with_collect: bool = False,
     target: Platform | None = None,
     gpu: bool = False,
+    others: list[ModelVersion] | tuple = (),
 ) -> tuple[dict[str, str], list[str]]:
-    """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/.
+    """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/ (and, for the
+    `others` served beside `version`, models/1, models/2, ...).
 
     Returns the labels and the pinned requirements.
     """
     serving = wheels.pins(with_collect=with_collect)
-    pinned = with_environment(gpu_pins(serving) if gpu else serving, version)
+    with_env = next((v for v in (version, *others) if (v.entry or {}).get("environment")), version)
+    pinned = with_environment(gpu_pins(serving) if gpu else serving, with_env)
     found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source, target)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
     _copy_code(dest / "app" / "mlops_cli")
     copy_bundle(store, version, dest / "model")
-    labels = labels_for(version)
+    for index, other in enumerate(others, start=1):
+        copy_bundle(store, other, dest / dockerfile.more_model_dir(index))
+    labels = labels_for(version, others)
     env = {"MLOPS_PROVIDERS": GPU_PROVIDERS} if gpu else None
-    text = dockerfile.render(version.ref, version.digest, base_image, labels, env)
+    text = dockerfile.render(version.ref, version.digest, base_image, labels, env, len(others))
     (dest / "Dockerfile").write_text(text)
     return labels, requirements
 
@@ -175,8 +200,12 @@ def package(
     platform: Platform | None = None,
     arch_suffix: bool = False,
     gpu: bool = False,
+    more_refs: tuple[str, ...] = (),
 ) -> PackageResult:
     """Write the build context and (unless `build` is False) build and record the image.
+
+    With `more_refs`, one image serves every version (each its own model, as `serve REF REF`),
+    each verified against the trail and recorded with the image.
 
     Raises UsageError for an invalid --image/--base-image reference (checked first), a bad
     output folder or --no-build without --output-dir,
@@ -190,11 +219,11 @@ def package(
         validate_image_ref(image, "--image")
     validate_image_ref(base_image, "--base-image")
     # Rows checked against the trail before Docker or pip is asked anything; blobs as copied.
-    version = verified_version(store, ref)
-    check_servable(
-        version
-    )  # a model that cannot be served fails here, before Docker or pip is asked anything
-    tag = image or default_tag(version)
+    version, *others = every = [verified_version(store, r) for r in (ref, *more_refs)]
+    for each in every:  # a model that cannot be served fails here, before Docker or pip is asked
+        check_servable(each)
+    check_together(every)
+    tag = image or default_tag(version, others)
     if not build and output_dir is None:
         raise UsageError("--no-build needs --output-dir: the context would be thrown away")
     if wheelhouse is not None and not wheelhouse.is_dir():
@@ -221,7 +250,7 @@ def package(
         context.mkdir(parents=True, exist_ok=True)
         try:
             labels, requirements = write_context(
-                store, version, context, base_image, wheelhouse, with_collect, target, gpu
+                store, version, context, base_image, wheelhouse, with_collect, target, gpu, others
             )
         except OSError as exc:
             raise MlopsError(f"cannot write the build context in {context}: {exc.strerror or exc}") from exc
@@ -235,6 +264,7 @@ def package(
                 False,
                 labels=labels,
                 packages=requirements,
+                models=[v.ref for v in every],
             )
         image_id = docker.build(context, tag, on_log, None if target == platforms.host() else target.name)
         info = docker.inspect(image_id)
@@ -254,6 +284,7 @@ def package(
         labels=labels,
         packages=requirements,
         platform=target.name,
+        models=[v.ref for v in every],
     )
     details = {
         "tag": tag,
@@ -262,10 +293,12 @@ def package(
         "base_image": base_image,
         "base_size": base_size,
         "packages": requirements,
+        **({"models": [v.ref for v in every]} if others else {}),
     }
-    jobs.add_artifact(
-        store.conn, ModelRef.parse(version.ref), "image", tag, image_id, details, provenance(message)
-    )
+    for each in every:  # each version lists the image that serves it
+        jobs.add_artifact(
+            store.conn, ModelRef.parse(each.ref), "image", tag, image_id, details, provenance(message)
+        )
     return result
 
 

@@ -36,6 +36,11 @@ def test_built_once_reused_by_a_second_version_and_owner_only(env_project):
     reused = environment_for(envs, second["metadata"]["entry"], notify=lines.append)
     assert reused is not None and not reused.built and reused.python == built.python and len(lines) == 1
     assert environment_for(envs, first["metadata"]["entry"], env_manager="local") is None
+    # The shared serving layer carries the bytecode of what a server imports before ready, so a
+    # server that may not write bytecode does not compile numpy and uvicorn at every start.
+    layer = next(envs.glob("serving-*"))
+    assert any((layer / "numpy" / "__pycache__").glob("*.pyc"))
+    assert any((layer / "uvicorn" / "__pycache__").glob("*.pyc"))
 
 
 def test_served_in_its_environment_with_inference_schema(env_project):

@@ -67,12 +67,13 @@ def _happened(folder: Path, new: int, old: int, event: str) -> bool:
 
 
 def _switch_and_signal(project: Path, name: str, ref: str, sig: int, event: str, delay: float) -> tuple:
-    """Run `mlops deploy REF --name NAME`, send `sig` `delay` s after `event`; (code, stderr, new)."""
+    """Run `mlops deploy REF --name NAME` (REF: one or several, space-separated), send `sig`
+    `delay` s after `event`; (code, stderr, new)."""
     folder = project / ".mlops" / "deployments" / name
     old = mlops_json(project, "deploy", "status", name)["revision"]
     new = max(r["revision"] for r in mlops_json(project, "deploy", "history", name)) + 1
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlops_cli", "deploy", ref, "--name", name],
+        [sys.executable, "-m", "mlops_cli", "deploy", *ref.split(), "--name", name],
         cwd=project,
         env={**os.environ, "MLOPS_ACTOR": ACTOR},
         stdout=subprocess.DEVNULL,
@@ -158,3 +159,34 @@ def test_kill_9_of_the_deployer_is_recovered_by_the_next_command(project):
     _series(
         project, "killed", signal.SIGKILL, [("log", 0.3), ("gate", 0.05), ("handed", 0.0), ("handed", 1.0)]
     )
+
+
+@pytest.mark.slow
+def test_a_set_of_versions_signalled_or_killed_mid_switch_leaves_records_that_match(project):
+    """A multi-model revision goes through the same commit point: after SIGTERM, kill -9 and
+    SIGINT at three moments, one revision serves, the records say which, and every version it
+    lists answers at its own path."""
+    import httpx
+
+    from tests.deploy_helpers import BODY
+
+    name, port = "set-signals", free_port()
+    mlops(project, "deploy", "m:1", "m:2", "--name", name, "--port", port)
+    try:
+        moments = [
+            (signal.SIGTERM, "handed", 0.0, "m:1"),
+            (signal.SIGKILL, "gate", 0.05, "m:1 m:2"),
+            (signal.SIGINT, "gate", 0.02, "m:2 m:1"),
+        ]
+        for sig, event, delay, refs in moments:
+            with _idle_keep_alive(port):
+                code, stderr, new = _switch_and_signal(project, name, refs, sig, event, delay)
+                _check_consistent(project, name, port, sig, code, stderr, new)
+            served = mlops_json(project, "deploy", "status", name)["models"]
+            for ref in served:
+                version = ref.split(":")[1]
+                url = f"http://127.0.0.1:{port}/v2/models/m/versions/{version}/infer"
+                assert httpx.post(url, json=BODY, timeout=10).json()["model_version"] == version
+    finally:
+        mlops(project, "deploy", "delete", name, check=False)
+    assert server_pids(project, name) == [] and listening_pids(port) == []

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, ProvidersOpt, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefsArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, short_digest
 from mlops_cli.errors import MlopsError
 
@@ -44,7 +44,7 @@ NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The deployment's n
 
 @app.command(DEFAULT_COMMAND)
 def apply(
-    ref: ModelRefArg,
+    refs: ModelRefsArg,
     name: Annotated[
         str, typer.Option("--name", help="The deployment's name (a-z 0-9 -).", show_default=False)
     ],
@@ -126,12 +126,17 @@ def apply(
 ) -> None:
     """Create deployment NAME serving REF, or switch NAME to REF when it exists.
 
+    Several REFs serve several versions in one server, each under /v2/models/NAME[/versions/N];
+    the gate's smoke inference runs for every one, and a different set is a new revision.
+
     The new revision starts beside the old one and must answer /v2/health/ready and a smoke
     inference on the version's own sample before it takes traffic; local and docker (host
     networking) then take over the old one's listening socket, so no request fails. A revision
     that fails its gate is removed, the old one keeps serving, and the command exits 5.
 
     Example: mlops deploy churn@production --name churn --target local --port 8080 -m "weekly retrain"
+
+    Example: mlops deploy churn:3 fraud@production --name scoring --target docker
     """
     options = {
         key: value
@@ -149,7 +154,8 @@ def apply(
         if value is not None
     }
     request = service.DeployRequest(
-        ref=ref,
+        ref=refs[0],
+        more_refs=tuple(refs[1:]),
         name=name,
         target=target,
         port=port,
@@ -166,7 +172,8 @@ def apply(
     output = Output(json)
     with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         if not dry_run:
-            fetch_from_remote(output, opened, ref)
+            for ref in refs:
+                fetch_from_remote(output, opened, ref)
         result = service.deploy(opened, request, dry_run=dry_run, message=message)
         _render_result(output, result, hold)
 
@@ -219,7 +226,7 @@ def list_(json: JsonOpt = False, store: StoreOpt = None) -> None:
                 d.name,
                 d.target,
                 str(d.current_revision or "-"),
-                current.ref if current else "-",
+                " ".join(current.models) if current else "-",
                 short_digest(current.digest) if current else "-",
                 current.created_at[:19] if current else "-",
                 endpoint or "-",
@@ -241,7 +248,7 @@ def status(name: NameArg, json: JsonOpt = False, store: StoreOpt = None) -> None
         found = service.status(opened, name)
     output = Output(json)
     state = "ready" if found.ready else ("running, not ready" if found.running else "NOT RUNNING")
-    head = f"{found.name} ({found.target}) revision {found.revision or '-'} {found.ref or ''}: {state}"
+    head = f"{found.name} ({found.target}) revision {found.revision or '-'} {_served(found)}: {state}"
     output.result(found, f"{head}\n  {found.detail}")
     if not (found.running and found.ready):
         raise typer.Exit(1)
@@ -268,7 +275,7 @@ def history(name: NameArg, json: JsonOpt = False, store: StoreOpt = None) -> Non
             table.add_row(
                 str(r.revision),
                 kind,
-                r.ref,
+                " ".join(r.models),
                 short_digest(r.digest),
                 r.created_at[:19],
                 r.actor,
@@ -377,9 +384,14 @@ def _render_result(output: Output, result: service.DeployResult, hold: SignalHol
     verb = {"create": "Created", "switch": "Switched", "rollback": "Rolled back"}[result.action]
     output.result(
         result,
-        f"{verb} {result.deployment}: revision {result.revision} serves {result.ref} "
+        f"{verb} {result.deployment}: revision {result.revision} serves {_served(result)} "
         f"({short_digest(result.digest)}) on {result.endpoint} in {result.seconds:.2f} s",
     )
+
+
+def _served(result: service.DeployResult | service.Status) -> str:
+    """The version, or the versions of a multi-model revision."""
+    return " ".join(result.models) or result.ref or ""
 
 
 def _render_plan(output: Output, result: service.DeployResult) -> None:
@@ -391,7 +403,7 @@ def _render_plan(output: Output, result: service.DeployResult) -> None:
 
     plan = dict(result.plan or {})
     manifests = None if output.json_mode else plan.pop("yaml", None)
-    head = f"Plan for {result.deployment} revision {result.revision} ({result.ref}):\n"
+    head = f"Plan for {result.deployment} revision {result.revision} ({_served(result)}):\n"
     text = head + jsonlib.dumps(
         {"resources": result.resources, "smoke": result.smoke, **plan}, indent=2, default=str
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import store_for
-from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefArg, StoreOpt
+from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefsArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import UsageError
 from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
@@ -32,7 +32,7 @@ def _build_log(output: Output) -> Iterator[Callable[[str], None]]:
 
 
 def package(
-    ref: ModelRefArg,
+    refs: ModelRefsArg,
     image: Annotated[
         Optional[str],
         typer.Option(help="Image name and tag (default: mlops-NAME:VERSION).", metavar="NAME:TAG"),
@@ -112,7 +112,12 @@ def package(
     with the model, its manifest and audit record, the server and a launcher (serve.sh);
     `mlops bundle verify model.tar.gz` checks it anywhere.
 
+    Several REFs build one image serving them all, each under /v2/models/NAME[/versions/N]
+    (as `mlops serve REF REF` does); every version is verified and records the image.
+
     Example: mlops package churn:3 --image registry.example.com/churn:3
+
+    Example: mlops package churn:3 fraud@production --image registry.example.com/scoring:1
 
     Example: mlops package churn:3 --platform linux/amd64,linux/arm64 --base-image py:3.11
     --base-image py:3.11-arm64 --push registry.example.com/churn:3
@@ -125,9 +130,12 @@ def package(
     output = Output(json)
     if package_format not in ("image", "bundle"):
         raise UsageError(f"unknown --format {package_format!r}", hint="use --format image or --format bundle")
+    ref, more_refs = refs[0], tuple(refs[1:])
     if package_format == "bundle":
         if push is not None:
             raise UsageError("--push is for images", hint="copy the bundle file where it is needed")
+        if more_refs:
+            raise UsageError("a bundle holds one version", hint="package several versions as an image")
         _package_bundle(output, ref, bundle_output, with_wheels, platform or [], wheelhouse, message, store)
         return
     if bundle_output is not None or with_wheels:
@@ -162,6 +170,7 @@ def package(
                             platform=target,
                             arch_suffix=len(targets) > 1,
                             gpu=gpu,
+                            more_refs=more_refs,
                         )
                     )
             except ImageBuildError as exc:
@@ -184,9 +193,10 @@ def _summary(result) -> str:
     if not result.built:
         return f"Wrote the build context for {result.ref} to {result.context}"
     added = human_size(result.size - result.base_size) if result.base_size is not None else "?"
+    serving = f" serving {' '.join(result.models)}" if len(result.models) > 1 else ""
     return (
-        f"Built {result.image} ({result.platform}, {result.image_id[:19]}, {human_size(result.size)},"
-        f" +{added} over the base)"
+        f"Built {result.image}{serving} ({result.platform}, {result.image_id[:19]},"
+        f" {human_size(result.size)}, +{added} over the base)"
     )
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
-from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ProvidersOpt, StoreOpt
+from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ModelRefsArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
@@ -17,13 +17,7 @@ runtime_providers = LazyModule("mlops_cli.runtime.providers")
 
 
 def serve(
-    refs: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="REF...",
-            help="Model versions (NAME, NAME:N, NAME@ALIAS); several: each under /v2/models/NAME.",
-        ),
-    ],
+    refs: ModelRefsArg,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
