@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any, get_args, get_origin
 
+from mlops_cli.cli.lazy import loaded_commands
+
 # Metavars the name alone would get wrong, by parameter name.
 _BY_NAME = {
     "tag": "KEY=VALUE",
@@ -63,7 +65,7 @@ def fill_metavars(command: Any) -> None:
         if getattr(param, "param_type_name", None) == "argument" and param.metavar is not None:
             # Typer prints an argument as "PATH <path>": the metavar says it, the type repeats it.
             param.display_type_rich = _no_type
-    for sub in getattr(command, "commands", {}).values():
+    for sub in loaded_commands(command):
         fill_metavars(sub)
 
 
