@@ -81,7 +81,9 @@ class Output:
         elif callable(human):
             human(self.stdout)
         elif human is not None:
-            self.stdout.print(human, markup=False)
+            # Plain text as it is: rich would only cost its import and turn `:name:` into emoji.
+            sys.stdout.write(human + "\n")
+            sys.stdout.flush()
 
     def note(self, text: str) -> None:
         """A diagnostic for people: stderr, and silent in --json mode."""
