@@ -16,6 +16,7 @@ from pathlib import Path
 from mlops_cli.domain import Provenance
 from mlops_cli.errors import IntegrityError, StoreError
 from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs, hex_of
+from mlops_cli.store.checked import database_stamp, forget_pass, passed_before, record_pass
 from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
 from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
@@ -86,13 +87,14 @@ def open_store(explicit: Path | None = None) -> Store:
     """
     paths = find_store(explicit)
     check_database_file(paths)
+    stamp = database_stamp(paths.db)
     conn = connect(paths.db)
     try:
         before = schema_version(conn)
         if before == 0 and not _has_tables(conn):
             raise damaged_store_error(paths, "has no mlops schema (an empty or foreign SQLite file)")
         migrate(conn)
-        _quick_check(conn, paths)
+        _quick_check(conn, paths, stamp)
         if before < SCHEMA_VERSION and not conn.head_path.exists():
             # First opened by an mlops that keeps the head file: start it from the trail as is.
             write_head_file(conn, conn.head_path)
@@ -147,13 +149,18 @@ def _restore_trashed_blobs(store: Store) -> int:
 QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 
-def _quick_check(conn: sqlite3.Connection, paths: StorePaths) -> None:
-    """A damaged page a command would not read (an index, another table) still stops it."""
-    if paths.db.stat().st_size > QUICK_CHECK_MAX_BYTES:
+def _quick_check(conn: sqlite3.Connection, paths: StorePaths, stamp: list) -> None:
+    """A damaged page a command would not read (an index, another table) still stops it.
+
+    Skipped when the files are exactly as they were at the last clean check (store/checked.py).
+    """
+    if paths.db.stat().st_size > QUICK_CHECK_MAX_BYTES or passed_before(paths.cache, stamp):
         return
     row = conn.execute("PRAGMA quick_check(1)").fetchone()
     if row[0] != "ok":
+        forget_pass(paths.cache)
         raise corruption_error(sqlite3.DatabaseError(f"database disk image is malformed: {row[0]}"), paths.db)
+    record_pass(paths.cache, stamp)
 
 
 def check_database_file(paths: StorePaths) -> None:
