@@ -24,7 +24,7 @@ from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
 from mlops_cli.store.records import RECORDS_DIRNAME, Records
 
-__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store"]
+__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store", "make_owner_only"]
 
 
 class Store:
@@ -215,6 +215,30 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
     return store, created
 
 
+OWNER_ONLY = 0o700
+
+
+def make_owner_only(root: Path) -> int | None:
+    """Make a store folder owner-only (0700); return its mode before when that changed it.
+
+    A new `.mlops/` is created so; one made by an older mlops kept the umask's 0755, which lets
+    every local user read the registry, the trail and the blobs. `mlops init` calls this (and
+    says so); opening a store never changes its mode behind the user's back. Raises StoreError
+    when the folder's mode cannot be changed (another user's store).
+    """
+    try:
+        mode = root.stat().st_mode & 0o777
+        if mode & 0o077 == 0:
+            return None
+        os.chmod(root, mode & OWNER_ONLY)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot make {root} owner-only: {exc.strerror or exc}",
+            hint=f"its owner can run `chmod go-rwx {root}`",
+        ) from exc
+    return mode
+
+
 def create_store(paths: StorePaths) -> Store:
     """The folders and an empty schema, without any event: `init` and `audit recover` add them."""
     try:
@@ -224,7 +248,7 @@ def create_store(paths: StorePaths) -> Store:
         if new_root:
             # Owner-only: the registry, the trail, the blobs and collected data are nobody
             # else's to read on a shared machine (share them through a remote instead).
-            os.chmod(paths.root, 0o700)
+            os.chmod(paths.root, OWNER_ONLY)
         gitignore = paths.root / ".gitignore"
         if not gitignore.exists():
             # Blobs, temp files and caches are not for git; the database may be, by choice.
