@@ -69,25 +69,44 @@ def loaded_commands(command: Any) -> list[Any]:
 
 
 def root_command(app: typer.Typer) -> Any:
-    """The app's root group (its class, callback and options) with sub-commands built on demand.
+    """The app's root group (its class, callback and options) with sub-commands built on demand,
+    sub-groups too (`mlops models list` builds `models` and `list`, not the other nine).
 
-    The group's class must accept `on_load` preparation: `MlopsGroup.prepare_loaded`.
+    The group's class must prepare what is built: `MlopsGroup.prepare_loaded`.
     """
-    bare = copy.copy(app)  # the same settings and callback, no commands to convert
-    bare.registered_commands = []
-    bare.registered_groups = []
-    group = typer.main.get_command(bare)
+    root = typer.main.get_command(_bare(app))
     options = {
         "pretty_exceptions_short": app.pretty_exceptions_short,
         "rich_markup_mode": app.rich_markup_mode,
     }
+    root.commands = _lazy_commands(app, root.prepare_loaded, options, app.suggest_commands)
+    return root
+
+
+def _bare(app: typer.Typer) -> typer.Typer:
+    """The same Typer (settings, callback) without commands to convert."""
+    bare = copy.copy(app)
+    bare.registered_commands = []
+    bare.registered_groups = []
+    return bare
+
+
+def _lazy_commands(
+    app: typer.Typer, prepare: Callable[[Any], None], options: dict[str, Any], suggest: bool
+) -> LazyCommands:
     builders: dict[str, Callable[[], Any]] = {}
     for info in app.registered_commands:
         name = info.name or typer.main.get_command_name(info.callback.__name__)
         builders[name] = partial(typer.main.get_command_from_info, info, **options)
     for info in app.registered_groups:
-        builders[info.name] = partial(
-            typer.main.get_group_from_info, info, suggest_commands=app.suggest_commands, **options
-        )
-    group.commands = LazyCommands(builders, on_load=group.prepare_loaded)
+        assert info.name, "every sub-app of mlops is added with a name"
+        builders[info.name] = partial(_lazy_group, info, prepare, options, suggest)
+    return LazyCommands(builders, on_load=prepare)
+
+
+def _lazy_group(info: Any, prepare: Callable[[Any], None], options: dict[str, Any], suggest: bool) -> Any:
+    bare_info = copy.copy(info)
+    bare_info.typer_instance = _bare(info.typer_instance)
+    group = typer.main.get_group_from_info(bare_info, suggest_commands=suggest, **options)
+    group.commands = _lazy_commands(info.typer_instance, prepare, options, suggest)
     return group
