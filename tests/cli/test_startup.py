@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import typer.main
 
 from mlops_cli.cli import main
+from tests.cli.test_startup_imports import imported_modules
 
 
 def test_a_command_builds_only_itself_from_the_typer_app(project, monkeypatch):
@@ -38,21 +36,6 @@ def test_a_command_builds_only_itself_from_the_typer_app(project, monkeypatch):
     assert sorted(built) == ["run", "status"]
 
 
-def _imports(args: list[str], cwd: Path) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mlops_cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert lines, "no -X importtime output"
-    return [line.rsplit("|", 1)[1].strip() for line in lines]
-
-
 def test_a_no_op_pipeline_run_records_nothing_and_imports_no_git_or_rich(cli, project):
     (project / "raw.txt").write_text("x\n")
     (project / "pipeline.yaml").write_text(
@@ -67,7 +50,7 @@ def test_a_no_op_pipeline_run_records_nothing_and_imports_no_git_or_rich(cli, pr
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     head = (project / ".mlops" / "audit-head").read_text()
 
-    modules = _imports(["pipeline", "run"], project)
+    modules = imported_modules(["pipeline", "run"], project)
     for heavy in ("git", "rich", "concurrent.futures", "mlops_cli.events.routing", "mlops_cli.audit"):
         assert heavy not in modules, heavy
 
@@ -77,4 +60,4 @@ def test_a_no_op_pipeline_run_records_nothing_and_imports_no_git_or_rich(cli, pr
     assert (project / ".mlops" / "audit-head").read_text() == head
     # The check itself works: a run with work to do imports what recording needs.
     (project / "raw.txt").write_text("y\n")
-    assert "mlops_cli.events.routing" in _imports(["pipeline", "run"], project)
+    assert "mlops_cli.events.routing" in imported_modules(["pipeline", "run"], project)
