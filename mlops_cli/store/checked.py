@@ -61,6 +61,7 @@ def record_pass(cache_dir: Path, stamp: list[list[int] | None]) -> None:
     path = cache_dir / STAMP_FILE
     temp = path.with_name(f".{STAMP_FILE}.{os.getpid()}.tmp")
     try:
+        cache_dir.mkdir(mode=0o700, exist_ok=True)  # a store made before cache/ existed
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(stamp, handle)
