@@ -12,17 +12,20 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops_cli.domain import Provenance
 from mlops_cli.errors import IntegrityError, StoreError
 from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs, hex_of
 from mlops_cli.store.checked import database_stamp, forget_pass, passed_before, record_pass
 from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
-from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
 from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
 from mlops_cli.store.records import RECORDS_DIRNAME, Records
+
+if TYPE_CHECKING:  # the domain and the audit trail's code load when a store is created, not
+    # for every import of a store module (a no-op `pipeline run` needs only paths and blobs)
+    from mlops_cli.domain import Provenance
 
 __all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store", "make_owner_only"]
 
@@ -205,6 +208,8 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
     if not created:
         # An existing database is opened, never re-created: open_store says what is wrong with it.
         return open_store(paths.root), False
+    from mlops_cli.store.events import append_event
+
     store = create_store(paths)
     try:
         with transaction(store.conn):

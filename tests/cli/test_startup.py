@@ -51,7 +51,8 @@ def test_a_no_op_pipeline_run_records_nothing_and_imports_no_git_or_rich(cli, pr
     head = (project / ".mlops" / "audit-head").read_text()
 
     modules = imported_modules(["pipeline", "run"], project)
-    for heavy in ("git", "rich", "concurrent.futures", "mlops_cli.events.routing", "mlops_cli.audit"):
+    heavy_modules = ("git", "rich", "concurrent.futures", "mlops_cli.events.routing", "mlops_cli.audit")
+    for heavy in (*heavy_modules, "mlops_cli.domain", "mlops_cli.store.events"):
         assert heavy not in modules, heavy
 
     with sqlite3.connect(db) as conn:
