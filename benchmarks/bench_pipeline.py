@@ -2,12 +2,15 @@
 
 Nothing changed, so nothing may be re-read: the state cache (inode, size, mtime_ns) answers for
 every dep and out. Printed side by side in one run, medians of several runs:
-  - `mlops pipeline run` with nothing to do (it still records the run: a job and audit events)
+  - `mlops pipeline run` with nothing to do (not recorded: no store open, job, event or git)
   - `mlops pipeline status` (the same decisions, no store writes)
   - `mlops --version` (the interpreter and CLI start-up, the floor of any command)
   - the first run, which hashes the 1 GiB and runs the 50 steps, for scale
 
-Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--runs 7]
+With `--before DIR` (an earlier commit's package, `git archive COMMIT mlops_cli | tar -x -C DIR`)
+each command also runs from DIR in the same rounds, and the table shows the CPU ratio.
+
+Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--runs 7] [--before DIR]
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ MLOPS = [sys.executable, "-m", "mlops_cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package, also in subprocesses
 
 
-def timed(args: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
+def timed(args: list[str], cwd: Path, cpu: list[float] | None = None, env: dict | None = None) -> float:
     """Wall seconds of one whole process; its CPU seconds (user + sys) appended to `cpu`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(args, cwd=cwd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        args, cwd=cwd, check=True, env=env or ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if cpu is not None:
@@ -70,7 +75,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--total-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--before", type=Path, help="an earlier checkout's package folder to compare with")
     args = parser.parse_args()
+    then = {**os.environ, "PYTHONPATH": str(args.before.resolve())} if args.before else None
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         make_project(work, args.steps, args.total_mb)
@@ -83,11 +90,16 @@ def main() -> None:
             "models list": [*MLOPS, "models", "list"],
             "mlops --version": [*MLOPS, "--version"],
         }
+        envs = {name: ENV for name in commands}
+        if then is not None:
+            for name in list(commands):
+                commands["before: " + name] = commands[name]
+                envs["before: " + name] = then
         walls: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):  # interleaved, so load changes hit every figure alike
             for name, argv in commands.items():
-                walls[name].append(timed(argv, work, cpus[name]))
+                walls[name].append(timed(argv, work, cpus[name], envs[name]))
         noop = subprocess.run(
             [*MLOPS, "pipeline", "run", "--json"], cwd=work, env=ENV, capture_output=True, text=True
         )
@@ -97,10 +109,18 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"  first run (hash the deps, run every step): {first:.2f} s")
         print(f"  files read by a no-op run: {hashed}")
-        print(f"  {'command':<24} {'wall':>8} {'cpu':>8}  wall / start-up")
+        extra = f" {'before wall':>11} {'before cpu':>10} {'cpu ratio':>9}" if then else ""
+        print(f"  {'command':<24} {'wall':>8} {'cpu':>8}  wall / start-up{extra}")
         for name in commands:
+            if name.startswith("before: "):
+                continue
             wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
-            print(f"  {name:<24} {wall:7.3f}s {cpu:7.3f}s  {wall / floor:.2f}x")
+            line = f"  {name:<24} {wall:7.3f}s {cpu:7.3f}s  {wall / floor:14.2f}x"
+            if then is not None:
+                old_wall = statistics.median(walls["before: " + name])
+                old_cpu = statistics.median(cpus["before: " + name])
+                line += f" {old_wall:10.3f}s {old_cpu:9.3f}s {cpu / old_cpu:9.2f}"
+            print(line)
         print("  target: pipeline run (no-op) < 0.3 s wall")
 
 

@@ -87,13 +87,14 @@ def bench_large_file(work: Path, size_mb: int, runs: int) -> None:
     )
 
 
-def bench_list(work: Path, versions: int) -> None:
+def fill_store(project: Path, versions: int) -> float:
+    """A store in `project` with `versions` versions of 500 models, through the store API;
+    returns the seconds it took (also used by bench_startup.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mlops_cli.audit.provenance import provenance
     from mlops_cli.domain import FileEntry, Manifest
     from mlops_cli.store import init_store, registry
 
-    project = work / "many"
     store, _ = init_store(project, provenance())
     blob = project / "tiny.bin"
     blob.write_bytes(b"tiny model")
@@ -110,8 +111,13 @@ def bench_list(work: Path, versions: int) -> None:
             alias="champion" if i % 7 == 0 else None,
         )
         registry.create_version(store.conn, draft, prov, blob_exists=store.objects.has)
-    fill = time.perf_counter() - start
     store.close()
+    return time.perf_counter() - start
+
+
+def bench_list(work: Path, versions: int) -> None:
+    project = work / "many"
+    fill = fill_store(project, versions)
     list_time = median_of(5, lambda: timed([*MLOPS, "models", "list", "--json"], project))
     help_time = median_of(5, lambda: timed([*MLOPS, "--help"], project))
     print(

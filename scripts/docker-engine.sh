@@ -22,7 +22,7 @@ if ! docker info >/dev/null 2>&1; then
     command -v dockerd >/dev/null 2>&1 || apt_install docker.io
     # No bridge and no iptables: containers use host networking and listen on 127.0.0.1.
     log "starting dockerd, its log: $LOG"
-    nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$LOG" 2>&1 &
+    setsid nohup dockerd --bridge=none --iptables=false --ip-masq=false >"$LOG" 2>&1 &
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && break
         sleep 1

@@ -17,11 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     command exits 143 instead of dying with half-written temp files and "running" jobs.
     """
     from mlops_cli.cli.app import app
+    from mlops_cli.cli.lazy import root_command
 
     terminated = threading.Event()
     previous = _install_sigterm(terminated)
     try:
-        app(args=argv, prog_name="mlops")
+        # Only the invoked command is built (lazy.py); Typer's `app()` would build all of them.
+        root_command(app)(args=argv, prog_name="mlops")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         return TERMINATED if terminated.is_set() and code != 0 else code

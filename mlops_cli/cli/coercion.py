@@ -24,6 +24,8 @@ def install(command: Any, ctx: Any) -> None:
     which are made per command) the light coercion."""
     import typer.core
 
+    from mlops_cli.cli.lazy import loaded_commands
+
     # Typer's private hook (0.29): with another Typer that lacks it, its own coercion runs.
     typer_parameter = getattr(typer.core, "_TyperParameter", None)
     if typer_parameter is None:
@@ -31,7 +33,7 @@ def install(command: Any, ctx: Any) -> None:
     for param in [*command.params, command.get_help_option(ctx)]:
         if isinstance(param, typer_parameter) and getattr(param, "_runtime_param", False) is None:
             param._runtime_param = LightCoercion(param)
-    for sub in getattr(command, "commands", {}).values():
+    for sub in loaded_commands(command):
         install(sub, ctx)
 
 

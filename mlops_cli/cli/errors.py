@@ -9,6 +9,7 @@ import traceback
 import typer
 from typer.core import TyperGroup
 
+from mlops_cli.cli.lazy import loaded_commands
 from mlops_cli.errors import MlopsError, Terminated
 
 INTERRUPTED = 130
@@ -83,7 +84,7 @@ def _flags_default_false(group, ctx: typer.Context) -> None:
     for param in params:
         if getattr(param, "is_bool_flag", False) and param.default is None:
             param.default = False
-    for sub in getattr(group, "commands", {}).values():
+    for sub in loaded_commands(group):
         if hasattr(sub, "commands"):
             _flags_default_false(sub, ctx)
 
@@ -99,11 +100,24 @@ class MlopsGroup(TyperGroup):
         super().__init__(**attrs)
         from mlops_cli.cli.metavars import fill_metavars
 
+        self._parsing: typer.Context | None = None
         fill_metavars(self)
+
+    def prepare_loaded(self, command) -> None:
+        """Prepare a sub-command built on first use (lazy.py) as __init__ and parse_args
+        prepare the ones that exist when they run."""
+        from mlops_cli.cli import coercion
+        from mlops_cli.cli.metavars import fill_metavars
+
+        fill_metavars(command)
+        if self._parsing is not None:
+            _flags_default_false(command, self._parsing)
+            coercion.install(command, self._parsing)
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         from mlops_cli.cli.root_options import take_root_options
 
+        self._parsing = ctx
         _flags_default_false(self, ctx)
         from mlops_cli.cli import coercion
 

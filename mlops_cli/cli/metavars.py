@@ -8,8 +8,11 @@ commands added later need nothing of their own.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import PurePath
 from typing import Any, get_args, get_origin
+
+from mlops_cli.cli.lazy import loaded_commands
 
 # Metavars the name alone would get wrong, by parameter name.
 _BY_NAME = {
@@ -60,11 +63,29 @@ def fill_metavars(command: Any) -> None:
         metavar = default_metavar(param)
         if metavar is not None:
             param.metavar = metavar
-        if getattr(param, "param_type_name", None) == "argument" and param.metavar is not None:
-            # Typer prints an argument as "PATH <path>": the metavar says it, the type repeats it.
-            param.display_type_rich = _no_type
-    for sub in getattr(command, "commands", {}).values():
+        if getattr(param, "param_type_name", None) == "argument":
+            # Typer writes a required argument `{REF}` in usage lines: braces mean "one of" in
+            # every usage convention. POSIX's form instead: `REF`, `[REF]`, `REF [REF]...`.
+            param._usage_display_name = partial(usage_name, param)
+            if param.metavar is not None:
+                # Typer prints an argument as "PATH <path>": the metavar says it, the type repeats it.
+                param.display_type_rich = _no_type
+    for sub in loaded_commands(command):
         fill_metavars(sub)
+
+
+def usage_name(param: Any) -> str:
+    """How an argument reads in a usage line: `REF`, `[REF]`, `REF [REF]...`, `[REF]...`.
+
+    A metavar that spells out its own brackets (`[PIPELINE.yaml] [STEP]...`) is used as it is.
+    """
+    name = param.metavar if param.metavar is not None else (param.name or "value").upper()
+    if "[" in name:
+        return name
+    name = name.removesuffix("...")
+    if param.nargs == 1:
+        return name if param.required else f"[{name}]"
+    return f"{name} [{name}]..." if param.required else f"[{name}]..."
 
 
 def _no_type(ctx: Any) -> None:

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,9 +41,21 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
+        return _fields(value)
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    return value
+
+
+def _fields(value: Any) -> Any:
+    """`dataclasses.asdict` without its deep copy of every value, which only JSON reads here
+    (a third of `models list --json`'s own time on 500 models)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _fields(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_fields(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _fields(v) for k, v in value.items()}
     return value
 
 
@@ -81,7 +93,9 @@ class Output:
         elif callable(human):
             human(self.stdout)
         elif human is not None:
-            self.stdout.print(human, markup=False)
+            # Plain text as it is: rich would only cost its import and turn `:name:` into emoji.
+            sys.stdout.write(human + "\n")
+            sys.stdout.flush()
 
     def note(self, text: str) -> None:
         """A diagnostic for people: stderr, and silent in --json mode."""

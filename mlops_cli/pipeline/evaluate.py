@@ -61,3 +61,17 @@ class LoadedPipeline:
         if all(can_restore(self.objects, out) for out in locked.outs):
             return Decision(inputs, modified, restore=True)
         return Decision(inputs, modified)
+
+    def up_to_date(self) -> bool:
+        """True when no selected step would run or restore an out: a no-op run.
+
+        Stops at the first step that is not up to date, and a step the lock has never
+        recorded is not hashed at all, so a run with work to do pays almost nothing here.
+        """
+        for name in self.selected:
+            if name not in self.lock.entries:
+                return False
+            decision = self.decide(name, False, [])
+            if decision.reasons or decision.restore:
+                return False
+        return True

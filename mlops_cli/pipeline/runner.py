@@ -12,9 +12,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import CheckFailedError, MlopsError, UsageError
 from mlops_cli.pipeline import report as st
@@ -25,6 +25,9 @@ from mlops_cli.pipeline.processes import RunLock, StepProcesses, log_tail
 from mlops_cli.pipeline.report import PipelineReport, StepReport
 from mlops_cli.store.cas import ObjectStore
 from mlops_cli.store.project import StorePaths
+
+if TYPE_CHECKING:  # concurrent.futures imports logging: ~10 ms a no-op run does not need
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 JOB_KIND = "pipeline"
 Note = Callable[[str], None]
@@ -49,39 +52,63 @@ def pipeline_status(paths: StorePaths, file: Path, targets: list[str], force: bo
 
 
 def run_pipeline(
-    store, file: Path, targets: list[str], *, force: bool = False, jobs: int = 1, note: Note = lambda t: None
+    paths: StorePaths,
+    file: Path,
+    targets: list[str],
+    *,
+    open_store: Callable[[], AbstractContextManager],
+    force: bool = False,
+    jobs: int = 1,
+    note: Note = lambda t: None,
 ) -> PipelineReport:
     """Run the selected steps (and what they need) that changed; return what each step did.
 
+    `open_store()` opens the store at `paths` for the run. A run with nothing to do (every
+    selected step up to date, no out to restore, no --force) never opens it: it is not recorded
+    and its report has no job (`no_op`), as DVC's `repro` with nothing to do writes nothing.
     Raises UsageError/NotFoundError before anything runs for a bad pipeline; a failed step is
     reported (`PipelineReport.error()`), not raised; KeyboardInterrupt (Ctrl-C or SIGTERM) ends
     every running step, records the run as interrupted and propagates.
     """
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    with RunLock(store.paths.root, file.absolute()) as run_lock:
+    with RunLock(paths.root, file.absolute()) as run_lock:
+        loaded = LoadedPipeline(file, targets, ObjectStore(paths.objects, paths.tmp), paths.cache)
+        if not force and loaded.up_to_date():
+            return _no_op(loaded)
         asking_git = _provenance_meanwhile(file.absolute().parent)
-        loaded = LoadedPipeline(file, targets, store.objects, store.paths.cache)
-        run = _Run(store, loaded, force, jobs, note, asking_git)
-        run.processes.held_fds = (run_lock.fd,)
-        try:
-            run.start()
-            run.loop()
-        except BaseException as exc:
-            run.interrupted(exc)
-            raise
-        finally:
-            loaded.cache.save()
-            run.report.files_hashed = loaded.cache.hashed
-            order = {name: i for i, name in enumerate(loaded.selected)}
-            run.report.steps.sort(key=lambda s: order[s.name])
-        run.finish()
+        with open_store() as store:
+            run = _Run(store, loaded, force, jobs, note, asking_git)
+            run.processes.held_fds = (run_lock.fd,)
+            try:
+                run.start()
+                run.loop()
+            except BaseException as exc:
+                run.interrupted(exc)
+                raise
+            finally:
+                loaded.cache.save()
+                run.report.files_hashed = loaded.cache.hashed
+                order = {name: i for i, name in enumerate(loaded.selected)}
+                run.report.steps.sort(key=lambda s: order[s.name])
+            run.finish()
     return run.report
+
+
+def _no_op(loaded: LoadedPipeline) -> PipelineReport:
+    """The report of a run that found every selected step up to date (nothing recorded)."""
+    loaded.cache.save()  # the digests of files that left the racy window since the last run
+    report = PipelineReport(pipeline=str(loaded.spec.path), no_op=True, lock=loaded.lock.digest())
+    report.steps = [StepReport(name, st.SKIPPED) for name in loaded.selected]
+    report.files_hashed = loaded.cache.hashed
+    return report
 
 
 def _provenance_meanwhile(folder: Path) -> Future:
     """Who runs this and from which commit, asked while the pipeline loads: in a repository
     git runs twice (commit, dirty), which would otherwise add its wall time to every run."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from mlops_cli.audit.provenance import provenance
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-provenance")
@@ -160,6 +187,8 @@ class _Run:
 
     # -- scheduling ----------------------------------------------------------------------
     def loop(self) -> None:
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mlops-step") as pool:
             try:
                 while self.pending or self.running:

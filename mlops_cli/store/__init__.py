@@ -12,18 +12,22 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops_cli.domain import Provenance
 from mlops_cli.errors import IntegrityError, StoreError
 from mlops_cli.store.cas import ObjectStore, TempLeftovers, _os_error, count_blobs, hex_of
+from mlops_cli.store.checked import database_stamp, forget_pass, passed_before, record_pass
 from mlops_cli.store.db import connect, corruption_error, is_corruption, transaction
-from mlops_cli.store.events import append_event
 from mlops_cli.store.head import write_head_file
 from mlops_cli.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from mlops_cli.store.project import StorePaths, find_store, store_paths_for_init
 from mlops_cli.store.records import RECORDS_DIRNAME, Records
 
-__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store"]
+if TYPE_CHECKING:  # the domain and the audit trail's code load when a store is created, not
+    # for every import of a store module (a no-op `pipeline run` needs only paths and blobs)
+    from mlops_cli.domain import Provenance
+
+__all__ = ["Store", "StorePaths", "open_store", "init_store", "create_store", "make_owner_only"]
 
 
 class Store:
@@ -86,13 +90,14 @@ def open_store(explicit: Path | None = None) -> Store:
     """
     paths = find_store(explicit)
     check_database_file(paths)
+    stamp = database_stamp(paths.db)
     conn = connect(paths.db)
     try:
         before = schema_version(conn)
         if before == 0 and not _has_tables(conn):
             raise damaged_store_error(paths, "has no mlops schema (an empty or foreign SQLite file)")
         migrate(conn)
-        _quick_check(conn, paths)
+        _quick_check(conn, paths, stamp)
         if before < SCHEMA_VERSION and not conn.head_path.exists():
             # First opened by an mlops that keeps the head file: start it from the trail as is.
             write_head_file(conn, conn.head_path)
@@ -147,13 +152,18 @@ def _restore_trashed_blobs(store: Store) -> int:
 QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 
-def _quick_check(conn: sqlite3.Connection, paths: StorePaths) -> None:
-    """A damaged page a command would not read (an index, another table) still stops it."""
-    if paths.db.stat().st_size > QUICK_CHECK_MAX_BYTES:
+def _quick_check(conn: sqlite3.Connection, paths: StorePaths, stamp: list) -> None:
+    """A damaged page a command would not read (an index, another table) still stops it.
+
+    Skipped when the files are exactly as they were at the last clean check (store/checked.py).
+    """
+    if paths.db.stat().st_size > QUICK_CHECK_MAX_BYTES or passed_before(paths.cache, stamp):
         return
     row = conn.execute("PRAGMA quick_check(1)").fetchone()
     if row[0] != "ok":
+        forget_pass(paths.cache)
         raise corruption_error(sqlite3.DatabaseError(f"database disk image is malformed: {row[0]}"), paths.db)
+    record_pass(paths.cache, stamp)
 
 
 def check_database_file(paths: StorePaths) -> None:
@@ -198,6 +208,8 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
     if not created:
         # An existing database is opened, never re-created: open_store says what is wrong with it.
         return open_store(paths.root), False
+    from mlops_cli.store.events import append_event
+
     store = create_store(paths)
     try:
         with transaction(store.conn):
@@ -206,6 +218,30 @@ def init_store(project_dir: Path, provenance: Provenance) -> tuple[Store, bool]:
         store.close()
         raise StoreError(f"cannot create the store database {paths.db}: {exc}") from exc
     return store, created
+
+
+OWNER_ONLY = 0o700
+
+
+def make_owner_only(root: Path) -> int | None:
+    """Make a store folder owner-only (0700); return its mode before when that changed it.
+
+    A new `.mlops/` is created so; one made by an older mlops kept the umask's 0755, which lets
+    every local user read the registry, the trail and the blobs. `mlops init` calls this (and
+    says so); opening a store never changes its mode behind the user's back. Raises StoreError
+    when the folder's mode cannot be changed (another user's store).
+    """
+    try:
+        mode = root.stat().st_mode & 0o777
+        if mode & 0o077 == 0:
+            return None
+        os.chmod(root, mode & OWNER_ONLY)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot make {root} owner-only: {exc.strerror or exc}",
+            hint=f"its owner can run `chmod go-rwx {root}`",
+        ) from exc
+    return mode
 
 
 def create_store(paths: StorePaths) -> Store:
@@ -217,7 +253,7 @@ def create_store(paths: StorePaths) -> Store:
         if new_root:
             # Owner-only: the registry, the trail, the blobs and collected data are nobody
             # else's to read on a shared machine (share them through a remote instead).
-            os.chmod(paths.root, 0o700)
+            os.chmod(paths.root, OWNER_ONLY)
         gitignore = paths.root / ".gitignore"
         if not gitignore.exists():
             # Blobs, temp files and caches are not for git; the database may be, by choice.

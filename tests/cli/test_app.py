@@ -112,7 +112,13 @@ def test_init_is_idempotent(cli, project):
     assert again.exit_code == 0 and again.json["created"] is False
     elsewhere = project / "sub"
     created = cli("init", "--path", elsewhere, "--json")
-    assert created.json == {"store": str(elsewhere / ".mlops"), "created": True, "config_created": True}
+    assert created.json == {
+        "store": str(elsewhere / ".mlops"),
+        "created": True,
+        "config_created": True,
+        "mode": "0700",
+        "tightened_from": None,
+    }
 
 
 def test_debug_env_shows_the_traceback(cli, monkeypatch):

@@ -69,13 +69,18 @@ def test_first_run_runs_everything_then_nothing_and_the_lock_is_stable(cli, proj
     assert sorted(runs(project)) == ["other", "prepare", "train"]
     assert (project / "mlops.lock").read_bytes() == lock  # deterministic: nothing changed, same bytes
 
-    # Every run is a job and an audit event naming the lock's digest.
+    # A run that did something is a job and an audit event naming the lock's digest; a run
+    # with nothing to do writes nothing (as DVC's repro), and says so.
+    assert first.json["job"] and not first.json["no_op"]
+    assert again.json["no_op"] is True and again.json["job"] is None
     jobs = [r for r in _rows(project, "SELECT id, status, details FROM jobs WHERE kind = 'pipeline'")]
-    assert [r[1] for r in jobs] == ["succeeded", "succeeded"]
+    assert [(r[0], r[1]) for r in jobs] == [(first.json["job"], "succeeded")]
     events = cli("audit", "log", "--action", "pipeline", "--json").json
-    assert len(events) == 2
-    assert events[0]["details"]["lock"] == again.json["lock"]
+    assert len(events) == 1
+    assert events[0]["details"]["lock"] == again.json["lock"] == first.json["lock"]
     assert again.json["lock"].startswith("sha256:")
+    forced = cli("pipeline", "run", "--force", "other", "--json")  # forced: never a no-op
+    assert forced.json["job"] and statuses(forced) == {"other": "ran"}
 
 
 def _rows(project: Path, sql: str) -> list[tuple]:

@@ -47,24 +47,36 @@ def run(
     """Run the steps whose deps, cmd or params changed since their last success.
 
     Each run is recorded (a job and an audit event with mlops.lock's digest); outs are kept in
-    the store. Exit 1 when a step fails (its dependants do not run), 2 for a bad pipeline.
+    the store. A run with nothing to do changes nothing and is not recorded. Exit 1 when a step
+    fails (its dependants do not run), 2 for a bad pipeline.
 
     Example: mlops pipeline run --jobs 2
     """
+    from mlops_cli.store.project import find_store
+
     out = Output(json)
     file, steps = spec.split_arguments(list(arguments or []))
     if dry_run:
-        from mlops_cli.store.project import find_store
-
         report = runner.pipeline_status(find_store(store), file, steps, force=force)
     else:
-        with store_for(store) as opened:
-            report = runner.run_pipeline(opened, file, steps, force=force, jobs=jobs, note=out.note)
+        report = runner.run_pipeline(
+            find_store(store),
+            file,
+            steps,
+            open_store=lambda: store_for(store),
+            force=force,
+            jobs=jobs,
+            note=out.note,
+        )
     for failed in report.failed:
         if failed.log_tail and not json:
             out.note(f"--- last lines of {failed.name}'s log ({failed.log}) ---")
             out.note("\n".join(failed.log_tail))
-    out.result(report, lambda console: _render(report, console))
+    if report.no_op:  # one line, not a table of 50 skipped steps (and no rich to import)
+        summary = f"nothing to do: {len(report.steps)} steps up to date, mlops.lock {report.lock or '-'}"
+        out.result(report, summary)
+    else:
+        out.result(report, lambda console: _render(report, console))
     error = report.error()
     if error is not None:
         raise error
