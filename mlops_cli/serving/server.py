@@ -35,6 +35,9 @@ def uvicorn_options(config: ServeConfig) -> dict:
         "http": http_protocol(),
         "lifespan": "on",
         "access_log": False,
+        # No X-Forwarded-For rewriting of scope["client"]: the app never reads the client's
+        # address, and uvicorn's middleware for it is one more coroutine per request.
+        "proxy_headers": False,
         "log_level": config.log_level,
         "timeout_graceful_shutdown": config.graceful_timeout,
         "timeout_keep_alive": 30,
