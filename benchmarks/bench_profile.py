@@ -161,9 +161,10 @@ def agreement(runs: list[dict]) -> None:
         )
     for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency), ("p99", tails)):
         within = sum(d <= 0.15 for d in found)
+        target = " (target: 32 of 36 on a quiet machine)" if name == "p99" else ""
         print(
-            f"{name}: {within}/{len(found)} points within 15 % (target for p99: 32 of 36 on a quiet"
-            f" machine); median difference {statistics.median(found):.1%}, largest {max(found):.1%}"
+            f"{name}: {within}/{len(found)} points within 15 %{target}; median difference"
+            f" {statistics.median(found):.1%}, largest {max(found):.1%}"
         )
     print(
         f"p99 95 % intervals overlap on {sum(overlaps)}/{len(overlaps)} points;"
