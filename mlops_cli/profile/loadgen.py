@@ -126,12 +126,16 @@ class _Plan:
     label: Callable[[bytes], str] | None
     timeout: float | None
 
+    extended: bool = False  # the run went on past its window to reach min_requests
+
     def running(self, result: LoadResult, now: float) -> bool:
-        if result.requests < self.min_requests:
+        stopped = self.stop is not None and self.stop.is_set()
+        if not stopped and (self.deadline is None or now < self.deadline):
             return True
-        if self.stop is not None and self.stop.is_set():
-            return False
-        return self.deadline is None or now < self.deadline
+        if result.requests < self.min_requests:
+            self.extended = True
+            return True
+        return False
 
 
 async def _connection(plan: _Plan, result: LoadResult, keep_alive: bool, offset: float) -> None:
@@ -234,11 +238,14 @@ def run_load(
     fresh = fresh_payload or payload.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n", 1)
     keep = {"keep-alive": lambda i: True, "fresh": lambda i: False, "both": lambda i: i % 2 == 0}[mode]
 
+    plans: list[_Plan] = []
+
     async def main() -> None:
         deadline = None if duration is None else time.perf_counter() + duration
         plan = _Plan(
             host, port, (payload, fresh), deadline, stop, min_requests, record, interval, label, timeout
         )
+        plans.append(plan)
         offsets = [i * (interval or 0) / concurrency for i in range(concurrency)]
         await asyncio.gather(*(_connection(plan, result, keep(i), offsets[i]) for i in range(concurrency)))
 
@@ -250,7 +257,7 @@ def run_load(
         loop.close()
     # A paced run's window is its duration: the pace, not the last answer, decides when it ends.
     measured = time.perf_counter() - started
-    result.elapsed = duration if rate and duration and result.requests >= min_requests else measured
+    result.elapsed = duration if rate and duration and not plans[0].extended else measured
     return result
 
 
