@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_cli.profile.points import MIN_P99_SAMPLES
+
 N_FEATURES = 20
 
 
@@ -126,13 +128,17 @@ def sweep(folder: Path, extra: list[str]) -> tuple[float, dict]:
 
 
 def agreement(runs: list[dict]) -> None:
-    print("\n## agreement between runs, per point (|a - b| / mean)")
+    """Per point: throughput, rows per CPU-second and p99 of the first and last run, how far
+    apart (|a - b| / mean), and for p99 whether the two 95 % intervals overlap (the method's own
+    word on agreement: two p99s whose intervals overlap are not shown to differ)."""
+    print("\n## agreement between runs, per point (|a - b| / mean; p99 with its 95 % interval)")
     print(
         f"{'mode':>10} {'batch':>6} {'thr':>4} {'conc':>5} {'rows/s a':>10} {'rows/s b':>10} {'diff':>7}"
-        f" {'rows/cpu-s a':>13} {'rows/cpu-s b':>13} {'diff':>7}"
+        f" {'rows/cpu-s a':>13} {'rows/cpu-s b':>13} {'diff':>7}  p99 a / b (ms), diff, intervals, samples"
     )
-    diffs, efficiency, tails = [], [], []
+    diffs, efficiency, tails, overlaps, thin = [], [], [], [], 0
     for points in zip(*(r["points"] for r in runs), strict=True):
+        a, b = points[0], points[-1]
         values = [p["rows_per_s"] for p in points]
         diff = (max(values) - min(values)) / statistics.mean(values)
         per_cpu = [p["rows_per_cpu_s"] or 0.0 for p in points]
@@ -141,22 +147,39 @@ def agreement(runs: list[dict]) -> None:
         efficiency.append(cpu_diff)
         p99 = [p["p99_ms"] for p in points]
         tails.append((max(p99) - min(p99)) / statistics.mean(p99))
-        first = points[0]
-        where = (
-            f"{first['mode']:>10} {first['batch_size']:>6} {first['threads']:>4} {first['concurrency']:>5}"
-        )
+        overlap = _intervals_overlap(a.get("p99_ci_ms"), b.get("p99_ci_ms"))
+        overlaps.append(overlap)
+        samples = [p.get("latency_samples") or 0 for p in points]
+        thin += min(samples) < MIN_P99_SAMPLES
+        where = f"{a['mode']:>10} {a['batch_size']:>6} {a['threads']:>4} {a['concurrency']:>5}"
         print(
             f"{where} {values[0]:>10,.0f} {values[-1]:>10,.0f} {diff:>7.1%}"
             f" {per_cpu[0]:>13,.0f} {per_cpu[-1]:>13,.0f} {cpu_diff:>7.1%}"
-            f"  p99 {p99[0]:.2f} / {p99[-1]:.2f} ms {tails[-1]:>7.1%}"
-            f" ({points[0].get('latency_samples')} samples)"
+            f"  {p99[0]:.2f} / {p99[-1]:.2f} {tails[-1]:>7.1%}"
+            f" {_interval(a)} {_interval(b)} {'overlap' if overlap else 'APART':<7}"
+            f" {'/'.join(str(n) for n in samples)}"
         )
     for name, found in (("throughput (rows/s)", diffs), ("rows per CPU-second", efficiency), ("p99", tails)):
         within = sum(d <= 0.15 for d in found)
+        target = " (target: 32 of 36 on a quiet machine)" if name == "p99" else ""
         print(
-            f"{name}: {within}/{len(found)} points within 15 %; median difference"
+            f"{name}: {within}/{len(found)} points within 15 %{target}; median difference"
             f" {statistics.median(found):.1%}, largest {max(found):.1%}"
         )
+    print(
+        f"p99 95 % intervals overlap on {sum(overlaps)}/{len(overlaps)} points;"
+        f" {thin} point(s) had fewer than {MIN_P99_SAMPLES:,} latencies in a run (slow points keep"
+        " their window: their interval is wide and their p99 moves most)"
+    )
+
+
+def _interval(point: dict) -> str:
+    ci = point.get("p99_ci_ms")
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "[-]"
+
+
+def _intervals_overlap(a: list[float] | None, b: list[float] | None) -> bool:
+    return bool(a and b and a[0] <= b[1] and b[0] <= a[1])
 
 
 def memory(runs: list[dict]) -> None:

@@ -127,6 +127,11 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         wait_ready(self.url + ready_path, self.process)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far, from /proc."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -179,6 +184,7 @@ def wrk(url: str, body: str, connections: int, duration: float, folder: Path) ->
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": rps,
         "p50": percentile("50"),
         "p99": percentile("99"),
@@ -374,7 +380,10 @@ def versus_minimal(
     round after round, so the machine's load hits both alike; medians and ours/minimal."""
     here = Path(__file__).resolve().parent
     print(f"\nmlops serve vs a minimal raw-ASGI + onnxruntime server ({rounds} alternating rounds, medians):")
-    print(f"  {'model':<8} {'conn':>4} {'mlops serve':>14} {'minimal':>14} {'ratio':>6}   p50 ours / minimal")
+    print(
+        f"  {'model':<8} {'conn':>4} {'mlops serve':>14} {'minimal':>14} {'ratio':>6}   p50 ours / minimal"
+        "   server CPU per request ours / minimal (minimal/ours)"
+    )
     for name in ("logreg", "forest"):
         ours = Served(
             [sys.executable, "-m", "mlops_cli", "serve", name, "--port", "{port}"], folder, "/v2/health/ready"
@@ -395,17 +404,23 @@ def versus_minimal(
                 for _ in range(rounds):
                     for label, server in (("ours", ours), ("minimal", minimal)):
                         url = f"{server.url}/v2/models/{name}/infer"
-                        figures[label].append(wrk(url, v2_body(sample), connections, duration, folder))
+                        before = server.cpu_seconds()
+                        run = wrk(url, v2_body(sample), connections, duration, folder)
+                        run["cpu_us"] = (server.cpu_seconds() - before) / max(run["requests"], 1) * 1e6
+                        figures[label].append(run)
                 med = {
-                    label: {k: statistics.median(f[k] for f in runs) for k in ("rps", "p50")}
+                    label: {k: statistics.median(f[k] for f in runs) for k in ("rps", "p50", "cpu_us")}
                     for label, runs in figures.items()
                 }
                 errors = sum(f["errors"] for runs in figures.values() for f in runs)
                 ours_rps, minimal_rps = med["ours"]["rps"], med["minimal"]["rps"]
+                cpu_ratio = med["minimal"]["cpu_us"] / med["ours"]["cpu_us"]
                 print(
                     f"  {name:<8} {connections:>4} {ours_rps:>10,.0f} r/s {minimal_rps:>10,.0f} r/s"
                     f" {ours_rps / minimal_rps:>6.3f}   {med['ours']['p50']:.3f} / "
-                    f"{med['minimal']['p50']:.3f} ms" + (f"  errors={errors}" if errors else "")
+                    f"{med['minimal']['p50']:.3f} ms   {med['ours']['cpu_us']:.0f} / "
+                    f"{med['minimal']['cpu_us']:.0f} us ({cpu_ratio:.3f})"
+                    + (f"  errors={errors}" if errors else "")
                 )
         finally:
             ours.stop()

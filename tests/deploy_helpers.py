@@ -9,9 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -88,85 +85,35 @@ def mlops_json(project: Path, *args: str) -> dict:
     return json.loads(mlops(project, *args, "--json").stdout)
 
 
-@dataclass
 class Load:
-    """Requests at about `rate` per second from `clients` threads until stopped: half keep a
-    connection alive, half open a fresh one per request. Every failure is kept."""
+    """Requests at about `rate` per second from `clients` connections until the block ends: half
+    keep a connection alive, half open a fresh one per request; a 200 that is not the inference
+    JSON is a failure. The product's load generator (`profile.loadgen`) in a thread."""
 
-    url: str
-    rate: float = 200.0
-    clients: int = 4
-    ok: int = 0
-    failures: list[str] = field(default_factory=list)
-    versions: dict[str, int] = field(default_factory=dict)
+    def __init__(self, url: str, rate: float = 200.0, clients: int = 4) -> None:
+        from urllib.parse import urlsplit
 
-    def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._run, args=(i % 2 == 0,), daemon=True) for i in range(self.clients)
-        ]
+        from mlops_cli.profile.loadgen import BackgroundLoad, request_bytes, served_version
+
+        where = urlsplit(url)
+        payload = request_bytes(where.hostname, where.port, "/v2/models/m/infer", json.dumps(BODY).encode())
+        self._load = BackgroundLoad(
+            where.hostname, where.port, payload, clients, rate, mode="both", label=served_version, timeout=30
+        )
+        self.ok, self.failed, self.failures, self.versions = 0, 0, [], {}
 
     def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
+        self._load.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
+        result = self._load.stop()
+        self.ok, self.failed, self.failures = result.ok, result.failed, result.reasons
+        self.versions = result.labels
 
     @property
     def total(self) -> int:
-        return self.ok + len(self.failures)
-
-    def _run(self, keep_alive: bool) -> None:
-        import httpx
-
-        interval = self.clients / self.rate
-        limits = httpx.Limits(max_keepalive_connections=1 if keep_alive else 0)
-        headers = {} if keep_alive else {"connection": "close"}
-        with httpx.Client(base_url=self.url, timeout=30, limits=limits, headers=headers) as client:
-            next_at = time.monotonic()
-            while not self._stop.is_set():
-                try:
-                    response = client.post("/v2/models/m/infer", json=BODY)
-                    version = _served_version(response)
-                    with self._lock:
-                        self.ok += 1
-                        self.versions[version] = self.versions.get(version, 0) + 1
-                except Exception as exc:  # noqa: BLE001 - every failure is counted, none ends the thread
-                    with self._lock:
-                        self.failures.append(f"{type(exc).__name__}: {exc}"[:200])
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                else:
-                    next_at = time.monotonic()
-
-
-class BadAnswerError(Exception):
-    """A response that is not the 200 with the inference JSON a client expects."""
-
-
-def _served_version(response) -> str:
-    """The `model_version` of a successful inference answer; BadAnswerError for anything else
-    (another status, or a 200 whose body is not the expected JSON)."""
-    if response.status_code != 200:
-        raise BadAnswerError(f"{response.status_code} {response.text[:100]}")
-    try:
-        body = response.json()
-        outputs = body["outputs"]
-        version = body["model_version"]
-    except (ValueError, KeyError, TypeError):
-        raise BadAnswerError(
-            f"200 with a body that is not the inference JSON: {response.text[:100]!r}"
-        ) from None
-    if not isinstance(version, str) or not isinstance(outputs, list) or not outputs:
-        raise BadAnswerError(f"200 with an unexpected inference answer: {response.text[:100]!r}")
-    return version
+        return self.ok + self.failed
 
 
 def server_pids(project: Path, name: str) -> list[int]:

@@ -156,17 +156,16 @@ def measure_server(
 
 
 def more_latencies(run: Callable[[float], Any], runs: list, duration: float) -> list[float]:
-    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES and one more
-    `duration` at the rate measured reaches it: a p99 needs requests, not time. A slower point
-    keeps its window (the sweep's time stays bounded) and its p99's interval says how wide it is."""
+    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES: as long as the
+    rate measured needs to reach it, at most one more `duration` (a p99 needs requests, not
+    time; the sweep's time stays bounded). A slow point that cannot reach it still doubles its
+    requests, which is where a p99 moves most between runs; its interval says how wide it is."""
     have = sum(len(result.latencies) for result, _ in runs)
     elapsed = sum(result.elapsed for result, _ in runs)
     if have >= MIN_P99_SAMPLES or have == 0 or elapsed <= 0:
         return []
     needed = (MIN_P99_SAMPLES - have) / (have / elapsed)
-    if needed > duration:
-        return []
-    return list(run(max(needed * 1.1, 0.05)).latencies)
+    return list(run(min(max(needed * 1.1, 0.05), duration)).latencies)
 
 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:

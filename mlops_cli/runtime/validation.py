@@ -242,18 +242,25 @@ def _plainly_in_range(values: list, kinds: set[type], dtype: str) -> bool:
         return False
     rows = not values or type(values[0]) is list
     try:
+        limit = _FLOAT_LIMITS.get(dtype)
+        if limit is not None:
+            # One pass: the sum of magnitudes is NaN or inf when a value is, and no value's
+            # magnitude exceeds it (a sum past the limit of values within it is sent to the
+            # exact check, which finds nothing wrong: slower, never wrong).
+            size = sum(map(_magnitude, values)) if rows else sum(map(abs, values))
+            return math.isfinite(size) and size <= limit
         if rows:
-            total = sum(map(sum, values))
             low, high = min(map(min, values)), max(map(max, values))
         else:
-            total, low, high = sum(values), min(values), max(values)
-        if dtype in _FLOAT_LIMITS:
-            limit = _FLOAT_LIMITS[dtype]
-            return math.isfinite(total) and -limit <= low and high <= limit
+            low, high = min(values), max(values)
         lowest, highest = _INT_BOUNDS[dtype]
         return kinds == _INTEGERS and lowest <= low and high <= highest
     except (TypeError, ValueError, OverflowError):  # deeper nesting, empty rows, huge integers
         return False
+
+
+def _magnitude(row: list) -> float:
+    return sum(map(abs, row))
 
 
 def _json_types(values: Any) -> set[type]:

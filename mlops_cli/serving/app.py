@@ -286,8 +286,10 @@ class ServingApp:
         request = decode_request(
             body, headers.get(HEADER_LENGTH), model.input_specs, model.output_names, self.missing_ok
         )
-        outputs = await self._predict(request.feeds)
-        self._collect(request_id, "infer", request.feeds, outputs)
+        feeds = request.feeds
+        outputs = self._run_now(feeds) if self.batcher is None else await self._predict(feeds)
+        if self.collector is not None:
+            self.collector.submit(request_id, "infer", feeds, outputs)
         entries, blobs = [], []
         for name, as_binary in request.outputs:
             if as_binary:
@@ -320,12 +322,18 @@ class ServingApp:
         return 200, jsonio.dumps({"predictions": self.model.rows_from_outputs(outputs)}), None
 
     async def _predict(self, feeds: dict) -> dict:
+        if self.batcher is None:
+            return self._run_now(feeds)
         rows = _rows(feeds)
-        if self.batcher is not None:
-            outputs = await self.batcher.submit(feeds)
-        else:
-            outputs = self.model.run(feeds)
-            self.metrics.batch_sizes.observe("", rows)
+        outputs = await self.batcher.submit(feeds)
+        self.metrics.rows += rows
+        return outputs
+
+    def _run_now(self, feeds: dict) -> dict:
+        """The model called on this request alone (no micro-batching): no await on the way."""
+        outputs = self.model.run(feeds)
+        rows = _rows(feeds)
+        self.metrics.batch_sizes.observe("", rows)
         self.metrics.rows += rows
         return outputs
 

@@ -157,7 +157,7 @@ class HandoffServer:
         options = uvicorn_options(self.config)
         for key in ("host", "port", "workers"):
             options.pop(key)
-        self.uv_config = uvicorn.Config(self.app, proxy_headers=False, **options)
+        self.uv_config = uvicorn.Config(self.app, **options)
         self.server = uvicorn.Server(self.uv_config)
         marker = Path(f"{self.control_path}.started")
         restarted = marker.exists()

@@ -56,7 +56,10 @@ def decode_request(
             raise HTTPError(400, f"unknown input {name!r}; the model's inputs are: {', '.join(specs)}")
         if name in feeds:
             raise HTTPError(400, f"input {name!r} is given twice")
-        size = _object(tensor.get("parameters"), f"input {name!r}: 'parameters'").get("binary_data_size")
+        parameters = tensor.get("parameters")
+        size = None
+        if parameters is not None:  # the message is built only for a request that has them
+            size = _object(parameters, f"input {name!r}: 'parameters'").get("binary_data_size")
         if size is None:
             feeds[name] = decode_tensor(spec, tensor, missing_ok)
             continue
@@ -66,8 +69,8 @@ def decode_request(
         binary = binary[size:]
     if len(binary):
         raise HTTPError(400, f"{len(binary)} bytes of binary data are not claimed by any input")
-    missing = [n for n in specs if n not in feeds]
-    if missing:
+    if len(feeds) != len(specs):  # feeds holds only known names, each once
+        missing = [n for n in specs if n not in feeds]
         raise HTTPError(400, f"missing input(s): {', '.join(missing)}")
     wanted = _requested_outputs(payload.get("outputs"), output_names, default_binary)
     return InferRequest(feeds, wanted, request_id)

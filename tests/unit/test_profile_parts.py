@@ -144,3 +144,64 @@ def test_p99_interval_brackets_the_p99_and_narrows_with_samples():
     assert stats.p99_interval([0.5]) == (0.5, 0.5)
     few = sorted(random.Random(0).expovariate(1.0) for _ in range(50))
     assert stats.p99_interval(few)[1] == few[-1]  # with few samples the bound is the maximum
+
+
+def test_load_generator_modes_minimum_count_stop_event_and_body_check():
+    """The one load generator's features for the deploy tests and benchmarks: a new connection
+    per request (and only then), half and half, a minimum count past the window, a stop event,
+    and a 200 whose body the check refuses counted as a failure."""
+    import socketserver
+    import threading
+
+    from mlops_cli.profile.loadgen import BackgroundLoad, served_version
+
+    connections = []
+    answer = b'{"model_version":"7","outputs":[{"name":"y"}]}'
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            connections.append(1)
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    byte = self.rfile.read(1)
+                    if not byte:
+                        return
+                    head += byte
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                self.rfile.read(length)
+                close = b"connection: close" in head.lower()
+                extra = b"connection: close\r\n" if close else b""
+                self.wfile.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(answer), extra, answer)
+                )
+                if close:
+                    return
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    payload = request_bytes("127.0.0.1", port, "/v2/models/m/infer", b"{}")
+    try:
+        fresh = run_load("127.0.0.1", port, payload, 2, 0.3, False, mode="fresh", label=served_version)
+        assert fresh.ok > 5 and fresh.failed == 0 and fresh.labels == {"7": fresh.ok}
+        assert len(connections) == fresh.ok  # one connection per request
+        connections.clear()
+        kept = run_load("127.0.0.1", port, payload, 2, 0.01, False, mode="keep-alive", min_requests=300)
+        assert kept.ok >= 300 and len(connections) == 2  # past its window, on two connections
+        connections.clear()
+        both = BackgroundLoad("127.0.0.1", port, payload, 4, 200.0, mode="both", label=served_version).start()
+        time.sleep(0.5)
+        mixed = both.stop()
+        assert mixed.failed == 0 and 2 < len(connections) < mixed.ok + 2  # two kept, two fresh
+    finally:
+        server.shutdown()
+        server.server_close()
+    echo = EchoServer()  # answers 200 without a model_version: not the inference JSON
+    try:
+        payload = request_bytes("127.0.0.1", echo.port, "/x", b"{}")
+        checked = run_load("127.0.0.1", echo.port, payload, 1, 0.1, False, label=served_version)
+    finally:
+        echo.close()
+    assert checked.ok == 0 and checked.failed > 0 and "not the inference JSON" in checked.first_error

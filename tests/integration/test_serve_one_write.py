@@ -1,0 +1,144 @@
+"""Each response of `mlops serve` leaves in one write (issue #24: two writes per response cost
+a syscall each, and without TCP_NODELAY a Nagle wait). A real uvicorn server over a real socket
+with the real app; the only instrument is a count of the writes reaching the real transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+
+from mlops_cli.serving.protocol import OneWriteProtocol
+from mlops_cli.serving.server import http_protocol
+from tests.asgi_helpers import served_app
+from tests.onnx_helpers import FEATURES, logistic_onnx
+from tests.serving_helpers import free_port
+
+
+class Recorder:
+    """The real transport, with every write it is given recorded."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        CountingProtocol.writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
+class CountingProtocol(OneWriteProtocol):
+    """OneWriteProtocol over a Recorder of its real transport."""
+
+    writes: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(Recorder(transport))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = served_app(logistic_onnx(tmp_path_factory.mktemp("one-write")), "m", FEATURES)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=CountingProtocol, lifespan="on", log_level="warning"
+    )
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not runner.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.started
+    yield port
+    runner.should_exit = True
+    thread.join(30)
+
+
+def _exchange(port: int, raw: bytes, responses: int = 1) -> bytes:
+    """Send `raw` on one connection and read until `responses` complete answers arrived."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while data.count(b"HTTP/1.1 ") < responses or not _complete(data, responses):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def _complete(data: bytes, responses: int) -> bool:
+    rest = data
+    for _ in range(responses):
+        head, sep, rest = rest.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        if len(rest) < length:
+            return False
+        rest = rest[length:]
+    return True
+
+
+def _post(path: str, payload: dict, extra: str = "") -> bytes:
+    body = json.dumps(payload).encode()
+    head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    head += f"content-length: {len(body)}\r\n"
+    return (head + extra + "\r\n").encode() + body
+
+
+INFER = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4]}]}
+
+
+def test_the_serve_settings_use_the_one_write_protocol():
+    assert http_protocol() == "mlops_cli.serving.protocol:OneWriteProtocol"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (_post("/v2/models/m/infer", INFER), b"200"),
+        (_post("/v2/models/m/infer", {"inputs": []}), b"400"),
+        (_post("/invocations", {"inputs": [[0.1, 0.2, 0.3, 0.4]]}), b"200"),
+        (b"GET /v2/health/ready HTTP/1.1\r\nhost: x\r\n\r\n", b"200"),
+        (b"GET /nowhere HTTP/1.1\r\nhost: x\r\n\r\n", b"404"),
+    ],
+)
+def test_a_response_is_one_write(server, raw, status):
+    CountingProtocol.writes.clear()
+    answer = _exchange(server, raw)
+    assert answer.startswith(b"HTTP/1.1 " + status)
+    assert CountingProtocol.writes == [answer], "header and body must leave together"
+
+
+def test_head_pipelining_and_100_continue_still_answer_in_order(server):
+    CountingProtocol.writes.clear()
+    head = b"HEAD /v2/health/ready HTTP/1.1\r\nhost: x\r\n\r\n"
+    live = b"GET /v2/health/live HTTP/1.1\r\nhost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        sock.sendall(head + live + _post("/v2/models/m/infer", INFER))
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 3 or not data.endswith(b"]}]}"):
+            data += sock.recv(65536)
+    # HEAD's header block has no body to wait for: it leaves when its response completes.
+    assert data.startswith(b"HTTP/1.1 405")  # the app answers HEAD with 405, and no body follows
+    assert data.index(b'{"live":true}') < data.index(b"model_version")
+    assert len(CountingProtocol.writes) == 3 and b"".join(CountingProtocol.writes) == data
+    continued = _post("/v2/models/m/infer", INFER, "expect: 100-continue\r\n")
+    head_part, _, body = continued.partition(b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        sock.sendall(head_part + b"\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")  # not held back
+        sock.sendall(body)
+        data = b""
+        while not _complete(data, 1):
+            data += sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 200") and b"model_version" in data
