@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlops_cli import storage
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.batch import storage
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.kubernetes_job import JobSpec, check_parallelism, indexed_job, job_name
 from mlops_cli.batch.inputs import resolve_inputs
