@@ -194,7 +194,7 @@ def _follow(kubectl: Kubectl, spec: JobSpec, wait: list[str], timeout: float) ->
 
 def failed_pod_logs(kubectl: Kubectl, spec: JobSpec) -> list[str]:
     """The failed pods' index, state and last log lines; a read that fails says so in a line."""
-    from mlops_cli.targets.kubernetes import pod_state
+    from mlops_cli.targets.kubernetes_status import pod_state
 
     selector = f"batch.kubernetes.io/job-name={spec.name}"
     try:
