@@ -155,12 +155,15 @@ def _shard_args(request: ScoreRequest, prefix: str, fmt: str) -> list[str]:
 
 
 def _packaged_image(store: Store, ref: str) -> str:
+    """The newest image `mlops package REF --with-batch` built (one that can run the shards)."""
     images = job_store.list_artifacts(store.conn, ModelRef.parse(ref), "image")
-    if not images:
+    batch = [image for image in images if image.details.get("with_batch")]
+    if not batch:
         raise UsageError(
-            f"{ref} has no packaged image", hint="give --image, or build one with `mlops package`"
+            f"{ref} has no image that can run score-batch shards",
+            hint=f"give --image, or build one: mlops package {ref} --with-batch",
         )
-    return images[-1].ref
+    return batch[-1].ref
 
 
 def _yaml(manifest: dict[str, Any]) -> str:
