@@ -9,7 +9,6 @@ waits for `_SUCCESS`; a failed or interrupted run leaves none, and a rerun overw
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,14 +22,15 @@ from mlops_cli.batch.records import KIND, failure_recorded
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.batch.run import check_inputs
 from mlops_cli.domain import ModelRef
-from mlops_cli.errors import ExternalToolError, MlopsError, UsageError
+from mlops_cli.errors import ExternalToolError, UsageError
 from mlops_cli.runtime.loader import resolve_onnx
 from mlops_cli.runtime.mapping import schema_from_signature
+from mlops_cli.storage import prefixes
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 from mlops_cli.targets.kubectl import Kubectl, KubectlError
 
-SUCCESS = "_SUCCESS"
+SUCCESS = prefixes.SUCCESS
 WAIT_STEP = 15  # seconds per `kubectl wait`; between two, the Job is checked for failure
 LOG_LINES = 20
 PODS_SHOWN = 3
@@ -122,11 +122,11 @@ def score_on_kubernetes(
     started = time.monotonic()
     marker = storage.join(prefix, SUCCESS)
     with failure_recorded(store, job.id, prov):
-        if storage.exists(marker):
-            storage.remove(marker)  # from here on, readers know the prefix is being rewritten
+        prefixes.start_rewrite(prefix)  # from here on, readers know the prefix is being rewritten
         kubectl.run("apply", "-f", "-", input=text)
         _follow(kubectl, spec, wait, options.timeout)
-        shards = _publish(prefix, plan["outputs"], model.ref, job_id)
+        facts = {"model": model.ref, "job": job_id}
+        shards = prefixes.finish(prefix, plan["outputs"], facts, listing="shards")
     final = {"output": {"path": prefix, "format": fmt, "sha256": None, "rows": None,
              "size": sum(s["size"] for s in shards), "shards": shards, "success_marker": marker},
              "duration_s": round(time.monotonic() - started, 3), "error": None}  # fmt: skip
@@ -216,16 +216,3 @@ def failed_pod_logs(kubectl: Kubectl, spec: JobSpec) -> list[str]:
         except KubectlError as exc:
             lines.append(f"  (no log: {exc.message})")
     return lines
-
-
-def _publish(prefix: str, outputs: list[str], ref: str, job_id: str) -> list[dict[str, Any]]:
-    """Check every shard's object is there, then write `_SUCCESS` naming them: the output is done."""
-    shards = []
-    for url in outputs:
-        info = storage.info(url)
-        if info is None:
-            raise MlopsError(f"the Job completed but {url} is missing", hint="was the output prefix changed?")
-        shards.append({"path": url, "size": info["size"], "version": info["version"]})
-    manifest = {"model": ref, "job": job_id, "shards": shards}
-    storage.write_bytes(storage.join(prefix, SUCCESS), json.dumps(manifest, indent=2).encode())
-    return shards
