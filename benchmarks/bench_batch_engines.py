@@ -10,8 +10,9 @@ engine's session uses 2 threads, Spark's 1 per task, and tree sums depend on it)
 
 Targets (issue #21): Spark local[2] within 2x the local engine; S3 within 1.3x of disk.
 
-CPU time is each case's process tree's user+system seconds (children reaped by their parents,
-as Spark's JVM and Python workers are), printed beside the wall time with the load average.
+CPU time is each case's process tree's user+system seconds (the tree sampled every 0.1 s, each
+process's last reading summed: Spark's JVM and Python workers are not reaped by the CLI, so
+rusage would miss them), printed beside the wall time with the load average.
 `--variant K=V` (repeatable) adds a "spark local[2] variant" case with those --spark-conf
 settings, to try a tuning side by side before making it a default.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import socket
 import statistics
@@ -34,7 +34,33 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_score_batch import ROOT, make_data, make_models, register, run_measured  # noqa: E402
+from bench_score_batch import ROOT, make_data, make_models, register  # noqa: E402
+
+
+def run_timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of the command's whole process tree."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    seen: dict[int, float] = {}
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        for process in tree:
+            try:
+                times = process.cpu_times()
+                seen[process.pid] = times.user + times.system
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr.read().decode()}")
+    return elapsed, sum(seen.values())
 
 
 def free_port() -> int:
@@ -134,10 +160,7 @@ def main() -> None:
                 cases["spark local[2] variant"] = [*cases["spark local[2]"], *conf]
         for _ in range(args.repeats):
             for name, argv in cases.items():
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                elapsed, _ = run_measured(argv, project, env)
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                elapsed, used = run_timed(argv, project, env)
                 times.setdefault(name, []).append(elapsed)
                 cpu.setdefault(name, []).append(used)
                 print(f"  {name}: {elapsed:.2f} s wall, {used:.1f} s CPU, load {os.getloadavg()[0]:.1f}",
