@@ -32,18 +32,15 @@ from mlops_cli.runtime.mapping import InputError, ModelSchema
 WRITERS = {"parquet": "parquet", "csv": "csv", "jsonl": "json"}
 MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
 CONNECT_TIMEOUT = 5.0
-# A batch job's own defaults (--spark-conf overrides each). Measured side by side at 1M rows on
-# local[2] (benchmarks/bench_batch_engines.py, docs/concepts/benchmarks.md): 31.0 s of CPU
-# against 46.6 s with Spark's defaults, 50 s wall against 80 s. No web UI (a Jetty server and
-# its listeners for a job nobody watches); partitions as large as a file split allows (Spark
-# still spreads an input over every core); bigger Parquet reader batches; the driver JVM without
-# the C2 JIT and with the throughput collector (short jobs on few cores spend much of their CPU
-# compiling and in G1's concurrent threads).
+# A batch job's own defaults (--spark-conf overrides each): no web UI (a Jetty server and its
+# listeners for a job nobody watches), partitions as large as a file split allows (Spark still
+# spreads an input over every core), bigger Parquet reader batches. JVM flags were tried and
+# left out: without the C2 JIT (-XX:TieredStopAtLevel=1) a 1M-row job used a third less CPU
+# but a 5M-row one more (docs/concepts/benchmarks.md, "Engines' speed").
 SPEED = {
     "spark.ui.enabled": "false",
     "spark.sql.files.maxPartitionBytes": "1g",
     "spark.sql.parquet.columnarReaderBatchSize": "16384",
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:TieredStopAtLevel=1",
 }
 
 
