@@ -32,16 +32,9 @@ from mlops_cli.runtime.mapping import InputError, ModelSchema
 WRITERS = {"parquet": "parquet", "csv": "csv", "jsonl": "json"}
 MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
 CONNECT_TIMEOUT = 5.0
-# A batch job's own defaults (--spark-conf overrides each): no web UI (a Jetty server and its
-# listeners for a job nobody watches), partitions as large as a file split allows (Spark still
-# spreads an input over every core), bigger Parquet reader batches. JVM flags were tried and
-# left out: without the C2 JIT (-XX:TieredStopAtLevel=1) a 1M-row job used a third less CPU
-# but a 5M-row one more (docs/concepts/benchmarks.md, "Engines' speed").
-SPEED = {
-    "spark.ui.enabled": "false",
-    "spark.sql.files.maxPartitionBytes": "1g",
-    "spark.sql.parquet.columnarReaderBatchSize": "16384",
-}
+# Spark's own defaults are kept: a web UI off, 1g file splits, 16k-row Parquet reader batches and
+# a driver JVM without its C2 JIT were each measured side by side and none helped a 5M-row job
+# (docs/concepts/benchmarks.md, "Engines' speed"); --spark-conf sets any of them.
 
 
 class SparkJobError(ExternalToolError):
@@ -180,7 +173,6 @@ def _defaults(request: ScoreRequest) -> dict[str, str]:
         "spark.pyspark.driver.python": os.environ.get("PYSPARK_DRIVER_PYTHON") or sys.executable,
         "spark.ui.showConsoleProgress": "false",
         "spark.task.maxFailures": "4",
-        **SPEED,
     }
 
 
