@@ -1,8 +1,10 @@
-"""A real S3-compatible server for tests: moto's server mode on 127.0.0.1, one per session.
+"""The one S3-compatible server for tests: moto's server mode on 127.0.0.1, one per session.
 
-Skipped when moto is not installed; MLOPS_REQUIRE_S3=1 (as in CI) turns that skip into a
-failure. `s3` points AWS_ENDPOINT_URL and dummy credentials at the server for one test and gives
-a fresh bucket; the CLI reaches it through fsspec/s3fs like any user's S3.
+Used by score-batch's and push/pull's tests alike. Skipped when moto is not installed;
+MLOPS_REQUIRE_S3=1 (as in CI) turns that skip into a failure. `s3` points AWS_ENDPOINT_URL and
+dummy credentials at the server for one test and gives a fresh bucket; `moto_server.env` and
+`.new_bucket()` serve tests that start subprocesses of their own. The CLI reaches the server
+through mlops_cli/storage/ (fsspec/s3fs) like any user's S3.
 """
 
 from __future__ import annotations
@@ -40,6 +42,31 @@ class MotoServer:
     endpoint: str
     process: subprocess.Popen
 
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client needs: the endpoint and dummy credentials."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def new_bucket(self) -> str:
+        import boto3
+
+        name = f"mlops-{secrets.token_hex(4)}"
+        env = self.env
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        ).create_bucket(Bucket=name)
+        return name
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -73,10 +100,8 @@ def start_moto(log: Path, *, require_auth: bool = False) -> MotoServer:
 
 def use_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     """Point fsspec/s3fs (and boto) at `endpoint` with dummy credentials, forgetting old clients."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for key, value in MotoServer(endpoint, None).env.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     import s3fs

@@ -10,7 +10,7 @@
 - `checkpoint`: the job folder `.mlops/jobs/<id>/`: plan, lock and finished parts.
 - `encoding`: a part's rows as CSV / JSON Lines bytes, so the output is assembled by concatenation.
 - `writers`: finished parts assembled into the output under a temp name, then renamed.
-- `storage`: object-storage URLs (s3://, gs://, az://) through fsspec: list, open, publish.
+- object-storage URLs (s3://, gs://, az://) go through mlops_cli/storage/ (shared with remote/).
 - `records`: the job records every engine shares (resume lookup, abandon, failure recording).
 - `run`: the domain function the command calls (the local engine).
 - `engines/`: the other places score-batch runs: Spark, a Kubernetes Indexed Job, one shard.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from mlops_cli.batch import storage
+from mlops_cli import storage
 from mlops_cli.batch.request import _SUFFIXES, format_of
 from mlops_cli.errors import MlopsError, NotFoundError, UsageError
 from mlops_cli.runtime.mapping import InputError

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlops_cli import storage
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.batch import storage
 from mlops_cli.batch.checkpoint import JobFolder
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.domain import Job, Provenance

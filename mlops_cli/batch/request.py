@@ -61,7 +61,7 @@ class ScoreRequest:
 
     model: str
     inputs: tuple[str, ...]
-    output: Path | str  # a str is an object-storage URL (batch/storage.py)
+    output: Path | str  # a str is an object-storage URL (mlops_cli/storage/)
     output_format: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     workers: int = 1
@@ -112,7 +112,7 @@ class ScoreRequest:
     def output_target(self) -> tuple[Path | str, str]:
         """The output file (a Path, or an object's URL) and its format; a folder (or a URL
         ending in /) gets `scores[-I-of-N].<format>` inside it."""
-        from mlops_cli.batch import storage
+        from mlops_cli import storage
 
         if isinstance(self.output, str):
             if storage.is_folder(self.output):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_cli.batch import storage
+from mlops_cli import storage
 from mlops_cli.batch.encoding import CONCATENATED, encode_jsonl, encoded_path, header
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.hashing import sha256_file

@@ -1,36 +1,24 @@
-"""A remote in object storage (S3, Google Cloud Storage, Azure Blob) through fsspec.
-
-Credentials come only from each backend's own environment and config files (AWS_* variables
-and ~/.aws for s3fs, GOOGLE_APPLICATION_CREDENTIALS for gcsfs, AZURE_STORAGE_* for adlfs);
-mlops stores none. Create-if-absent uses the service's conditional write: S3 `If-None-Match: *`,
+"""A remote in object storage (S3, Google Cloud Storage, Azure Blob), opened through
+mlops_cli/storage/ like every other URL (credentials from the environment, the same errors
+and exit codes). Create-if-absent uses the service's conditional write: S3 `If-None-Match: *`,
 GCS `ifGenerationMatch=0`, Azure `If-None-Match: *` (adlfs `overwrite=False`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from mlops_cli.errors import MissingDependencyError, RemoteError
+from mlops_cli import storage
+from mlops_cli.errors import NotFoundError, RemoteError
 from mlops_cli.hashing import ALGORITHM, CHUNK
-from mlops_cli.remote.urls import OBJECT_STORES
 
 # What each backend passes to `pipe_file` for a write that fails when the object exists.
-_CREATE_ONLY: dict[str, dict[str, Any]] = {
+_CREATE_ONLY: dict[str, dict[str, object]] = {
     "s3": {"mode": "create"},
     "gcs": {"mode": "create"},
     "az": {"overwrite": False},
-}
-# Fail in seconds, not minutes, when an endpoint does not answer (s3fs retries 5 times itself).
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "s3": {"config_kwargs": {"connect_timeout": 5, "retries": {"max_attempts": 2}}},
-}
-CREDENTIALS = {
-    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials",
-    "gcs": "GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`",
-    "az": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_NAME with a key or `az login`",
 }
 GUARANTEES = {
     "s3": "create-if-absent by conditional PUT (If-None-Match: *), atomic on AWS S3 since 2024-08",
@@ -43,42 +31,36 @@ class ObjectStoreBackend:
     """Paths are `/`-separated and relative to `BUCKET/PREFIX`."""
 
     def __init__(self, url: str) -> None:
-        scheme, _, rest = url.partition("://")
-        self.protocol, module, extra = OBJECT_STORES[scheme]
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(module, extra)
-        import fsspec
-
         self.url = url
-        self.root = rest.strip("/")
-        self.bucket = self.root.split("/", 1)[0]
+        self.protocol = storage.backend_of(url).protocol
+        self.fs, self.root = storage.filesystem(url)
+        self.bucket = storage.bucket_of(url)
         self.guarantees = GUARANTEES[self.protocol]
-        self.fs = fsspec.filesystem(
-            self.protocol, skip_instance_cache=True, **_OPTIONS.get(self.protocol, {})
-        )
-        if hasattr(self.fs, "retries"):
-            self.fs.retries = 2
 
     def _full(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
     def _call(self, what: str, function, *args, **kwargs):
+        """`function`, its backend's errors mapped by storage.errors; a missing object and a
+        create that found one pass through as FileNotFoundError/FileExistsError."""
         try:
             return function(*args, **kwargs)
         except (FileNotFoundError, FileExistsError):
             raise
-        except Exception as exc:  # noqa: BLE001 - each backend raises its own types; named below
-            raise _error(exc, what, self.url, CREDENTIALS[self.protocol]) from exc
+        except Exception:  # noqa: BLE001 - re-raised, mapped by storage.errors
+            with storage.errors(self.url, f"{what} on"):
+                raise
 
     # -- reading -------------------------------------------------------------------------------
 
     def check(self, create: bool = False) -> None:
-        """RemoteError unless the bucket exists and answers (a push never creates buckets)."""
+        """NotFoundError (exit 1) when the bucket does not exist (a push never creates buckets),
+        StorageError (exit 4) when it does not answer or refuses the credentials."""
         try:
             self._call("reaching the bucket", self.fs.info, self.bucket)
         except FileNotFoundError:
-            raise RemoteError(
-                f"the bucket of {self.url} does not exist or is not reachable",
+            raise NotFoundError(
+                f"the bucket {self.bucket!r} of {self.url} does not exist",
                 hint="create the bucket, or check the URL and the endpoint (AWS_ENDPOINT_URL)",
             ) from None
 
@@ -143,21 +125,6 @@ class ObjectStoreBackend:
                 f"the upload of blob {digest} did not arrive whole ({stored} of {size} bytes)",
                 hint="push again",
             )
-
-
-def _error(exc: Exception, what: str, url: str, credentials: str) -> RemoteError:
-    """One line a person can act on, for the many error types of the backends."""
-    name = type(exc).__name__
-    text = str(exc) or name
-    if "Credentials" in name or "credential" in text.lower() or isinstance(exc, PermissionError):
-        return RemoteError(
-            f"{url}: no usable credentials while {what} ({text})",
-            hint=f"set the usual credentials: {credentials}",
-        )
-    return RemoteError(
-        f"{url} is unreachable while {what}: {text}",
-        hint="check the network, the URL and the endpoint (AWS_ENDPOINT_URL for S3-compatible stores)",
-    )
 
 
 class _Discard:

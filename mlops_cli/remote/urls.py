@@ -1,19 +1,11 @@
-"""Remote URLs: a folder path, or object storage through fsspec and its optional backends."""
+"""Remote URLs: a folder path, or object storage (the schemes of mlops_cli/storage/)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mlops_cli.errors import UsageError
-
-# scheme -> (fsspec protocol, the Python package that implements it, the mlops-cli extra)
-OBJECT_STORES = {
-    "s3": ("s3", "s3fs", "s3"),
-    "gs": ("gcs", "gcsfs", "gcs"),
-    "gcs": ("gcs", "gcsfs", "gcs"),
-    "az": ("az", "adlfs", "azure"),
-    "abfs": ("az", "adlfs", "azure"),
-}
+from mlops_cli.storage.urls import BACKENDS, known_schemes
 
 
 def normalise_url(text: str) -> str:
@@ -28,9 +20,10 @@ def normalise_url(text: str) -> str:
     scheme = scheme.lower()
     if scheme == "file":
         return str(Path(rest).expanduser().absolute())
-    if scheme not in OBJECT_STORES:
-        known = ", ".join(f"{s}://" for s in OBJECT_STORES)
-        raise UsageError(f"unsupported remote URL {text!r}", hint=f"use a folder path or one of {known}")
+    if scheme not in BACKENDS:
+        raise UsageError(
+            f"unsupported remote URL {text!r}", hint=f"use a folder path or one of {known_schemes()}"
+        )
     bucket = rest.strip("/").split("/", 1)[0]
     if not bucket or "@" in bucket or "?" in rest:
         raise UsageError(

@@ -35,6 +35,9 @@ DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "relpaths.py", "serving", "runtime")
 # The one runtime module that knows the store: the image never resolves references.
 NOT_IN_IMAGE = ("loader.py",)
+# `--with-batch`: what `python -m mlops_cli.batch.engines.shard` imports besides the above
+# (score-batch --target kubernetes runs it in each pod); loader.py comes too.
+BATCH_CODE = ("domain.py", "pids.py", "batch", "storage", "store", "audit")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class PackageResult:
     packages: list[str] = field(default_factory=list)
     platform: str | None = None
     models: list[str] = field(default_factory=list)  # every version the image serves, `ref` first
+    with_batch: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         added = self.size - self.base_size if self.size is not None and self.base_size is not None else None
@@ -72,6 +76,7 @@ class PackageResult:
             "packages": self.packages,
             "platform": self.platform,
             "models": self.models or [self.ref],
+            "with_batch": self.with_batch,
         }
 
 
@@ -125,20 +130,21 @@ def write_context(
     target: Platform | None = None,
     gpu: bool = False,
     others: list[ModelVersion] | tuple = (),
+    with_batch: bool = False,
 ) -> tuple[dict[str, str], list[str]]:
     """Fill `dest` with Dockerfile, requirements.txt, wheels/, app/ and model/ (and, for the
     `others` served beside `version`, models/1, models/2, ...).
 
     Returns the labels and the pinned requirements.
     """
-    serving = wheels.pins(with_collect=with_collect)
+    serving = wheels.pins(with_collect=with_collect, with_batch=with_batch)
     with_env = next((v for v in (version, *others) if (v.entry or {}).get("environment")), version)
     pinned = with_environment(gpu_pins(serving) if gpu else serving, with_env)
     found = wheels.ensure_wheels(store.paths.cache / "wheels", pinned, wheel_source, target)
     wheels.copy_wheels(found, dest / "wheels")
     requirements = [f"{name}=={ver}" for name, ver in pinned]
     (dest / "requirements.txt").write_text("\n".join(requirements) + "\n")
-    _copy_code(dest / "app" / "mlops_cli")
+    _copy_code(dest / "app" / "mlops_cli", with_batch)
     copy_bundle(store, version, dest / "model")
     for index, other in enumerate(others, start=1):
         copy_bundle(store, other, dest / dockerfile.more_model_dir(index))
@@ -158,28 +164,30 @@ def with_environment(serving: list[tuple[str, str]], version: ModelVersion) -> l
     return [*pinned, *((n, v) for n, v in serving if wheels.normalise(n) not in names)]
 
 
-def code_files() -> list[tuple[str, Path]]:
-    """(path under mlops_cli/, source file) of the serving code an image or bundle carries."""
+def code_files(with_batch: bool = False) -> list[tuple[str, Path]]:
+    """(path under mlops_cli/, source file) of the serving code an image or bundle carries
+    (and, `with_batch`, the batch code a score-batch shard runs)."""
     source = Path(mlops_cli.__file__).parent
+    left_out = () if with_batch else NOT_IN_IMAGE
     found: list[tuple[str, Path]] = []
-    for name in IMAGE_CODE:
+    for name in (*IMAGE_CODE, *(BATCH_CODE if with_batch else ())):
         path = source / name
         if path.is_file():
             found.append((name, path))
             continue
         for file in sorted(path.rglob("*")):
             relative = file.relative_to(source)
-            if file.is_file() and not _left_out(relative):
+            if file.is_file() and not _left_out(relative, left_out):
                 found.append((relative.as_posix(), file))
     return found
 
 
-def _left_out(relative: Path) -> bool:
-    return "__pycache__" in relative.parts or relative.suffix == ".pyc" or relative.name in NOT_IN_IMAGE
+def _left_out(relative: Path, names: tuple[str, ...]) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix == ".pyc" or relative.name in names
 
 
-def _copy_code(dest: Path) -> None:
-    for relative, source in code_files():
+def _copy_code(dest: Path, with_batch: bool = False) -> None:
+    for relative, source in code_files(with_batch):
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
@@ -201,6 +209,7 @@ def package(
     arch_suffix: bool = False,
     gpu: bool = False,
     more_refs: tuple[str, ...] = (),
+    with_batch: bool = False,
 ) -> PackageResult:
     """Write the build context and (unless `build` is False) build and record the image.
 
@@ -250,7 +259,16 @@ def package(
         context.mkdir(parents=True, exist_ok=True)
         try:
             labels, requirements = write_context(
-                store, version, context, base_image, wheelhouse, with_collect, target, gpu, others
+                store,
+                version,
+                context,
+                base_image,
+                wheelhouse,
+                with_collect,
+                target,
+                gpu,
+                others=others,
+                with_batch=with_batch,
             )
         except OSError as exc:
             raise MlopsError(f"cannot write the build context in {context}: {exc.strerror or exc}") from exc
@@ -285,6 +303,7 @@ def package(
         packages=requirements,
         platform=target.name,
         models=[v.ref for v in every],
+        with_batch=with_batch,
     )
     details = {
         "tag": tag,
@@ -294,6 +313,7 @@ def package(
         "base_size": base_size,
         "packages": requirements,
         **({"models": [v.ref for v in every]} if others else {}),
+        "with_batch": with_batch,  # score-batch --target kubernetes picks such an image
     }
     for each in every:  # each version lists the image that serves it
         jobs.add_artifact(

@@ -23,6 +23,9 @@ from mlops_cli.packaging.platforms import Platform
 REQUIRED = ("onnxruntime", "numpy", "uvicorn", "h11", "click")
 SPEEDUPS = ("uvloop", "httptools", "orjson")  # used when present
 COLLECT = ("pyarrow",)
+# What `package --with-batch` adds so the image can run score-batch shards on object storage:
+# the readers/writers and the S3 backend, with their dependencies (closure() below).
+BATCH = ("pyarrow", "fsspec", "s3fs")
 
 PYTHON_VERSION = "3.11"
 # Debian bookworm (glibc 2.36) and python:3.11-slim run any manylinux wheel up to 2_36.
@@ -34,9 +37,11 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pins(with_collect: bool = False) -> list[tuple[str, str]]:
+def pins(with_collect: bool = False, with_batch: bool = False) -> list[tuple[str, str]]:
     """(name, version) of each package the image needs, at the version installed here."""
     wanted = [*REQUIRED, *SPEEDUPS, *(COLLECT if with_collect else ())]
+    if with_batch:
+        wanted += [name for name in closure(BATCH) if normalise(name) not in map(normalise, wanted)]
     found = []
     for name in wanted:
         try:
@@ -44,8 +49,33 @@ def pins(with_collect: bool = False) -> list[tuple[str, str]]:
         except importlib.metadata.PackageNotFoundError:
             if name in SPEEDUPS:
                 continue
-            raise MissingDependencyError(name, "serve") from None
+            raise MissingDependencyError(name, "batch,s3" if with_batch else "serve") from None
     return found
+
+
+def closure(names: tuple[str, ...]) -> list[str]:
+    """`names` and everything they require (their installed metadata, markers evaluated here:
+    the image runs the same Python on Linux), in a stable order. Images install with --no-deps,
+    so this is what makes the list complete. A package not installed here is returned as is
+    (pins() then names the extra that installs it)."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, str] = {}
+    todo = list(reversed(names))
+    while todo:
+        name = todo.pop()
+        if normalise(name) in found:
+            continue
+        found[normalise(name)] = name
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return list(found.values())
 
 
 def _wheel_matches(filename: str, name: str, version: str, platforms: tuple[str, ...] = PLATFORMS) -> bool:

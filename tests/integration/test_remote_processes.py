@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.remote_helpers import start_s3
+from tests.s3_helpers import MotoServer, moto_server  # noqa: F401
 from tests.serving_helpers import ACTOR, make_project
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    yield from start_s3(tmp_path_factory.mktemp("moto") / "moto.log")
+@pytest.fixture
+def s3(moto_server) -> MotoServer:  # noqa: F811 - the imported fixture, requested
+    """The session's S3-compatible server (tests/s3_helpers.py)."""
+    return moto_server
 
 
 def mlops(store: Path, *args, env: dict | None = None) -> subprocess.Popen:

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.remote_helpers import ok, register_random, start_s3
+from tests.remote_helpers import ok, register_random
+from tests.s3_helpers import MotoServer, moto_server  # noqa: F401
 from tests.serving_helpers import make_project
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    yield from start_s3(tmp_path_factory.mktemp("moto") / "moto.log")
+@pytest.fixture
+def s3(moto_server) -> MotoServer:  # noqa: F811 - the imported fixture, requested
+    """The session's S3-compatible server (tests/s3_helpers.py)."""
+    return moto_server
 
 
 @pytest.fixture
@@ -97,3 +99,16 @@ def test_missing_credentials_and_an_unreachable_endpoint(cli, project, url, monk
     result = cli("pull", "--all")
     assert result.exit_code == 4 and "unreachable" in result.stderr, result.stderr
     assert ok(cli("audit", "verify", "--json")).json["ok"]
+
+
+def test_a_bucket_that_does_not_exist_is_exit_1_as_in_score_batch(cli, project, s3, monkeypatch):
+    """One storage layer, one exit code: the service answered that the bucket is not there."""
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    register_random(cli, project / "m.bin")
+    ok(cli("remote", "add", "team", "s3://no-such-bucket-mlops/registry"))
+    for argv in (["push", "--all"], ["pull", "--all"]):
+        result = cli(*argv)
+        assert result.exit_code == 1, result.stderr
+        assert "'no-such-bucket-mlops'" in result.stderr and "does not exist" in result.stderr
+        assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr

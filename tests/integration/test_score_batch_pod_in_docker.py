@@ -6,10 +6,10 @@ emptyDir, the Secret's keys as environment (`envFrom`) and $(JOB_COMPLETION_INDE
 the env the manifest sets. Then `score-batch` follows the Job (stand-in kubectl) and publishes
 `_SUCCESS`; the shards together equal the local engine's output.
 
-The image is a TEST image: the offline Debian base plus the exact files the shard imported when
-it ran on this machine (mlops_cli and its runtime dependencies) and the model bundle at /model,
-standing in for an image built with mlops-cli[batch,s3]. Skipped without a Docker engine and the
-base image (failing under MLOPS_REQUIRE_DOCKER=1, as in CI).
+The image is the one users build: `mlops package forest --with-batch` on the offline Debian
+base (wheels downloaded on the host, built with the network off), which `score-batch --target
+kubernetes` then picks by itself (no --image). Skipped without a Docker engine and the base image
+(failing under MLOPS_REQUIRE_DOCKER=1, as in CI).
 """
 
 # ruff: noqa: F811 - pytest fixtures imported from the helpers are parameters of the tests
@@ -17,65 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import mlops_cli
 from tests.cli.test_score_batch import forest, make_table, ok, write  # noqa: F401
 from tests.docker_helpers import BASE_IMAGE, docker_engine
 from tests.kubectl_standin import install
 from tests.s3_helpers import moto_server, s3  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-PROBE = """
-import json, runpy, sys
-sys.argv = ["shard", *json.loads(sys.argv[1])]
-try:
-    runpy.run_module("mlops_cli.batch.engines.shard", run_name="__main__")
-except SystemExit as exc:
-    assert not exc.code, exc.code
-roots = set()
-for module in list(sys.modules.values()):
-    path = getattr(module, "__file__", None) or ""
-    if "site-packages/" in path:
-        head, rest = path.split("site-packages/", 1)
-        roots.add(head + "site-packages/" + rest.split("/")[0])
-print(json.dumps(sorted(roots)))
-"""
-
-
-def build_test_image(engine, context: Path, site_roots: list[str], bundle_dir: Path, tag: str) -> None:
-    site = context / "site"
-    site.mkdir(parents=True)
-    shutil.copytree(Path(mlops_cli.__file__).parent, site / "mlops_cli",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    for root in map(Path, site_roots):
-        if root.name == "mlops_cli" or not root.exists():
-            continue
-        target = site / root.name
-        if root.is_dir():
-            shutil.copytree(root, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        else:
-            shutil.copy2(root, target)
-        libs = root.with_name(f"{root.name}.libs")  # the vendored shared libraries of manylinux wheels
-        if libs.is_dir():
-            shutil.copytree(libs, site / libs.name, dirs_exist_ok=True)
-    for info in Path(site_roots[0]).parent.glob("*.dist-info"):  # importlib.metadata lookups
-        shutil.copytree(info, site / info.name, dirs_exist_ok=True)
-    shutil.copytree(bundle_dir, context / "model")
-    (context / "Dockerfile").write_text(
-        f"FROM {BASE_IMAGE}\nCOPY site/ /opt/site/\nCOPY model/ /model/\n"
-        "RUN mkdir -p /opt/venv/bin && ln -s /usr/bin/python3 /opt/venv/bin/python\n"
-        "ENV PYTHONPATH=/opt/site\nUSER 10001\n"
-    )
-    engine.images.build(path=str(context), tag=tag, rm=True, network_mode="none")
 
 
 def run_like_a_kubelet(engine, job: dict, index: int, secret: dict[str, str], volume_root: Path):
@@ -118,30 +71,23 @@ def run_like_a_kubelet(engine, job: dict, index: int, secret: dict[str, str], vo
     )
 
 
-def test_shard_pods_run_in_docker_against_s3(cli, project, forest, store, s3, tmp_path, monkeypatch):
-    from mlops_cli.models.manage import show_version
-    from mlops_cli.targets.bundling import copy_bundle
-
+def test_shard_pods_run_in_docker_against_s3(cli, project, forest, s3, tmp_path, monkeypatch):
     engine = docker_engine()
     data = write(make_table(3000), project / "in.parquet")
     url = s3.put(data, "in/data.parquet")
-    tag = f"mlops-batch-engines-shard:{os.getpid()}"
+    tag = f"mlops-batch-engines2-shard:{os.getpid()}"
     args = ["score-batch", "forest", "-i", url, "-o", s3.url("out/"), "--target", "kubernetes",
-            "--parallelism", 2, "--batch-size", 500, "--passthrough", "id", "--image", tag,
+            "--parallelism", 2, "--batch-size", 500, "--passthrough", "id",
             "--secret", "s3-creds", "--json"]  # fmt: skip
-    plan = ok(cli(*args, "--dry-run"))
-    bundle = copy_bundle(store, show_version(store, "forest"), tmp_path / "bundle").root
-    (container,) = plan["manifest"]["spec"]["template"]["spec"]["containers"]
-    probe_args = [a.replace("$(JOB_COMPLETION_INDEX)", "0") for a in container["args"]]
-    probe_args[probe_args.index("/model")] = str(bundle)
-    probe_args[probe_args.index(s3.url("out/"))] = s3.url("probe/")
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(probe_args)], capture_output=True,
-                          text=True, timeout=300, cwd=project)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    build_test_image(engine, tmp_path / "context", json.loads(done.stdout.splitlines()[-1]), bundle, tag)
+    refused = cli(*args, "--dry-run")  # no image that can run shards yet
+    assert refused.exit_code == 2 and "--with-batch" in refused.stderr, refused.stderr
+    built = ok(cli("package", "forest", "--with-batch", "--base-image", BASE_IMAGE, "--image", tag, "--json"))
+    assert built["with_batch"] and any(p.startswith("s3fs==") for p in built["packages"])
     names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
     secret = {name: os.environ[name] for name in names}  # the Secret --secret names
     try:
+        plan = ok(cli(*args, "--dry-run"))
+        assert plan["manifest"]["spec"]["template"]["spec"]["containers"][0]["image"] == tag
         for index in range(2):
             pod = run_like_a_kubelet(engine, plan["manifest"], index, secret, tmp_path)
             try:

@@ -9,13 +9,12 @@ waits for `_SUCCESS`; a failed or interrupted run leaves none, and a rerun overw
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mlops_cli import storage
 from mlops_cli.audit.provenance import provenance
-from mlops_cli.batch import storage
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.kubernetes_job import JobSpec, check_parallelism, indexed_job, job_name
 from mlops_cli.batch.inputs import resolve_inputs
@@ -23,14 +22,15 @@ from mlops_cli.batch.records import KIND, failure_recorded
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.batch.run import check_inputs
 from mlops_cli.domain import ModelRef
-from mlops_cli.errors import ExternalToolError, MlopsError, UsageError
+from mlops_cli.errors import ExternalToolError, UsageError
 from mlops_cli.runtime.loader import resolve_onnx
 from mlops_cli.runtime.mapping import schema_from_signature
+from mlops_cli.storage import prefixes
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 from mlops_cli.targets.kubectl import Kubectl, KubectlError
 
-SUCCESS = "_SUCCESS"
+SUCCESS = prefixes.SUCCESS
 WAIT_STEP = 15  # seconds per `kubectl wait`; between two, the Job is checked for failure
 LOG_LINES = 20
 PODS_SHOWN = 3
@@ -122,11 +122,11 @@ def score_on_kubernetes(
     started = time.monotonic()
     marker = storage.join(prefix, SUCCESS)
     with failure_recorded(store, job.id, prov):
-        if storage.exists(marker):
-            storage.remove(marker)  # from here on, readers know the prefix is being rewritten
+        prefixes.start_rewrite(prefix)  # from here on, readers know the prefix is being rewritten
         kubectl.run("apply", "-f", "-", input=text)
         _follow(kubectl, spec, wait, options.timeout)
-        shards = _publish(prefix, plan["outputs"], model.ref, job_id)
+        facts = {"model": model.ref, "job": job_id}
+        shards = prefixes.finish(prefix, plan["outputs"], facts, listing="shards")
     final = {"output": {"path": prefix, "format": fmt, "sha256": None, "rows": None,
              "size": sum(s["size"] for s in shards), "shards": shards, "success_marker": marker},
              "duration_s": round(time.monotonic() - started, 3), "error": None}  # fmt: skip
@@ -155,12 +155,15 @@ def _shard_args(request: ScoreRequest, prefix: str, fmt: str) -> list[str]:
 
 
 def _packaged_image(store: Store, ref: str) -> str:
+    """The newest image `mlops package REF --with-batch` built (one that can run the shards)."""
     images = job_store.list_artifacts(store.conn, ModelRef.parse(ref), "image")
-    if not images:
+    batch = [image for image in images if image.details.get("with_batch")]
+    if not batch:
         raise UsageError(
-            f"{ref} has no packaged image", hint="give --image, or build one with `mlops package`"
+            f"{ref} has no image that can run score-batch shards",
+            hint=f"give --image, or build one: mlops package {ref} --with-batch",
         )
-    return images[-1].ref
+    return batch[-1].ref
 
 
 def _yaml(manifest: dict[str, Any]) -> str:
@@ -194,7 +197,7 @@ def _follow(kubectl: Kubectl, spec: JobSpec, wait: list[str], timeout: float) ->
 
 def failed_pod_logs(kubectl: Kubectl, spec: JobSpec) -> list[str]:
     """The failed pods' index, state and last log lines; a read that fails says so in a line."""
-    from mlops_cli.targets.kubernetes import pod_state
+    from mlops_cli.targets.kubernetes_status import pod_state
 
     selector = f"batch.kubernetes.io/job-name={spec.name}"
     try:
@@ -213,16 +216,3 @@ def failed_pod_logs(kubectl: Kubectl, spec: JobSpec) -> list[str]:
         except KubectlError as exc:
             lines.append(f"  (no log: {exc.message})")
     return lines
-
-
-def _publish(prefix: str, outputs: list[str], ref: str, job_id: str) -> list[dict[str, Any]]:
-    """Check every shard's object is there, then write `_SUCCESS` naming them: the output is done."""
-    shards = []
-    for url in outputs:
-        info = storage.info(url)
-        if info is None:
-            raise MlopsError(f"the Job completed but {url} is missing", hint="was the output prefix changed?")
-        shards.append({"path": url, "size": info["size"], "version": info["version"]})
-    manifest = {"model": ref, "job": job_id, "shards": shards}
-    storage.write_bytes(storage.join(prefix, SUCCESS), json.dumps(manifest, indent=2).encode())
-    return shards

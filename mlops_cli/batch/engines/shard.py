@@ -4,7 +4,7 @@ What each pod of `score-batch --target kubernetes` runs (the Indexed Job passes
 `--shard $(JOB_COMPLETION_INDEX)/N`), and what anyone can run by hand on a model bundle (the
 `model/` folder `mlops package --no-build --output-dir DIR` writes). The scoring is the local
 engine's (batch/run.py `score_into_parts`, the same chunks, shards and output bytes); the parts
-live in a scratch folder and the output is published as one object (batch/storage.py).
+live in a scratch folder and the output is published as one object (mlops_cli/storage/).
 Argument parsing only (argparse): the image has no CLI dependencies. Errors: one `error:` line.
 """
 
@@ -22,13 +22,13 @@ from mlops_cli.batch.checkpoint import JobFolder
 from mlops_cli.batch.inputs import resolve_inputs
 from mlops_cli.batch.request import ScoreRequest, parse_columns, parse_shard
 from mlops_cli.batch.run import check_error_rate, check_inputs, score_into_parts
-from mlops_cli.batch.storage import location
 from mlops_cli.batch.worker import part_path
 from mlops_cli.batch.writers import check_output, write_output
 from mlops_cli.domain import NoProgress
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.runtime.loader import ResolvedModel
 from mlops_cli.runtime.mapping import schema_from_signature
+from mlops_cli.storage import location
 
 
 def model_from_bundle(folder: Path) -> ResolvedModel:

@@ -32,6 +32,9 @@ from mlops_cli.runtime.mapping import InputError, ModelSchema
 WRITERS = {"parquet": "parquet", "csv": "csv", "jsonl": "json"}
 MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://.+|yarn|k8s://.+|mesos://.+)$")
 CONNECT_TIMEOUT = 5.0
+# Spark's own defaults are kept: a web UI off, 1g file splits, 16k-row Parquet reader batches and
+# a driver JVM without its C2 JIT were each measured side by side and none helped a 5M-row job
+# (docs/concepts/benchmarks.md, "Engines' speed"); --spark-conf sets any of them.
 
 
 class SparkJobError(ExternalToolError):

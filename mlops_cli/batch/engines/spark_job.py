@@ -3,13 +3,22 @@
 The job is a `score-batch` job like a local one (same start event, same final details plus
 `engine` and `spark`); it is not resumable (Spark retries failed tasks itself, and a rerun
 starts over), and an interrupted run leaves no output (the folder is renamed in only at the end).
+
+An object-storage output (`s3://...`): Spark's own S3A connector needs the hadoop-aws jars and
+an AWS SDK bundle, which pyspark does not ship and an offline machine cannot fetch. So Spark
+writes the part files to a staging folder in the store (`.mlops/tmp/`, on the driver's machine:
+the executors must reach it, as for any local output), and the finished folder is published
+through mlops_cli/storage/ under the URL as a prefix, `_SUCCESS` last (storage/prefixes.py).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
+from mlops_cli import storage
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.spark import ModelFiles, SparkOptions, check_environment, run_job
@@ -23,6 +32,7 @@ from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.hashing import sha256_file
 from mlops_cli.runtime.loader import resolve_onnx
 from mlops_cli.runtime.mapping import schema_from_signature
+from mlops_cli.storage import prefixes
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
@@ -39,19 +49,28 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
     check_environment(options)
     model = resolve_onnx(store, request.model)
     files = resolve_inputs(request.inputs)
-    output, fmt = request.output_target()
     given = request.output
-    if isinstance(given, Path) and (given / "_SUCCESS").exists():  # an earlier Spark output: replace it
-        output = given.expanduser().absolute()
-        fmt = request.output_format or format_of(output, "output")
-    if isinstance(output, str):
-        raise UsageError(
-            "--engine spark writes to a path every executor can reach (a shared filesystem)",
-            hint="write to a local or mounted path, or use the local engine for s3://, gs://, az:// outputs",
+    prefix = None
+    if isinstance(given, str):  # object storage: staged here, published as a prefix
+        prefix = given.rstrip("/")
+        fmt = request.output_format or (
+            format_of(Path(prefix), "output") if Path(prefix).suffix else "parquet"
         )
+    else:
+        output, fmt = request.output_target()
+        if (given / "_SUCCESS").exists():  # an earlier Spark output: replace it
+            output = given.expanduser().absolute()
+            fmt = request.output_format or format_of(output, "output")
     schema = schema_from_signature(model.signature, request.features or None)
-    check_inputs(files, schema, request, output, None)
-    check_writable(output.with_name(f".{output.name}.probe"), "--output")  # a folder Spark fills
+    check_inputs(files, schema, request, prefix or output, None)
+    if prefix is not None:
+        storage.check_writable(prefix, "--output")  # the bucket and credentials, before Spark starts
+        store.paths.tmp.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="spark-output-", dir=store.paths.tmp))  # owner-only
+        output = staging / "output"
+    else:
+        staging = None
+        check_writable(output.with_name(f".{output.name}.probe"), "--output")  # a folder Spark fills
     prov = provenance(request.message)
     details = {
         "engine": "spark",
@@ -64,19 +83,26 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
     started = time.monotonic()
     relative = str(model.model_path.relative_to(model.root))
     files_of_model = ModelFiles(model.ref, model.root, relative, model.model_digest, model.signature)
-    with failure_recorded(store, job.id, prov):
-        counts = run_job(options, files_of_model, schema, request, files, output, fmt)
-        if counts["failed"] and not counts["scored"]:
-            raise MlopsError(f"no row could be scored: {counts['failed']:,} of {counts['rows']:,} failed")
+    try:
+        with failure_recorded(store, job.id, prov):
+            counts = run_job(options, files_of_model, schema, request, files, output, fmt)
+            if counts["failed"] and not counts["scored"]:
+                raise MlopsError(f"no row could be scored: {counts['failed']:,} of {counts['rows']:,} failed")
+            written = {
+                "path": prefix or str(output),
+                "format": fmt,
+                "sha256": folder_digest(output),
+                "rows": counts["scored"],
+                "size": _folder_size(output),
+                "partitions": counts["partitions"],
+            }
+            if prefix is not None:
+                written.update(_publish(output, prefix, model.ref, job.id))
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     final = {
-        "output": {
-            "path": str(output),
-            "format": fmt,
-            "sha256": folder_digest(output),
-            "rows": counts["scored"],
-            "size": _folder_size(output),
-            "partitions": counts["partitions"],
-        },
+        "output": written,
         "errors_output": None,
         "inputs": [f.to_dict() for f in files],
         "rows_read": counts["rows"],
@@ -91,6 +117,14 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
         "error": None,
     }
     return job_store.finish_job(store.conn, job.id, "completed", final, prov)
+
+
+def _publish(folder: Path, prefix: str, ref: str, job_id: str) -> dict:
+    """The staged part files under `prefix`, all-or-nothing by its `_SUCCESS` marker."""
+    prefixes.start_rewrite(prefix)
+    urls = prefixes.publish_folder(folder, prefix)
+    objects = prefixes.finish(prefix, urls, {"model": ref, "job": job_id})
+    return {"objects": objects, "success_marker": storage.join(prefix, prefixes.SUCCESS)}
 
 
 def _refuse_local_only(request: ScoreRequest) -> None:

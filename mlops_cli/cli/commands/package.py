@@ -61,6 +61,14 @@ def package(
             "--with-collect", help="Include pyarrow so the image can use --collect (about +170 MB)."
         ),
     ] = False,
+    with_batch: Annotated[
+        bool,
+        typer.Option(
+            "--with-batch",
+            help="Include the batch code, pyarrow and fsspec/s3fs so the image can run score-batch"
+            " shards (the default image of score-batch --target kubernetes).",
+        ),
+    ] = False,
     package_format: Annotated[
         str,
         typer.Option(
@@ -171,6 +179,7 @@ def package(
                             arch_suffix=len(targets) > 1,
                             gpu=gpu,
                             more_refs=more_refs,
+                            with_batch=with_batch,
                         )
                     )
             except ImageBuildError as exc:

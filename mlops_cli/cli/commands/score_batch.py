@@ -142,7 +142,7 @@ def score_batch(
     """
     from mlops_cli.batch.request import ScoreRequest, parse_columns, parse_shard
     from mlops_cli.batch.run import score_batch as run_score_batch
-    from mlops_cli.batch.storage import location
+    from mlops_cli.storage import location
 
     out = Output(json)
     job_id = None
