@@ -57,8 +57,8 @@ def checked(project: Path, *args: object) -> float:
 
 
 def bare_server_to_ready(project: Path) -> float:
+    from mlops_cli.packaging.bundling import local_bundle
     from mlops_cli.store import open_store
-    from mlops_cli.targets.bundling import local_bundle
 
     store = open_store(project)
     try:

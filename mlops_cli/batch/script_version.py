@@ -24,7 +24,7 @@ def resolve_for_batch(store: Store, ref: str) -> tuple[ResolvedModel, ScriptSpec
     """The version's verified files; for an Azure-form entry script also how to start it
     (its columns and interpreter are filled in by `script_schema` and `with_environment`)."""
     from mlops_cli.models.manage import show_version
-    from mlops_cli.targets.bundling import local_bundle
+    from mlops_cli.packaging.bundling import local_bundle
 
     if not show_version(store, ref).runs_own_model:
         return resolve_onnx(store, ref), None
@@ -52,9 +52,8 @@ def with_environment(
 ) -> ScriptSpec:
     """`spec` with its columns and the interpreter of the version's environment (built once and
     cached, as `serve` does; None with --env-manager local or no environment file)."""
-    from mlops_cli.environments.venvs import environment_for
+    from mlops_cli.environments.venvs import environment_for, envs_dir
     from mlops_cli.models.manage import show_version
-    from mlops_cli.targets.local import envs_dir
 
     entry = show_version(store, model.ref).entry
     environment = environment_for(envs_dir(store), entry, env_manager, progress)

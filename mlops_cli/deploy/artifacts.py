@@ -15,7 +15,7 @@ def with_artifact(
     """The local target serves the verified files (each version's, for several); image targets
     need an image holding every version."""
     if target == "local":
-        from mlops_cli.targets.bundling import local_bundle
+        from mlops_cli.packaging.bundling import local_bundle
 
         bundles = [local_bundle(store, v.ref)[1] for v in versions]
         others = [{**o, "model_dir": str(b)} for o, b in zip(spec.others, bundles[1:], strict=True)]
@@ -32,7 +32,7 @@ def with_artifact(
 def _entry_python(store: Store, versions: list[ModelVersion], dry_run: bool) -> dict[str, str]:
     """The entry scripts' environment (built now if needed): the local target runs its Python."""
     from mlops_cli.environments.together import shared_environment
-    from mlops_cli.targets.local import envs_dir
+    from mlops_cli.environments.venvs import envs_dir
 
     if dry_run:
         return {}

@@ -13,8 +13,8 @@ def image_for(store: Store, versions: list[ModelVersion], spec: DeploySpec, buil
     these versions and still exists in the engine is used (one with pyarrow when `--collect`
     is on); otherwise `mlops package` builds one (not when `build` is False, as in --dry-run).
     ExternalToolError when there is no engine or no such image."""
+    from mlops_cli.packaging.image import DEFAULT_BASE_IMAGE, default_tag, package
     from mlops_cli.targets import docker
-    from mlops_cli.targets.package import DEFAULT_BASE_IMAGE, default_tag, package
 
     wanted = spec.options.get("image")
     if wanted:

@@ -172,3 +172,8 @@ def _fix_paths(staging: Path, final: Path) -> None:
             continue
         if str(staging) in text:
             path.write_text(text.replace(str(staging), str(final)))
+
+
+def envs_dir(store: Any) -> Path:
+    """Where entry scripts' environments are cached (owner-only)."""
+    return store.paths.root / "envs"

@@ -100,12 +100,12 @@ def build_bundle(
     pip cannot fetch the wheels.
     """
     from mlops_cli.models.manage import verified_version
+    from mlops_cli.packaging import wheels
+    from mlops_cli.packaging.bundling import resolve_for_serving
+    from mlops_cli.packaging.image import code_files, with_environment
     from mlops_cli.runtime.loader import check_servable
     from mlops_cli.serving.bundle import BUNDLE_FILE, bundle_text
     from mlops_cli.store.integrity import registration_event
-    from mlops_cli.targets import wheels
-    from mlops_cli.targets.bundling import resolve_for_serving
-    from mlops_cli.targets.package import code_files, with_environment
 
     _check_output(output)
     if wheelhouse is not None and not wheelhouse.is_dir():

@@ -75,8 +75,7 @@ def over_http(request: ProfileRequest, ref: str) -> ProfileRequest:
 
 def build_environment(store: Store, version: ModelVersion, note: Callable[[str], None]) -> None:
     """Build the version's environment (once, cached) before any server waits for it."""
-    from mlops_cli.environments.venvs import environment_for
-    from mlops_cli.targets.local import envs_dir
+    from mlops_cli.environments.venvs import environment_for, envs_dir
 
     environment_for(envs_dir(store), version.entry, notify=note)
 

@@ -171,9 +171,9 @@ def more_latencies(run: Callable[[float], Any], runs: list, duration: float) -> 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:
     """The newest image recorded for the version that the engine still has, else a new build."""
     from mlops_cli.domain import ModelRef
+    from mlops_cli.packaging import image as packaging
     from mlops_cli.store import jobs
     from mlops_cli.targets import docker
-    from mlops_cli.targets import package as packaging
 
     for artifact in reversed(jobs.list_artifacts(store.conn, ModelRef.parse(version.ref), "image")):
         if docker.image_exists(artifact.digest or artifact.ref):
@@ -213,7 +213,7 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
         onnx_entry(version)
     _psutil()
     if "http" in request.modes:
-        from mlops_cli.targets.local import check_serving_dependencies
+        from mlops_cli.serving.launch import check_serving_dependencies
 
         check_serving_dependencies()
     if request.in_container:

@@ -18,9 +18,9 @@ from typing import Any
 
 from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
+from mlops_cli.packaging.dockerfile import USER_ID
 from mlops_cli.targets import docker, interrupts
 from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
-from mlops_cli.targets.dockerfile import USER_ID
 from mlops_cli.targets.switching import (
     RunPaths,
     forget,

@@ -26,9 +26,9 @@ from mlops_cli.domain import MEMORY_QUANTITY
 from mlops_cli.targets.base import DeploySpec, tuning_args
 
 CONTAINER_PORT = 8080
-PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (targets/dockerfile.py)
+PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (packaging/dockerfile.py)
 CONTAINER_NAME = "server"
-USER_ID = 10001  # targets/dockerfile.py's USER
+USER_ID = 10001  # packaging/dockerfile.py's USER
 COLLECT_DIR = "/var/lib/mlops/collected"
 DEFAULT_CPU = 0.5  # cores, when neither --cpu nor a stored profile gives one
 DEFAULT_MEMORY = "512Mi"

@@ -59,8 +59,8 @@ def test_a_converted_version_inherits_its_sources_git_commit(cli, project, fores
     assert shown["metadata"]["conversion"]["git"]["commit"] == converting
 
     from mlops_cli.models.manage import show_version
+    from mlops_cli.packaging.image import labels_for
     from mlops_cli.store import open_store
-    from mlops_cli.targets.package import labels_for
 
     with open_store() as store:
         labels = labels_for(show_version(store, "rf-onnx"))

@@ -120,7 +120,7 @@ def test_package_checks_the_base_image_name_too(cli, onnx_model):
 
 
 def test_valid_image_references_pass():
-    from mlops_cli.targets.imageref import validate_image_ref
+    from mlops_cli.packaging.imageref import validate_image_ref
 
     for ref in (
         "churn:3",

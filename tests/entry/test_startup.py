@@ -7,7 +7,7 @@ import sys
 
 from mlops_cli.environments.layer import precompile
 from mlops_cli.serving.config import ServeConfig
-from mlops_cli.targets.local import serving_argv
+from mlops_cli.serving.launch import serving_argv
 
 
 def test_the_default_cpu_provider_is_known_without_importing_onnxruntime():

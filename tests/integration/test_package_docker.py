@@ -248,8 +248,8 @@ def test_gpu_without_a_cuda_base_image_is_refused_before_any_work(engine, tmp_pa
 def test_one_platform_is_pushed_under_its_tag_without_an_index(engine, packaged, tmp_path):
     """`--push` of one image: pushed under the tag itself, the registry's digest returned, no
     index (the multi-platform index is tested with the arm64 build in test_package_arm64.py)."""
-    from mlops_cli.targets.image_push import push_images
-    from mlops_cli.targets.package import PackageResult
+    from mlops_cli.packaging.image import PackageResult
+    from mlops_cli.packaging.push import push_images
     from tests.registry_helpers import running_registry
 
     _, result = packaged

@@ -68,7 +68,7 @@ def run_pods_like_a_kubelet(plan: dict, bundle, project) -> None:
 
 
 def test_job_applied_followed_and_published(cli, project, forest, store, s3, tmp_path, monkeypatch):
-    from mlops_cli.targets.bundling import local_bundle
+    from mlops_cli.packaging.bundling import local_bundle
 
     data = write(make_table(2000), project / "in.parquet")
     url = s3.put(data, "in/data.parquet")

@@ -166,7 +166,7 @@ def test_spark_bad_environment_each_one_line(cli, project, forest, monkeypatch, 
 def test_spark_submit_entry_point_on_the_cluster(cli, project, forest, store, spark_home, spark_cluster):
     """The documented spark-submit entry point, on a model bundle, gives the local engine's rows."""
     from mlops_cli.models.manage import show_version
-    from mlops_cli.targets.bundling import copy_bundle
+    from mlops_cli.packaging.bundling import copy_bundle
 
     data = write(make_table(3000), project / "in.parquet")
     reference = local_reference(cli, data, project / "local.parquet")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mlops_cli.errors import UsageError
-from mlops_cli.targets import dockerfile
+from mlops_cli.packaging import dockerfile
 from mlops_cli.targets import kubernetes_manifests as k8s
 from mlops_cli.targets.base import DeploySpec
 from mlops_cli.targets.kubernetes import KubernetesTarget, parse_autoscale
@@ -217,7 +217,7 @@ def test_collected_data_goes_to_an_emptydir_or_the_named_claim(monkeypatch):
 
 
 def test_the_pod_fits_the_image_mlops_package_builds(monkeypatch):
-    """User, port and entrypoint flags as targets/dockerfile.py writes them, and the args the
+    """User, port and entrypoint flags as packaging/dockerfile.py writes them, and the args the
     manifest adds are ones the image's server accepts (its own argument parser reads them)."""
     from mlops_cli.serving import __main__ as serving_main
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mlops_cli.targets import package, wheels
+from mlops_cli.packaging import image as package
+from mlops_cli.packaging import wheels
 
 
 def test_the_batch_closure_holds_the_s3_backend_and_its_dependencies():

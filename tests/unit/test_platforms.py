@@ -70,7 +70,7 @@ def test_gpu_needs_a_cuda_base_and_says_how_to_get_one():
 
 
 def test_the_gpu_dockerfile_prefers_cuda_then_the_cpu():
-    from mlops_cli.targets import dockerfile
+    from mlops_cli.packaging import dockerfile
 
     text = dockerfile.render("m:1", "sha256:x", "cuda-py:3.11", {"a": "b"}, {"MLOPS_PROVIDERS": "cuda,cpu"})
     assert 'PORT=8080 \\\n    MLOPS_PROVIDERS="cuda,cpu"' in text

@@ -8,13 +8,13 @@ import asyncio
 import numpy as np
 import pytest
 
+from mlops_cli.packaging import dockerfile, wheels
 from mlops_cli.serving import invocations
 from mlops_cli.serving.auth import BearerAuth
 from mlops_cli.serving.batcher import MicroBatcher
 from mlops_cli.serving.bundle import Bundle, read_bundle, write_bundle_file
 from mlops_cli.serving.errors import HTTPError
 from mlops_cli.serving.metrics import Metrics
-from mlops_cli.targets import dockerfile, wheels
 
 
 def test_invocation_formats():
@@ -252,7 +252,7 @@ def test_the_image_code_imports_on_its_own(tmp_path):
     import sys
 
     import mlops_cli.serving
-    from mlops_cli.targets import package
+    from mlops_cli.packaging import image as package
 
     package._copy_code(tmp_path / "mlops_cli")
     modules = [f"mlops_cli.serving.{m.name}" for m in pkgutil.iter_modules(mlops_cli.serving.__path__)]

@@ -13,7 +13,7 @@ from mlops_cli.cli.commands._common import store_for
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefsArg, StoreOpt
 from mlops_cli.cli.output import Output, human_size
 from mlops_cli.errors import UsageError
-from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
+from mlops_cli.packaging.dockerfile import DEFAULT_BASE_IMAGE
 
 
 @contextmanager
@@ -132,8 +132,8 @@ def package(
 
     Example: mlops package churn:3 --format bundle -o churn.tar.gz --platform linux/arm64 --wheels
     """
-    from mlops_cli.targets import image_push
-    from mlops_cli.targets import package as packaging
+    from mlops_cli.packaging import image as packaging
+    from mlops_cli.packaging import push as image_push
 
     output = Output(json)
     if package_format not in ("image", "bundle"):

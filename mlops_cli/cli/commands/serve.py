@@ -12,7 +12,7 @@ from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ModelRefsArg, Provider
 from mlops_cli.cli.output import Output
 from mlops_cli.serving.config import ServeConfig
 
-local = LazyModule("mlops_cli.targets.local")
+served = LazyModule("mlops_cli.packaging.served")
 runtime_providers = LazyModule("mlops_cli.runtime.providers")
 
 
@@ -79,7 +79,7 @@ def serve(
     with store_for(store) as opened:
         for ref in refs:
             fetch_from_remote(output, opened, ref)
-        server = local.prepare(opened, refs[0], config, env_manager, output.note, tuple(refs[1:]))
+        server = served.prepare(opened, refs[0], config, env_manager, output.note, tuple(refs[1:]))
     if providers is not None:  # the CPU by default is no news; a choice from a list is
         output.note(choice.note())
     output.result(
@@ -95,4 +95,4 @@ def serve(
         f"Serving {', '.join(v.ref for v in (server.version, *server.others))} on {server.url}"
         f" (try {server.url}/v2/models/{server.version.name})",
     )
-    local.run(server)
+    served.run(server)

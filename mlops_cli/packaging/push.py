@@ -12,11 +12,11 @@ from typing import Any
 
 from mlops_cli.errors import UsageError
 from mlops_cli.packaging import platforms
+from mlops_cli.packaging.dockerfile import DEFAULT_BASE_IMAGE
+from mlops_cli.packaging.image import PackageResult
+from mlops_cli.packaging.imageref import validate_image_ref
 from mlops_cli.packaging.platforms import Platform
 from mlops_cli.targets import docker
-from mlops_cli.targets.dockerfile import DEFAULT_BASE_IMAGE
-from mlops_cli.targets.imageref import validate_image_ref
-from mlops_cli.targets.package import PackageResult
 
 
 def base_for(bases: list[str], target: Platform | None) -> str:

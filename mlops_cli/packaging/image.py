@@ -21,14 +21,14 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.domain import ModelRef, ModelVersion
 from mlops_cli.environments.together import check_together
 from mlops_cli.errors import MlopsError, UsageError
-from mlops_cli.packaging import platforms
+from mlops_cli.packaging import dockerfile, platforms, wheels
+from mlops_cli.packaging.bundling import copy_bundle
 from mlops_cli.packaging.gpu import PROVIDERS as GPU_PROVIDERS
 from mlops_cli.packaging.gpu import check_cuda_base, gpu_pins
+from mlops_cli.packaging.imageref import validate_image_ref
 from mlops_cli.packaging.platforms import Platform
 from mlops_cli.store import Store, jobs
-from mlops_cli.targets import docker, dockerfile, wheels
-from mlops_cli.targets.bundling import copy_bundle
-from mlops_cli.targets.imageref import validate_image_ref
+from mlops_cli.targets import docker
 
 DEFAULT_BASE_IMAGE = dockerfile.DEFAULT_BASE_IMAGE
 # The parts of this package the image carries: the server and the runtime it scores with.

@@ -1,10 +1,9 @@
-"""`mlops serve`: the scoring server on this machine, from a registered version."""
+"""What `mlops serve` runs: each version resolved from the store to a bundle folder, the
+environment they share, then the server started here or exec'd in that environment's Python."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -12,14 +11,12 @@ from pathlib import Path
 
 from mlops_cli.domain import ModelVersion
 from mlops_cli.environments.together import check_together, shared_environment
-from mlops_cli.environments.venvs import Environment, check_env_manager, isolated_env
-from mlops_cli.errors import MissingDependencyError, MlopsError, UsageError
-from mlops_cli.runtime.providers import CPU
+from mlops_cli.environments.venvs import Environment, check_env_manager, envs_dir, isolated_env
+from mlops_cli.errors import UsageError
+from mlops_cli.packaging.bundling import local_bundle
 from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.launch import check_port, check_serving_dependencies, serving_argv
 from mlops_cli.store import Store
-from mlops_cli.targets.bundling import local_bundle
-
-SERVING_MODULES = ("onnxruntime", "numpy", "uvicorn")
 
 
 @dataclass(frozen=True)
@@ -36,26 +33,6 @@ class LocalServer:
     def url(self) -> str:
         host = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
         return f"http://{host}:{self.config.port}"
-
-
-def check_serving_dependencies(collect: bool = False) -> None:
-    for module in (*SERVING_MODULES, *(("pyarrow",) if collect else ())):
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(module, "serve")
-
-
-def check_port(host: str, port: int) -> None:
-    """A clear error now, rather than a uvicorn log line later, when the address is taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise MlopsError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                hint="choose another --port or --host",
-            ) from None
 
 
 def prepare(
@@ -98,11 +75,6 @@ def prepare(
     return LocalServer(version, bundle, config, environment, tuple(v for v, _ in others))
 
 
-def envs_dir(store: Store) -> Path:
-    """Where entry scripts' environments are cached (owner-only)."""
-    return store.paths.root / "envs"
-
-
 def _check_entry_settings(version: ModelVersion, config: ServeConfig) -> None:
     """An Azure-form script answers with whatever run() returns: no tensors to batch or collect."""
     if version.runs_own_model and (config.collect_dir or config.batch_max_size > 1):
@@ -131,21 +103,3 @@ def run(server: LocalServer) -> None:
     from mlops_cli.serving.server import serve
 
     serve(server.config)
-
-
-def serving_argv(config: ServeConfig) -> list[str]:
-    """`-m mlops_cli.serving ...` for `config`: how a server starts in another interpreter."""
-    args = ["-m", "mlops_cli.serving", "--model-dir", config.bundle, "--host", config.host]
-    args += ["--port", str(config.port), "--workers", str(config.workers)]
-    args += ["--max-body-mb", str(config.max_body_mb), "--log-level", config.log_level]
-    args += ["--batch-max-size", str(config.batch_max_size)]
-    args += ["--batch-max-latency-ms", str(config.batch_max_latency_ms)]
-    if config.api_key_env:
-        args += ["--api-key-env", config.api_key_env]
-    if config.collect_dir:
-        args += ["--collect", config.collect_dir]
-    for bundle in config.more_bundles:
-        args += ["--more-model-dir", bundle]
-    if tuple(config.providers) != (CPU,):  # chosen here: the server must not fall back to the CPU
-        args += ["--providers", ",".join(config.providers)]
-    return args
