@@ -21,8 +21,15 @@ SWEEP = (
 )  # fmt: skip
 # Seen at a load average of 22 on 2 cores (eleven runnable processes per core): rows per
 # CPU-second differed by a median of 7 % (5 of 8 points within 15 %), p99 by a median of 42 %
-# (HTTP points up to 187 %: there the tail is the scheduler's). An idle CI machine does better.
-AGREE = 0.15  # |a - b| / mean, per point
+# (HTTP points up to 187 %: there the tail is the scheduler's). On 2026-12-06 the same VM, idle
+# (load 0.0), gave in-process points whose two repeats of 0.5 s, in one run, differed by up to
+# 45 % at the same CPU used (the host's speed moves, not the measurement): medians of 16-26 %
+# across runs, 1 failure in 2-3 runs at 15 %, at this commit and at the one before the wave.
+# The bound is therefore the noise floor of this machine kind, not the product's promise: a
+# figure read from chance (a handful of requests, CPU counted outside the window, a warm-up
+# measured) differs by far more. The 15 % agreement of the default sweep is a benchmark figure
+# on a quiet machine (`benchmarks/bench_profile.py --runs 2`), never a test.
+AGREE = 0.35  # |a - b| / mean, per point
 P99_AGREE = 0.5
 
 
