@@ -97,7 +97,11 @@ class FolderBackend:
         mode = self._dir_mode()
         try:
             if not self.root.is_dir():
-                self.root.mkdir(parents=True, mode=mode)
+                try:
+                    self.root.mkdir(parents=True, mode=mode)
+                except FileExistsError:  # another push made it between the check and here
+                    if not self.root.is_dir():
+                        raise
             current = self.root
             for part in folder.relative_to(self.root).parts:
                 current = current / part

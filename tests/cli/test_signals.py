@@ -23,11 +23,19 @@ def _mlops(project: Path, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _size(path: Path) -> int:
+    """0 for a part renamed or removed between the listing and the stat (a small blob's)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def _signal_once_a_part_exists(project: Path, proc: subprocess.Popen, sig: int) -> tuple[int, str]:
     tmp = project / ".mlops" / "tmp"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(p.name.endswith(".part") and p.stat().st_size > 0 for p in tmp.iterdir()):
+        if any(p.name.endswith(".part") and _size(p) > 0 for p in tmp.iterdir()):
             break
         time.sleep(0.002)
     assert proc.poll() is None, "the register finished before the signal could be sent"
