@@ -108,7 +108,7 @@ def _serve_until_building(project: Path, ref: str):
         assert process.poll() is None, process.stderr.read().decode()
         assert time.monotonic() < deadline, "no build started"
         time.sleep(0.05)
-    time.sleep(0.5)  # pip is running now
+    time.sleep(0.05)  # the build is under way (longer, and a quick build can finish: CI saw it)
     return process
 
 
