@@ -315,10 +315,9 @@ def package(
         **({"models": [v.ref for v in every]} if others else {}),
         "with_batch": with_batch,  # score-batch --target kubernetes picks such an image
     }
-    for each in every:  # each version lists the image that serves it
-        jobs.add_artifact(
-            store.conn, ModelRef.parse(each.ref), "image", tag, image_id, details, provenance(message)
-        )
+    # Each version lists the image that serves it; all of them or none.
+    refs = [ModelRef.parse(each.ref) for each in every]
+    jobs.add_artifacts(store.conn, refs, "image", tag, image_id, details, provenance(message))
     return result
 
 

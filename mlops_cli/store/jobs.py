@@ -174,43 +174,78 @@ def add_artifact(
     in the same transaction, so `audit verify` re-hashes it like every other blob;
     `blob_exists(digest, size)` is checked under the same lock.
     """
+    return add_artifacts(
+        conn, [ref], kind, artifact_ref, digest, details, provenance, action, blob_size, blob_exists
+    )[0]
+
+
+def add_artifacts(
+    conn: sqlite3.Connection,
+    refs: list[ModelRef],
+    kind: str,
+    artifact_ref: str,
+    digest: str | None,
+    details: dict[str, Any],
+    provenance: Provenance,
+    action: str | None = None,
+    blob_size: int | None = None,
+    blob_exists: Callable[[str, int], bool] | None = None,
+) -> list[Artifact]:
+    """`add_artifact` for each version in `refs`, in one transaction: an image that serves
+    several versions is recorded with all of them or, if anything fails, with none."""
     now = utc_now()
     with transaction(conn):
-        _, version_id = resolve_id(conn, ref)
+        version_ids = [resolve_id(conn, ref)[1] for ref in refs]  # every ref known before a write
         if blob_size is not None and digest:
             # Checked under the write lock, as `register` does: a concurrent `gc` cannot have
             # removed the blob between its write and this row.
             if blob_exists is not None and not blob_exists(digest, blob_size):
                 raise StoreError(f"blob {digest} vanished while recording the {kind}; try again")
             conn.execute("INSERT OR IGNORE INTO blobs (digest, size) VALUES (?, ?)", (digest, blob_size))
-        conn.execute(
-            "INSERT INTO artifacts (version_id, kind, ref, digest, details, created_at) VALUES (?,?,?,?,?,?)",
-            (version_id, kind, artifact_ref, digest, json.dumps(details, sort_keys=True), now),
-        )
-        version = conn.execute(
-            "SELECT m.name, v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
-            (version_id,),
-        ).fetchone()
-        append_event(
-            conn,
-            action or kind,
-            f"{version['name']}:{version['version']}",
-            provenance,
-            {
-                "ref": artifact_ref,
-                "digest": digest,
-                **details,
-                "state": {
-                    "artifact": {
-                        "version": f"{version['name']}:{version['version']}",
-                        "kind": kind,
-                        "ref": artifact_ref,
-                        "digest": digest,
-                    }
-                },
+        for version_id in version_ids:
+            _insert_artifact(conn, version_id, kind, artifact_ref, digest, details, provenance, action, now)
+    return [Artifact(kind, artifact_ref, digest, now, details) for _ in refs]
+
+
+def _insert_artifact(
+    conn: sqlite3.Connection,
+    version_id: int,
+    kind: str,
+    artifact_ref: str,
+    digest: str | None,
+    details: dict[str, Any],
+    provenance: Provenance,
+    action: str | None,
+    now: str,
+) -> None:
+    """One artifact row and its audit event, inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO artifacts (version_id, kind, ref, digest, details, created_at) VALUES (?,?,?,?,?,?)",
+        (version_id, kind, artifact_ref, digest, json.dumps(details, sort_keys=True), now),
+    )
+    version = conn.execute(
+        "SELECT m.name, v.version FROM versions v JOIN models m ON m.id = v.model_id WHERE v.id = ?",
+        (version_id,),
+    ).fetchone()
+    append_event(
+        conn,
+        action or kind,
+        f"{version['name']}:{version['version']}",
+        provenance,
+        {
+            "ref": artifact_ref,
+            "digest": digest,
+            **details,
+            "state": {
+                "artifact": {
+                    "version": f"{version['name']}:{version['version']}",
+                    "kind": kind,
+                    "ref": artifact_ref,
+                    "digest": digest,
+                }
             },
-        )
-    return Artifact(kind, artifact_ref, digest, now, details)
+        },
+    )
 
 
 def list_artifacts(conn: sqlite3.Connection, ref: ModelRef, kind: str | None = None) -> list[Artifact]:

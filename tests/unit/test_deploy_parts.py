@@ -205,6 +205,29 @@ def test_an_artifact_blob_gone_before_its_row_is_refused_under_the_lock(store, m
     assert store.conn.execute("SELECT COUNT(*) FROM blobs WHERE digest = ?", (put.digest,)).fetchone()[0] == 0
 
 
+def test_an_image_of_several_versions_is_recorded_with_all_of_them_or_none(store, model_file):
+    """`package A B` records one artifact per version in one transaction: a version that
+    cannot be recorded (here, gone from the store) leaves the others without a half record."""
+    from mlops_cli.domain import ModelRef
+    from mlops_cli.errors import NotFoundError
+    from mlops_cli.models.registering import register_model
+    from mlops_cli.store import jobs
+
+    register_model(store, model_file, name="a", framework="sklearn")
+    register_model(store, model_file, name="b", framework="sklearn")
+    refs = [ModelRef.parse("a:1"), ModelRef.parse("b:1"), ModelRef.parse("c:1")]
+    events_before = store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    with pytest.raises(NotFoundError):
+        jobs.add_artifacts(store.conn, refs, "image", "img:1", "sha256:" + "e" * 64, {}, provenance())
+    assert store.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events_before
+
+    recorded = jobs.add_artifacts(store.conn, refs[:2], "image", "img:1", "sha256:" + "e" * 64, {}, provenance())
+    assert len(recorded) == 2
+    rows = store.conn.execute("SELECT version_id, ref FROM artifacts ORDER BY version_id").fetchall()
+    assert [r["ref"] for r in rows] == ["img:1", "img:1"] and rows[0]["version_id"] != rows[1]["version_id"]
+
+
 def test_the_load_helper_counts_a_200_that_is_not_the_inference_json_as_a_failure():
     """A decode error must be a counted failure, not the silent end of a load thread."""
     import threading
