@@ -65,6 +65,18 @@ def test_an_unknown_ref_names_the_remote_too(remote, tmp_path):
     assert done.returncode == 1 and "or on the default remote 'team'" in done.stderr, done.stderr
 
 
+def test_an_unreadable_default_remote_says_the_ref_is_not_here(remote, tmp_path):
+    """A remote that cannot be read (here a share that is not mounted: exit 4) keeps its exit
+    code, and the line says why a remote was asked at all."""
+    project = fresh(tmp_path / "unmounted", remote[0])
+    mlops(project, "remote", "add", "gone", tmp_path / "not-mounted", "--default")
+    done = mlops(project, "serve", "clf:1", "--port", str(free_port()), check=False)
+    assert done.returncode == 4, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: clf:1 is not in this store and the default remote 'gone'")
+    assert "Traceback" not in done.stderr
+
+
 def test_serve_and_deploy_fetch_from_the_default_remote(remote, tmp_path):
     remote_dir, _ = remote
     project = fresh(tmp_path / "serve", remote_dir)
