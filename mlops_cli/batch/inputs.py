@@ -86,6 +86,8 @@ def resolve_inputs(patterns: tuple[str, ...]) -> list[InputFile]:
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern)) if Path(p).is_file())
             if not matches:
                 raise NotFoundError(f"no files match {pattern}")
+        elif path.exists():  # a device, a pipe, a socket: nothing with a table's size to read
+            raise UsageError(f"input {pattern}: not a regular file or folder (write the data to a file)")
         else:
             raise NotFoundError(f"input {pattern}: no such file or folder")
         for match in matches:

@@ -462,6 +462,10 @@ def test_missing_input_and_unknown_model(cli, project, forest):
         cli("score-batch", "nope", "-i", data, "-o", project / "o.csv"), 1, "no model named 'nope'"
     )
     one_line_error(cli("score-batch", "forest"), 2, "give REF, --input and --output")
+    # a path that exists but holds no table (a device) is not "no such file"
+    one_line_error(
+        cli("score-batch", "forest", "-i", "/dev/null", "-o", project / "o.csv"), 2, "not a regular file"
+    )
 
 
 @pytest.mark.parametrize(
