@@ -17,6 +17,7 @@ for a fixed time at 1, 16 and 64 connections, against:
 The machine is shared: read the ratios, not the absolute figures.
 
     python benchmarks/bench_serve.py [--quick] [--duration 15] [--image] [--rounds 5] [--only-minimal]
+                                     [--breakdown]
                                      [--mlflow-python /opt/mlflow/bin/python]
 """
 
@@ -428,6 +429,58 @@ def versus_minimal(
     print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
 
 
+BREAKDOWN_PARTS = (
+    ("static", "a fixed answer: the HTTP layer alone"),
+    ("run", "+ the model on a fixed array"),
+    ("decode", "+ the body's JSON read into the array"),
+    ("", "+ the answer's JSON: the minimal server"),
+)
+
+
+def breakdown(folder: Path, paths: dict[str, Path], sample: np.ndarray, duration: float, rounds: int) -> None:
+    """Server CPU per single-row request, part by part: the minimal server cut down to its HTTP
+    layer, then with the model call, the body's JSON and the answer's JSON added one at a time,
+    then `mlops serve`; every one on mlops's HTTP protocol (one write per answer), so the parts
+    differ only in the app. wrk -c16 runs alternate, round after round: medians."""
+    here = Path(__file__).resolve().parent
+    name = "logreg"
+    protocol = "mlops_cli.serving.protocol:OneWriteProtocol"
+    servers = {}
+    try:
+        for part, _ in BREAKDOWN_PARTS:
+            servers[part] = Served(
+                [
+                    sys.executable, "-m", "uvicorn", "minimal_server:app", "--app-dir", str(here),
+                    "--port", "{port}", "--loop", "auto", "--http", protocol, "--no-access-log",
+                    "--log-level", "warning", "--no-server-header", "--no-date-header",
+                ],
+                folder,
+                "/v2/health/ready" if not part else "/",
+                env={"MINIMAL_MODEL": str(paths[name]), "MINIMAL_NAME": name, "MINIMAL_PART": part,
+                     "PYTHONPATH": str(here.parent)},
+            )  # fmt: skip
+        servers["mlops"] = Served(
+            [sys.executable, "-m", "mlops_cli", "serve", name, "--port", "{port}"], folder, "/v2/health/ready"
+        )
+        cpu: dict[str, list[float]] = {key: [] for key in servers}
+        for _ in range(rounds):
+            for key, server in servers.items():
+                before = server.cpu_seconds()
+                run = wrk(f"{server.url}/v2/models/{name}/infer", v2_body(sample), 16, duration, folder)
+                cpu[key].append((server.cpu_seconds() - before) / max(run["requests"], 1) * 1e6)
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(f"\nServer CPU per request, part by part ({name}, 16 connections, {rounds} alternating rounds, medians):")
+    previous = 0.0
+    for part, label in (*BREAKDOWN_PARTS, ("mlops", "mlops serve (every validation rule, metrics, ids)")):
+        value = statistics.median(cpu[part])
+        print(f"  {label:<52} {value:7.1f} us  (+{value - previous:5.1f})")
+        previous = value
+    minimal, ours = statistics.median(cpu[""]), statistics.median(cpu["mlops"])
+    print(f"  minimal / mlops serve: {minimal / ours:.3f} (the throughput ratio when the server is the bottleneck)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -445,6 +498,9 @@ def main() -> None:
     parser.add_argument(
         "--only-minimal", action="store_true", help="only the comparison with the minimal server"
     )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="only the part-by-part server CPU per request"
+    )
     args = parser.parse_args()
     duration = 3.0 if args.quick else args.duration
     if shutil.which("wrk") is None:
@@ -458,6 +514,9 @@ def main() -> None:
         rows = training_data(1000, seed=7)[0]
         sample = rows[0]
         print(f"bench_serve: {duration:g} s per run, wrk -t1, single-row requests, {os.cpu_count()} cores\n")
+        if args.breakdown:
+            breakdown(folder, paths, sample, duration, args.rounds)
+            return
         if args.only_minimal:
             in_process_versus_minimal(paths, args.rounds)
             versus_minimal(folder, paths, sample, duration, args.rounds)

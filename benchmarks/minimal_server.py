@@ -28,7 +28,35 @@ OUTPUTS = [o.name for o in session.get_outputs()]
 HEADERS = [(b"content-type", b"application/json")]
 
 
+# MINIMAL_PART (bench_serve.py --breakdown): what one request costs part by part, each part a
+# server of its own: "static" answers a fixed body (the HTTP layer alone), "run" adds the model
+# call on a fixed array (no JSON), "decode" adds reading the body's JSON into the array.
+PART = os.environ.get("MINIMAL_PART", "")
+_FIXED = np.zeros([1, *[d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape[1:]]], np.float32)
+_STATIC = b'{"outputs":[{"name":"label","datatype":"INT64","shape":[1],"data":[1]}]}'
+
+
 async def app(scope, receive, send):
+    if PART and scope["type"] == "http":
+        await _part(scope["method"], receive, send)
+        return
+    await _app(scope, receive, send)
+
+
+async def _part(method, receive, send):
+    message = await receive()
+    if method != "POST":  # the readiness probe
+        pass
+    elif PART == "decode":
+        tensor = orjson.loads(message["body"])["inputs"][0]
+        values = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+        session.run(None, {session.get_inputs()[0].name: values})
+    elif PART == "run":
+        session.run(None, {session.get_inputs()[0].name: _FIXED})
+    await _answer(send, 200, _STATIC)
+
+
+async def _app(scope, receive, send):
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
