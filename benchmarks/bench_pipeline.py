@@ -2,7 +2,8 @@
 
 Nothing changed, so nothing may be re-read: the state cache (inode, size, mtime_ns) answers for
 every dep and out. Printed side by side in one run, medians of several runs:
-  - `mlops pipeline run` with nothing to do (not recorded: no store open, job, event or git)
+  - `mlops pipeline run` with nothing to do (recorded: the store opened, a job and its two
+    audit events, the environment snapshot, git's commit and dirty flag)
   - `mlops pipeline status` (the same decisions, no store writes)
   - `mlops --version` (the interpreter and CLI start-up, the floor of any command)
   - the first run, which hashes the 1 GiB and runs the 50 steps, for scale
@@ -10,7 +11,10 @@ every dep and out. Printed side by side in one run, medians of several runs:
 With `--before DIR` (an earlier commit's package, `git archive COMMIT mlops_cli | tar -x -C DIR`)
 each command also runs from DIR in the same rounds, and the table shows the CPU ratio.
 
-Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--runs 7] [--before DIR]
+With `--git` the project is a git repository with everything but `.mlops/` committed, the
+1 GiB of deps included, so a run's provenance checks a tree of 1 GiB of tracked files for changes.
+
+Usage: python benchmarks/bench_pipeline.py [--steps 50] [--total-mb 1024] [--runs 7] [--before DIR] [--git]
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ def main() -> None:
     parser.add_argument("--total-mb", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--before", type=Path, help="an earlier checkout's package folder to compare with")
+    parser.add_argument("--git", action="store_true", help="commit the project, deps included, to git")
     args = parser.parse_args()
     then = {**os.environ, "PYTHONPATH": str(args.before.resolve())} if args.before else None
     with tempfile.TemporaryDirectory() as folder:
@@ -84,6 +89,13 @@ def main() -> None:
         first = timed([*MLOPS, "pipeline", "run", "--jobs", "2"], work)
         time.sleep(2.1)  # let the outs leave the racy window, then one run caches them
         timed([*MLOPS, "pipeline", "run"], work)
+        if args.git:
+            git = ["git", "-c", "user.email=b@example.com", "-c", "user.name=b", "-c", "core.compression=0"]
+            subprocess.run([*git, "init", "-q"], cwd=work, check=True)
+            # The store is not committed: every recorded run changes its database (a dirty tree).
+            (work / ".git" / "info" / "exclude").write_text(".mlops/\n")
+            for command in (["add", "-A"], ["commit", "-qm", "bench"]):
+                subprocess.run([*git, *command], cwd=work, check=True, stdout=subprocess.DEVNULL)
         commands = {
             "pipeline run (no-op)": [*MLOPS, "pipeline", "run"],
             "pipeline status": [*MLOPS, "pipeline", "status"],
@@ -103,12 +115,21 @@ def main() -> None:
         noop = subprocess.run(
             [*MLOPS, "pipeline", "run", "--json"], cwd=work, env=ENV, capture_output=True, text=True
         )
-        hashed = json.loads(noop.stdout)["files_hashed"]
+        hashed, job = json.loads(noop.stdout)["files_hashed"], json.loads(noop.stdout)["job"]
+        events = subprocess.run(
+            [*MLOPS, "audit", "log", "--action", "pipeline", "--limit", "1", "--json"],
+            cwd=work,
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+        git_of_run = json.loads(events.stdout)[0]["git"] if job else None
         floor = statistics.median(walls["mlops --version"])
-        print(f"{args.steps} steps, deps {args.total_mb} MiB in all; medians of {args.runs} runs;")
+        where = "a git repository, deps committed" if args.git else "not in git"
+        print(f"{args.steps} steps, deps {args.total_mb} MiB in all ({where}); medians of {args.runs} runs;")
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"  first run (hash the deps, run every step): {first:.2f} s")
-        print(f"  files read by a no-op run: {hashed}")
+        print(f"  files read by a no-op run: {hashed}; recorded as job {job}; its git: {git_of_run}")
         extra = f" {'before wall':>11} {'before cpu':>10} {'cpu ratio':>9}" if then else ""
         print(f"  {'command':<24} {'wall':>8} {'cpu':>8}  wall / start-up{extra}")
         for name in commands:

@@ -36,7 +36,7 @@ class StepReport:
 class PipelineReport:
     pipeline: str
     dry_run: bool = False
-    no_op: bool = False  # every selected step was up to date: nothing ran, nothing was recorded
+    no_op: bool = False  # every selected step was up to date: nothing ran (the run is still a job)
     job: str | None = None
     lock: str | None = None  # digest of mlops.lock after the run
     environment: dict[str, Any] | None = None

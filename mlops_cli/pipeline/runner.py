@@ -29,6 +29,9 @@ from mlops_cli.store.project import StorePaths
 if TYPE_CHECKING:  # concurrent.futures imports logging: ~10 ms a no-op run does not need
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from mlops_cli.domain import Provenance
+    from mlops_cli.store import Store
+
 JOB_KIND = "pipeline"
 Note = Callable[[str], None]
 
@@ -63,9 +66,11 @@ def run_pipeline(
 ) -> PipelineReport:
     """Run the selected steps (and what they need) that changed; return what each step did.
 
-    `open_store()` opens the store at `paths` for the run. A run with nothing to do (every
-    selected step up to date, no out to restore, no --force) never opens it: it is not recorded
-    and its report has no job (`no_op`), as DVC's `repro` with nothing to do writes nothing.
+    `open_store()` opens the store at `paths` for the run. Every run is recorded: a job (`kind:
+    pipeline`) with a `pipeline.start` and a `pipeline` audit event naming the lock's digest,
+    the environment snapshot and the git provenance. A run with nothing to do (every selected
+    step up to date, no out to restore, no --force) is recorded as such (`no_op`, every step
+    skipped) in one transaction, so a kill leaves its whole record or none of it.
     Raises UsageError/NotFoundError before anything runs for a bad pipeline; a failed step is
     reported (`PipelineReport.error()`), not raised; KeyboardInterrupt (Ctrl-C or SIGTERM) ends
     every running step, records the run as interrupted and propagates.
@@ -73,10 +78,12 @@ def run_pipeline(
     if jobs < 1:
         raise UsageError("--jobs must be at least 1")
     with RunLock(paths.root, file.absolute()) as run_lock:
+        asking_git = _Meanwhile(_provenance, file.absolute().parent)  # while the pipeline loads
         loaded = LoadedPipeline(file, targets, ObjectStore(paths.objects, paths.tmp), paths.cache)
         if not force and loaded.up_to_date():
-            return _no_op(loaded)
-        asking_git = _provenance_meanwhile(file.absolute().parent)
+            loaded.cache.save()  # the digests of files that left the racy window since the last run
+            with open_store() as store:
+                return _no_op(store, loaded, asking_git.result())
         with open_store() as store:
             run = _Run(store, loaded, force, jobs, note, asking_git)
             run.processes.held_fds = (run_lock.fd,)
@@ -95,32 +102,89 @@ def run_pipeline(
     return run.report
 
 
-def _no_op(loaded: LoadedPipeline) -> PipelineReport:
-    """The report of a run that found every selected step up to date (nothing recorded)."""
-    loaded.cache.save()  # the digests of files that left the racy window since the last run
-    report = PipelineReport(pipeline=str(loaded.spec.path), no_op=True, lock=loaded.lock.digest())
+def _no_op(store: Store, loaded: LoadedPipeline, provenance: Provenance) -> PipelineReport:
+    """Record a run that found every selected step up to date, and return its report: the same
+    job and events as a run whose every step was skipped, written in one transaction."""
+    from mlops_cli.models.environment import snapshot
+    from mlops_cli.store.jobs import record_started_and_finished
+
+    env = snapshot(store.objects, store.paths.cache).to_dict()
+    lock = loaded.lock.digest()
+    report = PipelineReport(pipeline=str(loaded.spec.path), no_op=True, lock=lock, environment=env)
     report.steps = [StepReport(name, st.SKIPPED) for name in loaded.selected]
     report.files_hashed = loaded.cache.hashed
+    report.job = _job_id()
+    record_started_and_finished(
+        store.conn,
+        report.job,
+        JOB_KIND,
+        {**_start_details(loaded, env), "no_op": True},
+        "succeeded",
+        {**_finish_details(lock, report, []), "no_op": True},
+        provenance,
+    )
     return report
 
 
-def _provenance_meanwhile(folder: Path) -> Future:
-    """Who runs this and from which commit, asked while the pipeline loads: in a repository
-    git runs twice (commit, dirty), which would otherwise add its wall time to every run."""
-    from concurrent.futures import ThreadPoolExecutor
+def _job_id() -> str:
+    return f"pl-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
+
+def _start_details(loaded: LoadedPipeline, env: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pipeline": str(loaded.spec.path),
+        "steps": list(loaded.selected),
+        "lock_before": loaded.lock.digest(),
+        "environment": env,
+    }
+
+
+def _finish_details(lock: str, report: PipelineReport, blobs: list[str]) -> dict[str, Any]:
+    return {
+        "lock": lock,
+        "results": {s.name: {"status": s.status, "outs": s.outs, **s.registered} for s in report.steps},
+        "blobs": sorted(set(blobs)),
+    }
+
+
+def _provenance(folder: Path) -> Provenance:
+    """Who runs this and from which commit (git runs in the pipeline's folder)."""
     from mlops_cli.audit.provenance import provenance
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-provenance")
-    try:
-        return pool.submit(provenance, None, folder)
-    finally:
-        pool.shutdown(wait=False)
+    return provenance(None, folder)
+
+
+class _Meanwhile:
+    """`fn(*args)` in a daemon thread, its result (or exception) at `result()`. Lighter than
+    concurrent.futures, whose import (it imports logging) a no-op run would pay; a daemon, so
+    a run that fails before asking for the result does not wait for git to exit."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        import threading
+
+        self._outcome: tuple[bool, Any] | None = None
+
+        def run() -> None:
+            try:
+                self._outcome = (True, fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._outcome = (False, exc)
+
+        self._thread = threading.Thread(target=run, name="mlops-provenance", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        assert self._outcome is not None
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
 
 
 class _Run:
     def __init__(
-        self, store, loaded: LoadedPipeline, force: bool, jobs: int, note: Note, asking_git: Future
+        self, store, loaded: LoadedPipeline, force: bool, jobs: int, note: Note, asking_git: _Meanwhile
     ) -> None:
         self.store, self.loaded, self.force, self.jobs, self.note = store, loaded, force, jobs, note
         self.asking_git = asking_git
@@ -137,28 +201,16 @@ class _Run:
         from mlops_cli.models.environment import snapshot
         from mlops_cli.store.jobs import create_job
 
-        env = snapshot(self.store.objects, self.store.paths.cache)
-        self.report.environment = env.to_dict()
-        job_id = f"pl-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-        details = {
-            "pipeline": str(self.loaded.spec.path),
-            "steps": list(self.loaded.selected),
-            "lock_before": self.loaded.lock.digest(),
-            "environment": env.to_dict(),
-        }
+        self.report.environment = snapshot(self.store.objects, self.store.paths.cache).to_dict()
+        job_id = _job_id()
+        details = _start_details(self.loaded, self.report.environment)
         self.provenance = self.asking_git.result()  # once per run: every event has the same
         self.job = create_job(self.store.conn, job_id, JOB_KIND, None, None, details, self.provenance)
         self.report.job = job_id
         self.logs = self.store.paths.jobs / job_id
 
     def _details(self) -> dict[str, Any]:
-        return {
-            "lock": self.loaded.lock.digest(),
-            "results": {
-                s.name: {"status": s.status, "outs": s.outs, **s.registered} for s in self.report.steps
-            },
-            "blobs": sorted(set(self.blobs)),
-        }
+        return _finish_details(self.loaded.lock.digest(), self.report, self.blobs)
 
     def finish(self) -> None:
         from mlops_cli.store.jobs import finish_job

@@ -43,17 +43,8 @@ def create_job(
     provenance: Provenance,
 ) -> Job:
     """Record a job as running, with a `<kind>.start` audit event."""
-    now = utc_now()
     with transaction(conn):
-        conn.execute(
-            "INSERT INTO jobs (id, kind, model_ref, model_digest, status, created_at, updated_at, details)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            (job_id, kind, model_ref, model_digest, "running", now, now, json.dumps(details, sort_keys=True)),
-        )
-        state = {"job": _job_state(job_id, kind, "running", model_ref, model_digest)}
-        append_event(
-            conn, f"{kind}.start", job_id, provenance, {"model": model_ref, **details, "state": state}
-        )
+        _insert_started(conn, job_id, kind, model_ref, model_digest, details, provenance)
     return get_job(conn, job_id)
 
 
@@ -61,22 +52,65 @@ def finish_job(
     conn: sqlite3.Connection, job_id: str, status: str, details: dict[str, Any], provenance: Provenance
 ) -> Job:
     """Set a job's final status and merge `details` into its record, with a `<kind>` event."""
-    job = get_job(conn, job_id)
-    merged = {**job.details, **details}
     with transaction(conn):
-        conn.execute(
-            "UPDATE jobs SET status = ?, updated_at = ?, details = ? WHERE id = ?",
-            (status, utc_now(), json.dumps(merged, sort_keys=True), job_id),
-        )
-        state = {"job": _job_state(job_id, job.kind, status, job.model_ref, job.model_digest)}
-        append_event(
-            conn,
-            job.kind,
-            job_id,
-            provenance,
-            {"status": status, "model": job.model_ref, **details, "state": state},
-        )
+        _update_finished(conn, get_job(conn, job_id), status, details, provenance)
     return get_job(conn, job_id)
+
+
+def record_started_and_finished(
+    conn: sqlite3.Connection,
+    job_id: str,
+    kind: str,
+    start_details: dict[str, Any],
+    status: str,
+    details: dict[str, Any],
+    provenance: Provenance,
+) -> Job:
+    """`create_job` then `finish_job` in ONE transaction: the same row and the same two events
+    (`<kind>.start`, `<kind>`), for a job with nothing to do in between (a `pipeline run` that
+    found every step up to date). Killed at any point, it leaves both or neither."""
+    with transaction(conn):
+        started = _insert_started(conn, job_id, kind, None, None, start_details, provenance)
+        _update_finished(conn, started, status, details, provenance)
+    return get_job(conn, job_id)
+
+
+def _insert_started(
+    conn: sqlite3.Connection,
+    job_id: str,
+    kind: str,
+    model_ref: str | None,
+    model_digest: str | None,
+    details: dict[str, Any],
+    provenance: Provenance,
+) -> Job:
+    now = utc_now()
+    conn.execute(
+        "INSERT INTO jobs (id, kind, model_ref, model_digest, status, created_at, updated_at, details)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (job_id, kind, model_ref, model_digest, "running", now, now, json.dumps(details, sort_keys=True)),
+    )
+    state = {"job": _job_state(job_id, kind, "running", model_ref, model_digest)}
+    append_event(conn, f"{kind}.start", job_id, provenance, {"model": model_ref, **details, "state": state})
+    return Job(job_id, kind, model_ref, model_digest, "running", now, now, details)
+
+
+def _update_finished(
+    conn: sqlite3.Connection, job: Job, status: str, details: dict[str, Any], provenance: Provenance
+) -> None:
+    merged = {**job.details, **details}
+    conn.execute(
+        "UPDATE jobs SET status = ?, updated_at = ?, details = ? WHERE id = ?",
+        (status, utc_now(), json.dumps(merged, sort_keys=True), job.id),
+    )
+    state = {"job": _job_state(job.id, job.kind, status, job.model_ref, job.model_digest)}
+    append_event(
+        conn,
+        job.kind,
+        job.id,
+        provenance,
+        {"status": status, "model": job.model_ref, **details, "state": state},
+    )
 
 
 def _job_state(

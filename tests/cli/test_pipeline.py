@@ -69,14 +69,16 @@ def test_first_run_runs_everything_then_nothing_and_the_lock_is_stable(cli, proj
     assert sorted(runs(project)) == ["other", "prepare", "train"]
     assert (project / "mlops.lock").read_bytes() == lock  # deterministic: nothing changed, same bytes
 
-    # A run that did something is a job and an audit event naming the lock's digest; a run
-    # with nothing to do writes nothing (as DVC's repro), and says so.
+    # Every run is a job with audit events naming the lock's digest, also a run with nothing
+    # to do (issue #19): it says so (no_op) and names its job.
     assert first.json["job"] and not first.json["no_op"]
-    assert again.json["no_op"] is True and again.json["job"] is None
+    assert again.json["no_op"] is True and again.json["job"] and again.json["job"] != first.json["job"]
     jobs = [r for r in _rows(project, "SELECT id, status, details FROM jobs WHERE kind = 'pipeline'")]
-    assert [(r[0], r[1]) for r in jobs] == [(first.json["job"], "succeeded")]
+    assert sorted((r[0], r[1]) for r in jobs) == sorted(
+        [(first.json["job"], "succeeded"), (again.json["job"], "succeeded")]
+    )
     events = cli("audit", "log", "--action", "pipeline", "--json").json
-    assert len(events) == 1
+    assert [e["subject"] for e in events] == [again.json["job"], first.json["job"]]  # newest first
     assert events[0]["details"]["lock"] == again.json["lock"] == first.json["lock"]
     assert again.json["lock"].startswith("sha256:")
     forced = cli("pipeline", "run", "--force", "other", "--json")  # forced: never a no-op
@@ -483,3 +485,64 @@ def test_the_run_is_recorded_with_the_pipelines_git_commit(cli, project, chain):
     assert cli("pipeline", "run").exit_code == 0
     (event,) = cli("audit", "log", "--action", "pipeline", "--json").json
     assert event["git"]["commit"] == git("rev-parse", "HEAD").strip()
+
+
+def test_a_no_op_run_is_recorded_as_one_complete_job(cli, project, chain):
+    """Issue #19: every run is recorded, the no-op one too: a succeeded job whose steps were all
+    skipped, the same two events a normal run writes, the lock's digest and the environment."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True).stdout
+
+    git("init", "-q")
+    git("add", "pipeline.yaml", "params.yaml", "raw.csv")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "pipeline")
+    first = cli("pipeline", "run", "--json").json
+    noops = [cli("pipeline", "run", "--json") for _ in range(3)]
+    for result in noops:
+        assert result.exit_code == 0 and result.json["no_op"] is True
+        assert result.json["environment"]["digest"] == first["environment"]["digest"]
+    job = noops[-1].json["job"]
+    (row,) = _rows(project, f"SELECT status, details FROM jobs WHERE id = '{job}'")
+    details = json.loads(row[1])
+    assert row[0] == "succeeded" and details["no_op"] is True
+    assert details["lock"] == details["lock_before"] == first["lock"]
+    assert details["environment"] == first["environment"]
+    assert details["results"] == {s: {"status": "skipped", "outs": []} for s in ("prepare", "train", "other")}
+    events = [e for e in cli("audit", "log", "--json").json if e["subject"] == job]
+    assert [e["action"] for e in events] == ["pipeline", "pipeline.start"]
+    head = git("rev-parse", "HEAD").strip()
+    for event in events:
+        assert event["details"]["no_op"] is True and event["git"]["commit"] == head
+        assert event["git"]["dirty"] is False and event["git"]["repo"] == str(project)
+    assert events[0]["details"]["lock"] == first["lock"] and events[0]["details"]["status"] == "succeeded"
+    assert events[1]["details"]["environment"] == first["environment"]
+    assert cli("audit", "verify").exit_code == 0
+    human = cli("pipeline", "run")
+    assert human.stdout.startswith("nothing to do: 3 steps up to date") and "(run pl-" in human.stdout
+
+
+def test_a_no_op_run_interrupted_while_recording_leaves_no_half_job(cli, project, chain, monkeypatch):
+    """The job row and its two events are one transaction: Ctrl-C between the two events rolls
+    the whole record back, and the trail stays valid."""
+    from mlops_cli.store import events as store_events
+
+    assert cli("pipeline", "run").exit_code == 0
+    before_jobs = _rows(project, "SELECT id FROM jobs")
+    before_events = _rows(project, "SELECT count(*) FROM events")
+    real = store_events.append_event
+
+    def interrupted_at_the_second_event(conn, action, *args, **kwargs):
+        if action == "pipeline":
+            raise KeyboardInterrupt
+        return real(conn, action, *args, **kwargs)
+
+    monkeypatch.setattr("mlops_cli.store.jobs.append_event", interrupted_at_the_second_event)
+    result = cli("pipeline", "run", "--json")
+    assert result.exit_code != 0
+    monkeypatch.setattr("mlops_cli.store.jobs.append_event", real)
+    assert _rows(project, "SELECT id FROM jobs") == before_jobs
+    assert _rows(project, "SELECT count(*) FROM events") == before_events
+    assert cli("audit", "verify").exit_code == 0
+    assert cli("pipeline", "run", "--json").json["job"]  # and the next no-op run is recorded

@@ -192,3 +192,96 @@ def test_ctrl_c_while_deps_are_hashed_records_nothing_but_an_interrupted_run(pro
     assert proc.returncode == 130, stderr
     assert not (project / "mlops.lock").exists() and not (project / "a.bin").exists()
     assert _job_status(project) == "interrupted"
+
+
+# The child runs the real CLI with one change: after the no-op run's first event (inside its
+# transaction) it says so in a file and waits, so the signal lands between the two events.
+PAUSED_NO_OP = """
+import sys, time
+from pathlib import Path
+import mlops_cli.store.jobs as jobs
+from mlops_cli.cli import exit_with, main
+
+real = jobs.append_event
+
+def paused(conn, action, *args, **kwargs):
+    event = real(conn, action, *args, **kwargs)
+    if action == "pipeline.start":
+        Path("paused").write_text("in the transaction")
+        time.sleep(60)
+    return event
+
+jobs.append_event = paused
+exit_with(main(["pipeline", "run"]))
+"""
+
+
+def _no_op_ready(project: Path) -> None:
+    (project / "raw.txt").write_text("x\n")
+    (project / "pipeline.yaml").write_text(
+        "steps:\n  copy:\n    cmd: cp raw.txt out.txt\n    deps: [raw.txt]\n    outs: [out.txt]\n"
+    )
+    done = subprocess.run([sys.executable, "-m", "mlops_cli", "pipeline", "run"], cwd=project, timeout=60)
+    assert done.returncode == 0
+
+
+def _table_counts(project: Path) -> tuple[int, int, list[tuple]]:
+    with sqlite3.connect(project / ".mlops" / "mlops.db") as conn:
+        events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        jobs = conn.execute("SELECT id, status FROM jobs ORDER BY id").fetchall()
+        starts = conn.execute("SELECT count(*) FROM events WHERE action = 'pipeline.start'").fetchone()[0]
+    return events, starts, jobs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "kill -9"])
+def test_a_signal_while_a_no_op_run_is_recorded_leaves_no_job(cli, project, sig):
+    """Between the job's two events: the transaction is rolled back (SIGINT) or never committed
+    (kill -9); no job, no event, the trail valid; the next no-op run is recorded whole."""
+    _no_op_ready(project)
+    before = _table_counts(project)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSED_NO_OP], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while not (project / "paused").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (project / "paused").exists(), proc.communicate()
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL)
+    assert _table_counts(project) == before
+    assert cli("audit", "verify").exit_code == 0
+    again = cli("pipeline", "run", "--json")
+    assert again.json["no_op"] and again.json["job"]
+    events, starts, jobs = _table_counts(project)
+    assert events == before[0] + 2 and starts == before[1] + 1 and len(jobs) == len(before[2]) + 1
+
+
+def test_no_op_runs_killed_at_any_moment_leave_only_complete_jobs(cli, project):
+    """SIGINT and kill -9 at moments spread over a no-op run's life: every job left is whole
+    (succeeded, with its two events) and `audit verify` passes."""
+    _no_op_ready(project)
+    start = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "mlops_cli", "pipeline", "run"], cwd=project, timeout=60, check=True
+    )
+    life = time.monotonic() - start
+    for i in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlops_cli", "pipeline", "run"],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(life * (0.3 + 0.08 * i))  # from start-up to after the commit
+        proc.send_signal(signal.SIGINT if i % 2 else signal.SIGKILL)
+        proc.wait(timeout=60)
+    events, starts, jobs = _table_counts(project)
+    assert all(status == "succeeded" for _, status in jobs)
+    with sqlite3.connect(project / ".mlops" / "mlops.db") as conn:
+        for job_id, _ in jobs:
+            actions = [r[0] for r in conn.execute("SELECT action FROM events WHERE subject = ?", (job_id,))]
+            assert sorted(actions) == ["pipeline", "pipeline.start"], (job_id, actions)
+    assert starts == len(jobs)
+    verify = cli("audit", "verify")
+    assert verify.exit_code == 0, verify.stderr

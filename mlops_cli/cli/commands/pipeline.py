@@ -46,9 +46,9 @@ def run(
 ) -> None:
     """Run the steps whose deps, cmd or params changed since their last success.
 
-    Each run is recorded (a job and an audit event with mlops.lock's digest); outs are kept in
-    the store. A run with nothing to do changes nothing and is not recorded. Exit 1 when a step
-    fails (its dependants do not run), 2 for a bad pipeline.
+    Each run is recorded (a job and audit events with mlops.lock's digest, the environment and
+    the git commit), also a run with nothing to do (no_op); outs are kept in the store. Exit 1
+    when a step fails (its dependants do not run), 2 for a bad pipeline.
 
     Example: mlops pipeline run --jobs 2
     """
@@ -73,7 +73,10 @@ def run(
             out.note(f"--- last lines of {failed.name}'s log ({failed.log}) ---")
             out.note("\n".join(failed.log_tail))
     if report.no_op:  # one line, not a table of 50 skipped steps (and no rich to import)
-        summary = f"nothing to do: {len(report.steps)} steps up to date, mlops.lock {report.lock or '-'}"
+        summary = (
+            f"nothing to do: {len(report.steps)} steps up to date, mlops.lock {report.lock or '-'}"
+            f" (run {report.job})"
+        )
         out.result(report, summary)
     else:
         out.result(report, lambda console: _render(report, console))
