@@ -75,9 +75,13 @@ def _work_tree(folder: Path) -> Path | None:
 
 
 def _start_git(root: Path, args: tuple[str, ...]) -> subprocess.Popen:
+    """git in `root`, never taking the repository's optional locks: `git status` would otherwise
+    write its refreshed index under `index.lock`, and the user's own `git commit` running at that
+    moment would fail on the lock (what IDEs' background status calls avoid the same way)."""
     return subprocess.Popen(
         ["git", *args],
         cwd=root,
+        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -126,3 +126,20 @@ def test_actor_from_git_config_without_gitpython(tmp_path, monkeypatch):
         assert prov.current_actor() == "someone@example.com"
     finally:
         prov.current_actor.cache_clear()
+
+
+def test_asking_git_never_writes_the_repository(repo):
+    """`git status` refreshes and rewrites a stale index under `index.lock`; a user's own
+    `git commit` at that moment would fail on the lock. Asked with GIT_OPTIONAL_LOCKS=0, the
+    index is read, never written, even when a touched file makes its stat cache stale."""
+    import os
+    import time
+
+    index = repo / ".git" / "index"
+    before = index.stat().st_mtime_ns
+    time.sleep(0.01)
+    later = time.time() + 5
+    os.utime(repo / "big.bin", (later, later))  # stat changed, content not
+    assert prov.git_info(repo).dirty is False
+    assert index.stat().st_mtime_ns == before
+    assert not (repo / ".git" / "index.lock").exists()
