@@ -6,7 +6,8 @@ S3-compatible servers copy the whole object for every one (moto does). Here the 
 is fetched once, from its first byte to its last, into a temporary file; a `read` or `seek` that
 wants bytes not yet arrived waits for them. Parquet reads its footer first: the last TAIL bytes
 come from one small ranged GET, held in memory, so a footer-only read (the schema) never starts
-the body; an object no larger than TAIL is read whole by that one GET.
+the body; an object no larger than TAIL is read whole by that one GET, one up to NEAR_END by
+at most two.
 
 The spool is created owner-only (0600 in a 0700 folder) and unlinked at once, before any byte is
 written: it has no name while in use, so no interrupt, error or kill can leave it behind; its
@@ -25,7 +26,9 @@ from typing import Any
 
 CHUNK = 1 << 20  # what the writer thread hands over at a time
 TAIL = 1 << 20  # the footer read, one ranged GET; Parquet reads its last 64 KB first
-FOOTER_MAX = 16 << 20  # a read this close to the end before the body started widens the tail
+# Before the body's stream started, a read this close to the end fetches from there to the end in
+# one ranged GET, held in memory: a Parquet footer wider than TAIL, or a small object whole.
+NEAR_END = 16 << 20
 
 
 class SpooledObject(io.RawIOBase):
@@ -138,8 +141,7 @@ class SpooledObject(io.RawIOBase):
                 with self._guard():
                     self._tail = self._fetch_range(self._tail_start, self.size)
             return self._tail[start - self._tail_start : end - self._tail_start]
-        if self._writer is None and self.size - start <= FOOTER_MAX and end > self._tail_start:
-            # A footer larger than TAIL (a very wide schema): widen the tail, not the download.
+        if self._writer is None and self.size - start <= NEAR_END:
             with self._guard():
                 self._tail = self._fetch_range(start, self.size)
             self._tail_start = start
@@ -156,9 +158,11 @@ class SpooledObject(io.RawIOBase):
         with self._lock:
             while self._written < end and self._error is None and self._writer_running:
                 self._lock.wait()
-            error, written = self._error, self._written
+            error, written, stopped = self._error, self._written, self._stop
         if written >= end:
             return
+        if stopped:
+            raise ValueError("read of a closed file")  # closed by another thread meanwhile
         if error is not None:
             with self._guard():
                 raise error
