@@ -8,6 +8,8 @@ is assembled locally and published as one object, last.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,12 @@ from mlops_cli.storage.urls import bucket_of, url_of
 
 READ_BLOCK = 32 << 20
 _ATTEMPTS = 2  # a streaming GET cut off mid-way is resumed from the last byte held, this often
+# The last bytes (Parquet's footer) of the objects read lately, by URL and ETag: score-batch opens
+# a Parquet input three times (columns, types, rows), and each footer GET costs a server that
+# copies the whole object per ranged GET (moto) a whole copy. 1 MB each, the last 8 held.
+_TAILS: OrderedDict[tuple[str, str, int, int], bytes] = OrderedDict()
+_TAILS_HELD = 8
+_TAILS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def open_input(url: str, size: int | None = None, version: str | None = None) ->
 def _s3_spool(fs: Any, path: str, url: str, size: int, version: str) -> BinaryIO:
     from fsspec.asyn import sync
 
-    from mlops_cli.storage.spool import CHUNK, SpooledObject
+    from mlops_cli.storage.spool import CHUNK, TAIL, SpooledObject
 
     bucket, key, _ = fs.split_path(path)
     match = {"IfMatch": version} if version else {}
@@ -113,7 +121,20 @@ def _s3_spool(fs: Any, path: str, url: str, size: int, version: str) -> BinaryIO
             body.close()
 
     def fetch_range(start: int, end: int) -> bytes:
-        return sync(fs.loop, fetch, start, end)
+        key = (url, version, start, end)
+        cacheable = bool(version) and end == size and end - start <= TAIL
+        if cacheable:
+            with _TAILS_LOCK:
+                if key in _TAILS:
+                    _TAILS.move_to_end(key)
+                    return _TAILS[key]
+        data = sync(fs.loop, fetch, start, end)
+        if cacheable:
+            with _TAILS_LOCK:
+                _TAILS[key] = data
+                while len(_TAILS) > _TAILS_HELD:
+                    _TAILS.popitem(last=False)
+        return data
 
     def stream() -> Iterator[bytes]:
         import aiohttp

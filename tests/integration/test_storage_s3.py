@@ -54,3 +54,16 @@ def test_an_object_replaced_after_listing_fails_the_read(s3):
     assert caught.value.exit_code == 1
     with pytest.raises(NotFoundError):
         storage.open_input(s3.url("missing.csv"))
+
+
+def test_footers_are_reused_only_for_the_same_object_version(s3, tmp_path):
+    url = s3.put(write(make_table(50_000), tmp_path / "a.parquet"), "t.parquet")
+    (listed,) = storage.list_inputs(url, (".parquet",))
+    for _ in range(2):
+        with storage.open_input(url, listed.size, listed.version) as handle:
+            assert "note" in pq.read_schema(handle).names
+    s3.put(write(make_table(50_000).drop_columns(["note"]), tmp_path / "b.parquet"), "t.parquet")
+    (relisted,) = storage.list_inputs(url, (".parquet",))
+    assert relisted.version != listed.version
+    with storage.open_input(url, relisted.size, relisted.version) as handle:
+        assert "note" not in pq.read_schema(handle).names
