@@ -154,3 +154,25 @@ def test_interrupted_read_leaves_no_spool_file(project, forest, s3, tmp_path, si
     assert proc.returncode == (130 if sig == signal.SIGINT else 143), stderr
     assert list(spool_tmp.iterdir()) == []
     assert s3.keys() == ["in.csv"]  # nothing published
+
+
+@pytest.mark.parametrize("source", ["parquet", "csv"])
+def test_input_replaced_after_listing_fails_the_run(cli, project, forest, s3, monkeypatch, source):
+    """Reads carry the listed ETag (If-Match): another object under the name fails, exit 1."""
+    from dataclasses import replace
+
+    from mlops_cli import storage
+
+    url = s3.put(write(make_table(900), project / f"in.{source}"), f"in.{source}")
+    listed = storage.list_inputs
+
+    def stale(pattern, suffixes):  # as if the object had been replaced since it was listed
+        return [
+            replace(found, version='"0123456789abcdef0123456789abcdef"')
+            for found in listed(pattern, suffixes)
+        ]
+
+    monkeypatch.setattr(storage, "list_inputs", stale)
+    result = cli("score-batch", "forest", "-i", url, "-o", s3.url("out.parquet"))
+    one_line_error(result, 1, "changed while it was being read")
+    assert s3.keys() == [f"in.{source}"]
