@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from mlops_cli.errors import MlopsError
+
 CHUNK = 1 << 20  # what the writer thread hands over at a time
 TAIL = 1 << 20  # the footer read, one ranged GET; Parquet reads its last 64 KB first
 # Before the body's stream started, a read this close to the end fetches from there to the end in
@@ -195,10 +197,17 @@ class SpooledObject(io.RawIOBase):
                         return
                 offset = self._written
                 view = memoryview(chunk)
-                while view:
-                    done = os.pwrite(self._fd, view, offset)
-                    view = view[done:]
-                    offset += done
+                try:
+                    while view:
+                        done = os.pwrite(self._fd, view, offset)
+                        view = view[done:]
+                        offset += done
+                except OSError as exc:  # local: a full disk is not the object store's failure
+                    folder = tempfile.gettempdir()
+                    raise MlopsError(
+                        f"cannot spool {self.name} to the temp folder {folder}: {exc.strerror}",
+                        hint="free some space there, or point TMPDIR at a folder with room for the object",
+                    ) from exc
                 with self._lock:
                     self._written = offset
                     self._lock.notify_all()

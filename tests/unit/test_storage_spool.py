@@ -159,3 +159,19 @@ def test_an_error_mid_way_reaches_the_reader_mapped_and_frees_the_spool(tmp_path
             handle.read(3 * TAIL)
     assert source.stopped.wait(10)
     assert not spool_fds() and not os.listdir(private_tmp)
+
+
+def test_a_local_write_failure_is_not_blamed_on_the_store(tmp_path, monkeypatch):
+    import errno
+
+    from mlops_cli.errors import MlopsError
+    from mlops_cli.storage import StorageError
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with Source().open(tmp_path) as handle, pytest.raises(MlopsError, match="No space left") as caught:
+        handle.read(10)
+    assert not isinstance(caught.value, StorageError) and caught.value.exit_code == 1
+    assert "TMPDIR" in caught.value.hint
