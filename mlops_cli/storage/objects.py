@@ -75,10 +75,12 @@ def open_input(url: str, size: int | None = None, version: str | None = None) ->
     disk, written by a thread while the reader reads what has arrived; the last 1 MB (Parquet's
     footer) by one ranged GET first (storage/spool.py). The GETs carry If-Match with the listed
     ETag: an object replaced since it was listed fails the read instead of mixing two versions.
-    Parquet from S3 on 127.0.0.1 (moto), 1M rows x 20 columns, read alone: see
-    docs/concepts/benchmarks.md. Other backends: 32 MB ranged reads, the next block fetched in a
-    background thread (fsspec's "background" cache). Memory: S3 a 1 MB chunk and the tail;
-    others two blocks.
+    Parquet from S3 on 127.0.0.1 (moto, which copies the whole object per GET), 1M rows x 20
+    columns (171 MB), read alone: 0.47 s against 1.19 s with s3fs's 32 MB ranged reads fetched
+    ahead in a thread (what this did before) and 0.10 s from disk; moto's CPU 0.13 s against
+    0.74 s (median of 5, load 1.3-1.8, 2 cores). Other backends: those 32 MB ranged reads
+    (fsspec's "background" cache). Memory: S3 a 1 MB chunk and the tail, the object on the
+    temp folder's disk; others two blocks.
     """
     fs, path = filesystem(url)
     with errors(url, "input"):
