@@ -14,10 +14,13 @@ CPU time is each case's process tree's user+system seconds (the tree sampled eve
 process's last reading summed: Spark's JVM and Python workers are not reaped by the CLI, so
 rusage would miss them), printed beside the wall time with the load average.
 `--variant K=V` (repeatable) adds a "spark local[2] variant" case with those --spark-conf
-settings, to try a tuning side by side before making it a default.
+settings, to try a tuning side by side before making it a default. `--before DIR` (an earlier
+commit's package, `git archive COMMIT mlops_cli | tar -x -C DIR`) adds a "local (S3), before"
+case run with that package, alternating with the others.
 
 Usage: python benchmarks/bench_batch_engines.py [--rows N] [--repeats R] [--model forest|logreg]
                                                [--no-spark] [--no-s3] [--keep DIR] [--variant K=V]
+                                               [--before DIR]
 """
 
 from __future__ import annotations
@@ -117,6 +120,7 @@ def main() -> None:
     parser.add_argument("--no-s3", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--variant", action="append", default=[], metavar="K=V")
+    parser.add_argument("--before", type=Path, default=None, help="an earlier package folder: S3 case")
     args = parser.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench-engines-"))
@@ -151,6 +155,9 @@ def main() -> None:
         cases = {"local (disk)": [*mlops, "-i", str(parquet), "-o", str(work / "local.parquet")]}
         if not args.no_s3:
             cases["local (S3)"] = [*mlops, "-i", "s3://bench/data.parquet", "-o", str(work / "s3.parquet")]
+            if args.before:
+                cases["local (S3), before"] = [*mlops, "-i", "s3://bench/data.parquet", "-o",
+                                               str(work / "s3-before.parquet")]  # fmt: skip
         if not args.no_spark:
             cases["spark local[2]"] = [*mlops, "-i", str(parquet), "-o", str(work / "spark.parquet"),
                                        "--engine", "spark", "--master", "local[2]",
@@ -160,7 +167,8 @@ def main() -> None:
                 cases["spark local[2] variant"] = [*cases["spark local[2]"], *conf]
         for _ in range(args.repeats):
             for name, argv in cases.items():
-                elapsed, used = run_timed(argv, project, env)
+                then = {**env, "PYTHONPATH": str(args.before.resolve())} if name.endswith("before") else env
+                elapsed, used = run_timed(argv, project, then)
                 times.setdefault(name, []).append(elapsed)
                 cpu.setdefault(name, []).append(used)
                 print(f"  {name}: {elapsed:.2f} s wall, {used:.1f} s CPU, load {os.getloadavg()[0]:.1f}",
@@ -174,6 +182,7 @@ def main() -> None:
     base = medians["local (disk)"]
     print("\n| case | median wall | vs local (disk) | median CPU | target |\n| --- | --- | --- | --- | --- |")
     targets = {"local (S3)": 1.3, "spark local[2]": 2.0, "spark local[2] variant": 2.0}
+    targets["local (S3), before"] = 1.3
     for name, value in medians.items():
         target = targets.get(name)
         verdict = "" if target is None else f"<= {target}x: {'met' if value / base <= target else 'NOT met'}"

@@ -5,8 +5,11 @@ scoring's CPU contention with the server on the same cores).
 Readers, alternating in one process, median of R, wall and this process's CPU time (moto's CPU
 printed apart: it runs on the same cores here, which a real S3 does not):
 - disk: pyarrow's own reader on the path (what score-batch does for local files);
-- storage layer: mlops_cli.storage.open_input (s3fs, 32 MB blocks read ahead in a thread), the
+- storage layer: mlops_cli.storage.open_input (one ranged GET for the footer, then one streaming
+  GET spooled to an unnamed local file by a thread while pyarrow reads what has arrived), the
   file object pyarrow reads with a 1 MB buffer, as batch/readers.py does;
+- s3fs background: what open_input did before the spool (s3fs, 32 MB ranged GETs, the next one
+  fetched in a thread: fsspec's "background" cache), kept for the comparison;
 - pyarrow.fs (with --native): pyarrow's C++ S3 client (`pyarrow.fs.S3FileSystem`), each
   buffered read a ranged GET. Against moto it does not finish: moto copies the whole object for
   every ranged GET, and 1 MB reads of a 171 MB object timed out (2026-12-06); hence off by default.
@@ -66,7 +69,10 @@ def main() -> None:
         native = pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1")
         readers = {
             "disk": lambda: read_all(str(parquet)),
-            "storage layer (s3fs)": lambda: _with(storage.open_input("s3://bench/data.parquet")),
+            "storage layer (spool)": lambda: _with(storage.open_input("s3://bench/data.parquet")),
+            "s3fs background (before)": lambda: _with(
+                fs.open("bench/data.parquet", "rb", block_size=storage.READ_BLOCK, cache_type="background")
+            ),
         }
         if args.native:
             readers["pyarrow.fs"] = lambda: _with(native.open_input_file("bench/data.parquet"))

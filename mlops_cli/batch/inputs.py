@@ -36,7 +36,7 @@ class InputFile:
         """The file's bytes, from disk or from object storage."""
         if self.url is None:
             return open(self.path, "rb")
-        return storage.open_input(self.url)
+        return storage.open_input(self.url, self.size, self.version)
 
     @property
     def location(self) -> str:

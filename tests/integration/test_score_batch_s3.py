@@ -114,3 +114,65 @@ def test_killed_run_publishes_nothing_and_resume_gives_the_same_bytes(cli, proje
     assert job["details"]["chunks_resumed"] >= 5
     assert job["details"]["output"]["sha256"] == reference["details"]["output"]["sha256"]
     assert s3.keys() == ["in.csv", "out.parquet"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_read_leaves_no_spool_file(project, forest, s3, tmp_path, sig):
+    """The input is spooled to an unnamed local file while it is read: nothing is left behind."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from mlops_cli.storage.spool import NEAR_END
+
+    data = write(make_table(200_000), project / "in.csv")
+    assert data.stat().st_size > NEAR_END  # streamed through the spool, not one ranged GET
+    url = s3.put(data, "in.csv")
+    spool_tmp = tmp_path / "tmp"
+    spool_tmp.mkdir()
+    env = {**os.environ, "MLOPS_STORE": str(project), "TMPDIR": str(spool_tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlops_cli", "score-batch", "forest", "-i", url, "-o", s3.url("out.parquet"),
+         "--batch-size", "2000"],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not seen:
+        for fd in os.listdir(f"/proc/{proc.pid}/fd") if proc.poll() is None else []:
+            try:
+                target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if "mlops-spool-" in target:
+                seen.append(target)
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert seen and all(target.endswith("(deleted)") for target in seen), "no spool seen in use"
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), stderr
+    assert list(spool_tmp.iterdir()) == []
+    assert s3.keys() == ["in.csv"]  # nothing published
+
+
+@pytest.mark.parametrize("source", ["parquet", "csv"])
+def test_input_replaced_after_listing_fails_the_run(cli, project, forest, s3, monkeypatch, source):
+    """Reads carry the listed ETag (If-Match): another object under the name fails, exit 1."""
+    from dataclasses import replace
+
+    from mlops_cli import storage
+
+    url = s3.put(write(make_table(900), project / f"in.{source}"), f"in.{source}")
+    listed = storage.list_inputs
+
+    def stale(pattern, suffixes):  # as if the object had been replaced since it was listed
+        return [
+            replace(found, version='"0123456789abcdef0123456789abcdef"')
+            for found in listed(pattern, suffixes)
+        ]
+
+    monkeypatch.setattr(storage, "list_inputs", stale)
+    result = cli("score-batch", "forest", "-i", url, "-o", s3.url("out.parquet"))
+    one_line_error(result, 1, "changed while it was being read")
+    assert s3.keys() == [f"in.{source}"]
