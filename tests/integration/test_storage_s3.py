@@ -67,3 +67,27 @@ def test_footers_are_reused_only_for_the_same_object_version(s3, tmp_path):
     assert relisted.version != listed.version
     with storage.open_input(url, relisted.size, relisted.version) as handle:
         assert "note" not in pq.read_schema(handle).names
+
+
+def test_an_object_the_temp_disk_cannot_hold_is_read_by_ranges(s3, monkeypatch):
+    """No spool when the temp folder's disk lacks room for the object: the ranged reader,
+    with the same bytes and no spool file."""
+    import shutil
+    from collections import namedtuple
+
+    from mlops_cli.storage import objects
+    from mlops_cli.storage.spool import SpooledObject
+
+    data = random.Random(5).randbytes(3_000_000)
+    s3.fs.pipe_file(f"{s3.name}/big.bin", data)
+    with storage.open_input(s3.url("big.bin")) as handle:
+        assert isinstance(handle, SpooledObject)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 40, 1 << 40, objects.SPOOL_MARGIN))
+    with storage.open_input(s3.url("big.bin")) as handle:
+        assert not isinstance(handle, SpooledObject)
+        handle.seek(1_000_000)
+        assert handle.read(10) == data[1_000_000:1_000_010]
+        handle.seek(0)
+        assert handle.read() == data
+        assert not spool_fds()
