@@ -33,15 +33,10 @@ def shard_todo(
 
 def run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: Any) -> Chunk | None:
     """Score chunks in worker processes, at most two per worker in flight, so memory stays bounded."""
-    import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     first: Chunk | None = None
-    # Not fork: this process already runs reader and hashing threads. The fork server imports
-    # the libraries once and forks each worker from that, instead of N fresh interpreters.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mlops_cli.batch.worker", "numpy", "pyarrow", "onnxruntime"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(spec,))
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=init_worker, initargs=(spec,))
     pending: set[Any] = set()
     try:
         for chunk in todo:
@@ -60,6 +55,26 @@ def run_pool(spec: WorkerSpec, workers: int, todo: Iterator[Chunk], advance: Any
         raise
     pool.shutdown(wait=True)
     return first
+
+
+def warm_workers() -> None:
+    """Start the fork server now: it imports the libraries in its own process while this one
+    still resolves the model and lists and checks the inputs (an S3 client takes about 0.5 s
+    to import), so the workers fork from it at once when scoring starts."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
+def _context() -> Any:
+    """Not fork: this process already runs reader and hashing threads. The fork server imports
+    the libraries once and forks each worker from that, instead of N fresh interpreters."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mlops_cli.batch.worker", "numpy", "pyarrow", "onnxruntime"])
+    return context
 
 
 def _kill_workers(pool: Any) -> None:

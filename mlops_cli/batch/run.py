@@ -16,7 +16,7 @@ from mlops_cli.batch.inputs import (
     check_same_columns,
     resolve_inputs,
 )
-from mlops_cli.batch.pipeline import prefetch, run_pool, shard_todo
+from mlops_cli.batch.pipeline import prefetch, run_pool, shard_todo, warm_workers
 from mlops_cli.batch.readers import Chunk, iter_chunks
 from mlops_cli.batch.records import (
     KIND,
@@ -90,6 +90,8 @@ def score_batch(
     if threads_per_worker is not None:
         request = replace(request, threads_per_worker=threads_per_worker)
     request.validate()
+    if request.workers > 1:
+        warm_workers()  # its imports overlap the checks below
 
     model, script = resolve_for_batch(store, request.model)
     if previous is not None and previous.model_digest != model.digest:
