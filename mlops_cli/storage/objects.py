@@ -200,6 +200,19 @@ def _read_errors(url: str) -> Iterator[None]:
         raise
 
 
+def download(url: str, local: Path, size: int | None = None) -> None:
+    """The object at `url` copied to the new file `local` (for an engine that reads local paths);
+    a size other than the listed `size` means it changed since it was listed (exit 1)."""
+    fs, path = filesystem(url)
+    with errors(url, "input"):
+        fs.get_file(path, str(local))
+    if size is not None and local.stat().st_size != size:
+        raise MlopsError(
+            f"input {url} changed while it was being read ({local.stat().st_size} bytes, listed {size})",
+            hint="run again once the object is no longer being replaced",
+        )
+
+
 def check_writable(url: str, what: str) -> None:
     """Fail early (before any scoring) when the bucket is missing or the credentials refused."""
     fs, _ = filesystem(url)

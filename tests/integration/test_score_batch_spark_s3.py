@@ -1,8 +1,9 @@
 # ruff: noqa: F811 - pytest fixtures imported from the helpers are parameters of the tests
-"""score-batch --engine spark writing to object storage (moto on 127.0.0.1): Spark (local[2],
-real PySpark) writes a staging folder in the store, which is published under the URL as a
-prefix, `_SUCCESS` last; the parts equal the local engine's output, objects of an earlier run
-are replaced, and a failed run leaves the earlier output and its marker as they were."""
+"""score-batch --engine spark with object storage (moto on 127.0.0.1): Spark (local[2], real
+PySpark) writes a staging folder in the store, which is published under the URL as a prefix,
+`_SUCCESS` last; the parts equal the local engine's output, objects of an earlier run are
+replaced, and a failed run leaves the earlier output and its marker as they were. Inputs on
+S3 reach Spark as local copies in the same staging folder (no hadoop-aws here)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_spark_output_to_s3_is_published_whole(cli, project, forest, spark_home,
     result = read_prefix(s3, parts, tmp_path)
     expected = pq.read_table(reference)
     assert result.sort_by("id").equals(expected.sort_by("id").cast(result.schema))
-    assert not list((project / ".mlops" / "tmp").glob("spark-output-*"))  # the staging folder is gone
+    assert not list((project / ".mlops" / "tmp").glob("spark-staging-*"))  # the staging folder is gone
 
     # A bad value with --on-error fail: one error line, the earlier output and marker untouched.
     bad = _csv_with_bad_rows(project, 300, {7})
@@ -70,3 +71,38 @@ def test_spark_output_to_a_missing_bucket_fails_before_spark(cli, project, fores
     result = cli("score-batch", "forest", "-i", data, "-o", "s3://no-such-bucket-mlops/out/", *spark_args())
     assert result.exit_code == 1 and "'no-such-bucket-mlops' does not exist" in result.stderr, result.stderr
     assert result.stderr.count("error:") == 1
+
+
+def test_spark_reads_inputs_from_s3(cli, project, forest, spark_home, s3, tmp_path, monkeypatch):
+    """A prefix of Parquet objects on S3, read by Spark through the staged copies: the same
+    predictions as the local engine reading the same objects; the job records the objects (by
+    URL and ETag), and the staged copies are gone afterwards."""
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    table = make_table(2000)
+    for i, part in enumerate((table.slice(0, 1200), table.slice(1200))):
+        s3.put(write(part, tmp_path / f"in-{i}.parquet"), f"inputs/in-{i}.parquet")
+    reference = project / "local.parquet"
+    threads = ("--threads-per-worker", 1)
+    ok(cli("score-batch", "forest", "-i", s3.url("inputs/"), "-o", reference, "--passthrough", "id", *threads))
+
+    out = project / "spark-out.parquet"
+    job = ok(cli("score-batch", "forest", "-i", s3.url("inputs/"), "-o", out, *spark_args("--json")))
+    assert job["details"]["rows_scored"] == 2000
+    assert [i["path"] for i in job["details"]["inputs"]] == [s3.url("inputs/in-0.parquet"), s3.url("inputs/in-1.parquet")]
+    assert all(i["version"] for i in job["details"]["inputs"])
+    result = pq.read_table(out)
+    expected = pq.read_table(reference)
+    assert result.sort_by("id").equals(expected.sort_by("id").cast(result.schema))
+    assert not list((project / ".mlops" / "tmp").glob("spark-staging-*"))
+
+
+def test_s3a_is_used_when_the_spark_configuration_brings_it():
+    """With hadoop-aws in the configuration, Spark reads the objects where they are (s3a://),
+    which a cluster on other machines needs; without it, local copies."""
+    from mlops_cli.batch.engines.spark import SparkOptions
+    from mlops_cli.batch.engines.spark_job import s3a_configured
+
+    assert not s3a_configured(SparkOptions("local[2]", (("spark.driver.memory", "2g"),)))
+    packages = (("spark.jars.packages", "org.apache.hadoop:hadoop-aws:3.3.4"),)
+    assert s3a_configured(SparkOptions("local[2]", packages))
+    assert s3a_configured(SparkOptions(None, (("spark.hadoop.fs.s3a.endpoint", "http://127.0.0.1:9000"),)))

@@ -114,7 +114,8 @@ def _master_addresses(master: str) -> list[tuple[str, int]]:
 
 
 def spark_path(file: InputFile) -> str:
-    """The input as Spark opens it (s3:// is Hadoop's s3a://, which needs hadoop-aws)."""
+    """The input as Spark opens it (s3:// is Hadoop's s3a://, which needs hadoop-aws: without it
+    spark_job.py hands Spark local copies instead)."""
     if file.url is None:
         return file.path.as_uri()
     return re.sub(r"^s3://", "s3a://", file.url)

@@ -9,6 +9,10 @@ an AWS SDK bundle, which pyspark does not ship and an offline machine cannot fet
 writes the part files to a staging folder in the store (`.mlops/tmp/`, on the driver's machine:
 the executors must reach it, as for any local output), and the finished folder is published
 through mlops_cli/storage/ under the URL as a prefix, `_SUCCESS` last (storage/prefixes.py).
+Object-storage inputs, for the same reason, are downloaded first to a staging folder beside it
+and Spark reads the copies, unless the Spark configuration given sets up S3A itself (hadoop-aws
+in `spark.jars.packages`/`spark.jars`, or any `spark.hadoop.fs.s3a.*`): then Spark reads them
+as `s3a://` URLs where they are, which a cluster on other machines needs.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from mlops_cli import storage
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch.checkpoint import new_job_id
 from mlops_cli.batch.engines.spark import ModelFiles, SparkOptions, check_environment, run_job
-from mlops_cli.batch.inputs import resolve_inputs
+from mlops_cli.batch.inputs import InputFile, resolve_inputs
 from mlops_cli.batch.records import KIND, failure_recorded, require
 from mlops_cli.batch.request import ScoreRequest, format_of
 from mlops_cli.batch.run import check_inputs
@@ -63,13 +67,12 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
             fmt = request.output_format or format_of(output, "output")
     schema = schema_from_signature(model.signature, request.features or None)
     check_inputs(files, schema, request, prefix or output, None)
+    staging = None
     if prefix is not None:
         storage.check_writable(prefix, "--output")  # the bucket and credentials, before Spark starts
-        store.paths.tmp.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="spark-output-", dir=store.paths.tmp))  # owner-only
+        staging = _staging(store)
         output = staging / "output"
     else:
-        staging = None
         check_writable(output.with_name(f".{output.name}.probe"), "--output")  # a folder Spark fills
     prov = provenance(request.message)
     details = {
@@ -85,7 +88,11 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
     files_of_model = ModelFiles(model.ref, model.root, relative, model.model_digest, model.signature)
     try:
         with failure_recorded(store, job.id, prov):
-            counts = run_job(options, files_of_model, schema, request, files, output, fmt)
+            read = files
+            if any(f.url for f in files) and not s3a_configured(options):
+                staging = staging or _staging(store)
+                read = stage_inputs(files, staging / "inputs")
+            counts = run_job(options, files_of_model, schema, request, read, output, fmt)
             if counts["failed"] and not counts["scored"]:
                 raise MlopsError(f"no row could be scored: {counts['failed']:,} of {counts['rows']:,} failed")
             written = {
@@ -117,6 +124,34 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
         "error": None,
     }
     return job_store.finish_job(store.conn, job.id, "completed", final, prov)
+
+
+def _staging(store: Store) -> Path:
+    """An owner-only folder in the store's tmp (on the driver's machine), removed after the job."""
+    store.paths.tmp.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="spark-staging-", dir=store.paths.tmp))
+
+
+def s3a_configured(options: SparkOptions) -> bool:
+    """Whether the Spark configuration given brings Hadoop's S3A connector (hadoop-aws)."""
+    conf = dict(options.conf)
+    jars = conf.get("spark.jars.packages", "") + "," + conf.get("spark.jars", "")
+    return "hadoop-aws" in jars or any(key.startswith("spark.hadoop.fs.s3a.") for key in conf)
+
+
+def stage_inputs(files: list[InputFile], folder: Path) -> list[InputFile]:
+    """Each object input downloaded into `folder` (local files stay where they are): the list
+    Spark reads, in the same order, each copy named by its position and the object's name."""
+    folder.mkdir(mode=0o700)
+    staged = []
+    for index, file in enumerate(files):
+        if file.url is None:
+            staged.append(file)
+            continue
+        local = folder / f"{index:05d}-{file.path.name}"
+        storage.download(file.url, local, file.size)
+        staged.append(InputFile(local, file.format, file.size, local.stat().st_mtime_ns))
+    return staged
 
 
 def _publish(folder: Path, prefix: str, ref: str, job_id: str) -> dict:
