@@ -471,14 +471,16 @@ def breakdown(folder: Path, paths: dict[str, Path], sample: np.ndarray, duration
     finally:
         for server in servers.values():
             server.stop()
-    print(f"\nServer CPU per request, part by part ({name}, 16 connections, {rounds} alternating rounds, medians):")
+    print(f"\nServer CPU per request, part by part ({name}, 16 connections,", end="")
+    print(f" {rounds} alternating rounds, medians):")
     previous = 0.0
     for part, label in (*BREAKDOWN_PARTS, ("mlops", "mlops serve (every validation rule, metrics, ids)")):
         value = statistics.median(cpu[part])
         print(f"  {label:<52} {value:7.1f} us  (+{value - previous:5.1f})")
         previous = value
     minimal, ours = statistics.median(cpu[""]), statistics.median(cpu["mlops"])
-    print(f"  minimal / mlops serve: {minimal / ours:.3f} (the throughput ratio when the server is the bottleneck)")
+    print(f"  minimal / mlops serve: {minimal / ours:.3f}", end="")
+    print(" (the throughput ratio when the server is the bottleneck)")
 
 
 def main() -> None:

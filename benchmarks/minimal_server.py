@@ -32,7 +32,9 @@ HEADERS = [(b"content-type", b"application/json")]
 # server of its own: "static" answers a fixed body (the HTTP layer alone), "run" adds the model
 # call on a fixed array (no JSON), "decode" adds reading the body's JSON into the array.
 PART = os.environ.get("MINIMAL_PART", "")
-_FIXED = np.zeros([1, *[d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape[1:]]], np.float32)
+_FIXED = np.zeros(
+    [1, *[d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape[1:]]], np.float32
+)
 _STATIC = b'{"outputs":[{"name":"label","datatype":"INT64","shape":[1],"data":[1]}]}'
 
 

@@ -73,7 +73,9 @@ def test_an_unreadable_default_remote_says_the_ref_is_not_here(remote, tmp_path)
     done = mlops(project, "serve", "clf:1", "--port", str(free_port()), check=False)
     assert done.returncode == 4, done.stderr
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: clf:1 is not in this store and the default remote 'gone'")
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: clf:1 is not in this store and the default remote 'gone'"
+    )
     assert "Traceback" not in done.stderr
 
 

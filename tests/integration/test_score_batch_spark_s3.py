@@ -83,12 +83,19 @@ def test_spark_reads_inputs_from_s3(cli, project, forest, spark_home, s3, tmp_pa
         s3.put(write(part, tmp_path / f"in-{i}.parquet"), f"inputs/in-{i}.parquet")
     reference = project / "local.parquet"
     threads = ("--threads-per-worker", 1)
-    ok(cli("score-batch", "forest", "-i", s3.url("inputs/"), "-o", reference, "--passthrough", "id", *threads))
+    ok(
+        cli(
+            "score-batch", "forest", "-i", s3.url("inputs/"), "-o", reference, "--passthrough", "id", *threads
+        )
+    )
 
     out = project / "spark-out.parquet"
     job = ok(cli("score-batch", "forest", "-i", s3.url("inputs/"), "-o", out, *spark_args("--json")))
     assert job["details"]["rows_scored"] == 2000
-    assert [i["path"] for i in job["details"]["inputs"]] == [s3.url("inputs/in-0.parquet"), s3.url("inputs/in-1.parquet")]
+    assert [i["path"] for i in job["details"]["inputs"]] == [
+        s3.url("inputs/in-0.parquet"),
+        s3.url("inputs/in-1.parquet"),
+    ]
     assert all(i["version"] for i in job["details"]["inputs"])
     result = pq.read_table(out)
     expected = pq.read_table(reference)

@@ -222,7 +222,9 @@ def test_an_image_of_several_versions_is_recorded_with_all_of_them_or_none(store
     assert store.conn.execute("SELECT COUNT(*) FROM artifacts").fetchone()[0] == 0
     assert store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events_before
 
-    recorded = jobs.add_artifacts(store.conn, refs[:2], "image", "img:1", "sha256:" + "e" * 64, {}, provenance())
+    recorded = jobs.add_artifacts(
+        store.conn, refs[:2], "image", "img:1", "sha256:" + "e" * 64, {}, provenance()
+    )
     assert len(recorded) == 2
     rows = store.conn.execute("SELECT version_id, ref FROM artifacts ORDER BY version_id").fetchall()
     assert [r["ref"] for r in rows] == ["img:1", "img:1"] and rows[0]["version_id"] != rows[1]["version_id"]
