@@ -85,15 +85,14 @@ def open_input(url: str, size: int | None = None, version: str | None = None) ->
     """
     fs, path = filesystem(url)
     with errors(url, "input"):
-        if backend_of(url).protocol != "s3":
-            return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="background")
-        if size is None or version is None:
-            fs.invalidate_cache(path)
-            found = fs.info(path)
-            size, version = int(found["size"]), _version(found)
-        if not spool_fits(size):  # the temp folder's disk cannot hold it: ranged reads instead
-            return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="background")
-    return _s3_spool(fs, path, url, size, version)
+        if backend_of(url).protocol == "s3":
+            if size is None or version is None:
+                fs.invalidate_cache(path)
+                found = fs.info(path)
+                size, version = int(found["size"]), _version(found)
+            if spool_fits(size):  # else the temp folder's disk cannot hold it: ranged reads
+                return _s3_spool(fs, path, url, size, version)
+        return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="background")
 
 
 SPOOL_MARGIN = 512 << 20  # left free on the temp folder's disk after a spool
@@ -193,24 +192,28 @@ def _read_errors(url: str) -> Iterator[None]:
             yield
     except StorageError as exc:
         if "pre-condition" in str(exc.__cause__ or "").lower():
-            raise MlopsError(
-                f"input {url} changed while it was being read (its ETag is no longer the one listed)",
-                hint="run again: the new object will be listed and read whole",
-            ) from exc
+            raise _changed(url) from exc
         raise
 
 
-def download(url: str, local: Path, size: int | None = None) -> None:
-    """The object at `url` copied to the new file `local` (for an engine that reads local paths);
-    a size other than the listed `size` means it changed since it was listed (exit 1)."""
+def _changed(url: str) -> MlopsError:
+    return MlopsError(
+        f"input {url} changed while it was being read (its ETag is no longer the one listed)",
+        hint="run again: the new object will be listed and read whole",
+    )
+
+
+def download(url: str, local: Path, size: int, version: str | None) -> None:
+    """The object at `url`, as listed (`size`, `version`), copied to the new file `local` (for
+    an engine that reads local paths): an object replaced meanwhile fails (exit 1), as a
+    spooled read does (the copy's size, and the object's ETag after it, must be the listed)."""
     fs, path = filesystem(url)
     with errors(url, "input"):
         fs.get_file(path, str(local))
-    if size is not None and local.stat().st_size != size:
-        raise MlopsError(
-            f"input {url} changed while it was being read ({local.stat().st_size} bytes, listed {size})",
-            hint="run again once the object is no longer being replaced",
-        )
+        fs.invalidate_cache(path)
+        now = _version(fs.info(path))
+    if local.stat().st_size != size or (version and now != version):
+        raise _changed(url)
 
 
 def check_writable(url: str, what: str) -> None:

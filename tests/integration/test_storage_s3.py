@@ -91,3 +91,16 @@ def test_an_object_the_temp_disk_cannot_hold_is_read_by_ranges(s3, monkeypatch):
         handle.seek(0)
         assert handle.read() == data
         assert not spool_fds()
+
+
+def test_download_copies_the_listed_object_and_refuses_a_replaced_one(s3, tmp_path):
+    """What the Spark engine reads S3 inputs through: the same bytes, and an object replaced
+    since it was listed fails as a spooled read does (exit 1), whatever its size."""
+    s3.fs.pipe_file(f"{s3.name}/x.csv", b"a,b\n" + b"1,2\n" * 1000)
+    (listed,) = storage.list_inputs(s3.url("x.csv"), (".csv",))
+    storage.download(listed.url, tmp_path / "copy.csv", listed.size, listed.version)
+    assert (tmp_path / "copy.csv").read_bytes() == b"a,b\n" + b"1,2\n" * 1000
+    s3.fs.pipe_file(f"{s3.name}/x.csv", b"a,b\n" + b"3,4\n" * 1000)  # same size, new ETag
+    with pytest.raises(MlopsError, match="changed while it was being read") as caught:
+        storage.download(listed.url, tmp_path / "again.csv", listed.size, listed.version)
+    assert caught.value.exit_code == 1

@@ -149,7 +149,7 @@ def stage_inputs(files: list[InputFile], folder: Path) -> list[InputFile]:
             staged.append(file)
             continue
         local = folder / f"{index:05d}-{file.path.name}"
-        storage.download(file.url, local, file.size)
+        storage.download(file.url, local, file.size, file.version)
         staged.append(InputFile(local, file.format, file.size, local.stat().st_mtime_ns))
     return staged
 
