@@ -1,6 +1,7 @@
 """Each response of `mlops serve` leaves in one write (issue #24: two writes per response cost
-a syscall each, and without TCP_NODELAY a Nagle wait). A real uvicorn server over a real socket
-with the real app; the only instrument is a count of the writes reaching the real transport."""
+a syscall each, and without TCP_NODELAY a Nagle wait), and under concurrent load the answers of
+one event-loop pass leave together at its end. A real uvicorn server over a real socket with the
+real app; the only instrument is a count of the writes reaching the real transport."""
 
 from __future__ import annotations
 
@@ -44,8 +45,13 @@ class CountingProtocol(OneWriteProtocol):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    app = served_app(logistic_onnx(tmp_path_factory.mktemp("one-write")), "m", FEATURES)
+def model_path(tmp_path_factory):
+    return logistic_onnx(tmp_path_factory.mktemp("one-write"))
+
+
+@pytest.fixture(scope="module")
+def server(model_path):
+    app = served_app(model_path, "m", FEATURES)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=CountingProtocol, lifespan="on", log_level="warning"
@@ -142,3 +148,48 @@ def test_head_pipelining_and_100_continue_still_answer_in_order(server):
         while not _complete(data, 1):
             data += sock.recv(65536)
     assert data.startswith(b"HTTP/1.1 200") and b"model_version" in data
+
+
+def test_concurrent_answers_are_whole_and_each_its_own_request(server, model_path):
+    """16 keep-alive connections at once, each with its own rows: every answer is its own
+    request's prediction (as onnxruntime gives it for that row alone), and every write that
+    reached a socket is one whole response, however many connections shared the loop's pass."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(7)
+    rows = rng.normal(size=(16, 25, 4)).astype(np.float32)
+    answers: dict[tuple[int, int], list[float]] = {}
+    errors: list[BaseException] = []
+
+    def client(c: int) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", server), timeout=20) as sock:
+                for r in range(rows.shape[1]):
+                    infer = {"inputs": [{"name": "X", "shape": [1, 4], "datatype": "FP32",
+                                         "data": rows[c, r].tolist()}]}  # fmt: skip
+                    sock.sendall(_post("/v2/models/m/infer", infer))
+                    data = b""
+                    while not _complete(data, 1):
+                        chunk = sock.recv(65536)
+                        assert chunk, "the server closed the connection"
+                        data += chunk
+                    outputs = json.loads(data.partition(b"\r\n\r\n")[2])["outputs"]
+                    answers[c, r] = next(o["data"] for o in outputs if o["name"] == "probabilities")
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    CountingProtocol.writes.clear()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(rows.shape[0])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[0]
+    assert len(answers) == rows.shape[0] * rows.shape[1]
+    expected = session.run(None, {"X": rows.reshape(-1, 4)})[1].reshape(16, 25, 2)
+    for (c, r), got in answers.items():
+        np.testing.assert_allclose(got, expected[c, r], rtol=1e-5, atol=1e-6)
+    assert len(CountingProtocol.writes) == len(answers)
+    assert all(w.startswith(b"HTTP/1.1 200") and _complete(w, 1) for w in CountingProtocol.writes)
