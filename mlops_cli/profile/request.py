@@ -120,13 +120,17 @@ class Plan:
     http: list[tuple[float | None, int, int, int]] = field(default_factory=list)  # cpus, workers, batch, conc
     providers: int = 1  # every point is measured once per provider listed (at most)
 
+    visits: int = 1  # each point is visited this many times (profile.passes)
+
     @property
     def total(self) -> int:
-        return (len(self.inprocess) + len(self.http)) * self.providers
+        return (len(self.inprocess) + len(self.http)) * self.providers * self.visits
 
 
 def plan(request: ProfileRequest) -> Plan:
-    result = Plan(providers=len(request.providers))
+    from mlops_cli.profile.passes import visits
+
+    result = Plan(providers=len(request.providers), visits=visits(request))
     if "inprocess" in request.modes:
         result.inprocess = [
             (t, b, c) for t in request.threads for b in request.batch_sizes for c in request.concurrency

@@ -12,12 +12,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.errors import CheckFailedError
+from mlops_cli.profile import passes
 from mlops_cli.profile import providers as sweep_providers
-from mlops_cli.profile.points import MIN_P99_SAMPLES, measured, point_figures
+from mlops_cli.profile.points import measured, point_figures
 from mlops_cli.profile.recommend import NoConfiguration, qualifies, recommend
 from mlops_cli.profile.request import ProfileRequest, plan
 
@@ -42,49 +42,50 @@ class Progress:
 def measure_inprocess(
     resolved: Any, data: ProfileData, request: ProfileRequest, progress: Progress, first_index: int
 ) -> list[dict[str, Any]]:
-    """Every in-process point: sessions with `threads` intra-op threads, called from N threads."""
+    """Every in-process point: sessions with `threads` intra-op threads, called from N threads.
+    The sessions are made on a point's first visit and kept for the sweep's passes."""
     from mlops_cli.profile.inprocess import run_calls
     from mlops_cli.profile.processes import TreeMonitor
     from mlops_cli.runtime.predictor import Predictor
     from mlops_cli.runtime.session import SessionConfig, clear_session_cache
 
-    points = []
-    monitor = TreeMonitor(os.getpid(), tree=False)
-    try:
-        for threads in request.threads:
-            predictor = Predictor.from_path(
+    predictors: dict[int, Any] = {}
+
+    def predictor(threads: int) -> Any:
+        if threads not in predictors:
+            predictors[threads] = Predictor.from_path(
                 resolved.model_path,
                 signature=resolved.signature,
                 config=SessionConfig(intra_op_threads=threads, providers=request.providers),
                 digest=resolved.model_digest,
             )
-            for batch in request.batch_sizes:
-                feeds = data.batch(batch)
-                for concurrency in request.concurrency:
-                    if request.warmup:
-                        run_calls(predictor, feeds, concurrency, request.warmup)
-                    runs = []
-                    for _ in range(request.repeat):
-                        before = monitor.start_window()
-                        result = run_calls(predictor, feeds, concurrency, request.duration)
-                        runs.append((result, monitor.cpu_seconds() - before))
-                    tail = more_latencies(
-                        partial(run_calls, predictor, feeds, concurrency),
-                        runs,
-                        request.duration,
-                    )
-                    point = point_figures(
-                        "inprocess", batch, threads, 1, concurrency, None, runs, monitor.peak_rss, tail=tail
-                    )
-                    point["index"] = first_index + len(points)
-                    points.append(point)
-                    progress.advance(
-                        f"in-process: {threads} thread(s), batch {batch}, {concurrency} caller(s)"
-                    )
-            clear_session_cache()
+        return predictors[threads]
+
+    def cell(threads: int, batch: int, concurrency: int) -> passes.Cell:
+        feeds = data.batch(batch)
+
+        def run(seconds: float) -> Any:
+            return run_calls(predictor(threads), feeds, concurrency, seconds)
+
+        def figures(runs: list, tail: list[float], peak_rss: int) -> dict[str, Any]:
+            return point_figures("inprocess", batch, threads, 1, concurrency, None, runs, peak_rss, tail=tail)
+
+        describe = f"in-process: {threads} thread(s), batch {batch}, {concurrency} caller(s)"
+        return passes.Cell(describe, run, run, figures)
+
+    cells = [
+        cell(threads, batch, concurrency)
+        for threads in request.threads
+        for batch in request.batch_sizes
+        for concurrency in request.concurrency
+    ]
+    monitor = TreeMonitor(os.getpid(), tree=False)
+    try:
+        return passes.measure(cells, request, monitor, progress.advance, first_index, passes.visits(request))
     finally:
         monitor.close()
-    return points
+        predictors.clear()
+        clear_session_cache()
 
 
 def measure_server(
@@ -109,63 +110,42 @@ def measure_server(
     from mlops_cli.profile.processes import TreeMonitor
 
     where = "container" if server.cpu_limit is not None else "mlops serve"
-    points = []
+    limit = f" at {server.cpu_limit:g} CPU" if server.cpu_limit is not None else ""
+
+    def cell(batch: int, concurrency: int) -> passes.Cell:
+        path, body = data.http_request(model_name, batch)
+        payload = request_bytes("127.0.0.1", server.port, path, body)
+        rate = rows_rate / batch if rows_rate else None
+
+        def run(seconds: float) -> Any:
+            return run_load("127.0.0.1", server.port, payload, concurrency, seconds, True, rate)
+
+        def warm(seconds: float) -> Any:
+            return run_load("127.0.0.1", server.port, payload, concurrency, seconds, False, rate)
+
+        def figures(runs: list, tail: list[float], peak_rss: int) -> dict[str, Any]:
+            return point_figures(
+                "http", batch, 1, workers, concurrency, server.cpu_limit, runs, peak_rss, tail=tail
+            )
+
+        describe = f"{where}{limit}: {workers} worker(s), batch {batch}, {concurrency} connection(s)"
+        # A paced run is the confirmation: its window is its definition, no extra latencies.
+        return passes.Cell(describe, run, warm, figures, top_up=rate is None)
+
+    cells = [
+        cell(batch, concurrency)
+        for batch in batch_sizes or request.batch_sizes
+        for concurrency in concurrencies or request.concurrency
+    ]
+    visits = passes.visits(request, paced=rows_rate is not None)
     monitor = TreeMonitor(server.pid)
     try:
-        for batch in batch_sizes or request.batch_sizes:
-            path, body = data.http_request(model_name, batch)
-            payload = request_bytes("127.0.0.1", server.port, path, body)
-            for concurrency in concurrencies or request.concurrency:
-                rate = rows_rate / batch if rows_rate else None
-                if request.warmup:
-                    run_load("127.0.0.1", server.port, payload, concurrency, request.warmup, False, rate)
-                runs = []
-                for _ in range(request.repeat):
-                    before = monitor.start_window()
-                    result = run_load(
-                        "127.0.0.1", server.port, payload, concurrency, request.duration, True, rate
-                    )
-                    runs.append((result, monitor.cpu_seconds() - before))
-                tail = []
-                if rate is None:  # a paced run is the confirmation: its window is its definition
-                    tail = more_latencies(
-                        partial(run_load, "127.0.0.1", server.port, payload, concurrency),
-                        runs,
-                        duration or request.duration,
-                    )
-                point = point_figures(
-                    "http",
-                    batch,
-                    1,
-                    workers,
-                    concurrency,
-                    server.cpu_limit,
-                    runs,
-                    monitor.peak_rss,
-                    tail=tail,
-                )
-                point["index"] = first_index + len(points)
-                points.append(point)
-                limit = f" at {server.cpu_limit:g} CPU" if server.cpu_limit is not None else ""
-                progress.advance(
-                    f"{where}{limit}: {workers} worker(s), batch {batch}, {concurrency} connection(s)"
-                )
+        return passes.measure(
+            cells, replace(request, duration=duration or request.duration), monitor, progress.advance,
+            first_index, visits,
+        )  # fmt: skip
     finally:
         monitor.close()
-    return points
-
-
-def more_latencies(run: Callable[[float], Any], runs: list, duration: float) -> list[float]:
-    """Latencies of one extra window when a point has fewer than MIN_P99_SAMPLES: as long as the
-    rate measured needs to reach it, at most one more `duration` (a p99 needs requests, not
-    time; the sweep's time stays bounded). A slow point that cannot reach it still doubles its
-    requests, which is where a p99 moves most between runs; its interval says how wide it is."""
-    have = sum(len(result.latencies) for result, _ in runs)
-    elapsed = sum(result.elapsed for result, _ in runs)
-    if have >= MIN_P99_SAMPLES or have == 0 or elapsed <= 0:
-        return []
-    needed = (MIN_P99_SAMPLES - have) / (have / elapsed)
-    return list(run(min(max(needed * 1.1, 0.05), duration)).latencies)
 
 
 def _image_for(store: Store, version: Any, request: ProfileRequest, progress: Progress) -> str:
