@@ -34,6 +34,8 @@ def _error_line(result) -> str:
         (["m:1", "--name", "web", "--wait-timeout", "0"], 2, "--wait-timeout"),
         (["m:1", "--name", "web", "--replicas", "0"], 2, "--replicas must be at least 1"),
         (["m:9", "--name", "web"], 1, "has no version 9"),
+        (["switch", "web", "m:1"], 2, "'switch' is not a deploy command (they are: apply, rollback"),
+        (["m"], 2, "missing option '--name'"),  # a bare model name is a ref, not a command guess
         (["m:1", "--name", "web", "--providers", "cudda,cpu"], 2, "unknown execution provider 'cudda'"),
         (
             ["m:1", "--name", "web", "--providers", "migraphx"],

@@ -29,8 +29,29 @@ class DeployGroup(TyperGroup):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            _refuse_a_command_guess(ctx, args, list(self.commands))
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
+
+
+# Words a user may try as a deploy command ("switch" is what the docs call `apply` on a
+# deployment that exists): refused as such, rather than read as a model ref.
+COMMAND_GUESSES = frozenset(
+    {"switch", "create", "update", "promote", "undo", "revert", "remove", "rm", "ls", "show",
+     "get", "describe", "stop", "start", "restart", "run", "up", "down", "scale", "deploy"}
+)  # fmt: skip
+
+
+def _refuse_a_command_guess(ctx, args: list[str], commands: list[str]) -> None:
+    """`mlops deploy switch web churn:2` reads as `apply` of the refs `switch web churn:2` and
+    fails for a missing --name: say instead that the first word is not a deploy command. Only
+    without --name (with it, the word is a model's name, as `apply` takes it)."""
+    if args[0] not in COMMAND_GUESSES or any(a == "--name" or a.startswith("--name=") for a in args):
+        return
+    ctx.fail(
+        f"{args[0]!r} is not a deploy command (they are: {', '.join(commands)}); to create or"
+        " switch a deployment: mlops deploy REF --name NAME"
+    )
 
 
 _HELP = (
