@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlops_cli.profile.processes import TreeMonitor
 
 PASSES = 3
+SPLIT_FROM_S = 0.6  # a shorter window is not split: a slice would be under 0.2 s
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Cell:
 def visits(request: Any, paced: bool = False) -> int:
     """How many times a sweep visits each point: once for a paced run (its window is its
     definition) or for windows too short to split, else PASSES."""
-    return 1 if paced or request.duration < 0.2 * PASSES else PASSES
+    return 1 if paced or request.duration < SPLIT_FROM_S else PASSES
 
 
 def warmup_share(warmup: float, visit: int, passes: int) -> float:

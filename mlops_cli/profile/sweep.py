@@ -413,6 +413,7 @@ def _settings(request: ProfileRequest, image: str | None) -> dict[str, Any]:
     settings["data"] = str(request.data) if request.data else None
     settings["image"] = image
     settings["cpus"] = list(request.cpu_limits) if request.in_container else None
+    settings["passes"] = passes.visits(request)  # visits per point, each a slice of its window
     if not request.in_container:
         settings["base_image"] = None
     return settings

@@ -107,6 +107,24 @@ def test_data_file_markdown_and_repeats(cli, project, forest):
     assert all(p["spread"]["rows_per_s"] is not None for p in stored["points"])
 
 
+def test_a_sweep_long_enough_is_measured_in_passes_and_says_so(cli, forest):
+    """--duration 0.6: three visits per point of 0.2 s each (profile/passes.py), joined into one
+    window per repeat; the stored settings say how many; a short sweep (SHORT) is one visit."""
+    result = cli(
+        "profile", forest, "--duration", "0.6", "--warmup", "0.06", "--mode", "inprocess",
+        "--batch-sizes", "1,8", "--concurrency", "1", "--threads", "1", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json["settings"]["passes"] == 3
+    for point in result.json["points"]:
+        (window,) = point["repeats"]
+        assert window["requests"] > 0 and point["latency_samples"] >= window["requests"]
+    short = cli("profile", forest, *SHORT, "--mode", "inprocess", "--batch-sizes", "1", "--concurrency",
+                "1", "--threads", "1", "--json")  # fmt: skip
+    assert short.exit_code == 0, short.stderr
+    assert short.json["settings"]["passes"] == 1
+
+
 def test_impossible_targets_exit_5_with_the_best_found_and_store_nothing(cli, forest):
     result = cli(
         "profile", forest, *SHORT, "--mode", "inprocess", "--batch-sizes", "1,8", "--concurrency", "1",
