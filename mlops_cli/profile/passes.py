@@ -1,12 +1,13 @@
-"""Measuring a sweep's points in passes: each point's windows spread over the whole sweep.
+"""Measuring a sweep's points in passes: each point's windows spread over its part of the sweep
+(the in-process points of one session, the HTTP points of one server).
 
 On the 2-core development machine the CPU's own speed moves by half from one second to the
 next and by 3 % from one minute to the next (a fixed pure-Python loop timed for 120 s: mean of
 1 s windows 0.0268-0.0416 s, of 60 s windows 0.0301-0.0308 s). A point measured in one stretch
 of a second took that second's speed for its own, and two sweeps disagreed on its p99 by as
-much. So the sweep visits every point PASSES times and measures a PASSES-th of each window per
-visit; a window's figures are its slices joined, so each point rests on the machine's speed over
-the whole sweep, in the same measured time.
+much. So the sweep visits every point of a part PASSES times and measures a PASSES-th of each
+window per visit; a window's figures are its slices joined, so each point rests on the machine's
+speed over a quarter of a minute or more, in the same measured time.
 """
 
 from __future__ import annotations

@@ -43,29 +43,18 @@ def measure_inprocess(
     resolved: Any, data: ProfileData, request: ProfileRequest, progress: Progress, first_index: int
 ) -> list[dict[str, Any]]:
     """Every in-process point: sessions with `threads` intra-op threads, called from N threads.
-    The sessions are made on a point's first visit and kept for the sweep's passes."""
+    One session at a time (its points' passes run while it lives), so a point's peak RSS holds
+    the one session it ran on, as a deployment's process would."""
     from mlops_cli.profile.inprocess import run_calls
     from mlops_cli.profile.processes import TreeMonitor
     from mlops_cli.runtime.predictor import Predictor
     from mlops_cli.runtime.session import SessionConfig, clear_session_cache
 
-    predictors: dict[int, Any] = {}
-
-    def predictor(threads: int) -> Any:
-        if threads not in predictors:
-            predictors[threads] = Predictor.from_path(
-                resolved.model_path,
-                signature=resolved.signature,
-                config=SessionConfig(intra_op_threads=threads, providers=request.providers),
-                digest=resolved.model_digest,
-            )
-        return predictors[threads]
-
-    def cell(threads: int, batch: int, concurrency: int) -> passes.Cell:
+    def cell(predictor: Any, threads: int, batch: int, concurrency: int) -> passes.Cell:
         feeds = data.batch(batch)
 
         def run(seconds: float) -> Any:
-            return run_calls(predictor(threads), feeds, concurrency, seconds)
+            return run_calls(predictor, feeds, concurrency, seconds)
 
         def figures(runs: list, tail: list[float], peak_rss: int) -> dict[str, Any]:
             return point_figures("inprocess", batch, threads, 1, concurrency, None, runs, peak_rss, tail=tail)
@@ -73,19 +62,29 @@ def measure_inprocess(
         describe = f"in-process: {threads} thread(s), batch {batch}, {concurrency} caller(s)"
         return passes.Cell(describe, run, run, figures)
 
-    cells = [
-        cell(threads, batch, concurrency)
-        for threads in request.threads
-        for batch in request.batch_sizes
-        for concurrency in request.concurrency
-    ]
+    points: list[dict[str, Any]] = []
     monitor = TreeMonitor(os.getpid(), tree=False)
     try:
-        return passes.measure(cells, request, monitor, progress.advance, first_index, passes.visits(request))
+        for threads in request.threads:
+            predictor = Predictor.from_path(
+                resolved.model_path,
+                signature=resolved.signature,
+                config=SessionConfig(intra_op_threads=threads, providers=request.providers),
+                digest=resolved.model_digest,
+            )
+            cells = [
+                cell(predictor, threads, batch, concurrency)
+                for batch in request.batch_sizes
+                for concurrency in request.concurrency
+            ]
+            points += passes.measure(
+                cells, request, monitor, progress.advance, first_index + len(points), passes.visits(request)
+            )
+            del predictor, cells
+            clear_session_cache()
     finally:
         monitor.close()
-        predictors.clear()
-        clear_session_cache()
+    return points
 
 
 def measure_server(
