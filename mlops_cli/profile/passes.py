@@ -95,7 +95,7 @@ def measure(
 def joined(slices: list[tuple[LoadResult, float]]) -> tuple[LoadResult, float]:
     """One window from its slices: latencies and counts together, the answers' moments laid end
     to end (so the window's throughput slices span all of them), CPU seconds summed."""
-    from mlops_cli.profile.loadgen import LoadResult
+    from mlops_cli.profile.loadgen import MAX_REASONS, LoadResult
 
     if len(slices) == 1:
         return slices[0]
@@ -108,7 +108,7 @@ def joined(slices: list[tuple[LoadResult, float]]) -> tuple[LoadResult, float]:
         whole.ok += result.ok
         whole.failed += result.failed
         whole.first_error = whole.first_error or result.first_error
-        whole.reasons += result.reasons[: max(0, 100 - len(whole.reasons))]
+        whole.reasons += result.reasons[: max(0, MAX_REASONS - len(whole.reasons))]
         for label, count in result.labels.items():
             whole.labels[label] = whole.labels.get(label, 0) + count
     whole.elapsed = offset

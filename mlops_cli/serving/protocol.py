@@ -26,10 +26,13 @@ bodies) stays uvicorn's own.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("mlops.serving")
 
 WRITE_THROUGH = 64 * 1024  # bytes held for one connection before they are written regardless
 
@@ -41,7 +44,7 @@ class PassFlush:
     loop runs its ready callbacks run in its next pass, after it polled for I/O without waiting.
     """
 
-    __slots__ = ("_loop", "_held", "__weakref__")
+    __slots__ = ("_loop", "_held")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)  # weak: the loop is this object's key in `_passes`
@@ -58,7 +61,11 @@ class PassFlush:
     def _flush(self) -> None:
         held, self._held = self._held, []
         for transport in held:
-            transport.flush()
+            try:
+                transport.flush()
+            except Exception:  # noqa: BLE001 - one broken connection must not hold back the others
+                log.exception("writing a held response failed")
+                transport.abort()
 
 
 _passes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PassFlush] = weakref.WeakKeyDictionary()

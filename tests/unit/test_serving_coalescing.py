@@ -147,3 +147,31 @@ def test_bytes_held_for_a_peer_that_went_away_are_dropped_quietly(kind):
         assert recorded.writes == []
 
     _run(kind, test)
+
+
+class Broken(Recorder):
+    """A real transport whose write fails, as a transport in a bad state could."""
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("the transport is broken")
+
+
+@pytest.mark.parametrize("kind", LOOPS)
+def test_a_failing_write_does_not_hold_back_the_other_connections(kind, caplog):
+    async def test(loop):
+        (first, a), (second, b) = await _connection(loop), await _connection(loop)
+        broken = Broken(first.transport)
+        one, two = CoalescingTransport(broken, loop), CoalescingTransport(second, loop)  # type: ignore[arg-type]
+        one.write(b"lost")
+        two.write(b"delivered")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert second.writes == [b"delivered"] and b.recv(100) == b"delivered"
+        assert first.transport.is_closing()  # the broken connection was aborted
+        assert a.recv(100) == b""
+        for end in (a, b):
+            end.close()
+        second.close()
+
+    _run(kind, test)
+    assert "writing a held response failed" in caplog.text
