@@ -59,7 +59,6 @@ def training_data(rows: int = 5000, seed: int = 0):
 
 
 def build_models(folder: Path) -> dict[str, Path]:
-    from skl2onnx import to_onnx
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -68,26 +67,25 @@ def build_models(folder: Path) -> dict[str, Path]:
         "logreg": LogisticRegression(max_iter=500).fit(x, y),
         "forest": RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1).fit(x, y),
     }
-    paths = {}
-    for name, model in models.items():
-        onx = to_onnx(model, x[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
-        paths[name] = folder / f"{name}.onnx"
-        paths[name].write_bytes(onx.SerializeToString())
-    return paths
+    return {name: save_onnx(model, x, folder / f"{name}.onnx") for name, model in models.items()}
 
 
 def build_big_forest(folder: Path) -> dict[str, Path]:
     """A 500-tree, depth-14 forest (16 MB of ONNX): a model whose call, not the HTTP around it,
     is most of a one-row request; what micro-batching is for."""
-    from skl2onnx import to_onnx
     from sklearn.ensemble import RandomForestClassifier
 
     x, y = training_data()
     model = RandomForestClassifier(n_estimators=500, max_depth=14, random_state=0, n_jobs=-1).fit(x, y)
+    return {"bigforest": save_onnx(model, x, folder / "bigforest.onnx")}
+
+
+def save_onnx(model, x: np.ndarray, path: Path) -> Path:
+    from skl2onnx import to_onnx
+
     onx = to_onnx(model, x[:1], options={"zipmap": False}, target_opset={"": 17, "ai.onnx.ml": 3})
-    path = folder / "bigforest.onnx"
     path.write_bytes(onx.SerializeToString())
-    return {"bigforest": path}
+    return path
 
 
 def mlops(project: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -4,8 +4,8 @@
 On the 2-core development machine the CPU's own speed moves by half from one second to the
 next and by 3 % from one minute to the next (a fixed pure-Python loop timed for 120 s: mean of
 1 s windows 0.0268-0.0416 s, of 60 s windows 0.0301-0.0308 s). A point measured in one stretch
-of a second took that second's speed for its own, and two sweeps disagreed on its p99 by as
-much. So the sweep visits every point of a part PASSES times and measures a PASSES-th of each
+of a second took that second's speed for its own, and two sweeps disagreed on its throughput
+by as much. So the sweep visits every point of a part PASSES times and measures a PASSES-th of each
 window per visit; a window's figures are its slices joined, so each point rests on the machine's
 speed over a quarter of a minute or more, in the same measured time.
 """
@@ -62,7 +62,6 @@ def measure(
     advance: Callable[[str], None],
     first_index: int,
     passes: int,
-    tail_duration: float | None = None,
 ) -> list[dict[str, Any]]:
     """Every cell measured `request.repeat` windows of `request.duration`, in `passes` visits;
     the points in the cells' order. A point's peak RSS is the one reached by the end of its first
@@ -85,7 +84,7 @@ def measure(
     points = []
     for cell in cells:
         runs = [joined(slices) for slices in cell.slices]
-        tail = more_latencies(cell.run, runs, tail_duration or request.duration) if cell.top_up else []
+        tail = more_latencies(cell.run, runs, request.duration) if cell.top_up else []
         point = cell.figures(runs, tail, cell.peak_rss)
         point["index"] = first_index + len(points)
         points.append(point)

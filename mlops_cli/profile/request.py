@@ -119,7 +119,6 @@ class Plan:
     inprocess: list[tuple[int, int, int]] = field(default_factory=list)  # threads, batch, concurrency
     http: list[tuple[float | None, int, int, int]] = field(default_factory=list)  # cpus, workers, batch, conc
     providers: int = 1  # every point is measured once per provider listed (at most)
-
     visits: int = 1  # each point is visited this many times (profile.passes)
 
     @property

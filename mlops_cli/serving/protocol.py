@@ -11,7 +11,8 @@ what the interpreter, numpy and onnxruntime had in the CPU's caches, and the nex
 Python runs cold: on the issue's 2-core machine a pure-Python loop of 5.8 us cost 19 us of
 server CPU per request. So while other requests are in flight (the pass has more work), a
 finished response waits for the end of the pass, and every connection's answer leaves then,
-one write each: 107 -> 69 us of server CPU per one-row request at 16 connections (bench_serve).
+one write each: 102-107 -> 67-69 us of server CPU per one-row request at 16 connections
+(the same app over both protocols, 10-12 alternating rounds, server and wrk on a core each).
 A lone request (one connection, or a quiet server) is written the moment it completes: there is
 no pass to share, and waiting for its end would cost an extra loop turn.
 

@@ -44,6 +44,18 @@ async def _connection(loop: asyncio.AbstractEventLoop) -> tuple[Recorder, socket
     return Recorder(transport), client_end
 
 
+async def _coalescing(loop: asyncio.AbstractEventLoop) -> tuple[CoalescingTransport, Recorder, socket.socket]:
+    """(a coalescing transport over a recorded real one, that recorder, the client's socket)."""
+    recorded, peer = await _connection(loop)
+    return CoalescingTransport(recorded, loop), recorded, peer  # type: ignore[arg-type]
+
+
+async def _pass_ends() -> None:
+    """Let the loop finish this pass and run the next, where the pass's flush was scheduled."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 def _run(kind: str, test) -> None:
     loop = _new_loop(kind)
     try:
@@ -61,8 +73,7 @@ def test_a_pass_writes_each_connection_once_at_its_end(kind):
         two.write(b"HTTP/1.1 404 Not Found\r\n\r\n")
         one.write(b"body")
         assert first.writes == [] and second.writes == []  # held until the pass ends
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await _pass_ends()
         assert first.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
         assert second.writes == [b"HTTP/1.1 404 Not Found\r\n\r\n"]
         assert a.recv(100) == b"HTTP/1.1 200 OK\r\n\r\nbody"
@@ -78,14 +89,12 @@ def test_a_pass_writes_each_connection_once_at_its_end(kind):
 @pytest.mark.parametrize("kind", LOOPS)
 def test_flush_writes_now_and_once(kind):
     async def test(loop):
-        recorded, peer = await _connection(loop)
-        transport = CoalescingTransport(recorded, loop)  # type: ignore[arg-type]
+        transport, recorded, peer = await _coalescing(loop)
         transport.write(b"head ")
         transport.write(b"body")
         transport.flush()
         assert recorded.writes == [b"head body"]
-        await asyncio.sleep(0)  # the pass's own flush finds nothing left
-        await asyncio.sleep(0)
+        await _pass_ends()  # the pass's own flush finds nothing left
         assert recorded.writes == [b"head body"]
         assert peer.recv(100) == b"head body"
         peer.close()
@@ -97,8 +106,7 @@ def test_flush_writes_now_and_once(kind):
 @pytest.mark.parametrize("kind", LOOPS)
 def test_a_large_body_is_written_at_once(kind):
     async def test(loop):
-        recorded, peer = await _connection(loop)
-        transport = CoalescingTransport(recorded, loop)  # type: ignore[arg-type]
+        transport, recorded, peer = await _coalescing(loop)
         transport.write(b"h")
         transport.write(b"x" * WRITE_THROUGH)
         assert recorded.writes == [b"h" + b"x" * WRITE_THROUGH]  # not held for the pass
@@ -111,8 +119,7 @@ def test_a_large_body_is_written_at_once(kind):
 @pytest.mark.parametrize("kind", LOOPS)
 def test_close_sends_what_is_held_then_closes_and_abort_drops_it(kind):
     async def test(loop):
-        recorded, peer = await _connection(loop)
-        transport = CoalescingTransport(recorded, loop)  # type: ignore[arg-type]
+        transport, recorded, peer = await _coalescing(loop)
         transport.write(b"last answer")
         transport.close()
         await asyncio.sleep(0.05)
@@ -122,8 +129,7 @@ def test_close_sends_what_is_held_then_closes_and_abort_drops_it(kind):
         assert received == b"last answer"  # then end of stream
         peer.close()
 
-        recorded, peer = await _connection(loop)
-        transport = CoalescingTransport(recorded, loop)  # type: ignore[arg-type]
+        transport, recorded, peer = await _coalescing(loop)
         transport.write(b"never sent")
         transport.abort()
         await asyncio.sleep(0.05)
@@ -137,13 +143,11 @@ def test_close_sends_what_is_held_then_closes_and_abort_drops_it(kind):
 @pytest.mark.parametrize("kind", LOOPS)
 def test_bytes_held_for_a_peer_that_went_away_are_dropped_quietly(kind):
     async def test(loop):
-        recorded, peer = await _connection(loop)
-        transport = CoalescingTransport(recorded, loop)  # type: ignore[arg-type]
+        transport, recorded, peer = await _coalescing(loop)
         transport.write(b"for nobody")
         recorded.transport.close()  # the connection is gone before the pass ends
         peer.close()
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await _pass_ends()
         assert recorded.writes == []
 
     _run(kind, test)
@@ -164,8 +168,7 @@ def test_a_failing_write_does_not_hold_back_the_other_connections(kind, caplog):
         one, two = CoalescingTransport(broken, loop), CoalescingTransport(second, loop)  # type: ignore[arg-type]
         one.write(b"lost")
         two.write(b"delivered")
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await _pass_ends()
         assert second.writes == [b"delivered"] and b.recv(100) == b"delivered"
         assert first.transport.is_closing()  # the broken connection was aborted
         assert a.recv(100) == b""
