@@ -41,6 +41,7 @@ ENV PATH=/opt/venv/bin:$$PATH \\
     PYTHONUNBUFFERED=1 \\
     PYTHONDONTWRITEBYTECODE=1 \\
     HOME=/tmp \\
+    ORT_DISABLE_TELEMETRY=1 \\
     PORT=8080$extra_env
 USER $uid:$uid
 EXPOSE 8080

@@ -107,6 +107,7 @@ def test_image_labels_user_port(engine, packaged):
     assert config["User"] and not config["User"].startswith(("0", "root"))
     assert "8080/tcp" in config["ExposedPorts"]
     assert "PORT=8080" in config["Env"]
+    assert "ORT_DISABLE_TELEMETRY=1" in config["Env"]  # onnxruntime 1.29+ would phone home
     assert "mlops_cli.serving.healthcheck" in " ".join(config["Healthcheck"]["Test"])
 
 
@@ -144,6 +145,10 @@ def test_container_serves_as_non_root_and_is_healthy(engine, packaged):
         assert [p["prediction"] for p in invocations["predictions"]] == label.tolist()
         exit_code, uid = container.exec_run(["id", "-u"])
         assert exit_code == 0 and uid.decode().strip() != "0"
+        # HOME is /tmp: onnxruntime's telemetry would have left .cache/Microsoft and a .ses there
+        telemetry_files = ["find", "/tmp", "-name", "*.ses", "-o", "-name", "Microsoft"]
+        exit_code, listing = container.exec_run(telemetry_files)
+        assert exit_code == 0 and listing.decode().strip() == "", listing
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             container.reload()
