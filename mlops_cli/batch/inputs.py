@@ -32,11 +32,12 @@ class InputFile:
     url: str | None = None  # set for an object in object storage
     version: str | None = None  # the object's ETag/generation: what changes when it does
 
-    def open(self) -> BinaryIO:
-        """The file's bytes, from disk or from object storage."""
+    def open(self, *, peek: bool = False) -> BinaryIO:
+        """The file's bytes, from disk or from object storage. `peek`: only a header or a first
+        line will be read (an object's body is then not streamed)."""
         if self.url is None:
             return open(self.path, "rb")
-        return storage.open_input(self.url, self.size, self.version)
+        return storage.open_input(self.url, self.size, self.version, peek=peek)
 
     @property
     def location(self) -> str:
@@ -106,7 +107,7 @@ def columns_of(file: InputFile) -> list[str]:
         raise InputError(f"{file.path.name} is empty", hint="remove it from the inputs")
     try:
         if file.format == "csv":
-            with file.open() as handle:
+            with file.open(peek=True) as handle:
                 line = handle.readline().decode("utf-8-sig")
             header = next(csv.reader(io.StringIO(line)), [])
             if not header:
@@ -117,7 +118,7 @@ def columns_of(file: InputFile) -> list[str]:
 
             with file.open() as handle:
                 return list(pq.read_schema(handle).names)
-        with io.TextIOWrapper(file.open(), encoding="utf-8") as handle:
+        with io.TextIOWrapper(file.open(peek=True), encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
                     record = json.loads(line)

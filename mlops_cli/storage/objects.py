@@ -21,6 +21,7 @@ from mlops_cli.storage.filesystems import StorageError, backend_of, errors, file
 from mlops_cli.storage.urls import bucket_of, url_of
 
 READ_BLOCK = 32 << 20
+PEEK_BLOCK = 64 << 10  # a peek's ranged reads (a header): a first line longer reads on by as much
 _ATTEMPTS = 2  # a streaming GET cut off mid-way is resumed from the last byte held, this often
 # The last bytes (Parquet's footer) of the objects read lately, by URL and ETag: score-batch opens
 # a Parquet input three times (columns, types, rows), and each footer GET costs a server that
@@ -67,9 +68,12 @@ def list_inputs(pattern: str, suffixes: tuple[str, ...]) -> list[RemoteFile]:
     return sorted(files, key=lambda f: f.url)
 
 
-def open_input(url: str, size: int | None = None, version: str | None = None) -> BinaryIO:
+def open_input(
+    url: str, size: int | None = None, version: str | None = None, *, peek: bool = False
+) -> BinaryIO:
     """A seekable binary file object reading the object at `url`, as listed (`size`, `version`
-    from list_inputs; looked up when not given).
+    from list_inputs; looked up when not given). `peek`: the caller reads a header or a first
+    line, not the whole object: small ranged reads from the start, never the body's stream.
 
     S3: one streaming GET of the whole object into an unnamed owner-only spool file on local
     disk, written by a thread while the reader reads what has arrived; the last 1 MB (Parquet's
@@ -91,7 +95,9 @@ def open_input(url: str, size: int | None = None, version: str | None = None) ->
                 found = fs.info(path)
                 size, version = int(found["size"]), _version(found)
             if spool_fits(size):  # else the temp folder's disk cannot hold it: ranged reads
-                return _s3_spool(fs, path, url, size, version)
+                return _s3_spool(fs, path, url, size, version, peek)
+        if peek:
+            return fs.open(path, "rb", block_size=PEEK_BLOCK, cache_type="readahead")
         return fs.open(path, "rb", block_size=READ_BLOCK, cache_type="background")
 
 
@@ -111,7 +117,7 @@ def spool_fits(size: int) -> bool:
         return False
 
 
-def _s3_spool(fs: Any, path: str, url: str, size: int, version: str) -> BinaryIO:
+def _s3_spool(fs: Any, path: str, url: str, size: int, version: str, peek: bool) -> BinaryIO:
     from fsspec.asyn import sync
 
     from mlops_cli.storage.spool import CHUNK, TAIL, SpooledObject
@@ -181,7 +187,7 @@ def _s3_spool(fs: Any, path: str, url: str, size: int, version: str) -> BinaryIO
         finally:
             body.close()
 
-    return SpooledObject(url, size, fetch_range, stream, lambda: _read_errors(url))
+    return SpooledObject(url, size, fetch_range, stream, lambda: _read_errors(url), peek=peek)
 
 
 @contextmanager

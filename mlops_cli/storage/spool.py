@@ -7,7 +7,9 @@ is fetched once, from its first byte to its last, into a temporary file; a `read
 wants bytes not yet arrived waits for them. Parquet reads its footer first: the last TAIL bytes
 come from one small ranged GET, held in memory, so a footer-only read (the schema) never starts
 the body; an object no larger than TAIL is read whole by that one GET, one up to NEAR_END by
-at most two.
+at most two. A reader that only peeks (a CSV header, a first JSON line: `peek=True`) reads the
+first HEAD bytes by one ranged GET too, so a header check never starts, and cuts, the body's
+stream; a first line longer than HEAD starts it.
 
 The spool is created owner-only (0600 in a 0700 folder) and unlinked at once, before any byte is
 written: it has no name while in use, so no interrupt, error or kill can leave it behind; its
@@ -31,6 +33,7 @@ TAIL = 1 << 20  # the footer read, one ranged GET; Parquet reads its last 64 KB 
 # Before the body's stream started, a read this close to the end fetches from there to the end in
 # one ranged GET, held in memory: a Parquet footer wider than TAIL, or a small object whole.
 NEAR_END = 16 << 20
+HEAD = 64 << 10  # what a peek fetches from the start by one ranged GET: a header, a first line
 
 
 class SpooledObject(io.RawIOBase):
@@ -40,6 +43,7 @@ class SpooledObject(io.RawIOBase):
     object's bytes in order from the first (one streaming request), closing its request when
     closed. Both raise the backend's exceptions; `guard()` is a context manager that turns them
     into MlopsErrors (storage.errors), used around every wait, so they reach the reader mapped.
+    `peek`: the reader wants the first line or so, not the body (see the module's docstring).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class SpooledObject(io.RawIOBase):
         fetch_range: Callable[[int, int], bytes],
         stream: Callable[[], Iterator[bytes]],
         guard: Callable[[], Any],
+        peek: bool = False,
     ) -> None:
         super().__init__()
         self.name = name
@@ -59,6 +64,8 @@ class SpooledObject(io.RawIOBase):
         self._position = 0
         self._tail_start = max(0, size - TAIL)
         self._tail: bytes | None = None
+        self._head: bytes | None = None
+        self._peek = peek
         self._fd = -1
         self._users = 0  # the reader and, while it runs, the writer: the last one closes the fd
         self._written = 0
@@ -131,7 +138,7 @@ class SpooledObject(io.RawIOBase):
             self._stop = True
             self._lock.notify_all()
         self._release()
-        self._tail = None
+        self._tail = self._head = None
         super().close()
 
     # -- where the bytes come from ------------------------------------------------------------
@@ -148,6 +155,11 @@ class SpooledObject(io.RawIOBase):
                 self._tail = self._fetch_range(start, self.size)
             self._tail_start = start
             return self._tail[: end - start]
+        if self._peek and self._writer is None and end <= HEAD:
+            if self._head is None:
+                with self._guard():
+                    self._head = self._fetch_range(0, HEAD)
+            return self._head[start:end]
         self._wait_for(end)
         data = os.pread(self._fd, end - start, start)
         if len(data) != end - start:

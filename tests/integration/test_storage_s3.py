@@ -56,6 +56,25 @@ def test_an_object_replaced_after_listing_fails_the_read(s3):
         storage.open_input(s3.url("missing.csv"))
 
 
+def test_a_header_check_reads_only_the_start_of_an_object(s3, monkeypatch):
+    """columns_of on a CSV or JSON-lines object too large for one near-end read: the header
+    comes from one ranged GET; the body's stream (and a spool file) never starts."""
+    from mlops_cli.batch.inputs import columns_of, resolve_inputs
+    from mlops_cli.storage.spool import SpooledObject
+
+    s3.fs.pipe_file(f"{s3.name}/x.csv", b"a,b,c\n" + b"1,2,3\n" * (NEAR_END // 6 + 1000))
+    s3.fs.pipe_file(f"{s3.name}/x.jsonl", b'\n{"a": 1, "b": 2}\n' * (NEAR_END // 17 + 1000))
+    csv_file, json_file = resolve_inputs((s3.url("x.csv"), s3.url("x.jsonl")))
+    assert csv_file.size > NEAR_END and json_file.size > NEAR_END
+
+    def no_stream(self):
+        raise AssertionError(f"{self.name}: the body's stream started for a header")
+
+    monkeypatch.setattr(SpooledObject, "_start", no_stream)
+    assert columns_of(csv_file) == ["a", "b", "c"]
+    assert columns_of(json_file) == ["a", "b"]
+
+
 def test_footers_are_reused_only_for_the_same_object_version(s3, tmp_path):
     url = s3.put(write(make_table(50_000), tmp_path / "a.parquet"), "t.parquet")
     (listed,) = storage.list_inputs(url, (".parquet",))

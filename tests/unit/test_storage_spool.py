@@ -11,7 +11,7 @@ import pytest
 
 from mlops_cli.errors import NotFoundError
 from mlops_cli.storage import errors
-from mlops_cli.storage.spool import NEAR_END, TAIL, SpooledObject
+from mlops_cli.storage.spool import HEAD, NEAR_END, TAIL, SpooledObject
 
 DATA = random.Random(7).randbytes(NEAR_END + 5 * TAIL + 12_345)
 
@@ -59,9 +59,9 @@ class Source:
         finally:
             self.stopped.set()
 
-    def open(self, tmp_path) -> SpooledObject:
+    def open(self, tmp_path, peek: bool = False) -> SpooledObject:
         return SpooledObject(
-            "s3://b/k", len(self.data), self.fetch_range, self.stream, lambda: errors("s3://b/k")
+            "s3://b/k", len(self.data), self.fetch_range, self.stream, lambda: errors("s3://b/k"), peek=peek
         )
 
 
@@ -106,6 +106,26 @@ def test_footer_reads_never_start_the_body(tmp_path):
         handle.seek(-3 * TAIL, os.SEEK_END)  # a footer wider than TAIL
         assert handle.read(2 * TAIL) == DATA[-3 * TAIL : -TAIL]
     assert source.streams == 0 and len(source.ranges) == 2
+
+
+def test_a_peek_at_the_first_line_never_starts_the_body(tmp_path):
+    """A header check reads the first HEAD bytes by one ranged request; a first line longer
+    than that goes on in the body's stream, and reads equal the object either way."""
+    source = Source()
+    with source.open(tmp_path, peek=True) as handle:
+        assert handle.readline() == DATA[: DATA.index(b"\n") + 1]
+        handle.seek(100)
+        assert handle.read(1000) == DATA[100:1100]
+    assert source.streams == 0 and source.ranges == [(0, HEAD)]
+    long_line = b"x" * (HEAD + 5000) + b"\n" + DATA
+    source = Source(long_line)
+    with source.open(tmp_path, peek=True) as handle:
+        assert handle.readline() == long_line[: HEAD + 5001]
+    assert source.streams == 1 and source.ranges == [(0, HEAD)]
+    source = Source()
+    with source.open(tmp_path) as handle:  # a whole read: the stream from the first byte
+        assert handle.readline() == DATA[: DATA.index(b"\n") + 1]
+    assert source.streams == 1 and source.ranges == []
 
 
 def test_small_objects_are_one_ranged_request(tmp_path):
