@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.cli.test_no_telemetry import left_behind
 from tests.onnx_helpers import direct_run, logistic_onnx, register_onnx, training_data
 from tests.serving_helpers import Server, free_port, infer_body, wait_ready
 
@@ -199,8 +200,11 @@ def test_extracted_bundle_serves_the_same_predictions(cli, onnx_model, project, 
     with tarfile.open(project / "m.tar.gz", "r:gz") as tar:
         tar.extractall(device, filter="data")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHON"] = sys.executable
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ORT_DISABLE_TELEMETRY")}
+    home, tmp = tmp_path / "home", tmp_path / "tmp"  # where onnxruntime's telemetry would write
+    home.mkdir()
+    tmp.mkdir()
+    env.update(PYTHON=sys.executable, HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(home / ".cache"))
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -222,3 +226,4 @@ def test_extracted_bundle_serves_the_same_predictions(cli, onnx_model, project, 
         assert np.allclose(np.array(outputs["probabilities"]["data"]).reshape(16, 2), expected[1], atol=1e-6)
     finally:
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    assert left_behind(home, tmp) == []  # the bundled package turns onnxruntime's telemetry off
