@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from mlops_cli import limits
 from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch.checkpoint import JobFolder, new_job_id, plan_key
 from mlops_cli.batch.inputs import (
@@ -90,6 +91,8 @@ def score_batch(
     if threads_per_worker is not None:
         request = replace(request, threads_per_worker=threads_per_worker)
     request.validate()
+    limits.check_processes("--workers", request.workers)
+    limits.check_threads("--threads-per-worker", request.threads_per_worker)
     if request.workers > 1:
         warm_workers()  # its imports overlap the checks below
 

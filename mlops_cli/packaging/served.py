@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mlops_cli import limits
 from mlops_cli.domain import ModelVersion
 from mlops_cli.environments.together import check_together, shared_environment
 from mlops_cli.environments.venvs import Environment, check_env_manager, envs_dir, isolated_env
@@ -53,6 +54,8 @@ def prepare(
         raise UsageError(f"--port {config.port} is not a port number")
     if config.workers < 1:
         raise UsageError("--workers must be at least 1")
+    limits.check_processes("--workers", config.workers)
+    limits.check_threads("--threads", config.intra_op_threads)
     if config.max_body_mb <= 0:
         raise UsageError("--max-body-mb must be positive")
     if config.batch_max_size < 0 or config.batch_max_latency_ms < 0:

@@ -7,10 +7,12 @@ rows, repeating them when the batch is larger than the data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_cli import limits
 from mlops_cli.errors import UsageError
 from mlops_cli.runtime.mapping import NUMPY_TYPES, ModelSchema
 
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 MAX_FILE_ROWS = 10_000  # enough distinct rows for every batch size profiled
+# Memory a batch takes per byte of its feeds while it is measured: the feeds, the request's JSON
+# text (a float32 is 4 bytes as a value, about 12 as text) and the server's parse of it (a Python
+# float and a list slot per value), all alive at once.
+BATCH_MEMORY_FACTOR = 16
 
 
 @dataclass
@@ -27,6 +33,13 @@ class ProfileData:
     feeds: dict[str, np.ndarray]
     rows: int
     source: str
+
+    def check_batch_sizes(self, sizes: tuple[int, ...]) -> None:
+        """UsageError when the largest batch could not be held in memory while it is measured
+        (`--batch-sizes 1000000000` is a typo, not a profile)."""
+        per_row = sum(value.nbytes for value in self.feeds.values()) // max(self.rows, 1)
+        largest = max(sizes)
+        limits.check_memory(f"--batch-sizes {largest}", largest * per_row * BATCH_MEMORY_FACTOR)
 
     def batch(self, size: int) -> dict[str, np.ndarray]:
         """The feeds of `size` rows (the data's first rows, cycled when it has fewer)."""
@@ -81,7 +94,7 @@ def synthesise(schema: ModelSchema, rows: int) -> ProfileData:
     import numpy as np
 
     rng = np.random.default_rng(0)
-    feeds: dict[str, Any] = {}
+    shapes: dict[str, tuple[str, tuple[int, ...]]] = {}
     for spec in schema.inputs:
         dtype = NUMPY_TYPES.get(spec.dtype or "float", "float32")
         shape = tuple(spec.shape or (None, 1))
@@ -93,7 +106,11 @@ def synthesise(schema: ModelSchema, rows: int) -> ProfileData:
                     hint="pass --data PATH with real rows",
                 )
             tail.append(dim)
-        full = (rows, *tail)
+        shapes[spec.name] = dtype, (rows, *tail)
+    needed = sum(np.dtype(dtype).itemsize * math.prod(full) for dtype, full in shapes.values())
+    limits.check_memory(f"--rows {rows}", needed)
+    feeds: dict[str, Any] = {}
+    for name, (dtype, full) in shapes.items():
         if dtype == "object":
             value = np.full(full, "a", dtype=object)
         elif dtype == "bool":
@@ -102,5 +119,5 @@ def synthesise(schema: ModelSchema, rows: int) -> ProfileData:
             value = rng.integers(0, 4, full).astype(dtype)
         else:
             value = rng.standard_normal(full).astype(dtype)
-        feeds[spec.name] = value
+        feeds[name] = value
     return ProfileData(feeds, rows, f"{rows} synthesised rows")

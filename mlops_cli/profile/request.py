@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_cli import limits
 from mlops_cli.errors import UsageError
 from mlops_cli.profile.recommend import DEFAULT_HEADROOM
 
@@ -50,6 +51,9 @@ class ProfileRequest:
         ):
             if not values or any(v <= 0 for v in values):
                 raise UsageError(f"{option} needs positive whole numbers, got {_listed(values)}")
+        limits.check_threads("--threads", *self.threads)
+        limits.check_processes("--workers", *self.workers)
+        limits.check_callers("--concurrency", *self.concurrency)
         if any(not c > 0 or not math.isfinite(c) for c in self.cpus):
             raise UsageError(f"--cpus needs positive numbers, got {_listed(self.cpus)}")
         if self.cpus and not self.in_container:
@@ -60,7 +64,7 @@ class ProfileRequest:
             ("--repeat", self.repeat),
         ):
             if not value > 0 or not math.isfinite(value):
-                raise UsageError(f"{option} must be positive, got {value}")
+                raise UsageError(f"{option} must be a positive, finite number, got {value}")
         if self.warmup < 0 or not math.isfinite(self.warmup):
             raise UsageError(f"--warmup cannot be negative, got {self.warmup}")
         for option, value in (("--target-p99-ms", self.target_p99_ms), ("--target-rps", self.target_rps)):

@@ -210,6 +210,7 @@ def run_profile(store: Store, request: ProfileRequest, progress: Progress | None
             data = profile_data.from_file(schema, request.data)
         else:
             data = profile_data.synthesise(schema, request.rows)
+        data.check_batch_sizes(request.batch_sizes)
         measured_providers, skipped = sweep_providers.measurable(request.providers, resolved.model_path, data)
         request = replace(request, providers=tuple(measured_providers))
     image = _image_for(store, version, request, progress) if request.in_container else None

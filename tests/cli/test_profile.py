@@ -164,6 +164,13 @@ def test_impossible_targets_exit_5_with_the_best_found_and_store_nothing(cli, fo
         (["--mode", "grpc"], "--mode"),
         (["--json", "--markdown"], "--markdown"),
         (["--headroom", "0.9"], "--headroom"),
+        (["--duration", "inf"], "finite"),
+        # typos that would start 100,000 threads, 500 servers or allocate 16 GB and more
+        (["--threads", "1,100000"], "--threads 100000: more threads than this machine can use"),
+        (["--workers", "500"], "--workers 500: more processes"),
+        (["--concurrency", "1,100000"], "at most 1024"),
+        (["--rows", "1000000000"], "--rows 1000000000 needs about"),
+        (["--batch-sizes", "1,1000000000"], "--batch-sizes 1000000000 needs about"),
     ],
 )
 def test_bad_settings_exit_2_and_store_nothing(cli, forest, args, needle):

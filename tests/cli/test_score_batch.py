@@ -453,6 +453,21 @@ def test_bad_shard(cli, project, forest, shard):
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--workers", "1000"], "--workers 1000: more processes than this machine can use"),
+        (["--threads-per-worker", "100000"], "--threads-per-worker 100000: more threads"),
+    ],
+)
+def test_typos_that_would_fork_the_machine_are_refused(cli, project, forest, args, says):
+    data = write(make_table(10), project / "in.csv")
+    one_line_error(cli("score-batch", "forest", "-i", data, "-o", project / "o.csv", *args), 2, says)
+    assert not (project / "o.csv").exists()
+    jobs = project / ".mlops" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+
+
 def test_missing_input_and_unknown_model(cli, project, forest):
     one_line_error(
         cli("score-batch", "forest", "-i", project / "nope.csv", "-o", project / "o.csv"), 1, "no such file"

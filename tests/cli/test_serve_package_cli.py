@@ -49,6 +49,7 @@ def test_package_refuses_non_onnx_models_before_asking_docker(cli, model_file):
         (["--api-key-env", "MLOPS_TEST_UNSET_KEY"], "MLOPS_TEST_UNSET_KEY"),
         (["--port", "70000"], "port"),
         (["--workers", "0"], "workers"),
+        (["--workers", "1000"], "--workers 1000: more processes than this machine can use"),
         (["--max-body-mb", "0"], "max-body-mb"),
     ],
 )
