@@ -21,7 +21,10 @@ interim "100 Continue" (the client waits for it before it sends the body) leaves
 flush, never later; a close sends what is held first; a response past WRITE_THROUGH bytes
 is written at once, so a large body keeps the transport's own flow control.
 Every other rule of the protocol (parsing, keep-alive, pipelining, 100-continue, chunked
-bodies) stays uvicorn's own.
+bodies) stays uvicorn's own, with one bound it lacks: a request line and headers over
+MAX_HEAD_BYTES get 431 and the connection closes. Without it one client sending headers that
+never end made a server hold 300 MB (77 -> 309 MB RSS for 300 MB sent) and answer nothing; nginx
+allows 32 KB of headers by default, Go 1 MB.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("mlops.serving")
 
 WRITE_THROUGH = 64 * 1024  # bytes held for one connection before they are written regardless
+MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; at most one read more is taken in
 
 
 class PassFlush:
@@ -130,10 +134,42 @@ class CoalescingTransport:
 
 class OneWriteProtocol(HttpToolsProtocol):
     """HttpToolsProtocol over a CoalescingTransport: a completed response is written at once
-    when it is the only request in flight, else with the others at the end of the pass."""
+    when it is the only request in flight, else with the others at the end of the pass; a head
+    (request line and headers) over MAX_HEAD_BYTES is refused with 431."""
+
+    _reading_head = False
+    _head_bytes = 0
+    _head_began = False  # in the read being parsed: its bytes before the head are not the head's
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        self._head_began = False
+        super().data_received(data)
+        if self._reading_head and not self._head_began:  # the whole read was head
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._reading_head, self._head_bytes, self._head_began = True, 0, True
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+
+    def _refuse_head(self) -> None:
+        self._reading_head = False
+        message = f"the request line and headers are over {MAX_HEAD_BYTES // 1024} KiB".encode()
+        self.logger.warning("refused a request whose head is over %d bytes (431)", MAX_HEAD_BYTES)
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(message)).encode() + b"\r\nconnection: close\r\n\r\n" + message
+        )
+        self.transport.close()
 
     def on_response_complete(self) -> None:
         # The finishing request's own task is still in `tasks` (its done-callback runs later).

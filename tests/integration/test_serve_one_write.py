@@ -193,3 +193,54 @@ def test_concurrent_answers_are_whole_and_each_its_own_request(server, model_pat
         np.testing.assert_allclose(got, expected[c, r], rtol=1e-5, atol=1e-6)
     assert len(CountingProtocol.writes) == len(answers)
     assert all(w.startswith(b"HTTP/1.1 200") and _complete(w, 1) for w in CountingProtocol.writes)
+
+
+def _send_head_in_pieces(port: int, header_bytes: int) -> bytes:
+    """A request whose headers total about `header_bytes`, sent 4 KiB at a time (one read each,
+    as a slow or hostile client sends them); the answer, read to the connection's end or to one
+    whole response."""
+    body = json.dumps(INFER).encode()
+    lines = [f"x-pad-{i}: {'a' * 4000}\r\n".encode() for i in range(header_bytes // 4000)]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /v2/models/m/infer HTTP/1.1\r\nhost: x\r\ncontent-length: {len(body)}\r\n".encode()
+        )
+        try:
+            for line in lines:
+                sock.sendall(line)
+                time.sleep(0.001)
+            sock.sendall(b"content-type: application/json\r\n\r\n" + body)
+        except (BrokenPipeError, ConnectionResetError):  # refused and closed mid-way: read what came
+            pass
+        data = b""
+        while not data.startswith(b"HTTP/1.1 431") and not (data and _complete(data, 1)):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def test_a_head_over_the_limit_gets_431_and_the_connection_closes(server):
+    """uvicorn's httptools protocol has no bound on headers: 300 MB of them made a server hold
+    300 MB and answer nothing. Over MAX_HEAD_BYTES (counted after the read the head began in)
+    the client gets 431; under it, the request is answered as any other."""
+    from mlops_cli.serving.protocol import MAX_HEAD_BYTES
+
+    refused = _send_head_in_pieces(server, 4 * MAX_HEAD_BYTES)
+    assert refused.startswith(b"HTTP/1.1 431 Request Header Fields Too Large"), refused[:200]
+    assert b"connection: close" in refused and refused.endswith(b"KiB")
+    answered = _send_head_in_pieces(server, MAX_HEAD_BYTES - 8000)
+    assert answered.startswith(b"HTTP/1.1 200") and b"model_version" in answered
+
+
+def test_a_large_body_followed_by_a_pipelined_request_is_not_taken_for_a_head(server):
+    rows = [[0.1, 0.2, 0.3, 0.4]] * 20_000  # a body of about 500 KB, read in several reads
+    big = {"inputs": [{"name": "X", "shape": [len(rows), 4], "datatype": "FP32", "data": rows}]}
+    data = _exchange(
+        server, _post("/v2/models/m/infer", big) + _post("/v2/models/m/infer", INFER), responses=2
+    )
+    assert data.count(b"HTTP/1.1 200") == 2 and b"431" not in data.split(b"\r\n")[0]
