@@ -21,10 +21,14 @@ interim "100 Continue" (the client waits for it before it sends the body) leaves
 flush, never later; a close sends what is held first; a response past WRITE_THROUGH bytes
 is written at once, so a large body keeps the transport's own flow control.
 Every other rule of the protocol (parsing, keep-alive, pipelining, 100-continue, chunked
-bodies) stays uvicorn's own, with one bound it lacks: a request line and headers over
-MAX_HEAD_BYTES get 431 and the connection closes. Without it one client sending headers that
-never end made a server hold 300 MB (77 -> 309 MB RSS for 300 MB sent) and answer nothing; nginx
-allows 32 KB of headers by default, Go 1 MB.
+bodies) stays uvicorn's own, with two bounds it lacks. A request line and headers over
+MAX_HEAD_BYTES get 431 and the connection closes: without it one client sending headers that
+never end made a server hold 300 MB (77 -> 309 MB RSS for 300 MB sent) and answer nothing (nginx
+allows 32 KB of headers by default, Go 1 MB). A head still incomplete HEAD_TIMEOUT seconds after
+its first read gets 408 and the connection closes: a client trickling a byte now and then held
+its connection (and its file descriptor) for ever, so a few hundred of them could use up the
+server's (nginx's client_header_timeout is 60 s). The timer is armed only when a read ends inside
+a head: a head that arrives in one read, as every normal client's does, costs no timer.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ log = logging.getLogger("mlops.serving")
 
 WRITE_THROUGH = 64 * 1024  # bytes held for one connection before they are written regardless
 MAX_HEAD_BYTES = 64 * 1024  # a request line and headers; at most one read more is taken in
+HEAD_TIMEOUT = 30.0  # seconds a head may take to arrive whole once a read ended inside it
 
 
 class PassFlush:
@@ -135,11 +140,13 @@ class CoalescingTransport:
 class OneWriteProtocol(HttpToolsProtocol):
     """HttpToolsProtocol over a CoalescingTransport: a completed response is written at once
     when it is the only request in flight, else with the others at the end of the pass; a head
-    (request line and headers) over MAX_HEAD_BYTES is refused with 431."""
+    (request line and headers) over MAX_HEAD_BYTES is refused with 431, one not whole within
+    HEAD_TIMEOUT with 408."""
 
     _reading_head = False
     _head_bytes = 0
     _head_began = False  # in the read being parsed: its bytes before the head are not the head's
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -147,27 +154,49 @@ class OneWriteProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         self._head_began = False
         super().data_received(data)
-        if self._reading_head and not self._head_began:  # the whole read was head
+        if not self._reading_head:
+            return
+        if not self._head_began:  # the whole read was head
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._refuse_head()
+                self._refuse_head(
+                    431, "Request Header Fields Too Large", f"are over {MAX_HEAD_BYTES // 1024} KiB"
+                )
+                return
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._reading_head, self._head_bytes, self._head_began = True, 0, True
 
     def on_headers_complete(self) -> None:
-        self._reading_head = False
+        self._head_done()
         super().on_headers_complete()
 
-    def _refuse_head(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
+        super().connection_lost(exc)
+
+    def _head_done(self) -> None:
         self._reading_head = False
-        message = f"the request line and headers are over {MAX_HEAD_BYTES // 1024} KiB".encode()
-        self.logger.warning("refused a request whose head is over %d bytes (431)", MAX_HEAD_BYTES)
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._reading_head and not self.transport.is_closing():
+            self._refuse_head(408, "Request Timeout", f"did not arrive within {HEAD_TIMEOUT:g} s")
+
+    def _refuse_head(self, status: int, reason: str, why: str) -> None:
+        self._head_done()
+        message = f"the request line and headers {why}".encode()
+        self.logger.warning("refused a request whose head %s (%d)", why, status)
         self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: text/plain; charset=utf-8\r\n"
-            b"content-length: " + str(len(message)).encode() + b"\r\nconnection: close\r\n\r\n" + message
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n".encode()
+            + f"content-length: {len(message)}\r\nconnection: close\r\n\r\n".encode()
+            + message
         )
         self.transport.close()
 

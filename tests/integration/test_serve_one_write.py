@@ -244,3 +244,41 @@ def test_a_large_body_followed_by_a_pipelined_request_is_not_taken_for_a_head(se
         server, _post("/v2/models/m/infer", big) + _post("/v2/models/m/infer", INFER), responses=2
     )
     assert data.count(b"HTTP/1.1 200") == 2 and b"431" not in data.split(b"\r\n")[0]
+
+
+def test_a_head_that_trickles_in_gets_408_and_the_connection_closes(server, monkeypatch):
+    """A client that sends part of a head and then a byte now and then held its connection for
+    ever; once a read ends inside a head, the rest must come within HEAD_TIMEOUT. A head that
+    arrives in pieces within it is answered as any other."""
+    from mlops_cli.serving import protocol
+
+    monkeypatch.setattr(protocol, "HEAD_TIMEOUT", 0.5)
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nhost: x\r\n")
+        data = b""
+        for _ in range(20):  # a byte of header every 0.1 s: never a whole head
+            try:
+                sock.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.1)
+        while chunk := sock.recv(65536):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 408 Request Timeout"), data[:200]
+        assert data.endswith(b"did not arrive within 0.5 s") and time.monotonic() - started < 5
+    body = json.dumps(INFER).encode()
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
+        sock.sendall(b"POST /v2/models/m/infer HTTP/1.1\r\nhost: x\r\n")
+        time.sleep(0.2)
+        sock.sendall(f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body)
+        data = b""
+        while not _complete(data, 1):
+            data += sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 200")
+        time.sleep(0.6)  # past the timeout: the answered head's timer was cancelled, nothing more comes
+        sock.sendall(_post("/v2/models/m/infer", INFER))
+        data = b""
+        while not _complete(data, 1):
+            data += sock.recv(65536)
+        assert data.startswith(b"HTTP/1.1 200")
