@@ -18,7 +18,7 @@ from mlops_cli.environments.entry import HOOKS, read_contract
 from mlops_cli.environments.resolve import resolve
 from mlops_cli.environments.spec import CONDA, parse_environment
 from mlops_cli.errors import UsageError
-from mlops_cli.models.manifest import SourceFile, collect_files, normalised_mode
+from mlops_cli.sourcefiles import SourceFile, collect_files, normalised_mode
 
 PREFIX = "mlops-entry"
 CODE = f"{PREFIX}/code"

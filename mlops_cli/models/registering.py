@@ -24,8 +24,8 @@ from mlops_cli.domain import (
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.models import environment
 from mlops_cli.models.frameworks import detect_framework, validate_framework
-from mlops_cli.models.manifest import collect_files
 from mlops_cli.models.signature import read_signature
+from mlops_cli.sourcefiles import collect_files
 from mlops_cli.store import Store, registry
 
 if TYPE_CHECKING:

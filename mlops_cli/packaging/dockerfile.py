@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from string import Template
 
+from mlops_cli.domain import IMAGE_USER_ID
+
 # The FROM of a generated image when --base-image is not given: any image with Python 3.11
 # and venv works (it must exist locally; nothing is pulled).
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-
-USER_ID = 10001
 
 TEMPLATE = Template(
     """\
@@ -80,7 +80,7 @@ def render(
         ref=ref,
         digest=digest,
         base=base,
-        uid=USER_ID,
+        uid=IMAGE_USER_ID,
         labels=label_lines,
         extra_env=extra_env,
         more_copy=more_copy,

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.domain import memory_bytes
+from mlops_cli.domain import IMAGE_USER_ID, memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
-from mlops_cli.packaging.dockerfile import USER_ID
 from mlops_cli.targets import docker, interrupts
 from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.switching import (
@@ -107,7 +106,7 @@ def container_user() -> str:
     """The uid the container runs as: the image's own user when we are root (the deployment's
     folders are then handed to it), else ours, so owner-only folders need no opening at all."""
     if os.getuid() == 0:
-        return f"{USER_ID}:{USER_ID}"
+        return f"{IMAGE_USER_ID}:{IMAGE_USER_ID}"
     return f"{os.getuid()}:{os.getgid()}"
 
 
@@ -116,7 +115,7 @@ def _give_container_access(folder: Path) -> None:
     if os.getuid() != 0:
         return  # the container runs as our uid (container_user)
     for path in (folder / "run", folder / "collected"):
-        os.chown(path, USER_ID, USER_ID)
+        os.chown(path, IMAGE_USER_ID, IMAGE_USER_ID)
 
 
 def _run_paths(spec: DeploySpec) -> RunPaths:

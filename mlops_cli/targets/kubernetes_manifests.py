@@ -22,13 +22,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_cli.domain import MEMORY_QUANTITY
+from mlops_cli.domain import IMAGE_USER_ID, MEMORY_QUANTITY
 from mlops_cli.targets.base import DeploySpec, tuning_args
 
 CONTAINER_PORT = 8080
 PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (packaging/dockerfile.py)
 CONTAINER_NAME = "server"
-USER_ID = 10001  # packaging/dockerfile.py's USER
 COLLECT_DIR = "/var/lib/mlops/collected"
 DEFAULT_CPU = 0.5  # cores, when neither --cpu nor a stored profile gives one
 DEFAULT_MEMORY = "512Mi"
@@ -200,8 +199,8 @@ def container(spec: DeploySpec, settings: Settings) -> dict[str, Any]:
             "readinessProbe": probe("/v2/health/ready", 5, 3),
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": USER_ID,
-                "runAsGroup": USER_ID,
+                "runAsUser": IMAGE_USER_ID,
+                "runAsGroup": IMAGE_USER_ID,
                 "readOnlyRootFilesystem": True,
                 "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]},
@@ -242,9 +241,9 @@ def deployment(spec: DeploySpec, settings: Settings) -> dict[str, Any]:
                     "terminationGracePeriodSeconds": GRACEFUL_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "runAsUser": USER_ID,
-                        "runAsGroup": USER_ID,
-                        "fsGroup": USER_ID,
+                        "runAsUser": IMAGE_USER_ID,
+                        "runAsGroup": IMAGE_USER_ID,
+                        "fsGroup": IMAGE_USER_ID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container(spec, settings)],

@@ -11,6 +11,7 @@ import re
 import pytest
 import yaml
 
+from mlops_cli.domain import IMAGE_USER_ID
 from mlops_cli.errors import UsageError
 from mlops_cli.packaging import dockerfile
 from mlops_cli.targets import kubernetes_manifests as k8s
@@ -222,7 +223,7 @@ def test_the_pod_fits_the_image_mlops_package_builds(monkeypatch):
     from mlops_cli.serving import __main__ as serving_main
 
     text = dockerfile.render("fraud:7", DIGEST, "base:1", {"a": "b"})
-    assert f"USER {k8s.USER_ID}:{k8s.USER_ID}" in text
+    assert f"USER {IMAGE_USER_ID}:{IMAGE_USER_ID}" in text
     assert f"PORT={k8s.CONTAINER_PORT}" in text and "HOME=/tmp" in text
     entrypoint = re.search(r"^ENTRYPOINT (.*)$", text, re.M).group(1)
     container = by_kind(documents(spec(api_key_env="FRAUD_KEY", collect=True), monkeypatch))["Deployment"][

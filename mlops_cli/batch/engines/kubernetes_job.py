@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_cli.domain import IMAGE_USER_ID
 from mlops_cli.errors import UsageError
 from mlops_cli.targets import kubernetes_manifests as k8s
 
@@ -102,8 +103,8 @@ def indexed_job(spec: JobSpec) -> dict[str, Any]:
             },
             "securityContext": {
                 "runAsNonRoot": True,
-                "runAsUser": k8s.USER_ID,
-                "runAsGroup": k8s.USER_ID,
+                "runAsUser": IMAGE_USER_ID,
+                "runAsGroup": IMAGE_USER_ID,
                 "readOnlyRootFilesystem": True,
                 "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]},
@@ -114,7 +115,7 @@ def indexed_job(spec: JobSpec) -> dict[str, Any]:
     pod = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "fsGroup": k8s.USER_ID},
+        "securityContext": {"runAsNonRoot": True, "fsGroup": IMAGE_USER_ID},
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.relpaths import path_problem
+from mlops_cli.store.project import DB_FILENAME, STORE_DIRNAME
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,9 @@ def normalised_mode(st_mode: int) -> int:
     return 0o755 if st_mode & stat.S_IXUSR else 0o644
 
 
-STORE_DIRNAME = ".mlops"
-STORE_DB = "mlops.db"
-
-
 def is_store_folder(folder: Path) -> bool:
     """A `.mlops/` store (this project's or another's): never part of a model."""
-    return (folder / STORE_DB).is_file() and (folder / "objects").is_dir()
+    return (folder / DB_FILENAME).is_file() and (folder / "objects").is_dir()
 
 
 def collect_files(path: Path, store_root: Path | None = None) -> list[SourceFile]:
