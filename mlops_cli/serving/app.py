@@ -22,6 +22,7 @@ from mlops_cli.runtime.mapping import InputError
 from mlops_cli.serving import invocations, jsonio
 from mlops_cli.serving.auth import BearerAuth
 from mlops_cli.serving.batcher import MicroBatcher
+from mlops_cli.serving.bodies import CSV, HEADER_LENGTH, JSON, OCTETS, BodyReader, media_type
 from mlops_cli.serving.bundle import read_bundle
 from mlops_cli.serving.codec import encode_binary, encode_tensor
 from mlops_cli.serving.config import ServeConfig
@@ -32,11 +33,9 @@ from mlops_cli.serving.v2request import decode_request, parse_json
 log = logging.getLogger("mlops.serving")
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
-JSON = b"application/json"
-CSV = b"text/csv"
 TEXT = b"text/plain; charset=utf-8"
-OCTETS = b"application/octet-stream"
-HEADER_LENGTH = b"inference-header-content-length"
+# GET /v2 (the v2 protocol's server metadata: all three fields are required).
+SERVER_METADATA = {"name": "mlops", "version": __version__, "extensions": ["binary_tensor_data"]}
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -62,7 +61,7 @@ class ServingApp:
             if not key:
                 raise RuntimeError(f"the API key variable {config.api_key_env} is empty or unset")
             self.auth = BearerAuth(key)
-        self.max_body = config.max_body_bytes
+        self.bodies = BodyReader(config.max_body_bytes, config.max_body_mb)
         self.collector = None
         if config.collect_dir:
             from mlops_cli.serving.collector import Collector
@@ -98,9 +97,7 @@ class ServingApp:
                 "outputs": [s.to_dict() for s in model.outputs],
             }
         )
-        self._server = jsonio.dumps(
-            {"name": "mlops", "version": __version__, "extensions": ["binary_tensor_data"]}
-        )
+        self._server = jsonio.dumps(SERVER_METADATA)
 
     # --- ASGI --------------------------------------------------------------------------------
 
@@ -154,7 +151,7 @@ class ServingApp:
             endpoint, handler, want = route
             body = b""
             if method == "POST":
-                body = await self._body(headers, receive, endpoint)
+                body = await self.bodies.read(headers, receive, endpoint)
             if want:
                 status, payload, binary_header = await handler(headers, body, request_id)
                 if binary_header is not None:
@@ -234,25 +231,6 @@ class ServingApp:
                 f"unknown version {version!r} of {name!r}; this server serves version {self.model.version}",
             )
 
-    async def _body(self, headers: dict, receive: Any, endpoint: str) -> bytes:
-        raw = headers.get(b"content-type")
-        if raw != JSON:  # the common case costs one comparison
-            _check_content_type(raw, endpoint, HEADER_LENGTH in headers)
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise HTTPError(413, f"the body is larger than the limit of {self.config.max_body_mb:g} MB")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     # --- endpoints ---------------------------------------------------------------------------
 
     def _server_metadata(self) -> tuple[int, bytes]:
@@ -311,7 +289,7 @@ class ServingApp:
 
     async def _invocations(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, None]:
         raw = headers.get(b"content-type")
-        if raw != JSON and _media(raw)[0] == CSV:
+        if raw != JSON and media_type(raw)[0] == CSV:
             columns, rows = invocations.parse_csv(body)
             feeds = self.model.feeds_from_text(columns, rows)
         else:
@@ -375,48 +353,6 @@ def _error(endpoint: str, status: int, message: str) -> bytes:
         code = _MLFLOW_CODES.get(status, "BAD_REQUEST")
         return jsonio.dumps({"error": message, "error_code": code, "message": message})
     return jsonio.dumps({"error": message})
-
-
-def _media(raw: bytes | None) -> tuple[bytes | None, dict[bytes, bytes]]:
-    """(media type, parameters) of a Content-Type header, lower-cased; (None, {}) without one."""
-    if raw is None:
-        return None, {}
-    media, *rest = raw.split(b";")
-    params = {}
-    for part in rest:
-        key, _, value = part.partition(b"=")
-        if key.strip():
-            params[key.strip().lower()] = value.strip().strip(b'"')
-    return media.strip().lower(), params
-
-
-def _check_content_type(raw: bytes | None, endpoint: str, binary: bool) -> None:
-    """A 415 unless the body's type is one the endpoint reads.
-
-    /invocations, as MLflow's scoring server: application/json or text/csv, UTF-8, no other
-    parameters (MLflow 1.x's `format=pandas-split` is refused there too), and a Content-Type is
-    required. v2 infer: application/json, or application/octet-stream with the binary extension;
-    no Content-Type is read as JSON, since tritonclient sends none.
-    """
-    media, params = _media(raw)
-    if endpoint == "invocations":
-        if media is None:
-            raise HTTPError(415, "no Content-Type header; send application/json or text/csv")
-        if media not in (JSON, CSV):
-            shown = media.decode("latin-1")
-            raise HTTPError(415, f"unsupported content type {shown!r}; send application/json or text/csv")
-        unknown = sorted(k.decode("latin-1") for k in params if k != b"charset")
-        if unknown:
-            raise HTTPError(
-                415,
-                f"unsupported content type parameter(s) {', '.join(unknown)} (MLflow 1.x's format=...);"
-                " name the payload's format in the body (dataframe_split, dataframe_records, ...)",
-            )
-    elif media is not None and media != JSON and not (binary and media == OCTETS):
-        raise HTTPError(415, f"unsupported content type {media.decode('latin-1')!r}; send application/json")
-    charset = params.get(b"charset", b"utf-8").lower()
-    if charset not in (b"utf-8", b"utf8"):
-        raise HTTPError(415, f"unsupported charset {charset.decode('latin-1')!r}; send UTF-8")
 
 
 def _require(method: str, wanted: str) -> bool:

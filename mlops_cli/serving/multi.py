@@ -15,6 +15,7 @@ import asyncio
 from typing import Any
 
 from mlops_cli.serving import jsonio
+from mlops_cli.serving.app import SERVER_METADATA
 from mlops_cli.serving.metrics import Metrics
 
 PREFIX = "/v2/models/"
@@ -71,7 +72,7 @@ class MultiApp:
             ready = all(a.ready and not _init_error(a) for a in self.apps)
             await _answer(send, 200 if ready else 503, {"ready": ready, **self._errors()})
         elif path == "/v2":
-            await _answer(send, 200, {"name": "mlops", "models": self._listing_list()})
+            await _answer(send, 200, {**SERVER_METADATA, "models": self._listing_list()})
         else:
             await self.front(scope, receive, send)
 

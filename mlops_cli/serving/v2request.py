@@ -90,6 +90,12 @@ def _requested_outputs(requested: Any, names: list[str], default: bool) -> list[
         if name not in names:
             raise HTTPError(400, f"unknown output {name!r}; the model has {', '.join(names)}")
         parameters = _object(entry.get("parameters"), f"output {name!r}: 'parameters'")
+        if "classification" in parameters:  # a silently ignored one would answer another shape
+            raise HTTPError(
+                400,
+                f"output {name!r}: 'classification' (Triton's classification extension) is not"
+                " supported here; ask for the tensor and take its top classes",
+            )
         wanted.append((name, _flag(parameters, "binary_data", f"output {name!r}: 'parameters'", default)))
     return wanted
 

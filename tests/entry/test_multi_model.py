@@ -38,7 +38,10 @@ def test_each_version_is_its_own_model(multi_project):
             assert newest["model_version"] == "2"  # no version: the newest one served
             assert client.get("/v2/models/churn/versions/1").json()["name"] == "churn"
             assert client.post("/v2/models/az/score", json={"data": [1]}).json() == [21]
-            assert client.get("/v2").json()["models"] == ["churn:1", "churn:2", "az:1"]
+            metadata = client.get("/v2").json()  # the v2 protocol's three fields, and the models
+            assert metadata["models"] == ["churn:1", "churn:2", "az:1"]
+            assert metadata["name"] == "mlops" and metadata["version"]
+            assert "binary_tensor_data" in metadata["extensions"]
             assert client.get("/v2/health/ready").status_code == 200
             for path in ("/invocations", "/score"):
                 refused = client.post(path, json={"inputs": [[1, 2, 3, 4]]})
