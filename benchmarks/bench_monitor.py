@@ -14,7 +14,7 @@ process tree, sampled every 20 ms):
   check from the stored baseline on the same N x 51 files, run alternately, medians and the
   ratio of each pair (the target: exact within 2.5x the baseline check's time, under 1 GB).
 - Evidently 0.7 (`Report([DataDriftPreset()])`) in its own venv (pandas < 3): the project's
-  `.venv-peers/evidently` (scripts/peer-evidently.sh) when present, else one created under
+  `.venv-peers/evidently` (scripts/peers.sh evidently) when present, else one created under
   ~/.cache/mlops-bench/evidently-venv; on --evidently-rows rows (Evidently takes
   minutes on 1M rows), with `mlops monitor check` (and `--reference`, exact) on the same files.
   Skipped with a note when it cannot be installed.

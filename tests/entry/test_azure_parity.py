@@ -1,5 +1,5 @@
 """A score.py written for Azure ML answers the same under `mlops serve` as under Azure's own
-server (`azureml-inference-server-http`, in .venv-peers/azureml, built by .ci/run): the same
+server (`azureml-inference-server-http`, in .venv-peers/azureml, built by scripts/peers.sh): the same
 requests, the same JSON, with and without inference_schema's decorators.
 
 Skipped when that peer environment is missing, unless MLOPS_REQUIRE_AZUREML=1 (as in CI), then

@@ -1,6 +1,6 @@
 """`mlops monitor check --reference` against Evidently 0.7 itself, on the same files.
 
-Evidently runs in its own virtualenv (`.venv-peers/evidently`, built by `scripts/peer-evidently.sh`
+Evidently runs in its own virtualenv (`.venv-peers/evidently`, built by `scripts/peers.sh`
 from `.ci/run`: it needs pandas<3) through `tests/peers/evidently_drift.py`, which prints its
 per-column results. Columns of every kind Evidently's `auto` rules tell apart (continuous,
 binary, few-valued numbers; categories; two categories; thousands of categories), references
@@ -29,7 +29,7 @@ CATEGORICAL = ["channel", "two", "city"]
 
 pytestmark = pytest.mark.skipif(
     not PEER.exists() and os.environ.get("MLOPS_REQUIRE_EVIDENTLY") != "1",
-    reason="no Evidently peer venv (bash scripts/peer-evidently.sh builds it)",
+    reason="no Evidently peer venv (bash scripts/peers.sh evidently builds it)",
 )
 
 
