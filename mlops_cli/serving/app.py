@@ -28,6 +28,7 @@ from mlops_cli.serving.codec import encode_binary, encode_tensor
 from mlops_cli.serving.config import ServeConfig
 from mlops_cli.serving.errors import HTTPError
 from mlops_cli.serving.metrics import Metrics
+from mlops_cli.serving.metrics_share import SharedMetrics
 from mlops_cli.serving.v2request import decode_request, parse_json
 
 log = logging.getLogger("mlops.serving")
@@ -55,6 +56,7 @@ class ServingApp:
         self.model = model
         self.missing_ok = bool(getattr(model, "missing_ok", False))
         self.metrics = Metrics(model.name, model.version)
+        self.shared: SharedMetrics | None = None  # with several workers: one /metrics for all
         self.auth = None
         if config.api_key_env:
             key = os.environ.get(config.api_key_env, "")
@@ -117,6 +119,7 @@ class ServingApp:
                 # Everything loaded so far (modules, the model) lives as long as the process:
                 # out of the collector's sight, full collections no longer walk it.
                 gc.freeze()
+                self.start_sharing()
                 self.ready = True
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -126,8 +129,19 @@ class ServingApp:
                     await self.batcher.stop()
                 if self.collector is not None:
                     await asyncio.get_running_loop().run_in_executor(None, self.collector.close)
+                await self.stop_sharing()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def start_sharing(self) -> None:
+        """With several workers (a folder from the parent), /metrics answers for all of them."""
+        if self.config.metrics_dir:
+            self.shared = SharedMetrics(self.config.metrics_dir, self.metrics)
+            self.shared.start()
+
+    async def stop_sharing(self) -> None:
+        if self.shared is not None:
+            await self.shared.stop()
 
     async def _http(self, scope: dict, receive: Any, send: Any) -> None:
         start = time.perf_counter()
@@ -257,7 +271,7 @@ class ServingApp:
         return 200, jsonio.dumps({"name": self.model.name, "ready": self.ready})
 
     def _metrics(self) -> tuple[int, bytes]:
-        return 200, self.metrics.render()
+        return 200, self.metrics.render() if self.shared is None else self.shared.render()
 
     async def _infer(self, headers: dict, body: bytes, request_id: str) -> tuple[int, bytes, int | None]:
         model = self.model

@@ -30,6 +30,9 @@ class ServeConfig:
     log_level: str = "info"
     # `mlops serve REF REF ...`: the other versions' bundles, each its own model (serving/multi.py).
     more_bundles: list[str] = field(default_factory=list)
+    # Several workers: the owner-only folder where each shares its /metrics figures
+    # (serving/metrics_share.py); made and removed by the parent process.
+    metrics_dir: str | None = None
 
     @property
     def max_body_bytes(self) -> int:

@@ -2,7 +2,8 @@
 
 The request path runs on one event loop per worker, so counters need no locks there; the
 collector's writer thread only touches its own counters (written, dropped), which are single
-integer updates. Each worker process exposes its own figures, as with any pre-fork server.
+integer updates. With several worker processes, `metrics_share.py` makes one worker's /metrics
+answer for all of them, through `snapshot()` and `render(others)`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ class Histogram:
             counts = self.counts[label] = [0] * (len(self.buckets) + 1)
         counts[bisect.bisect_left(self.buckets, value)] += 1
         self.sums[label] += value
+
+    def snapshot(self) -> dict:
+        return {"counts": self.counts, "sums": dict(self.sums)}
+
+    def add(self, snapshot: dict) -> None:
+        """Another worker's figures (same buckets) added into these."""
+        for label, counts in snapshot["counts"].items():
+            mine = self.counts.setdefault(label, [0] * (len(self.buckets) + 1))
+            for i, count in enumerate(counts):
+                mine[i] += count
+        for label, total in snapshot["sums"].items():
+            self.sums[label] += total
 
     def lines(self, metric: str, label_name: str | None) -> list[str]:
         out = []
@@ -61,7 +74,21 @@ class Metrics:
         self.requests[(endpoint, status)] += 1
         self.latency.observe(endpoint, seconds)
 
-    def render(self) -> bytes:
+    def snapshot(self) -> dict:
+        """Every figure as plain JSON, for the sibling workers' /metrics."""
+        return {
+            "requests": [[endpoint, status, count] for (endpoint, status), count in self.requests.items()],
+            "latency": self.latency.snapshot(),
+            "batch_sizes": self.batch_sizes.snapshot(),
+            "rows": self.rows,
+            "collected": self.collected,
+            "dropped": self.dropped,
+        }
+
+    def render(self, others: list[dict] | None = None) -> bytes:
+        """The exposition text: these figures, plus other workers' snapshots when given."""
+        if others:
+            return self._with(others).render()
         lines = [
             "# HELP mlops_requests_total HTTP requests by endpoint and status code.",
             "# TYPE mlops_requests_total counter",
@@ -86,3 +113,23 @@ class Metrics:
             f"mlops_dropped_records_total {self.dropped}",
         ]
         return ("\n".join(lines) + "\n").encode()
+
+    def _with(self, others: list[dict]) -> Metrics:
+        """A copy holding these figures and the others' summed (made per scrape: the live
+        counters are never touched outside the request path)."""
+        total = Metrics.__new__(Metrics)
+        total.model = self.model
+        total.requests = defaultdict(int, self.requests)
+        total.latency = Histogram(LATENCY_BUCKETS)
+        total.batch_sizes = Histogram(BATCH_BUCKETS)
+        total.rows, total.collected, total.dropped = self.rows, self.collected, self.dropped
+        for snapshot in (self.snapshot(), *others):
+            total.latency.add(snapshot["latency"])
+            total.batch_sizes.add(snapshot["batch_sizes"])
+        for other in others:
+            for endpoint, status, count in other["requests"]:
+                total.requests[(endpoint, int(status))] += count
+            total.rows += other["rows"]
+            total.collected += other["collected"]
+            total.dropped += other["dropped"]
+        return total

@@ -100,6 +100,7 @@ class MultiApp:
                     if app.batcher is not None:
                         app.batcher.start()
                     app.ready = True
+                self.front.start_sharing()  # one Metrics for every model: the front shares it
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for app in self.apps:
@@ -108,6 +109,7 @@ class MultiApp:
                         await app.batcher.stop()
                     if app.collector is not None:
                         await asyncio.get_running_loop().run_in_executor(None, app.collector.close)
+                await self.front.stop_sharing()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from dataclasses import replace
 
 from mlops_cli.serving.config import CONFIG_ENV, ServeConfig
 
@@ -60,11 +63,16 @@ def serve(config: ServeConfig) -> None:
     import uvicorn
 
     configure_logging(config.log_level)
-    os.environ[CONFIG_ENV] = config.to_env()
+    shared = tempfile.mkdtemp(prefix="mlops-metrics-") if config.workers > 1 else None  # 0700
+    os.environ[CONFIG_ENV] = replace(config, metrics_dir=shared).to_env()
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM that ended in
     # a complete, graceful stop is a success, so that re-raise must find a handler that exits 0.
     signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run("mlops_cli.serving.factory:create_app", factory=True, **uvicorn_options(config))
+    try:
+        uvicorn.run("mlops_cli.serving.factory:create_app", factory=True, **uvicorn_options(config))
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 def _stopped(signum: int, frame: object) -> None:

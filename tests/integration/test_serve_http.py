@@ -8,6 +8,7 @@ import gzip
 import json
 import signal
 import threading
+import time
 import zlib
 
 import httpx
@@ -529,6 +530,44 @@ def test_api_key_and_workers(served):
         assert httpx.get(server.url + "/ping").status_code == 200
     finally:
         assert server.stop() == 0
+
+
+def _infer_total(text: str) -> int:
+    """mlops_requests_total{endpoint="infer",status="200"} in an exposition text (0 when absent)."""
+    for line in text.splitlines():
+        if line.startswith('mlops_requests_total{endpoint="infer",status="200"}'):
+            return int(line.rsplit(" ", 1)[1])
+    return 0
+
+
+def test_metrics_of_several_workers_add_up(served, tmp_path):
+    """A scrape reaches any one worker; each answers for all of them, and totals never fall, even
+    after a worker is killed. Before, each answered with its own counts only: a Prometheus
+    scraping it saw counters fall and rise, and read every fall as a restart."""
+    import psutil
+
+    project, _ = served
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    server = start_server(project, "clf", "--workers", "3", env={"TMPDIR": str(folder)}, log_name="workers")
+    try:
+        body = infer_body(_rows(2))
+        for _ in range(60):  # a new connection each: the kernel hands them to every worker
+            assert httpx.post(server.url + "/v2/models/clf/infer", json=body).status_code == 200
+        time.sleep(1.5)  # every worker has written its figures since
+        [shared] = list(folder.iterdir())
+        assert shared.stat().st_mode & 0o777 == 0o700
+        scrapes = [httpx.get(server.url + "/metrics").text for _ in range(12)]
+        assert {_infer_total(text) for text in scrapes} == {60}
+        assert all('mlops_rows_scored_total{model="clf",version="1"} 120' in text for text in scrapes)
+        workers = psutil.Process(server.process.pid).children(recursive=True)
+        assert len(workers) >= 3
+        workers[0].kill()
+        time.sleep(1.5)
+        assert {_infer_total(httpx.get(server.url + "/metrics").text) for _ in range(12)} == {60}
+    finally:
+        assert server.stop() == 0
+    assert list(folder.iterdir()) == []  # the parent removed the shared folder
 
 
 def test_micro_batching_keeps_answers_apart(served):
