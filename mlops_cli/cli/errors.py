@@ -63,6 +63,10 @@ def usage_exit(exc: typer.TyperException) -> typer.Exit:
     message = message[:1].lower() + message[1:]
     context = getattr(exc, "ctx", None)
     if context is not None:
+        if type(exc).__name__ == "NoSuchOption" and hasattr(context.command, "commands"):
+            # `mlops models --json`: the options belong to the group's commands
+            names = ", ".join(context.command.list_commands(context))
+            message += f"; `{context.command_path}` takes a command before its options: {names}"
         message += f" (see `{context.command_path} --help`)"
     sys.stderr.write("error: " + " ".join(message.split()) + "\n")
     sys.stderr.flush()

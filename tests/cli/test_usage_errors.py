@@ -63,3 +63,11 @@ def test_the_real_process_prints_one_line_too(project):
 def test_a_group_alone_still_shows_its_help(cli):
     result = cli("models")
     assert result.exit_code == 2 and "Commands" in result.stdout + result.stderr
+
+
+def test_an_option_before_a_groups_command_names_the_commands(cli):
+    """`mlops models --json` reads as a command's option given too early: say where it goes."""
+    line = _one_line(cli("models", "--json"))
+    assert "no such option: --json; `mlops models` takes a command before its options: list," in line
+    assert "show" in line and line.endswith("(see `mlops models --help`)")
+    assert "takes a command" not in _one_line(cli("models", "list", "--bogus"))  # a command's own
