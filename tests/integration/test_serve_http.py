@@ -532,12 +532,41 @@ def test_api_key_and_workers(served):
         assert server.stop() == 0
 
 
-def _infer_total(text: str) -> int:
-    """mlops_requests_total{endpoint="infer",status="200"} in an exposition text (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith('mlops_requests_total{endpoint="infer",status="200"}'):
-            return int(line.rsplit(" ", 1)[1])
-    return 0
+def _families(text: str) -> dict:
+    """The exposition text as Prometheus' own parser reads it: {name: family}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_metrics_parse_as_prometheus_reads_them(client):
+    """Types, label sets and histogram invariants, through prometheus_client's parser."""
+    client.post("/v2/models/clf/infer", json=infer_body(_rows(4)))
+    families = _families(client.get("/metrics").text)
+    assert families["mlops_requests"].type == "counter"
+    assert families["mlops_rows_scored"].type == "counter"
+    for name in ("mlops_request_duration_seconds", "mlops_batch_size"):
+        family = families[name]
+        assert family.type == "histogram"
+        series: dict = {}
+        for sample in family.samples:
+            key = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+            series.setdefault(key, []).append(sample)
+        assert series
+        for samples in series.values():
+            buckets = [s for s in samples if s.name.endswith("_bucket")]
+            values = [s.value for s in buckets]
+            assert values == sorted(values) and buckets[-1].labels["le"] == "+Inf"
+            count = next(s.value for s in samples if s.name.endswith("_count"))
+            assert count == values[-1] and next(s.value for s in samples if s.name.endswith("_sum")) >= 0
+    scored = families["mlops_rows_scored"].samples[0]
+    assert scored.labels == {"model": "clf", "version": "1"} and scored.value >= 4
+
+
+def _infer_total(text: str) -> float:
+    """mlops_requests_total{endpoint="infer",status="200"}, as Prometheus reads it (0 when absent)."""
+    samples = _families(text)["mlops_requests"].samples
+    return next((s.value for s in samples if s.labels == {"endpoint": "infer", "status": "200"}), 0)
 
 
 def test_metrics_of_several_workers_add_up(served, tmp_path):
