@@ -6,7 +6,6 @@ run and every shard must see the same list (sorted by path, whatever the shell's
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 import io
@@ -19,6 +18,7 @@ from typing import Any, BinaryIO
 
 from mlops_cli import storage
 from mlops_cli.batch.request import _SUFFIXES, format_of
+from mlops_cli.csvheader import read_header
 from mlops_cli.errors import MlopsError, NotFoundError, UsageError
 from mlops_cli.runtime.mapping import InputError
 
@@ -101,6 +101,15 @@ def resolve_inputs(patterns: tuple[str, ...]) -> list[InputFile]:
     return files
 
 
+def csv_delimiter(file: InputFile) -> str:
+    """The delimiter a CSV input's header line uses (csvheader.py's rule)."""
+    try:
+        with file.open(peek=True) as handle:
+            return read_header(handle.readline().decode("utf-8-sig"))[1]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {file.path.name}: {exc}") from exc
+
+
 def columns_of(file: InputFile) -> list[str]:
     """The column names of a file, read from its header (CSV), footer (Parquet) or first line."""
     if file.size == 0:
@@ -109,7 +118,7 @@ def columns_of(file: InputFile) -> list[str]:
         if file.format == "csv":
             with file.open(peek=True) as handle:
                 line = handle.readline().decode("utf-8-sig")
-            header = next(csv.reader(io.StringIO(line)), [])
+            header, _ = read_header(line)
             if not header:
                 raise InputError(f"{file.path.name} has no header line")
             return header

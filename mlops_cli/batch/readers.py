@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_cli.batch.inputs import InputFile
+from mlops_cli.csvheader import read_header
 from mlops_cli.runtime.mapping import COLUMN_KINDS, InputError
 
 if TYPE_CHECKING:
@@ -154,16 +155,14 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
     memory stays at a segment. A segment whose values do not parse as the model's types is
     parsed again with those columns as text, so the mapping layer can name each bad row.
     """
-    import csv
-    import io
-
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     with file.open() as handle:
         header_line = handle.readline()
-        names = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig"))), [])
+        names, delimiter = read_header(header_line.decode("utf-8-sig"))
         read_options = pacsv.ReadOptions(column_names=names, use_threads=True, block_size=CSV_BLOCK_SIZE)
+        parse_options = pacsv.ParseOptions(delimiter=delimiter)
 
         # Other columns (passthrough) take the types inferred from the first segment, so every
         # chunk of the output has the same schema.
@@ -175,7 +174,12 @@ def _csv_batches(file: InputFile, columns: list[str], dtypes: dict[str, str]) ->
                 include_columns=columns, column_types=types, strings_can_be_null=not text
             )
             buffer = pa.py_buffer(segment)
-            table = pacsv.read_csv(buffer, read_options=read_options, convert_options=convert_options)
+            table = pacsv.read_csv(
+                buffer,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
             if not pinned:
                 for field in table.schema:
                     if field.name not in dtypes and not pa.types.is_null(field.type):

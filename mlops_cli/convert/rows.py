@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_cli.convert.base import InputSpec, Rows, require
+from mlops_cli.csvheader import read_header
 from mlops_cli.errors import MlopsError, UsageError
 
 if TYPE_CHECKING:
@@ -56,16 +57,16 @@ def read_rows(path: Path, label: str, suffix: str | None = None) -> Rows:
 def _read_csv(path: Path, label: str) -> Rows:
     import numpy as np
 
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        header, delimiter = read_header(handle.readline())
+        reader = csv.reader(handle, delimiter=delimiter)
         if not header:
             raise UsageError(f"{label} is empty", hint="a CSV sample needs a header row")
         records = []
         for record in reader:
             if len(record) != len(header):
                 raise UsageError(
-                    f"{label}: line {reader.line_num} has {len(record)} fields, not {len(header)}"
+                    f"{label}: line {reader.line_num + 1} has {len(record)} fields, not {len(header)}"
                 )
             records.append(record)
             if len(records) >= MAX_ROWS:

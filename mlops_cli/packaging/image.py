@@ -37,7 +37,7 @@ IMAGE_CODE = ("__init__.py", "errors.py", "hashing.py", "relpaths.py", "serving"
 NOT_IN_IMAGE = ("loader.py",)
 # `--with-batch`: what `python -m mlops_cli.batch.engines.shard` imports besides the above
 # (score-batch --target kubernetes runs it in each pod); loader.py comes too.
-BATCH_CODE = ("domain.py", "pids.py", "limits.py", "batch", "storage", "store", "audit")
+BATCH_CODE = ("domain.py", "pids.py", "limits.py", "csvheader.py", "batch", "storage", "store", "audit")
 
 
 @dataclass(frozen=True)

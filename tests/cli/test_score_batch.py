@@ -685,3 +685,36 @@ def test_providers_are_chosen_reported_and_recorded_with_the_job(cli, project, f
         "score-batch", "forest", "--input", rows, "--output", project / "o2.csv", "--providers", "x"
     )
     assert refused.exit_code == 2 and "unknown execution provider 'x'" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "ending", "bom"),
+    [(";", "\r\n", True), ("\t", "\n", False), ("|", "\n", False), (",", "\r\n", True)],
+    ids=["semicolon-crlf-bom", "tab", "pipe", "comma-crlf-bom"],
+)
+def test_a_spreadsheets_csv_is_read_with_its_own_delimiter(cli, project, forest, delimiter, ending, bom):
+    """CSV as spreadsheets in many locales save it (";", CRLF, a byte order mark) and tab- or
+    pipe-separated exports: the header line tells the delimiter, and the scores are the same."""
+    table = make_table(300)
+    pacsv.write_csv(table, project / "plain.csv")
+    lines = (project / "plain.csv").read_text().splitlines()
+    text = ending.join(line.replace(",", delimiter) for line in lines) + ending
+    data = project / "exported.csv"
+    data.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    out = project / "out.parquet"
+    job = ok(cli("score-batch", "forest", "-i", data, "-o", out, "--passthrough", "id", "--json"))
+    assert job["details"]["rows_scored"] == 300
+    result = pq.read_table(out)
+    label, proba = direct_run(forest, features_of(table))
+    assert result.column("id").to_pylist() == list(range(300))
+    np.testing.assert_array_equal(result.column("prediction").to_numpy(), label)
+    np.testing.assert_allclose(result.column("proba_1").to_numpy(), proba[:, 1], rtol=1e-6)
+
+
+def test_a_decimal_comma_is_named_not_guessed(cli, project, forest):
+    """`1,5` in a ";" file is a value mlops does not guess at: the row and column are named."""
+    header = ";".join(FEATURES)
+    (project / "comma.csv").write_text(f"{header}\n1,5;2;3;4\n")
+    one_line_error(
+        cli("score-batch", "forest", "-i", project / "comma.csv", "-o", project / "o.csv"), 1, "'1,5'"
+    )

@@ -59,8 +59,10 @@ def test_local_mode_equals_the_local_engine_and_skips_bad_rows(cli, project, for
     events = [e for e in ok(cli("audit", "log", "--json")) if e["subject"] == job["id"]]
     assert [e["action"] for e in events] == ["score-batch", "score-batch.start"]
 
-    # CSV with unparseable values, --on-error skip: the same rows skipped as locally.
+    # CSV with unparseable values, --on-error skip: the same rows skipped as locally. Saved with
+    # ";" as spreadsheets in many locales do: both engines take the delimiter from the header.
     bad = _csv_with_bad_rows(project, 600, {3, 250, 599})
+    bad.write_text(bad.read_text().replace(",", ";"))
     reference = local_reference(cli, bad, project / "local-skip.parquet", "--on-error", "skip")
     job = ok(cli("score-batch", "forest", "-i", bad, "-o", project / "skip.parquet", "--engine", "spark",
                  "--master", "local[2]", "--passthrough", "id", "--on-error", "skip", *spark_conf(),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.batch.inputs import InputFile
+from mlops_cli.batch.inputs import InputFile, csv_delimiter
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.batch.worker import WorkerSpec
 from mlops_cli.errors import ExternalToolError, MissingDependencyError, MlopsError, UsageError
@@ -205,8 +205,8 @@ def _score(
     context.addPyFile(str(_zip_package(code)))
     paths = [spark_path(f) for f in files]
     reader = spark.read
-    if source_format == "csv":
-        reader = reader.option("header", True)  # every column as text: the mapping parses it
+    if source_format == "csv":  # every column as text: the mapping parses it
+        reader = reader.option("header", True).option("sep", one_delimiter(files))
     frame = {"parquet": reader.parquet, "csv": reader.csv, "jsonl": reader.json}[source_format](*paths)
     columns = list(dict.fromkeys([*schema.columns, *request.passthrough]))
     frame = frame.select(*[f"`{c}`" for c in columns])
@@ -312,3 +312,15 @@ def _first_line(exc: BaseException) -> str:
         if line and not line.startswith(("at ", "Traceback", "File ")):
             return line[:400]
     return type(exc).__name__
+
+
+def one_delimiter(files: list[InputFile]) -> str:
+    """The delimiter every CSV input uses: Spark reads them all with one."""
+    found = {file.path.name: csv_delimiter(file) for file in files}
+    if len(set(found.values())) > 1:
+        shown = ", ".join(f"{name} {delimiter!r}" for name, delimiter in found.items())
+        raise UsageError(
+            f"the CSV inputs use different delimiters ({shown}); Spark reads them all with one",
+            hint="convert them to one delimiter, or score them in separate runs",
+        )
+    return next(iter(found.values()))
