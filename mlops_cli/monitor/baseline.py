@@ -111,8 +111,11 @@ class Baseline:
 # --- the model ---------------------------------------------------------------------------------
 
 
-def load_predictor(store: Store, version: ModelVersion, warn: Any = None) -> Predictor | None:
-    """The version's predictor through the runtime layer, or None for a model that is not ONNX."""
+def load_predictor(
+    store: Store, version: ModelVersion, warn: Any = None, features: tuple[str, ...] | None = None
+) -> Predictor | None:
+    """The version's predictor through the runtime layer, or None for a model that is not ONNX
+    or whose input columns are not known (`features` names them, as score-batch's option)."""
     from mlops_cli.runtime.loader import onnx_entry, resolve_onnx
     from mlops_cli.runtime.predictor import Predictor
 
@@ -126,12 +129,26 @@ def load_predictor(store: Store, version: ModelVersion, warn: Any = None) -> Pre
             )
         return None
     model = resolve_onnx(store, version.ref)
-    return Predictor.from_path(
+    predictor = Predictor.from_path(
         model.model_path,
         signature=model.signature,
+        features=features or None,
         class_labels=model.class_labels,
         digest=model.model_digest,
     )
+    schema = predictor.schema
+    if schema.layout == "tensor" and schema.features is None:
+        # Which data column is which of the model's features is not recorded: every row would
+        # fail to map and the predictions' statistics would be all missing, saying nothing.
+        if warn is not None:
+            warn(
+                f"{version.ref}'s input {schema.inputs[0].name!r} takes"
+                f" {schema.inputs[0].width or 'several'} features whose column names were not"
+                " recorded: predictions are not monitored (pass --features a,b,c, in training"
+                " order)"
+            )
+        return None
+    return predictor
 
 
 def roles_for(
@@ -246,6 +263,7 @@ def create_baseline(
     categorical: set[str] | frozenset[str] = frozenset(),
     target: str | None = None,
     columns: tuple[str, ...] | None = None,
+    features: tuple[str, ...] | None = None,
     sample: int | None = None,
     message: str | None = None,
     progress: ProgressSink | None = None,
@@ -266,7 +284,7 @@ def create_baseline(
         raise UsageError("--sample must be at least 1")
     version = show_version(store, ref)
     table = scan.open_table(data, categorical)
-    predictor = load_predictor(store, version, warn)
+    predictor = load_predictor(store, version, warn, features)
     roles, kinds = roles_for(table, predictor, target, columns, categorical)
     summaries, rows = reference_statistics(table, roles, kinds, predictor, limit=sample, progress=progress)
     columns = {name: Column(name, roles[name], kinds[name], summaries[name]) for name in roles}
@@ -277,6 +295,7 @@ def create_baseline(
         "target": target,
         "categorical": sorted(categorical),
         "columns": list(columns) if columns else None,
+        "features": list(features) if features and predictor is not None else None,
     }
     baseline = Baseline(version.ref, version.digest, utc_now(), rows, data_info, columns)
     baseline.digest = _store_blob(store, baseline.to_json())

@@ -52,6 +52,7 @@ class CheckRequest:
     threshold: float | None = None
     drift_share: float = 0.5
     columns: tuple[str, ...] | None = None
+    features: tuple[str, ...] | None = None  # the model's input columns; default: the baseline's
     report: Path | None = None
     message: str | None = None
 
@@ -68,6 +69,19 @@ class CheckRequest:
             raise UsageError("--threshold must be 0 or more")
         if self.report is not None and self.report.suffix.lower() not in (".html", ".htm"):
             raise UsageError("--report must name an .html file")
+
+
+def _baseline_features(request: CheckRequest, baseline: Baseline) -> tuple[str, ...] | None:
+    """The columns the baseline's predictions were computed from: a check must use the same."""
+    recorded = tuple(baseline.data.get("features") or ()) or None
+    if request.features and request.features != recorded:
+        shown = ",".join(recorded) if recorded else "the model's own names"
+        raise UsageError(
+            f"--features {','.join(request.features)} differs from the baseline's ({shown}):"
+            " its predictions were computed with those",
+            hint="leave --features out, or make a new baseline with it",
+        )
+    return recorded
 
 
 def run_check(
@@ -94,14 +108,14 @@ def run_check(
     predictor = None
     if request.reference:
         reference_table = scan.open_table(request.reference, request.categorical)
-        predictor = load_predictor(store, version, warn)
+        predictor = load_predictor(store, version, warn, request.features)
         roles, kinds = roles_for(reference_table, predictor, None, request.columns, request.categorical)
     else:
         baseline = load_baseline(store, version)
         roles = {c.name: c.role for c in baseline.columns.values()}
         kinds = {c.name: c.kind for c in baseline.columns.values()}
         if any(r == PREDICTION for r in roles.values()):
-            predictor = load_predictor(store, version, None)
+            predictor = load_predictor(store, version, None, _baseline_features(request, baseline))
 
     folder, source = _source(store, request)
     current = _current_table(request, folder, kinds)

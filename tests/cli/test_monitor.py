@@ -407,3 +407,33 @@ def test_model_with_text_and_integer_inputs(cli, project, store):
     assert columns["city"]["drift"] is True and columns["city"]["quality"]["unseen_categories"] == ["z"]
     assert columns["age"]["drift"] is False and columns["count"]["drift"] is False
     assert result["prediction_drift"]["checked"] is True
+
+
+def test_a_model_whose_feature_names_were_not_recorded(cli, project, store):
+    """An ONNX file from elsewhere (input X of 4 columns, no names): without --features the
+    predictions are not monitored and the user is told so; with it they are, and the check
+    takes the baseline's --features, refusing others (its predictions were computed with those).
+    The data is a ";" CSV, as a spreadsheet saves it."""
+    register_onnx(store, logistic_onnx(project), "raw", features=None)
+    renamed = ["a", "b", "c", "d"]
+    for name, table in (("train", frame(3_000, 0)), ("today", frame(3_000, 1, {"f0": 1.5}))):
+        table = table.rename_columns([*renamed, "label"])
+        pacsv.write_csv(table, project / "plain.csv")
+        (project / f"{name}.csv").write_text((project / "plain.csv").read_text().replace(",", ";"))
+    without = cli("monitor", "baseline", "raw:1", "--data", "train.csv", "--json")
+    assert without.exit_code == 0 and "features whose column names were not recorded" in without.stderr
+    assert without.json["columns"]["prediction"] == []
+    baseline = ok(
+        cli("monitor", "baseline", "raw:1", "--data", "train.csv", "--features", "a,b,c,d", "--json")
+    )
+    assert baseline["columns"]["prediction"] == ["prediction", "proba_0", "proba_1"]
+    assert baseline["data"]["features"] == renamed
+    result = ok(cli("monitor", "check", "raw:1", "--data", "today.csv", "--json"))
+    assert result["prediction_drift"]["drift"] is True  # a was shifted, and a feeds the model
+    proba = by_name(result)["proba_1"]
+    assert proba["status"] == "checked" and proba["current"]["missing"] == 0 == proba["reference"]["missing"]
+    one_line_error(
+        cli("monitor", "check", "raw:1", "--data", "today.csv", "--features", "d,c,b,a"),
+        2,
+        "differs from the baseline's (a,b,c,d)",
+    )

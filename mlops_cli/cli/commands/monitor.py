@@ -25,6 +25,13 @@ CategoricalOpt = Annotated[
     Optional[str],
     typer.Option("--categorical", help="Columns to compare as categories whatever their type: a,b,c."),
 ]
+FeaturesOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--features",
+        help="Columns feeding the model's input, in training order: a,b,c (when its names are not recorded).",
+    ),
+]
 
 
 def _names(text: str | None) -> list[str]:
@@ -48,6 +55,7 @@ def baseline(
     sample: Annotated[
         Optional[int], typer.Option("--sample", help="Use only the first N rows of the data.", min=1)
     ] = None,
+    features: FeaturesOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -70,6 +78,7 @@ def baseline(
             categorical=frozenset(_names(categorical)),
             target=target,
             columns=tuple(_names(columns)) or None,
+            features=tuple(_names(features)) or None,
             sample=sample,
             message=message,
             progress=out,
@@ -127,6 +136,7 @@ def check(
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with code 5 when the dataset drifted (for CI).")
     ] = False,
+    features: FeaturesOpt = None,
     message: MessageOpt = None,
     json: JsonOpt = False,
     store: StoreOpt = None,
@@ -154,6 +164,7 @@ def check(
         threshold=threshold,
         drift_share=drift_share,
         columns=tuple(_names(columns)) or None,
+        features=tuple(_names(features)) or None,
         report=report,
         message=message,
     )
