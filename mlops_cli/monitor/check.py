@@ -119,6 +119,8 @@ def run_check(
 
     folder, source = _source(store, request)
     current = _current_table(request, folder, kinds)
+    if folder is not None and predictor is not None:
+        _name_served_features(current, predictor)
     wanted = list(dict.fromkeys(request.columns)) if request.columns else list(roles)
     _check_named(request, wanted, roles, kinds)
     available = set(current.columns)
@@ -133,6 +135,17 @@ def run_check(
         raise UsageError(
             f"the current data lacks columns named by --columns or --categorical:"
             f" {', '.join(c for c in missing if c in named)}"
+        )
+    features = [c for c in wanted if roles[c] == FEATURE]
+    inputs = [c for c in features if predictor is not None and c in predictor.schema.columns]
+    if (inputs or features) and all(c in missing for c in inputs or features):
+        # Nothing that matters can be compared (columns renamed upstream): a verdict from the
+        # context columns alone, or "0 of 0 features drifted", would read as a pass.
+        what = "the model's input columns" if inputs else "the features to check"
+        has = [c for c in current.columns if c not in scan.COLLECTOR_COLUMNS]
+        raise InputError(
+            f"none of {what} is in the current data (the baseline's: {_listed(inputs or features)};"
+            f" the data's: {_listed(has)})"
         )
     extra = [c for c in current.columns if c not in roles and c not in scan.COLLECTOR_COLUMNS]
     checked = [c for c in wanted if c not in missing]
@@ -273,6 +286,29 @@ def _current_table(request: CheckRequest, folder: Path | None, kinds: dict[str, 
         table.extra_filter = served.since_filter(_since(request.since))
         table.filter_columns = ("ts",)
     return table
+
+
+def _listed(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "") if names else "none"
+
+
+def _name_served_features(table: Table, predictor: Any) -> None:
+    """Served data of a model whose feature names were not recorded has its input's columns as
+    the collector names them (`X_0`, `X_1`, ...); read them under the names `--features` gave
+    the baseline (`a`, `b`, ...), so they are compared with the baseline's columns."""
+    schema = predictor.schema
+    if schema.layout != "tensor" or not schema.features:
+        return
+    collected = {name: f"{schema.inputs[0].name}_{j}" for j, name in enumerate(schema.features)}
+    if any(name in table.columns for name in collected) or not all(
+        column in table.columns for column in collected.values()
+    ):
+        return
+    back = {column: name for name, column in collected.items()}
+    table.columns = [back.get(c, c) for c in table.columns]
+    table.kinds = {back.get(c, c): kind for c, kind in table.kinds.items()}
+    table.renames = collected
 
 
 def _summarise(

@@ -51,6 +51,8 @@ class Table:
     extra_filter: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
     filter_columns: tuple[str, ...] = ()  # what `extra_filter` reads
     rows: int = field(default=0)
+    # A column read under another name than the files give it: {name: the files' name}
+    renames: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"files": [f.to_dict() for f in self.files], "rows": self.rows}
@@ -117,9 +119,15 @@ def chunks(
         read = list(dict.fromkeys(read + list(table.filter_columns)))
     from mlops_cli.batch.pipeline import prefetch
 
+    back = {stored: name for name, stored in table.renames.items()}
+    if back:
+        read = [table.renames.get(c, c) for c in read]
+        dtypes = {table.renames.get(c, c): dtype for c, dtype in dtypes.items()}
     # The next chunks are read in a thread while this one is counted (pyarrow frees the GIL).
     for chunk in prefetch(iter_chunks(table.files, read, dtypes, CHUNK_ROWS)):
         batch = chunk.batch
+        if back:
+            batch = batch.rename_columns([back.get(n, n) for n in batch.schema.names])
         if table.extra_filter is not None:
             batch = table.extra_filter(batch)
             if batch.num_rows == 0:

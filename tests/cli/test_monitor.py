@@ -437,3 +437,13 @@ def test_a_model_whose_feature_names_were_not_recorded(cli, project, store):
         2,
         "differs from the baseline's (a,b,c,d)",
     )
+
+
+def test_data_with_none_of_the_features_is_an_error_not_a_pass(cli, project, churn):
+    """Columns renamed upstream: the model's inputs cannot be compared, and a verdict from the
+    context columns left (`label` here) would pass CI."""
+    write(frame(2_000, 0), project / "train.parquet")
+    ok(cli("monitor", "baseline", churn, "--data", "train.parquet"))
+    write(frame(500, 1).rename_columns(["x0", "x1", "x2", "x3", "label"]), project / "renamed.parquet")
+    line = one_line_error(cli("monitor", "check", churn, "--data", "renamed.parquet", "--fail-on-drift"), 1)
+    assert "none of the model's input columns is in the current data" in line and "x0" in line

@@ -61,6 +61,40 @@ def test_collected_traffic_drift_and_request_figures(cli, project, served):
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
 
 
+def test_served_traffic_of_a_model_without_feature_names(cli, project, store):
+    """An ONNX file whose feature names were not recorded: the collector names its input's
+    columns X_0..X_3; a baseline made with --features a,b,c,d reads them as a..d, so served
+    features and predictions are compared, and f0's shift (now `a`) is found."""
+    register_onnx(store, logistic_onnx(project), "raw", features=None)
+    names = ["a", "b", "c", "d"]
+    pq.write_table(training(5_000, 0).rename_columns(names), project / "train.parquet")
+    baseline = cli("monitor", "baseline", "raw", "--data", "train.parquet", "--features", "a,b,c,d", "--json")
+    assert baseline.exit_code == 0, baseline.stderr
+    server = start_server(project, "raw", "--collect", "raw-collected")
+    shifted = np.column_stack([training(120, 1, shift=2.0)[f].to_numpy() for f in FEATURES]).astype(
+        np.float32
+    )
+    try:
+        with server.client() as client:
+            for i in range(30):
+                answer = client.post("/v2/models/raw/infer", json=infer_body(shifted[i * 4 : i * 4 + 4]))
+                assert answer.status_code == 200, answer.text
+    finally:
+        assert server.stop() == 0, server.log.read_text()
+    result = cli("monitor", "check", "raw", "--collected", str(project / "raw-collected"), "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json
+    assert data["features_checked"] == 4 and data["drifted_columns"][0] == "a"
+    assert data["prediction_drift"]["drift"] is True and data["extra_columns"] == []
+    # Without the names, none of the baseline's features is in the collected data: an error,
+    # never "no drift (0 of 0 features)".
+    pq.write_table(training(5_000, 0).rename_columns(names), project / "train.parquet")
+    assert cli("monitor", "baseline", "raw", "--data", "train.parquet").exit_code == 0
+    refused = cli("monitor", "check", "raw", "--collected", str(project / "raw-collected"), "--json")
+    assert refused.exit_code == 1 and "none of the features to check is in the current data" in refused.stderr
+    assert "X_0" in refused.stderr
+
+
 def test_deployment_folder_and_since(cli, project, served):
     folder = project / ".mlops" / "deployments" / "web"
     folder.mkdir(parents=True)
