@@ -32,6 +32,7 @@ class SharedMetrics:
         self.metrics = metrics
         self.own = self.folder / f"{os.getpid()}.json"
         self._task: asyncio.Task | None = None
+        self._failing = False  # warned once, until a write succeeds again
 
     def start(self) -> None:
         self.write()
@@ -47,14 +48,25 @@ class SharedMetrics:
 
     def write(self) -> None:
         """This worker's figures, replaced whole (a reader never sees half a file)."""
-        temporary = self.own.with_suffix(".tmp")
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                json.dump(self.metrics.snapshot(), out)
-            os.replace(temporary, self.own)
+            try:
+                self._replace()
+            except FileNotFoundError:  # a temp-folder cleaner removed the folder: make it again
+                self.folder.mkdir(mode=0o700, exist_ok=True)
+                self._replace()
         except OSError as exc:  # a full disk must not stop the serving; the scrape is a bit stale
-            log.warning("could not share this worker's metrics: %s", exc)
+            if not self._failing:
+                log.warning("could not share this worker's metrics (retried every second): %s", exc)
+            self._failing = True
+        else:
+            self._failing = False
+
+    def _replace(self) -> None:
+        temporary = self.own.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(self.metrics.snapshot(), out)
+        os.replace(temporary, self.own)
 
     def others(self) -> list[dict]:
         snapshots = []
