@@ -19,7 +19,7 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "untag": ("model.untagged", ("model_version_tag.deleted",)),
     "alias": ("alias.set", ("model_version_alias.created",)),
     "unalias": ("alias.removed", ("model_version_alias.deleted",)),
-    "rm": ("model.removed", ("model_version.deleted",)),
+    "rm": ("model.removed", ()),  # MLflow has no event for a deleted version
     "score-batch.start": ("batch.started", ()),
     "score-batch": ("batch.finished", ()),
     "image": ("image.built", ()),
