@@ -250,6 +250,9 @@ class ServingApp:
     def _server_metadata(self) -> tuple[int, bytes]:
         return 200, self._server
 
+    def _models(self) -> tuple[int, bytes]:
+        return 200, jsonio.dumps({"models": [self.model.name]})
+
     def _live(self) -> tuple[int, bytes]:
         return 200, b'{"live":true}'
 
@@ -341,6 +344,7 @@ SCORING_ENDPOINTS = frozenset({"infer", "invocations"})
 
 _SIMPLE = {
     "/v2": ("server_metadata", "GET"),
+    "/v2/models": ("models", "GET"),  # KServe's model list
     "/v2/health/live": ("live", "GET"),
     "/v2/health/ready": ("ready", "GET"),
     "/invocations": ("invocations", "POST"),

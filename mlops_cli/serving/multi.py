@@ -15,7 +15,8 @@ import asyncio
 from typing import Any
 
 from mlops_cli.serving import jsonio
-from mlops_cli.serving.app import SERVER_METADATA
+from mlops_cli.serving.app import OPEN_PATHS, SERVER_METADATA
+from mlops_cli.serving.errors import HTTPError
 from mlops_cli.serving.metrics import Metrics
 
 PREFIX = "/v2/models/"
@@ -55,6 +56,14 @@ class MultiApp:
         if scope["type"] != "http":
             return
         path = scope["path"]
+        if self.front.auth is not None and path not in OPEN_PATHS:
+            # Before anything that names the models (/v2, the 404s), as a single-model server
+            # does: a caller without the key learns nothing but 401.
+            try:
+                self.front.auth.check(dict(scope["headers"]).get(b"authorization"))
+            except HTTPError as exc:
+                await _answer(send, 401, {"error": exc.message}, [(b"www-authenticate", b"Bearer")])
+                return
         if path.startswith(PREFIX):
             app, rewritten = self._model_route(path)
             if app is None:
@@ -73,6 +82,8 @@ class MultiApp:
             await _answer(send, 200 if ready else 503, {"ready": ready, **self._errors()})
         elif path == "/v2":
             await _answer(send, 200, {**SERVER_METADATA, "models": self._listing_list()})
+        elif path == "/v2/models":  # KServe's model list: the names a client can route to
+            await _answer(send, 200, {"models": list(self.routes)})
         else:
             await self.front(scope, receive, send)
 
@@ -142,7 +153,7 @@ def _version_key(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (-1, version)
 
 
-async def _answer(send: Any, status: int, body: dict) -> None:
+async def _answer(send: Any, status: int, body: dict, extra: list | None = None) -> None:
     payload = jsonio.dumps(body)
     await send(
         {
@@ -151,6 +162,7 @@ async def _answer(send: Any, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(extra or []),
             ],
         }
     )

@@ -59,6 +59,7 @@ def _expected(project, rows):
 
 def test_server_metadata_and_health(client):
     assert client.get("/v2").json()["name"] == "mlops"
+    assert client.get("/v2/models").json() == {"models": ["clf"]}  # KServe's model list
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2/models/clf/ready").json() == {"name": "clf", "ready": True}
@@ -597,6 +598,44 @@ def test_metrics_of_several_workers_add_up(served, tmp_path):
     finally:
         assert server.stop() == 0
     assert list(folder.iterdir()) == []  # the parent removed the shared folder
+
+
+def test_a_server_of_several_models_tells_nothing_without_the_key(served):
+    """As a single-model server: without the key every path but the health probes is a 401,
+    including /v2 and the 404s that would name the models. It once listed them to anyone."""
+    project, _ = served
+    server = start_server(
+        project,
+        "clf",
+        "mixed",
+        "--api-key-env",
+        "SERVE_KEY",
+        env={"SERVE_KEY": "s3cret"},
+        log_name="multi-auth",
+    )
+    try:
+        for path in (
+            "/v2",
+            "/v2/models",
+            "/v2/models/clf",
+            "/v2/models/nope/infer",
+            "/invocations",
+            "/metrics",
+        ):
+            refused = httpx.get(server.url + path)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", path
+            assert "clf" not in refused.text and "mixed" not in refused.text
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200
+        key = {"Authorization": "Bearer s3cret"}
+        assert httpx.get(server.url + "/v2/models", headers=key).json() == {"models": ["clf", "mixed"]}
+        assert (
+            httpx.post(
+                server.url + "/v2/models/clf/infer", json=infer_body(_rows(1)), headers=key
+            ).status_code
+            == 200
+        )
+    finally:
+        assert server.stop() == 0
 
 
 def test_micro_batching_keeps_answers_apart(served):

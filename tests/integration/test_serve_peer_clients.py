@@ -156,6 +156,12 @@ def test_bytes_float_and_int64_inputs(v2_reports, expected, client, form):
     np.testing.assert_allclose(np.array(answer["probabilities"]), proba, rtol=1e-6)
 
 
+def test_every_answer_fits_kserves_own_data_model_of_the_protocol(v2_reports):
+    """/v2, /v2/models, health, model metadata and ready, infer: each validated by the pydantic
+    models KServe's server answers with (kserve.protocol.rest.v2_datamodels)."""
+    assert v2_reports["kserve"]["schema_problems"] == {}
+
+
 def test_errors_reach_tritonclient_with_their_status_and_words(v2_reports):
     errors = v2_reports["tritonclient"]["errors"]
     assert errors["shape"]["status"] == "400" and "shape" in errors["shape"]["message"]

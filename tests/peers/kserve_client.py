@@ -11,8 +11,44 @@ import asyncio
 import json
 import sys
 
+import httpx
 import numpy as np
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+from kserve.protocol.rest import v2_datamodels as v2
+
+# Each endpoint's answer and the pydantic model KServe's own server answers it with.
+SCHEMAS = {
+    "/v2": v2.ServerMetadataResponse,
+    "/v2/models": v2.ListModelsResponse,
+    "/v2/health/live": v2.ServerLiveResponse,
+    "/v2/health/ready": v2.ServerReadyResponse,
+    "/v2/models/clf": v2.ModelMetadataResponse,
+    "/v2/models/mixed": v2.ModelMetadataResponse,
+    "/v2/models/clf/ready": v2.ModelReadyResponse,
+}
+
+
+def schema_problems(base: str, rows) -> dict:
+    """Each answer validated by KServe's own data model of the protocol: {path: errors}."""
+    problems = {}
+    with httpx.Client(base_url=base) as http:
+        answers = {path: http.get(path) for path in SCHEMAS}
+        body = {
+            "inputs": [
+                {"name": "X", "shape": list(rows.shape), "datatype": "FP32", "data": rows.ravel().tolist()}
+            ]
+        }
+        answers["infer"] = http.post("/v2/models/clf/infer", json=body)
+        request = v2.InferenceRequest.model_validate(body)  # what a KServe server would accept
+        assert request.inputs[0].name == "X"
+    for path, answer in answers.items():
+        model = SCHEMAS.get(path, v2.InferenceResponse)
+        try:
+            answer.raise_for_status()
+            model.model_validate(answer.json())
+        except Exception as exc:  # noqa: BLE001 - pydantic's ValidationError or an HTTP status
+            problems[path] = str(exc)
+    return problems
 
 
 def listed(array):
@@ -65,6 +101,7 @@ async def main(base: str, rows_path: str) -> None:
             "json": await infer(client, base, "mixed", mixed, False),
             "binary": await infer(client, base, "mixed", mixed, True),
         },
+        "schema_problems": schema_problems(base, rows),
         "errors": {
             "shape": await refused(
                 client.infer(base, InferRequest(model_name="clf", infer_inputs=[bad]), "clf")
