@@ -29,21 +29,29 @@ def served(project, store, cli):
     register_onnx(store, logistic_onnx(project, labels=["no", "yes"]), "clf", class_labels=["no", "yes"])
     pq.write_table(training(5_000, 0), project / "train.parquet")
     assert cli("monitor", "baseline", "clf", "--data", "train.parquet").exit_code == 0
-    server = start_server(project, "clf", "--collect", "collected")
+    return collect_shifted_traffic(project, "clf", "collected", bad_requests=5)
+
+
+def collect_shifted_traffic(project: Path, model: str, folder: str, bad_requests: int = 0) -> Path:
+    """`mlops serve MODEL --collect FOLDER`, sent 30 requests of 4 rows with f0 shifted by 2
+    (and some bad requests); the folder once the server has stopped and flushed."""
+    server = start_server(project, model, "--collect", folder)
     shifted = np.column_stack([training(120, 1, shift=2.0)[f].to_numpy() for f in FEATURES]).astype(
         np.float32
     )
     try:
         with server.client() as client:
             for i in range(30):
-                response = client.post("/v2/models/clf/infer", json=infer_body(shifted[i * 4 : i * 4 + 4]))
+                response = client.post(
+                    f"/v2/models/{model}/infer", json=infer_body(shifted[i * 4 : i * 4 + 4])
+                )
                 assert response.status_code == 200, response.text
-            for _ in range(5):
-                bad = client.post("/v2/models/clf/infer", json=infer_body(np.zeros((1, 3), np.float32)))
+            for _ in range(bad_requests):
+                bad = client.post(f"/v2/models/{model}/infer", json=infer_body(np.zeros((1, 3), np.float32)))
                 assert bad.status_code == 400
     finally:
         assert server.stop() == 0, server.log.read_text()
-    return project / "collected"
+    return project / folder
 
 
 def test_collected_traffic_drift_and_request_figures(cli, project, served):
@@ -70,18 +78,8 @@ def test_served_traffic_of_a_model_without_feature_names(cli, project, store):
     pq.write_table(training(5_000, 0).rename_columns(names), project / "train.parquet")
     baseline = cli("monitor", "baseline", "raw", "--data", "train.parquet", "--features", "a,b,c,d", "--json")
     assert baseline.exit_code == 0, baseline.stderr
-    server = start_server(project, "raw", "--collect", "raw-collected")
-    shifted = np.column_stack([training(120, 1, shift=2.0)[f].to_numpy() for f in FEATURES]).astype(
-        np.float32
-    )
-    try:
-        with server.client() as client:
-            for i in range(30):
-                answer = client.post("/v2/models/raw/infer", json=infer_body(shifted[i * 4 : i * 4 + 4]))
-                assert answer.status_code == 200, answer.text
-    finally:
-        assert server.stop() == 0, server.log.read_text()
-    result = cli("monitor", "check", "raw", "--collected", str(project / "raw-collected"), "--json")
+    collected = collect_shifted_traffic(project, "raw", "raw-collected")
+    result = cli("monitor", "check", "raw", "--collected", str(collected), "--json")
     assert result.exit_code == 0, result.stderr
     data = result.json
     assert data["features_checked"] == 4 and data["drifted_columns"][0] == "a"
@@ -90,7 +88,7 @@ def test_served_traffic_of_a_model_without_feature_names(cli, project, store):
     # never "no drift (0 of 0 features)".
     pq.write_table(training(5_000, 0).rename_columns(names), project / "train.parquet")
     assert cli("monitor", "baseline", "raw", "--data", "train.parquet").exit_code == 0
-    refused = cli("monitor", "check", "raw", "--collected", str(project / "raw-collected"), "--json")
+    refused = cli("monitor", "check", "raw", "--collected", str(collected), "--json")
     assert refused.exit_code == 1 and "none of the features to check is in the current data" in refused.stderr
     assert "X_0" in refused.stderr
 
