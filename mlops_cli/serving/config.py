@@ -47,3 +47,14 @@ class ServeConfig:
         if not raw:
             raise RuntimeError(f"{CONFIG_ENV} is not set: start the server with `mlops serve`")
         return cls(**json.loads(raw))
+
+
+def exposure_warning(host: str, api_key_env: str | None) -> str | None:
+    """What to tell someone who serves beyond this machine without a key, else None: anyone
+    who can reach the address can call the model and read its metrics."""
+    if api_key_env or host.startswith("127.") or host in ("localhost", "::1", "[::1]"):
+        return None
+    return (
+        f"listening on {host} without --api-key-env: anyone who can reach this machine can call"
+        " the model (set --api-key-env VAR to require 'Authorization: Bearer <key>')"
+    )

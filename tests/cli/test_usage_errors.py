@@ -71,3 +71,12 @@ def test_an_option_before_a_groups_command_names_the_commands(cli):
     assert "no such option: --json; `mlops models` takes a command before its options: list," in line
     assert "show" in line and line.endswith("(see `mlops models --help`)")
     assert "takes a command" not in _one_line(cli("models", "list", "--bogus"))  # a command's own
+
+
+@pytest.mark.parametrize("command", [["serve", "nosuch"], ["deploy", "nosuch", "--name", "web", "--dry-run"]])
+def test_listening_on_every_interface_without_a_key_is_warned_first(cli, project, command):
+    """The warning comes before anything else can fail (here: an unknown model), so a script sees it."""
+    result = cli(*command, "--host", "0.0.0.0")
+    assert result.exit_code != 0
+    assert "warning: listening on 0.0.0.0 without --api-key-env" in result.stderr
+    assert "warning" not in cli(*command, "--host", "0.0.0.0", "--api-key-env", "HOME").stderr

@@ -263,3 +263,25 @@ def test_the_image_code_imports_on_its_own(tmp_path):
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("host", "key", "warned"),
+    [
+        ("127.0.0.1", None, False),
+        ("127.0.0.2", None, False),
+        ("localhost", None, False),
+        ("::1", None, False),
+        ("0.0.0.0", None, True),
+        ("::", None, True),
+        ("192.168.1.20", None, True),
+        ("0.0.0.0", "SERVE_KEY", False),
+    ],
+)
+def test_serving_beyond_this_machine_without_a_key_is_warned(host, key, warned):
+    from mlops_cli.serving.config import exposure_warning
+
+    text = exposure_warning(host, key)
+    assert (text is not None) == warned
+    if warned:
+        assert host in text and "--api-key-env" in text

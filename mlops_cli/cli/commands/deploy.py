@@ -13,6 +13,7 @@ from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_
 from mlops_cli.cli.options import JsonOpt, MessageOpt, ModelRefsArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output, short_digest
 from mlops_cli.errors import MlopsError
+from mlops_cli.serving.config import exposure_warning
 
 service = LazyModule("mlops_cli.deploy.service")
 
@@ -191,6 +192,9 @@ def apply(
         options=options,
     )
     output = Output(json)
+    exposed = exposure_warning(host, api_key_env) if host and target != "kubernetes" else None
+    if exposed:
+        output.warn(exposed)
     with _one_transaction(output) as hold, store_for(store) as opened, _refusal_shown(output):
         if not dry_run:
             for ref in refs:

@@ -10,7 +10,7 @@ import typer
 from mlops_cli.cli.commands._common import LazyModule, fetch_from_remote, store_for
 from mlops_cli.cli.options import EnvManagerOpt, JsonOpt, ModelRefsArg, ProvidersOpt, StoreOpt
 from mlops_cli.cli.output import Output
-from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.config import ServeConfig, exposure_warning
 
 served = LazyModule("mlops_cli.packaging.served")
 runtime_providers = LazyModule("mlops_cli.runtime.providers")
@@ -63,6 +63,9 @@ def serve(
     Example: mlops serve churn:3 churn:4 fraud@production
     """
     output = Output(json)
+    exposed = exposure_warning(host, api_key_env)
+    if exposed:
+        output.warn(exposed)
     choice = runtime_providers.resolve(providers)
     config = ServeConfig(
         bundle="",
