@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from mlops_cli.serving.config import ServeConfig
+from mlops_cli.serving.config import METRICS_DIR_ENV, ServeConfig
 from mlops_cli.serving.server import serve
 
 
@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key-env", default=None)
     parser.add_argument("--max-body-mb", type=float, default=10.0)
     parser.add_argument("--collect", default=None, metavar="DIR")
+    parser.add_argument(  # an environment variable from the targets: an older image ignores it
+        "--metrics-dir",
+        default=os.environ.get(METRICS_DIR_ENV) or None,
+        metavar="DIR",
+        help="where the workers of one server share /metrics",
+    )
     parser.add_argument("--batch-max-size", type=int, default=0)
     parser.add_argument("--batch-max-latency-ms", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads per worker")
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         api_key_env=args.api_key_env,
         max_body_mb=args.max_body_mb,
         collect_dir=args.collect,
+        metrics_dir=args.metrics_dir,
         batch_max_size=args.batch_max_size,
         batch_max_latency_ms=args.batch_max_latency_ms,
         log_level=args.log_level,

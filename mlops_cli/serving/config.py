@@ -8,6 +8,9 @@ import os
 from dataclasses import asdict, dataclass, field
 
 CONFIG_ENV = "MLOPS_SERVING_CONFIG"
+# Where the worker processes of one deployment revision share /metrics (metrics_share.py): a
+# variable, not a flag, so an image built by an older mlops still starts (and ignores it).
+METRICS_DIR_ENV = "MLOPS_METRICS_DIR"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class SharedMetrics:
         self._failing = False  # warned once, until a write succeeds again
 
     def start(self) -> None:
+        self.folder.mkdir(mode=0o700, exist_ok=True)  # a deployment's workers: the first makes it
         self.write()
         self._task = asyncio.get_running_loop().create_task(self._every_second())
 

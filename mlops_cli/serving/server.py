@@ -63,16 +63,19 @@ def serve(config: ServeConfig) -> None:
     import uvicorn
 
     configure_logging(config.log_level)
-    shared = tempfile.mkdtemp(prefix="mlops-metrics-") if config.workers > 1 else None  # 0700
-    os.environ[CONFIG_ENV] = replace(config, metrics_dir=shared).to_env()
+    made = None
+    if config.workers > 1 and not config.metrics_dir:
+        made = tempfile.mkdtemp(prefix="mlops-metrics-")  # 0700
+        config = replace(config, metrics_dir=made)
+    os.environ[CONFIG_ENV] = config.to_env()
     # uvicorn re-raises the signal it stopped on once it has shut down; a SIGTERM that ended in
     # a complete, graceful stop is a success, so that re-raise must find a handler that exits 0.
     signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.run("mlops_cli.serving.factory:create_app", factory=True, **uvicorn_options(config))
     finally:
-        if shared is not None:
-            shutil.rmtree(shared, ignore_errors=True)
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from mlops_cli.domain import IMAGE_USER_ID, memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
+from mlops_cli.serving.config import METRICS_DIR_ENV
 from mlops_cli.targets import docker, interrupts
 from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.switching import (
@@ -66,6 +67,8 @@ def run_settings(spec: DeploySpec, worker: int = 0) -> dict[str, Any]:
         command += ["--api-key-env", spec.api_key_env]
     # PORT: the image's HEALTHCHECK probes $PORT, so Docker's health status is right too.
     environment = {**spec.env, "PORT": str(spec.port if network == "host" else 8080)}
+    if spec.replicas > 1:  # one /metrics for every worker (container) of the revision
+        environment[METRICS_DIR_ENV] = paths.metrics(spec.revision)
     if spec.api_key_env:
         environment[spec.api_key_env] = os.environ.get(spec.api_key_env, "")
     settings: dict[str, Any] = {

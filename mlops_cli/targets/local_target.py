@@ -19,6 +19,7 @@ from typing import Any
 from mlops_cli.environments.venvs import isolated_env
 from mlops_cli.errors import MlopsError, UsageError
 from mlops_cli.serving import httpclient as http
+from mlops_cli.serving.config import METRICS_DIR_ENV
 from mlops_cli.targets import interrupts, procs
 from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.switching import (
@@ -72,10 +73,12 @@ def argv(spec: DeploySpec, paths: RunPaths, worker: int = 0) -> list[str]:
 
 
 class _Process:
-    def __init__(self, spec: DeploySpec, args: list[str], worker: int) -> None:
+    def __init__(self, spec: DeploySpec, args: list[str], worker: int, paths: RunPaths) -> None:
         self.log = log_path(spec)
         self.folder = spec.workdir
         env = {**(isolated_env() if spec.options.get("python") else os.environ), **spec.env}
+        if spec.replicas > 1:  # one /metrics for every worker of the revision
+            env[METRICS_DIR_ENV] = paths.metrics(spec.revision, side="server")
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 args,
@@ -129,7 +132,7 @@ class LocalTarget:
         holder: list[_Process] = []
 
         def start(worker: int) -> _Process:
-            holder.append(_Process(spec, argv(spec, paths, worker), worker))
+            holder.append(_Process(spec, argv(spec, paths, worker), worker, paths))
             return holder[-1]
 
         result = run_switch(spec, previous, paths, start, api_key)

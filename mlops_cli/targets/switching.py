@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ class RunPaths:
 
     def gate(self, revision: int, side: str = "host", worker: int = 0) -> str:
         return self._name(revision, worker, "gate", side)
+
+    def metrics(self, revision: int, side: str = "host") -> str:
+        """The folder where a revision's workers share their /metrics figures (metrics_share.py)."""
+        return str((self.host if side == "host" else self.server) / f"r{revision}.metrics")
 
 
 def short_dir(folder: Path) -> Path:
@@ -115,7 +120,8 @@ def previous_status(paths: RunPaths, previous: DeploySpec | None) -> list[dict[s
 
 
 def forget(paths: RunPaths, revision: int, workers: int = 1) -> None:
-    """Remove a revision's socket files and start markers (it has exited)."""
+    """Remove a revision's socket files, start markers and shared metrics (it has exited)."""
+    shutil.rmtree(paths.metrics(revision), ignore_errors=True)
     for worker in range(max(workers, 1)):
         control, gate_path = paths.control(revision, worker=worker), paths.gate(revision, worker=worker)
         for path in (control, gate_path, f"{control}.started"):

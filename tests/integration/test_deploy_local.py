@@ -260,6 +260,33 @@ def test_several_workers_switch_without_a_failed_request(project, name):
     assert sorted(map(int, pids)) == sorted(server_pids(project, name))
 
 
+def test_the_workers_of_a_revision_answer_metrics_for_all(project, name):
+    """A scrape reaches any worker of the revision; each answers the revision's totals (one
+    folder under run/, owner-only, removed with the revision). Before, each gave its own."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    mlops(project, "deploy", "m:1", "--name", name, "--port", port, "--replicas", "3")
+    url = f"http://127.0.0.1:{port}"
+
+    def infer_total() -> float:
+        families = text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text)
+        samples = next(f for f in families if f.name == "mlops_requests").samples
+        return sum(s.value for s in samples if s.labels["endpoint"] == "infer")
+
+    time.sleep(1.2)  # the workers' own smoke requests are written down
+    before = {infer_total() for _ in range(12)}
+    assert len(before) == 1  # every worker answers the same total
+    for _ in range(40):  # new connections: the kernel hands them to every worker
+        assert httpx.post(url + "/v2/models/m/infer", json=BODY, timeout=10).status_code == 200
+    time.sleep(1.5)  # every worker has written its figures since
+    assert {infer_total() for _ in range(12)} == {before.pop() + 40}
+    shared = project / ".mlops" / "deployments" / name / "run" / "r1.metrics"
+    assert shared.is_dir() and shared.stat().st_mode & 0o777 == 0o700
+    mlops(project, "deploy", "m:2", "--name", name, "--port", port, "--replicas", "3")
+    assert not shared.exists()  # the retired revision's folder went with it
+
+
 def test_a_gate_timeout_refuses_the_revision_and_leaves_nothing(project, name):
     done = mlops(
         project, "deploy", "m:1", "--name", name, "--port", free_port(), "--wait-timeout", "0.05", check=False
