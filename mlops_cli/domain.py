@@ -416,10 +416,6 @@ class Deployment:
 
 # Memory amounts as Kubernetes writes them (the one grammar: deploy settings, Docker limits,
 # profiles and the Kubernetes manifests all read it here).
-# The non-root uid and gid every mlops image runs as: packaging writes it into the Dockerfile's
-# USER, the targets run containers and pods as it and hand it their writable folders.
-IMAGE_USER_ID = 10001
-
 MEMORY_QUANTITY = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
 _FACTORS = {
     None: 1,

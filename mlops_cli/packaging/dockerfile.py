@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from string import Template
 
-from mlops_cli.domain import IMAGE_USER_ID
+from mlops_cli.targets.base import IMAGE_USER_ID
 
 # The FROM of a generated image when --base-image is not given: any image with Python 3.11
 # and venv works (it must exist locally; nothing is pulled).

@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+# The non-root uid and gid every mlops image runs as: packaging writes it into the Dockerfile's
+# USER, the targets run containers and pods as it and hand it their writable folders. Here, not
+# in domain.py: `mlops package --help` reads the Dockerfile module, and must not load the domain.
+IMAGE_USER_ID = 10001
+
 
 @dataclass(frozen=True)
 class DeploySpec:

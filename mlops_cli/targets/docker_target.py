@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops_cli.domain import IMAGE_USER_ID, memory_bytes
+from mlops_cli.domain import memory_bytes
 from mlops_cli.errors import ExternalToolError, UsageError
 from mlops_cli.serving.config import METRICS_DIR_ENV
 from mlops_cli.targets import docker, interrupts
-from mlops_cli.targets.base import DeploySpec, RevisionState, tuning_args
+from mlops_cli.targets.base import IMAGE_USER_ID, DeploySpec, RevisionState, tuning_args
 from mlops_cli.targets.switching import (
     RunPaths,
     forget,

@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_cli.domain import IMAGE_USER_ID, MEMORY_QUANTITY
-from mlops_cli.targets.base import DeploySpec, tuning_args
+from mlops_cli.domain import MEMORY_QUANTITY
+from mlops_cli.targets.base import IMAGE_USER_ID, DeploySpec, tuning_args
 
 CONTAINER_PORT = 8080
 PYTHON = "/opt/venv/bin/python"  # the packaged image's interpreter (packaging/dockerfile.py)

@@ -11,11 +11,10 @@ import re
 import pytest
 import yaml
 
-from mlops_cli.domain import IMAGE_USER_ID
 from mlops_cli.errors import UsageError
 from mlops_cli.packaging import dockerfile
 from mlops_cli.targets import kubernetes_manifests as k8s
-from mlops_cli.targets.base import DeploySpec
+from mlops_cli.targets.base import IMAGE_USER_ID, DeploySpec
 from mlops_cli.targets.kubernetes import KubernetesTarget, parse_autoscale
 
 kv = pytest.importorskip("kubernetes_validate.utils", reason="needs the [kubernetes] extra")

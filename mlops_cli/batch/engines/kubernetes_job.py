@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_cli.domain import IMAGE_USER_ID
 from mlops_cli.errors import UsageError
 from mlops_cli.targets import kubernetes_manifests as k8s
+from mlops_cli.targets.base import IMAGE_USER_ID
 
 CONTAINER = "score"
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
