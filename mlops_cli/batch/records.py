@@ -15,7 +15,7 @@ from mlops_cli.audit.provenance import provenance
 from mlops_cli.batch.checkpoint import JobFolder
 from mlops_cli.batch.request import ScoreRequest
 from mlops_cli.domain import Job, Provenance
-from mlops_cli.errors import MissingDependencyError, MlopsError, Terminated, UsageError
+from mlops_cli.errors import MissingDependencyError, MlopsError, NotFoundError, Terminated, UsageError
 from mlops_cli.store import Store
 from mlops_cli.store import jobs as job_store
 
@@ -89,16 +89,28 @@ def request_from_details(data: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def failure_recorded(store: Store, job_id: str, prov: Provenance) -> Iterator[None]:
     """A job whose run raises is marked `interrupted` (Ctrl-C, SIGTERM: resumable) or `failed`
-    with the reason, whatever the engine; the exception goes on."""
+    with the reason, whatever the engine; the exception goes on.
+
+    The job's row is written inside the block (`create_job` is its first statement): an
+    interrupt that lands after the row's commit but before the call returns still finds the job
+    and marks it. One that lands before the commit leaves no row, and nothing to mark.
+    """
     try:
         yield
     except KeyboardInterrupt as exc:
         reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        job_store.finish_job(store.conn, job_id, "interrupted", {"error": reason}, prov)
+        _finish(store, job_id, "interrupted", reason, prov)
         raise
     except MlopsError as exc:
-        job_store.finish_job(store.conn, job_id, "failed", {"error": exc.message}, prov)
+        _finish(store, job_id, "failed", exc.message, prov)
         raise
     except BaseException as exc:
-        job_store.finish_job(store.conn, job_id, "failed", {"error": f"{type(exc).__name__}: {exc}"}, prov)
+        _finish(store, job_id, "failed", f"{type(exc).__name__}: {exc}", prov)
         raise
+
+
+def _finish(store: Store, job_id: str, status: str, reason: str, prov: Provenance) -> None:
+    try:
+        job_store.finish_job(store.conn, job_id, status, {"error": reason}, prov)
+    except NotFoundError:  # interrupted before its row was committed: there is nothing to mark
+        pass

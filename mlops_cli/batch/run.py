@@ -136,14 +136,10 @@ def score_batch(
     if previous is None:
         folder.create(plan)
     folder.lock()  # before the record says "running": a second resume of the same job stops here
-    try:
-        job = _start_record(store, folder, previous, model, key, request, output, plan, prov)
-    except BaseException:
-        folder.unlock()
-        raise
     started = time.monotonic()
     try:
-        with failure_recorded(store, job.id, prov):  # interrupted (resumable) or failed
+        with failure_recorded(store, folder.root.name, prov):  # interrupted (resumable) or failed
+            job = _start_record(store, folder, previous, model, key, request, output, plan, prov)
             counts = score_into_parts(folder, model, schema, files, request, progress, script=script)
             errors_digest = None
             if errors_output is not None:  # written even when the check below fails: it says why

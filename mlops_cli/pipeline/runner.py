@@ -193,7 +193,6 @@ class _Run:
         self.pending = list(loaded.selected)
         self.running: dict[Future, tuple[str, Decision, float]] = {}
         self.blobs: list[str] = []  # every blob the run's outs hold: named in the job, kept by gc
-        self.job = None
         self.stopped: list[str] = []
 
     # -- recording ------------------------------------------------------------------------
@@ -205,9 +204,11 @@ class _Run:
         job_id = _job_id()
         details = _start_details(self.loaded, self.report.environment)
         self.provenance = self.asking_git.result()  # once per run: every event has the same
-        self.job = create_job(self.store.conn, job_id, JOB_KIND, None, None, details, self.provenance)
+        # Named before the row is written: an interrupt that lands after the commit but before
+        # create_job returns must still find the job and record it as interrupted.
         self.report.job = job_id
         self.logs = self.store.paths.jobs / job_id
+        create_job(self.store.conn, job_id, JOB_KIND, None, None, details, self.provenance)
 
     def _details(self) -> dict[str, Any]:
         return _finish_details(self.loaded.lock.digest(), self.report, self.blobs)
@@ -227,11 +228,11 @@ class _Run:
             self.report.steps.append(StepReport(name, st.INTERRUPTED, ["the run was interrupted"]))
         for name in self.pending:
             self.report.steps.append(StepReport(name, st.NOT_RUN, ["the run was interrupted"]))
-        if self.job is None:
+        if self.report.job is None:
             return
         from mlops_cli.store.jobs import finish_job
 
-        try:
+        try:  # a job whose row was never committed (interrupted inside create_job) has none
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             finish_job(self.store.conn, self.report.job, status, self._details(), self.provenance)
         except Exception:  # noqa: BLE001 - the interruption is what gets reported

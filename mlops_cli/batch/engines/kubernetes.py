@@ -118,10 +118,10 @@ def score_on_kubernetes(
     details = {"engine": "kubernetes", "kubernetes": {"job": spec.name, "namespace": options.namespace,
                "parallelism": options.parallelism, "image": spec.image}, "request": request.to_dict(),
                "output": prefix, "inputs": [f.identity() for f in files]}  # fmt: skip
-    job = job_store.create_job(store.conn, job_id, KIND, model.ref, model.digest, details, prov)
     started = time.monotonic()
     marker = storage.join(prefix, SUCCESS)
-    with failure_recorded(store, job.id, prov):
+    with failure_recorded(store, job_id, prov):
+        job = job_store.create_job(store.conn, job_id, KIND, model.ref, model.digest, details, prov)
         prefixes.start_rewrite(prefix)  # from here on, readers know the prefix is being rewritten
         kubectl.run("apply", "-f", "-", input=text)
         _follow(kubectl, spec, wait, options.timeout)

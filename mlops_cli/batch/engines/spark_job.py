@@ -82,12 +82,13 @@ def score_with_spark(store: Store, request: ScoreRequest, options: SparkOptions)
         "output": str(output),
         "inputs": [f.identity() for f in files],
     }
-    job = job_store.create_job(store.conn, new_job_id(), KIND, model.ref, model.digest, details, prov)
+    job_id = new_job_id()
     started = time.monotonic()
     relative = str(model.model_path.relative_to(model.root))
     files_of_model = ModelFiles(model.ref, model.root, relative, model.model_digest, model.signature)
     try:
-        with failure_recorded(store, job.id, prov):
+        with failure_recorded(store, job_id, prov):
+            job = job_store.create_job(store.conn, job_id, KIND, model.ref, model.digest, details, prov)
             read = files
             if any(f.url for f in files) and not s3a_configured(options):
                 staging = staging or _staging(store)
