@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 from pathlib import Path
 
 from mlops_cli.serving.metrics import Metrics
@@ -30,7 +31,9 @@ class SharedMetrics:
     def __init__(self, folder: str, metrics: Metrics) -> None:
         self.folder = Path(folder)
         self.metrics = metrics
-        self.own = self.folder / f"{os.getpid()}.json"
+        # Not the pid alone: the workers of a docker deployment are containers, each with its own
+        # pid numbers, so two would write one file and each see only itself.
+        self.own = self.folder / f"{os.getpid()}-{secrets.token_hex(6)}.json"
         self._task: asyncio.Task | None = None
         self._failing = False  # warned once, until a write succeeds again
 

@@ -37,6 +37,20 @@ def test_a_scrape_adds_the_other_workers_last_figures(tmp_path):
     assert 'status="200"} 8' in first.render().decode()
 
 
+def test_workers_with_the_same_pid_keep_their_own_files(tmp_path):
+    """Containers of one docker deployment each number their processes from 1."""
+    first, second = (
+        SharedMetrics(str(tmp_path), Metrics("m", "1")),
+        SharedMetrics(str(tmp_path), Metrics("m", "1")),
+    )
+    first.metrics.request("infer", 200, 0.001)
+    second.metrics.request("infer", 200, 0.001)
+    first.write()
+    second.write()
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert 'mlops_requests_total{endpoint="infer",status="200"} 2' in first.render().decode()
+
+
 def test_a_removed_folder_is_made_again_and_a_failing_disk_warns_once(tmp_path, caplog):
     folder = tmp_path / "shared"
     folder.mkdir()
